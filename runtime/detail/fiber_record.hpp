@@ -1,0 +1,102 @@
+// fiber_record.hpp: the control block of one fiber.
+//
+// The record lives on the heap, not on the fiber's stack: the stack goes back to the
+// pool the moment the fiber finishes, while the record (which holds the result) lives
+// until both the fiber and its handle have let go of it (`refs_`). So a handle may
+// outlive its fiber and even its scheduler.
+//
+// Who touches what:
+//   - "owner thread" fields are read and written only on the thread of the
+//     scheduler that runs the fiber (`owner_`); they need no synchronisation.
+//   - `park_word_`, `cancel_requested_` and `refs_` may be touched from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include <boost/context/fiber.hpp>
+
+#include "runtime/detail/stack_pool.hpp"
+#include "runtime/detail/timer_wheel.hpp"
+
+namespace weft::detail {
+
+class scheduler;
+struct fiber_record;
+
+// wake_reason tells a parked fiber why it runs again. The first of the three to
+// happen wins; the others find the fiber no longer parked and do nothing.
+enum class wake_reason : std::uint8_t {
+  notified,   // someone called wake() with this park's token
+  timed_out,  // the park's deadline passed
+  cancelled,  // the fiber was cancelled
+};
+
+// park_token names one park of one fiber. A waker keeps the token, not just the
+// fiber: a token from an earlier park carries an older generation and its wake() is
+// ignored, so a stale wake-up can never end a later, unrelated wait.
+struct park_token {
+  fiber_record* fiber = nullptr;
+  std::uint64_t generation = 0;
+  explicit operator bool() const noexcept { return fiber != nullptr; }
+};
+
+struct fiber_record {
+  fiber_record() = default;
+  fiber_record(const fiber_record&) = delete;
+  fiber_record& operator=(const fiber_record&) = delete;
+  virtual ~fiber_record() = default;
+
+  // run_body runs the user's function and stores its result or exception.
+  // Only boost's forced_unwind may escape it.
+  virtual void run_body() = 0;
+
+  // ---- switching (owner thread) -------------------------------------------------
+  // The suspended continuation; empty while the fiber runs (boost's fiber is one-shot:
+  // resuming consumes it, and whoever switches back hands us the new one).
+  boost::context::fiber context_;
+  scheduler* owner_ = nullptr;            // fixed for the fiber's life
+  fiber_record* next_ready_ = nullptr;    // link in the owner's run queue
+  fiber_record* prev_alive_ = nullptr;    // links in the owner's list of live fibers,
+  fiber_record* next_alive_ = nullptr;    //   walked to cancel everything at shutdown
+  stack stack_{};                         // empty for the scheduler's own context
+  void* asan_fake_stack_ = nullptr;       // ASan's fake stack while suspended
+  const void* asan_bottom_ = nullptr;     // stack bounds as ASan should see them
+  std::size_t asan_size_ = 0;
+  void* tsan_fiber_ = nullptr;
+
+  // ---- parking --------------------------------------------------------------------
+  // (generation << 1) | parked. Wakers CAS it from "parked in generation g" to "not
+  // parked"; only the winner may set wake_reason_ and make the fiber runnable.
+  std::atomic<std::uint64_t> park_word_{0};
+  std::uint64_t park_generation_ = 0;     // owner thread: generation of the last park
+  wake_reason wake_reason_ = wake_reason::notified;  // written by the winning waker
+  // owner thread: the current park's deadline (knows its fiber so firing can wake it)
+  struct deadline_timer : timer_node {
+    fiber_record* fiber = nullptr;
+  } deadline_;
+  // Set by cancel(), consumed when a blocking call reports it (asyncio's one
+  // CancelledError per cancel()).
+  std::atomic<bool> cancel_requested_{false};
+
+  // ---- completion (owner thread) ----------------------------------------------------
+  std::atomic<std::uint32_t> refs_{2};    // the running fiber + its handle
+  bool started_ = false;
+  bool done_ = false;
+  bool detached_ = false;
+  bool returns_to_loop_ = false;          // run()'s main: hand control straight back
+  park_token joiner_{};                   // the fiber waiting in join/wait, if any
+  std::exception_ptr error_;              // what escaped the user's function
+
+  std::uint64_t id_ = 0;
+  std::string name_;
+};
+
+// release_record drops one reference; the last one deletes the record.
+inline void release_record(fiber_record* r) noexcept {
+  if (r->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete r;
+}
+
+}  // namespace weft::detail

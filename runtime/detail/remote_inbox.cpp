@@ -1,0 +1,77 @@
+#include "runtime/detail/remote_inbox.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+
+namespace weft::detail {
+
+remote_inbox::remote_inbox() : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (event_fd_ < 0) throw std::system_error(errno, std::generic_category(), "weft: eventfd");
+}
+
+remote_inbox::~remote_inbox() { ::close(event_fd_); }
+
+bool remote_inbox::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return false;
+    posts_.push_back(std::move(fn));
+    has_items_.store(true, std::memory_order_seq_cst);
+  }
+  notify();
+  return true;
+}
+
+void remote_inbox::push_wake(fiber_record* f) {
+  {
+    std::lock_guard lock(mutex_);
+    wakes_.push_back(f);
+    has_items_.store(true, std::memory_order_seq_cst);
+  }
+  notify();
+}
+
+void remote_inbox::notify() noexcept {
+  if (!sleeping_.load(std::memory_order_seq_cst)) return;
+  const std::uint64_t one = 1;
+  // EAGAIN means the counter is already non-zero: the scheduler will wake anyway.
+  [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
+}
+
+void remote_inbox::take(std::vector<fiber_record*>& wakes, std::vector<std::function<void()>>& posts) {
+  std::lock_guard lock(mutex_);
+  has_items_.store(false, std::memory_order_relaxed);
+  wakes.swap(wakes_);
+  posts.swap(posts_);
+}
+
+bool remote_inbox::begin_sleep() noexcept {
+  sleeping_.store(true, std::memory_order_seq_cst);
+  if (has_items_.load(std::memory_order_seq_cst)) {
+    sleeping_.store(false, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void remote_inbox::end_sleep() noexcept { sleeping_.store(false, std::memory_order_relaxed); }
+
+void remote_inbox::drain_event_fd() noexcept {
+  std::uint64_t value;
+  while (::read(event_fd_, &value, sizeof value) > 0) {
+  }
+}
+
+std::vector<std::function<void()>> remote_inbox::close() {
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  std::vector<std::function<void()>> rest;
+  rest.swap(posts_);
+  return rest;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,73 @@
+// sanitizer.hpp: tells ASan and TSan about fiber switches.
+//
+// Both sanitizers track "the current stack". A fiber switch moves it behind their
+// back, so the one switch point (scheduler::switch_to and the fiber exit path) calls
+// these around every boost::context resume. Without ASan/TSan they compile to nothing.
+#pragma once
+
+#include <cstddef>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+
+#if WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace weft::detail {
+
+// asan_start_switch is called just before leaving a stack for [bottom, bottom+size).
+// `fake_stack_save` keeps the leaving fiber's fake stack; nullptr means "this fiber is
+// finishing, free its fake stack".
+inline void asan_start_switch(void** fake_stack_save, const void* bottom, std::size_t size) noexcept {
+#if WEFT_ASAN
+  __sanitizer_start_switch_fiber(fake_stack_save, bottom, size);
+#else
+  (void)fake_stack_save, (void)bottom, (void)size;
+#endif
+}
+
+// asan_finish_switch is called first thing after arriving on a stack; it reports the
+// bounds of the stack we came from (the only way to learn the thread's own stack).
+inline void asan_finish_switch(void* fake_stack_save, const void** old_bottom, std::size_t* old_size) noexcept {
+#if WEFT_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack_save, old_bottom, old_size);
+#else
+  (void)fake_stack_save, (void)old_bottom, (void)old_size;
+#endif
+}
+
+// asan_unpoison clears stale redzones a finished fiber left on a stack we reuse.
+inline void asan_unpoison(const void* bottom, std::size_t size) noexcept {
+#if WEFT_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(bottom, size);
+#else
+  (void)bottom, (void)size;
+#endif
+}
+
+// The TSan calls live out of line in a non-instrumented unit (context_tsan.cpp):
+// calling __tsan_switch_to_fiber from instrumented code corrupts TSan's shadow stack.
+void* tsan_current_fiber() noexcept;
+void* tsan_create_fiber() noexcept;
+void tsan_switch_to_fiber(void* fiber) noexcept;
+void tsan_destroy_fiber(void* fiber) noexcept;
+
+}  // namespace weft::detail

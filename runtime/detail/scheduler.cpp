@@ -1,0 +1,343 @@
+#include "runtime/detail/scheduler.hpp"
+
+#include <atomic>
+#include <cstdio>
+
+#include "runtime/detail/sanitizer.hpp"
+#include "runtime/detail/task.hpp"
+#include "runtime/error.hpp"
+#include "runtime/unhandled_exception.hpp"
+
+namespace weft::detail {
+namespace {
+
+// initial-exec: one instruction to reach, even from the position-independent code of
+// a static library; the scheduler is looked up on every blocking call.
+[[gnu::tls_model("initial-exec")]] thread_local scheduler* this_thread_scheduler = nullptr;
+
+std::atomic<std::uint64_t> next_fiber_id{1};
+
+// Between two switches that never pass through the loop (fibers handing the CPU
+// straight to each other), look at epoll, timers and the inbox every this many
+// switches, so a busy run queue cannot starve I/O. A power of two.
+constexpr std::uint32_t poll_interval = 1024;
+
+void on_deadline(timer_node* node) noexcept {
+  fiber_record* f = static_cast<fiber_record::deadline_timer*>(node)->fiber;
+  const std::uint64_t word = f->park_word_.load(std::memory_order_acquire);
+  if (word & 1) scheduler::wake(park_token{f, word >> 1}, wake_reason::timed_out);
+}
+
+// The stack "allocator" boost calls when a fiber's function returns: it runs on the
+// next fiber's stack (boost's fiber_exit), and puts the stack back in the pool.
+struct stack_return {
+  stack_pool* pool;
+  stack s;
+  void deallocate(boost::context::stack_context&) noexcept { pool->release(s); }
+};
+
+}  // namespace
+
+scheduler::scheduler(const scheduler_options& options)
+    : inbox_(std::make_shared<remote_inbox>()),
+      reactor_(inbox_->event_fd()),
+      timers_(clock::now()),
+      stacks_(options.stack_size, options.guards),
+      stack_size_(options.stack_size) {
+  if (this_thread_scheduler != nullptr)
+    throw error(errc::scheduler_running, "weft::run: this thread already runs a scheduler");
+  this_thread_scheduler = this;
+  loop_.owner_ = this;
+  loop_.tsan_fiber_ = tsan_current_fiber();
+  loop_.name_ = "<scheduler>";
+}
+
+scheduler::~scheduler() {
+  inbox_->close();
+  this_thread_scheduler = nullptr;
+}
+
+scheduler* scheduler::current() noexcept { return this_thread_scheduler; }
+
+scheduler& scheduler::require_fiber(const char* what) {
+  scheduler* s = this_thread_scheduler;
+  if (s == nullptr || !s->in_fiber())
+    throw error(errc::not_in_fiber, std::string(what) + " must be called from a weft fiber");
+  return *s;
+}
+
+// ---- starting and finishing ---------------------------------------------------------
+
+void scheduler::start(fiber_record* rec, std::size_t stack_size) {
+  const stack s = stacks_.acquire(stack_size == 0 ? stack_size_ : stack_size);
+  rec->owner_ = this;
+  rec->stack_ = s;
+  rec->asan_bottom_ = s.bottom;
+  rec->asan_size_ = s.size;
+  rec->id_ = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  rec->deadline_.fire = &on_deadline;
+  rec->deadline_.fiber = rec;
+  boost::context::stack_context sctx;
+  sctx.sp = s.top();
+  sctx.size = s.size;
+  // boost places its own small record at the top of the stack, below `sp`.
+  rec->context_ = boost::context::fiber(
+      std::allocator_arg, boost::context::preallocated(s.top(), s.size, sctx),
+      stack_return{&stacks_, s},
+      [rec](boost::context::fiber&& from) { return fiber_main(rec, std::move(from)); });
+  rec->tsan_fiber_ = tsan_create_fiber();
+  rec->started_ = true;
+  if (shutting_down_) rec->cancel_requested_.store(true, std::memory_order_relaxed);
+  link_alive(rec);
+  ready_.push(rec);
+}
+
+void scheduler::start_detached(std::function<void()> fn) noexcept {
+  fiber_record* rec = nullptr;
+  try {
+    rec = new task<void, std::function<void()>>(std::move(fn));
+    rec->refs_.store(1, std::memory_order_relaxed);
+    rec->detached_ = true;
+    rec->name_ = "<posted>";
+    start(rec, 0);
+  } catch (...) {
+    std::fprintf(stderr, "weft: could not start a posted function: %s\n",
+                 describe_exception(std::current_exception()).c_str());
+    delete rec;
+  }
+}
+
+boost::context::fiber scheduler::fiber_main(fiber_record* rec, boost::context::fiber&& from) {
+  scheduler* self = rec->owner_;
+  self->after_switch(std::move(from));
+  rec->run_body();  // only boost's forced_unwind escapes, and boost handles it
+  return self->finish(rec);
+}
+
+// finish runs on the finishing fiber's stack for the last time. It returns the
+// context to switch to; boost then frees this stack (stack_return) on top of that
+// context, and the next fiber's after_switch drops the fiber's reference.
+boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
+  rec->done_ = true;
+  unlink_alive(rec);
+  if (rec->joiner_) {
+    wake(rec->joiner_, wake_reason::notified);
+    rec->joiner_ = {};
+  }
+  if (rec->detached_) report_unretrieved(*rec);
+  fiber_record* next = rec->returns_to_loop_ ? &loop_ : pick_next();
+  finished_ = rec;
+  switched_from_ = rec;
+  running_ = next;
+  asan_start_switch(nullptr, next->asan_bottom_, next->asan_size_);  // nullptr: dying
+  tsan_switch_to_fiber(next->tsan_fiber_);
+  return std::move(next->context_);
+}
+
+void scheduler::link_alive(fiber_record* rec) noexcept {
+  rec->prev_alive_ = nullptr;
+  rec->next_alive_ = alive_head_;
+  if (alive_head_) alive_head_->prev_alive_ = rec;
+  alive_head_ = rec;
+  ++alive_;
+}
+
+void scheduler::unlink_alive(fiber_record* rec) noexcept {
+  if (rec->prev_alive_)
+    rec->prev_alive_->next_alive_ = rec->next_alive_;
+  else
+    alive_head_ = rec->next_alive_;
+  if (rec->next_alive_) rec->next_alive_->prev_alive_ = rec->prev_alive_;
+  rec->prev_alive_ = rec->next_alive_ = nullptr;
+  --alive_;
+}
+
+// ---- the switch point ------------------------------------------------------------
+
+// switch_to: `running_` (the caller) suspends and `next` runs. We come back here
+// when some fiber switches to us again; that fiber is then in switched_from_ and
+// the continuation boost hands back is its suspended context.
+void scheduler::switch_to(fiber_record* next) noexcept {
+  fiber_record* prev = running_;
+  switched_from_ = prev;
+  running_ = next;
+  asan_start_switch(&prev->asan_fake_stack_, next->asan_bottom_, next->asan_size_);
+  tsan_switch_to_fiber(next->tsan_fiber_);
+  boost::context::fiber from = std::move(next->context_).resume();
+  after_switch(std::move(from));
+}
+
+// after_switch: first thing on arriving on a stack (in switch_to, or at a new
+// fiber's entry). Stores the context of the fiber that switched to us, so it can be
+// resumed later; a finished fiber hands back an empty context and its record.
+void scheduler::after_switch(boost::context::fiber&& from) noexcept {
+  const void* from_bottom = nullptr;
+  std::size_t from_size = 0;
+  asan_finish_switch(running_->asan_fake_stack_, &from_bottom, &from_size);
+  if (from) {
+    fiber_record* prev = switched_from_;
+    prev->context_ = std::move(from);
+    // The thread's own stack is known to ASan only through this report.
+    if (prev == &loop_ && loop_.asan_bottom_ == nullptr) {
+      loop_.asan_bottom_ = from_bottom;
+      loop_.asan_size_ = from_size;
+    }
+  }
+  if (fiber_record* done = finished_) {
+    finished_ = nullptr;
+    tsan_destroy_fiber(done->tsan_fiber_);
+    release_record(done);
+  }
+}
+
+fiber_record* scheduler::pick_next() noexcept {
+  if (timers_.has_due()) timers_.fire_due();
+  if ((++switches_ & (poll_interval - 1)) == 0) poll_now();
+  fiber_record* next = ready_.pop();
+  return next ? next : &loop_;
+}
+
+void scheduler::yield() noexcept {
+  fiber_record* self = running_;
+  ready_.push(self);
+  fiber_record* next = pick_next();
+  if (next != self) switch_to(next);
+}
+
+// ---- parking -------------------------------------------------------------------------
+
+park_token scheduler::prepare_park() noexcept {
+  fiber_record* self = running_;
+  const std::uint64_t generation = ++self->park_generation_;
+  self->park_word_.store((generation << 1) | 1, std::memory_order_seq_cst);
+  return park_token{self, generation};
+}
+
+wake_reason scheduler::park(park_token token, time_point deadline) noexcept {
+  fiber_record* self = token.fiber;
+  // cancel() stores its flag, then reads park_word_; we stored park_word_ (in
+  // prepare_park), now read the flag. With seq_cst one of us sees the other.
+  if (self->cancel_requested_.load(std::memory_order_seq_cst)) {
+    std::uint64_t expected = (token.generation << 1) | 1;
+    if (self->park_word_.compare_exchange_strong(expected, token.generation << 1,
+                                                 std::memory_order_acq_rel)) {
+      self->cancel_requested_.store(false, std::memory_order_relaxed);
+      return wake_reason::cancelled;
+    }
+    // Someone else's wake won: we are already queued to run; suspend normally.
+  }
+  if (deadline == time_point::min())
+    timers_.insert_due(&self->deadline_);
+  else if (deadline != no_deadline)
+    timers_.insert(&self->deadline_, deadline, clock::now());
+  // A wake that raced in (another thread, via the inbox drained in pick_next) may
+  // already have queued us; then we are our own successor and simply go on.
+  fiber_record* next = pick_next();
+  if (next != self) switch_to(next);
+  timers_.cancel(&self->deadline_);
+  const wake_reason why = self->wake_reason_;
+  if (why == wake_reason::cancelled) self->cancel_requested_.store(false, std::memory_order_relaxed);
+  return why;
+}
+
+bool scheduler::wake(park_token token, wake_reason why) noexcept {
+  fiber_record* f = token.fiber;
+  std::uint64_t expected = (token.generation << 1) | 1;
+  if (!f->park_word_.compare_exchange_strong(expected, token.generation << 1,
+                                             std::memory_order_acq_rel, std::memory_order_relaxed))
+    return false;
+  f->wake_reason_ = why;
+  scheduler* owner = f->owner_;
+  if (owner == this_thread_scheduler)
+    owner->ready_.push(f);
+  else
+    owner->inbox_->push_wake(f);  // the mutex orders wake_reason_ before the owner reads it
+  return true;
+}
+
+void scheduler::cancel(fiber_record* f) noexcept {
+  f->cancel_requested_.store(true, std::memory_order_seq_cst);
+  const std::uint64_t word = f->park_word_.load(std::memory_order_seq_cst);
+  if (word & 1) wake(park_token{f, word >> 1}, wake_reason::cancelled);
+}
+
+bool scheduler::wait_done(fiber_record* target, time_point deadline) {
+  if (target->done_) return true;
+  if (target == running_) throw error(errc::would_deadlock, "a fiber cannot join itself");
+  if (target->joiner_) throw error(errc::already_waited, "another fiber already waits for this fiber");
+  const park_token token = prepare_park();
+  target->joiner_ = token;
+  const wake_reason why = park(token, deadline);
+  if (target->joiner_.fiber == token.fiber) target->joiner_ = {};
+  if (why == wake_reason::cancelled) throw cancelled_error();
+  return target->done_;
+}
+
+// ---- the loop (scheduler context) ------------------------------------------------------
+
+void scheduler::take_inbox() noexcept {
+  if (!inbox_->has_items()) return;
+  inbox_->take(inbox_wakes_, inbox_posts_);
+  for (fiber_record* f : inbox_wakes_) ready_.push(f);
+  for (auto& fn : inbox_posts_) start_detached(std::move(fn));
+  inbox_wakes_.clear();
+  inbox_posts_.clear();
+}
+
+// poll_now: a non-blocking look at everything that can make fibers runnable.
+void scheduler::poll_now() noexcept {
+  if (reactor_.poll(0)) inbox_->drain_event_fd();
+  timers_.advance(clock::now());
+  take_inbox();
+}
+
+void scheduler::idle() noexcept {
+  timers_.advance(clock::now());
+  take_inbox();
+  if (!ready_.empty()) return;
+  const int timeout = timers_.timeout_ms(clock::now());
+  // Nothing runnable, no timer, no fd, and nobody outside holds a way in (a
+  // scheduler_handle shares the inbox): no fiber can ever run again.
+  if (timeout < 0 && reactor_.registered() == 0 && inbox_.use_count() == 1 && alive_ > 0) {
+    deadlocked_ = true;
+    cancel_all();
+    return;
+  }
+  if (inbox_->begin_sleep()) {
+    const bool woken = reactor_.poll(timeout);
+    inbox_->end_sleep();
+    if (woken) inbox_->drain_event_fd();
+  } else {
+    reactor_.poll(0);
+  }
+  timers_.advance(clock::now());
+  take_inbox();
+}
+
+template <class Done>
+void scheduler::loop_until(Done done) {
+  while (!done()) {
+    if (fiber_record* next = ready_.pop()) {
+      switch_to(next);
+      continue;
+    }
+    idle();
+  }
+}
+
+void scheduler::cancel_all() noexcept {
+  for (fiber_record* f = alive_head_; f; f = f->next_alive_) cancel(f);
+}
+
+void scheduler::run(fiber_record* main) {
+  main->returns_to_loop_ = true;
+  loop_until([&] { return main->done_; });
+  // Posts accepted before this point still run (a submit()'s future gets its value
+  // or its cancellation); later ones are refused.
+  for (auto& fn : inbox_->close()) start_detached(std::move(fn));
+  shutting_down_ = true;
+  cancel_all();
+  loop_until([&] { return alive_ == 0; });
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,120 @@
+#include "runtime/detail/stack_pool.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <system_error>
+
+#include "runtime/detail/sanitizer.hpp"
+
+namespace weft::detail {
+namespace {
+
+constexpr std::size_t stacks_per_slab = 256;
+// Guarded stacks kept for reuse beyond what is in use; the rest are unmapped so a
+// burst of fibers does not pin its memory forever.
+constexpr std::size_t max_cached_guarded = 1024;
+
+std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+// The kernel's per-process mapping limit; a guarded stack spends two mappings.
+std::size_t max_map_count() {
+  std::ifstream in("/proc/sys/vm/max_map_count");
+  std::size_t value = 0;
+  if (in >> value && value > 0) return value;
+  return 65530;
+}
+
+[[noreturn]] void throw_errno(const char* what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+}  // namespace
+
+std::size_t round_stack_size(std::size_t requested, std::size_t fallback) noexcept {
+  std::size_t size = requested == 0 ? fallback : requested;
+  size = std::max(size, min_stack_size);
+  const std::size_t page = page_size();
+  return (size + page - 1) / page * page;
+}
+
+stack_pool::stack_pool(std::size_t default_size, guard_pages policy)
+    : default_size_(round_stack_size(default_size, weft::default_stack_size)),
+      policy_(policy),
+      guard_budget_(policy == guard_pages::never ? 0 : max_map_count() / 4) {}
+
+stack_pool::~stack_pool() {
+  for (auto& list : lists_)
+    for (auto& s : list.stacks)
+      if (s.guarded) ::munmap(s.bottom - page_size(), s.size + page_size());
+  for (auto& sl : slabs_) ::munmap(sl.base, sl.bytes);
+}
+
+stack_pool::free_list& stack_pool::list_for(std::size_t size) {
+  for (auto& list : lists_)
+    if (list.size == size) return list;
+  lists_.push_back(free_list{size, {}});
+  return lists_.back();
+}
+
+stack stack_pool::acquire(std::size_t requested) {
+  const std::size_t size = round_stack_size(requested, default_size_);
+  free_list& list = list_for(size);
+  if (list.stacks.empty()) {
+    const bool guard = policy_ == guard_pages::always ||
+                       (policy_ == guard_pages::within_map_budget && guarded_ < guard_budget_);
+    if (guard) return map_guarded(size);
+    carve_slab(list);
+  }
+  stack s = list.stacks.back();
+  list.stacks.pop_back();
+  // A finished fiber leaves ASan redzones behind on frames it never returned from.
+  asan_unpoison(s.bottom, s.size);
+  return s;
+}
+
+stack stack_pool::map_guarded(std::size_t size) {
+  const std::size_t page = page_size();
+  // MAP_NORESERVE: only touched pages count; a 64 KiB stack usually touches one.
+  void* base = ::mmap(nullptr, size + page, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) throw_errno("weft: cannot map a fiber stack");
+  if (::mprotect(base, page, PROT_NONE) != 0) {
+    const int saved = errno;
+    ::munmap(base, size + page);
+    errno = saved;
+    throw_errno("weft: cannot protect a fiber stack's guard page (vm.max_map_count?)");
+  }
+  ++guarded_;
+  return stack{static_cast<char*>(base) + page, size, true};
+}
+
+void stack_pool::carve_slab(free_list& list) {
+  const std::size_t bytes = list.size * stacks_per_slab;
+  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) throw_errno("weft: cannot map a slab of fiber stacks");
+  slabs_.push_back(slab{static_cast<char*>(base), bytes});
+  list.stacks.reserve(list.stacks.size() + stacks_per_slab);
+  // Pushed highest first so the lowest stacks are handed out first.
+  for (std::size_t i = stacks_per_slab; i-- > 0;)
+    list.stacks.push_back(stack{static_cast<char*>(base) + i * list.size, list.size, false});
+}
+
+void stack_pool::release(const stack& s) noexcept {
+  free_list& list = list_for(s.size);  // the list exists: acquire created it
+  if (s.guarded && list.stacks.size() >= max_cached_guarded) {
+    ::munmap(s.bottom - page_size(), s.size + page_size());
+    --guarded_;
+    return;
+  }
+  list.stacks.push_back(s);
+}
+
+}  // namespace weft::detail

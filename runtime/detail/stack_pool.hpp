@@ -1,0 +1,71 @@
+// stack_pool.hpp: where fiber stacks come from and go back to.
+//
+//   guarded stack (one mmap each):      slab (one mmap, 256 stacks):
+//   +-------+------------------+        +--------------+--------------+-- ...
+//   | guard |  usable stack  ^ |        |  stack 0   ^ |  stack 1   ^ |
+//   +-------+----------------|-+        +------------|-+------------|-+-- ...
+//   base    bottom          top                     top            top
+//
+// A stack grows down from `top`. Spawning takes a stack of the requested size from a
+// free list and finishing a fiber puts it back: the steady state costs no system call.
+// The pool belongs to one scheduler and is used only from that scheduler's thread.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "runtime/stack_options.hpp"
+
+namespace weft::detail {
+
+// stack is one fiber stack: [bottom, bottom + size) is usable, growing down from top().
+struct stack {
+  char* bottom = nullptr;
+  std::size_t size = 0;
+  bool guarded = false;
+  char* top() const noexcept { return bottom + size; }
+};
+
+class stack_pool {
+ public:
+  stack_pool(std::size_t default_size, guard_pages policy);
+  ~stack_pool();
+  stack_pool(const stack_pool&) = delete;
+  stack_pool& operator=(const stack_pool&) = delete;
+
+  // acquire returns a stack of at least `size` usable bytes (0: the pool's default).
+  // Throws std::system_error (ENOMEM) when the kernel refuses the memory.
+  stack acquire(std::size_t size);
+
+  // release returns a stack to its free list (or unmaps a surplus guarded stack).
+  void release(const stack& s) noexcept;
+
+  // guarded_count is how many guarded stacks exist (in use or cached).
+  std::size_t guarded_count() const noexcept { return guarded_; }
+  std::size_t guard_budget() const noexcept { return guard_budget_; }
+
+ private:
+  struct free_list {
+    std::size_t size;
+    std::vector<stack> stacks;
+  };
+  free_list& list_for(std::size_t size);
+  stack map_guarded(std::size_t size);
+  void carve_slab(free_list& list);
+
+  std::size_t default_size_;
+  guard_pages policy_;
+  std::size_t guard_budget_;
+  std::size_t guarded_ = 0;
+  std::vector<free_list> lists_;  // one per distinct stack size (few in practice)
+  struct slab {
+    char* base;
+    std::size_t bytes;
+  };
+  std::vector<slab> slabs_;  // unmapped only when the pool dies
+};
+
+// round_stack_size turns a requested size into the size actually handed out.
+std::size_t round_stack_size(std::size_t requested, std::size_t fallback) noexcept;
+
+}  // namespace weft::detail

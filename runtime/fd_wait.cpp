@@ -1,0 +1,75 @@
+#include "runtime/fd_wait.hpp"
+
+#include "runtime/detail/reactor.hpp"
+#include "runtime/detail/scheduler.hpp"
+#include "runtime/error.hpp"
+
+namespace weft {
+
+fd_watch::fd_watch(int fd)
+    : sched_(&detail::scheduler::require_fiber("weft::fd_watch")),
+      state_(std::make_shared<detail::fd_state>()) {
+  if (fd < 0) throw error(errc::invalid_argument, "weft::fd_watch: negative file descriptor");
+  state_->fd = fd;
+  sched_->io().add(state_.get());
+}
+
+fd_watch::fd_watch(fd_watch&& other) noexcept
+    : sched_(std::exchange(other.sched_, nullptr)), state_(std::move(other.state_)) {}
+
+fd_watch& fd_watch::operator=(fd_watch&& other) noexcept {
+  if (this != &other) {
+    release();
+    sched_ = std::exchange(other.sched_, nullptr);
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+fd_watch::~fd_watch() { release(); }
+
+void fd_watch::release() noexcept {
+  if (!state_) return;
+  sched_->io().remove(state_.get());
+  for (detail::park_token* t : {&state_->reader, &state_->writer})
+    if (*t) detail::scheduler::wake(std::exchange(*t, {}), detail::wake_reason::notified);
+  state_->fd = -1;
+  state_.reset();
+}
+
+int fd_watch::fd() const noexcept { return state_ ? state_->fd : -1; }
+
+void fd_watch::wait(fd_event ev) { wait_until(ev, no_deadline); }
+
+bool fd_watch::wait_until(fd_event ev, time_point deadline) {
+  auto& sched = detail::scheduler::require_fiber("fd_watch::wait");
+  if (!state_) throw error(errc::invalid_argument, "wait on a moved-from weft::fd_watch");
+  const std::shared_ptr<detail::fd_state> keep = state_;
+  detail::fd_state& st = *keep;
+  const bool read = ev == fd_event::readable;
+  bool& ready = read ? st.readable : st.writable;
+  detail::park_token& slot = read ? st.reader : st.writer;
+  if (ready) {  // an edge nobody consumed yet
+    ready = false;
+    return true;
+  }
+  if (slot) throw error(errc::already_waited, "another fiber already waits on this fd");
+  const detail::park_token token = sched.prepare_park();
+  slot = token;
+  const detail::wake_reason why = sched.park(token, deadline);
+  // The reactor clears the slot when it wakes us; on timeout or cancel we do.
+  if (slot.fiber == token.fiber && slot.generation == token.generation) slot = {};
+  switch (why) {
+    case detail::wake_reason::notified: return true;
+    case detail::wake_reason::timed_out: return false;
+    case detail::wake_reason::cancelled: break;
+  }
+  throw cancelled_error();
+}
+
+bool wait_fd_until(int fd, fd_event ev, time_point deadline) {
+  fd_watch watch(fd);
+  return watch.wait_until(ev, deadline);
+}
+
+}  // namespace weft

@@ -1,0 +1,79 @@
+// fd_wait.hpp: waiting for a file descriptor to become readable or writable.
+//
+// fd_watch registers a descriptor with the scheduler's epoll once (edge-triggered)
+// and keeps it registered for its lifetime, which is what sockets use: try the
+// system call on the non-blocking fd first, and wait only after EAGAIN:
+//
+//   weft::fd_watch watch(fd);                 // fd is O_NONBLOCK
+//   for (;;) {
+//     ssize_t n = ::read(fd, buf, size);
+//     if (n >= 0 || errno != EAGAIN) break;
+//     watch.wait_readable();                  // only this fiber waits
+//   }
+//
+// A wait may return although the fd is not ready any more (another reader was
+// faster, or the readiness was reported earlier): always retry the system call.
+// Errors and hang-ups count as ready in both directions; the next call reports them.
+#pragma once
+
+#include <memory>
+
+#include "runtime/clock.hpp"
+
+namespace weft {
+
+namespace detail {
+struct fd_state;
+class scheduler;
+}
+
+// fd_event names a direction of readiness.
+enum class fd_event { readable, writable };
+
+// fd_watch watches one descriptor on the calling fiber's scheduler; it does not own
+// the descriptor. Move-only; it must be used and destroyed on that scheduler.
+class fd_watch {
+ public:
+  // Registers fd. Throws errc::not_in_fiber outside a fiber, std::system_error if
+  // epoll refuses the fd (EEXIST: already watched; EPERM: a regular file).
+  explicit fd_watch(int fd);
+  fd_watch(fd_watch&&) noexcept;
+  fd_watch& operator=(fd_watch&&) noexcept;
+  // Unregisters the fd; a fiber still waiting on it is woken (its retry sees EBADF
+  // if the fd was closed).
+  ~fd_watch();
+
+  int fd() const noexcept;
+
+  // wait(ev) suspends the calling fiber until the fd is ready for ev; the _until and
+  // _for forms return false when the deadline passes first. One fiber per direction
+  // (a second gets errc::already_waited). Throws cancelled_error on cancellation.
+  void wait(fd_event ev);
+  bool wait_until(fd_event ev, time_point deadline);
+  template <class Rep, class Period>
+  bool wait_for(fd_event ev, std::chrono::duration<Rep, Period> d) {
+    return wait_until(ev, deadline_after(d));
+  }
+
+  void wait_readable() { wait(fd_event::readable); }
+  void wait_writable() { wait(fd_event::writable); }
+
+ private:
+  void release() noexcept;
+  detail::scheduler* sched_ = nullptr;
+  // Shared with a fiber while it waits, so destroying the watch under a waiter
+  // cannot leave that waiter touching freed memory.
+  std::shared_ptr<detail::fd_state> state_;
+};
+
+// wait_fd_until(fd, ev, deadline) waits once for an fd that has no fd_watch (for
+// example a descriptor owned by a C library), registering it only for the wait.
+// Returns false at the deadline. Costs two epoll_ctl calls; use fd_watch for fds
+// waited on repeatedly.
+bool wait_fd_until(int fd, fd_event ev, time_point deadline);
+template <class Rep, class Period>
+bool wait_fd_for(int fd, fd_event ev, std::chrono::duration<Rep, Period> d) {
+  return wait_fd_until(fd, ev, deadline_after(d));
+}
+
+}  // namespace weft

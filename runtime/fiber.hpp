@@ -1,0 +1,166 @@
+// fiber.hpp: spawning fibers and the handle that joins them.
+//
+//   weft::fiber<int> f = weft::spawn([] { return 42; });
+//   int v = f.join();                         // 42, or rethrows what the fiber threw
+//
+//   auto g = weft::spawn({.name = "worker", .stack_size = 256 * 1024}, work, arg);
+//
+// Fibers of one scheduler run one at a time on its thread and are never preempted:
+// a fiber runs until it blocks (sleep, join, fd wait, channel, ...) or yields.
+//
+// Lifetimes: like std::thread, spawn copies (decays) the callable and arguments into
+// the fiber; pass std::ref to share, and then make sure the referent outlives the
+// fiber (join it before leaving the scope). Capturing a parent's locals by reference
+// and detaching is the classic fiber crash.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "runtime/clock.hpp"
+#include "runtime/detail/scheduler.hpp"
+#include "runtime/detail/task.hpp"
+#include "runtime/error.hpp"
+#include "runtime/unhandled_exception.hpp"
+
+namespace weft {
+
+template <class T>
+class fiber;
+
+namespace detail {
+// fiber_access builds handles for spawn() and run().
+struct fiber_access {
+  template <class T>
+  static fiber<T> adopt(task_state<T>* state) noexcept {
+    return fiber<T>(state);
+  }
+};
+}  // namespace detail
+
+// spawn_options are the per-fiber settings of spawn().
+struct spawn_options {
+  std::string name;            // shown in reports and by this_fiber::name()
+  std::size_t stack_size = 0;  // usable bytes; 0: the scheduler's default
+};
+
+// fiber<T> is the handle of a fiber whose function returns T.
+//
+// Exactly one of join() or detach() ends a handle's interest in its fiber. A handle
+// destroyed while still joinable *detaches* (it does not block and does not kill the
+// fiber): the fiber runs on, and if it ends with an exception, that exception goes
+// to the unhandled exception handler instead of being lost.
+template <class T>
+class fiber {
+ public:
+  fiber() noexcept = default;
+  fiber(fiber&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  fiber& operator=(fiber&& other) noexcept {
+    if (this != &other) {
+      reset();
+      state_ = std::exchange(other.state_, nullptr);
+    }
+    return *this;
+  }
+  ~fiber() { reset(); }
+
+  // joinable() is true until join() or detach().
+  bool joinable() const noexcept { return state_ != nullptr; }
+  // done() is true once the fiber's function has returned or thrown.
+  bool done() const { return checked()->done_; }
+  fiber_id id() const { return checked()->id_; }
+  std::string_view name() const { return checked()->name_; }
+
+  // cancel() asks the fiber to stop: the blocking call it is parked in (or the next
+  // one it makes) throws weft::cancelled_error. Once per cancel(); no effect on a
+  // fiber that has finished.
+  void cancel() const {
+    auto* s = checked();
+    if (!s->done_) detail::scheduler::cancel(s);
+  }
+
+  // wait() suspends the calling fiber until this fiber finishes.
+  // wait_until(t)/wait_for(d) also return at the deadline: true if it finished.
+  // Throws cancelled_error if the *caller* is cancelled, errc::not_in_fiber outside a
+  // fiber (unless already done), errc::would_deadlock on oneself, errc::already_waited
+  // if another fiber is waiting.
+  void wait() const { wait_until(no_deadline); }
+  bool wait_until(time_point deadline) const {
+    auto* s = checked();
+    if (s->done_) return true;
+    return detail::scheduler::require_fiber("fiber::wait").wait_done(s, deadline);
+  }
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> d) const {
+    return wait_until(deadline_after(d));
+  }
+
+  // join() waits for the fiber, then returns its result or rethrows its exception.
+  // The handle is empty afterwards; a second join throws errc::not_joinable.
+  T join() {
+    wait();
+    auto* s = std::exchange(state_, nullptr);
+    struct release {
+      detail::fiber_record* r;
+      ~release() { detail::release_record(r); }
+    } guard{s};
+    if (s->error_) std::rethrow_exception(s->error_);
+    return s->take_result();
+  }
+
+  // detach() lets the fiber run on its own; its exception, if any, is reported.
+  void detach() {
+    checked();
+    reset();
+  }
+
+ private:
+  friend struct detail::fiber_access;
+
+  explicit fiber(detail::task_state<T>* state) noexcept : state_(state) {}
+
+  detail::task_state<T>* checked() const {
+    if (!state_) throw error(errc::not_joinable, "empty, joined or detached weft::fiber");
+    return state_;
+  }
+  void reset() noexcept {
+    if (auto* s = std::exchange(state_, nullptr)) {
+      s->detached_ = true;
+      if (s->done_) detail::report_unretrieved(*s);
+      detail::release_record(s);
+    }
+  }
+
+  detail::task_state<T>* state_ = nullptr;
+};
+
+// spawn(options, f, args...) starts f(args...) in a new fiber of the calling
+// fiber's scheduler and returns its handle. The new fiber runs once the caller
+// blocks or yields. Throws errc::not_in_fiber outside a fiber, std::system_error
+// (ENOMEM) if no stack can be had.
+template <class F, class... Args>
+auto spawn(spawn_options options, F&& f, Args&&... args) {
+  auto& sched = detail::scheduler::require_fiber("weft::spawn");
+  auto* t = detail::make_task(std::forward<F>(f), std::forward<Args>(args)...);
+  using result = typename std::remove_pointer_t<decltype(t)>::result_type;
+  try {
+    t->name_ = std::move(options.name);
+    sched.start(t, options.stack_size);
+  } catch (...) {
+    delete t;
+    throw;
+  }
+  return detail::fiber_access::adopt<result>(t);
+}
+
+// spawn(f, args...) is spawn with default options.
+template <class F, class... Args>
+  requires(!std::is_same_v<std::decay_t<F>, spawn_options>)
+auto spawn(F&& f, Args&&... args) {
+  return spawn(spawn_options{}, std::forward<F>(f), std::forward<Args>(args)...);
+}
+
+}  // namespace weft

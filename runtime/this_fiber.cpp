@@ -1,0 +1,35 @@
+#include "runtime/this_fiber.hpp"
+
+#include "runtime/detail/scheduler.hpp"
+#include "runtime/error.hpp"
+
+namespace weft::this_fiber {
+
+void yield() { detail::scheduler::require_fiber("this_fiber::yield").yield(); }
+
+void sleep_until(time_point deadline) {
+  auto& sched = detail::scheduler::require_fiber("this_fiber::sleep_until");
+  // Only the deadline or a cancellation ends a sleep; anything else is spurious.
+  for (;;) {
+    switch (sched.park_until(deadline)) {
+      case detail::wake_reason::timed_out: return;
+      case detail::wake_reason::cancelled: throw cancelled_error();
+      case detail::wake_reason::notified:
+        if (deadline <= clock::now()) return;
+        break;
+    }
+  }
+}
+
+void sleep_for(duration d) {
+  if (d > duration::zero()) return sleep_until(deadline_after(d));
+  auto& sched = detail::scheduler::require_fiber("this_fiber::sleep_for");
+  // time_point::min(): due at once, without a clock read; other fibers run first.
+  if (sched.park_until(time_point::min()) == detail::wake_reason::cancelled) throw cancelled_error();
+}
+
+fiber_id id() { return detail::scheduler::require_fiber("this_fiber::id").running()->id_; }
+
+std::string_view name() { return detail::scheduler::require_fiber("this_fiber::name").running()->name_; }
+
+}  // namespace weft::this_fiber

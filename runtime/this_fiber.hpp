@@ -1,0 +1,34 @@
+// this_fiber.hpp: what the running fiber can do to itself.
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+#include "runtime/clock.hpp"
+#include "runtime/unhandled_exception.hpp"
+
+namespace weft::this_fiber {
+
+// yield() lets every other runnable fiber of this scheduler run once, then returns.
+// Not a cancellation point. Throws errc::not_in_fiber outside a fiber.
+void yield();
+
+// sleep_until(t) suspends the calling fiber until t (never earlier; timers have 1 ms
+// resolution, so up to ~1 ms later). sleep_for(d) sleeps for d; d <= 0 still goes
+// once through the timer queue, letting other fibers run (asyncio.sleep(0)).
+// Throws cancelled_error if the fiber is cancelled, errc::not_in_fiber outside one.
+void sleep_until(time_point deadline);
+void sleep_for(duration d);
+template <class Rep, class Period>
+void sleep_for(std::chrono::duration<Rep, Period> d) {
+  if (d <= d.zero())
+    sleep_for(duration::zero());
+  else
+    sleep_until(deadline_after(d));
+}
+
+// id() is the calling fiber's process-unique id (never 0); name() its spawn name.
+fiber_id id();
+std::string_view name();
+
+}  // namespace weft::this_fiber

@@ -1,0 +1,69 @@
+#include "runtime/unhandled_exception.hpp"
+
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "runtime/detail/fiber_record.hpp"
+#include "runtime/error.hpp"
+
+namespace weft {
+namespace {
+
+std::mutex handler_mutex;
+unhandled_exception_handler installed_handler;  // guarded by handler_mutex
+
+void print_to_stderr(fiber_id id, std::string_view name, std::exception_ptr error) {
+  const std::string what = describe_exception(error);
+  std::fprintf(stderr, "weft: exception in fiber '%.*s' (id %llu) was never retrieved: %s\n",
+               static_cast<int>(name.size()), name.data(), static_cast<unsigned long long>(id),
+               what.c_str());
+}
+
+}  // namespace
+
+unhandled_exception_handler set_unhandled_exception_handler(unhandled_exception_handler handler) {
+  std::lock_guard lock(handler_mutex);
+  std::swap(installed_handler, handler);
+  return handler;
+}
+
+std::string describe_exception(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
+}  // namespace weft
+
+namespace weft::detail {
+
+void report_unretrieved(const fiber_record& rec) noexcept {
+  if (!rec.error_) return;
+  try {
+    try {
+      std::rethrow_exception(rec.error_);
+    } catch (const cancelled_error&) {
+      return;  // the expected end of a cancelled fiber
+    } catch (...) {
+    }
+    unhandled_exception_handler handler;
+    {
+      std::lock_guard lock(handler_mutex);
+      handler = installed_handler;
+    }
+    const std::string_view name = rec.name_.empty() ? std::string_view("<unnamed>") : rec.name_;
+    if (handler)
+      handler(rec.id_, name, rec.error_);
+    else
+      print_to_stderr(rec.id_, name, rec.error_);
+  } catch (...) {
+    std::fputs("weft: the unhandled exception handler itself threw\n", stderr);
+  }
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,275 @@
+// Spawning, joining, detaching and reporting of fibers.
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+
+TEST(Run, ReturnsMainsResult) { EXPECT_EQ(run_checked([] { return 42; }), 42); }
+
+TEST(Run, RethrowsMainsException) {
+  EXPECT_THROW(run_checked([]() -> int { throw std::runtime_error("boom"); }), std::runtime_error);
+}
+
+TEST(Run, MainIsNamedMain) {
+  EXPECT_EQ(run_checked([] { return std::string(weft::this_fiber::name()); }), "main");
+}
+
+TEST(Run, NestedRunOnSameThreadThrows) {
+  run_checked([] {
+    try {
+      weft::run([] {});
+      ADD_FAILURE() << "nested run did not throw";
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::scheduler_running);
+    }
+  });
+}
+
+TEST(Run, RunsAgainAfterFinishing) {
+  EXPECT_EQ(run_checked([] { return 1; }), 1);
+  EXPECT_EQ(run_checked([] { return 2; }), 2);
+}
+
+TEST(Run, CancelsFibersStillAliveWhenMainReturns) {
+  auto finished = std::make_shared<std::vector<std::string>>();
+  run_checked([finished] {
+    for (int i = 0; i < 3; ++i)
+      weft::spawn([finished, i] {
+        try {
+          weft::this_fiber::sleep_for(std::chrono::hours(1));
+        } catch (const weft::cancelled_error&) {
+          finished->push_back("cancelled " + std::to_string(i));
+          throw;
+        }
+      }).detach();
+    weft::this_fiber::yield();  // let them reach their sleep
+  });
+  EXPECT_EQ(finished->size(), 3u);
+}
+
+TEST(Run, DestructorsOfCancelledFibersRun) {
+  auto tokens = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = tokens;
+  run_checked([tokens = std::move(tokens)]() mutable {
+    weft::spawn([held = std::move(tokens)] { weft::this_fiber::sleep_for(std::chrono::hours(1)); });
+  });
+  EXPECT_TRUE(watch.expired()) << "the cancelled fiber's captures were not destroyed";
+}
+
+TEST(Spawn, JoinReturnsResult) {
+  run_checked([] {
+    auto f = weft::spawn([](int a, int b) { return a + b; }, 2, 3);
+    EXPECT_EQ(f.join(), 5);
+    EXPECT_FALSE(f.joinable());
+  });
+}
+
+TEST(Spawn, JoinRethrowsException) {
+  run_checked([] {
+    auto f = weft::spawn([] { throw std::logic_error("bad"); });
+    EXPECT_THROW(f.join(), std::logic_error);
+  });
+}
+
+TEST(Spawn, MoveOnlyResultAndArguments) {
+  run_checked([] {
+    auto f = weft::spawn([](std::unique_ptr<int> p) { return std::make_unique<int>(*p + 1); },
+                         std::make_unique<int>(41));
+    EXPECT_EQ(*f.join(), 42);
+  });
+}
+
+TEST(Spawn, SecondJoinThrowsNotJoinable) {
+  run_checked([] {
+    auto f = weft::spawn([] {});
+    f.join();
+    try {
+      f.join();
+      ADD_FAILURE() << "second join did not throw";
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::not_joinable);
+    }
+  });
+}
+
+TEST(Spawn, JoinAfterDetachThrows) {
+  run_checked([] {
+    auto f = weft::spawn([] {});
+    f.detach();
+    EXPECT_THROW(f.join(), weft::error);
+  });
+}
+
+TEST(Spawn, OutsideFiberThrowsNotInFiber) {
+  try {
+    weft::spawn([] {});
+    ADD_FAILURE() << "spawn outside a fiber did not throw";
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::not_in_fiber);
+  }
+}
+
+TEST(Spawn, NameAndIdAreVisible) {
+  run_checked([] {
+    auto f = weft::spawn({.name = "worker"}, [] {
+      return std::string(weft::this_fiber::name()) + "#" + std::to_string(weft::this_fiber::id());
+    });
+    const auto id = f.id();
+    EXPECT_EQ(f.name(), "worker");
+    EXPECT_NE(id, weft::this_fiber::id());
+    EXPECT_EQ(f.join(), "worker#" + std::to_string(id));
+  });
+}
+
+TEST(Spawn, FibersRunInSpawnOrder) {
+  run_checked([] {
+    std::vector<int> order;
+    std::vector<weft::fiber<void>> fs;
+    for (int i = 0; i < 5; ++i) fs.push_back(weft::spawn([&order, i] { order.push_back(i); }));
+    for (auto& f : fs) f.join();
+    EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+  });
+}
+
+TEST(Spawn, CustomStackSizeIsUsable) {
+  run_checked([] {
+    auto f = weft::spawn({.name = "big", .stack_size = 1 << 20}, [] {
+      volatile char big[512 * 1024];  // would overflow the default stack
+      big[0] = 1;
+      big[sizeof big - 1] = 2;
+      return big[0] + big[sizeof big - 1];
+    });
+    EXPECT_EQ(f.join(), 3);
+  });
+}
+
+TEST(Spawn, JoinSelfThrowsWouldDeadlock) {
+  run_checked([] {
+    auto self = std::make_shared<weft::fiber<void>>();
+    *self = weft::spawn([self] {
+      weft::this_fiber::yield();
+      try {
+        self->join();
+        ADD_FAILURE() << "self join did not throw";
+      } catch (const weft::error& e) {
+        EXPECT_EQ(e.code(), weft::errc::would_deadlock);
+      }
+    });
+    self->wait();
+    self->detach();
+  });
+}
+
+TEST(Spawn, WaitForTimesOutThenJoins) {
+  run_checked([] {
+    auto f = weft::spawn([] { weft::this_fiber::sleep_for(50ms); return 7; });
+    EXPECT_FALSE(f.wait_for(1ms));
+    EXPECT_TRUE(f.joinable());
+    EXPECT_EQ(f.join(), 7);
+  });
+}
+
+TEST(Spawn, DroppedHandleDetachesAndFiberCompletes) {
+  int ran = 0;
+  run_checked([&ran] {
+    { auto f = weft::spawn([&ran] { weft::this_fiber::yield(); ++ran; }); }
+    weft::this_fiber::sleep_for(1ms);
+  });
+  EXPECT_EQ(ran, 1);
+}
+
+TEST(Spawn, HandleOutlivesScheduler) {
+  weft::fiber<int> kept;
+  run_checked([&kept] { kept = weft::spawn([] { return 9; }); });
+  EXPECT_TRUE(kept.done());
+  EXPECT_EQ(kept.join(), 9);  // done: no fiber needed to collect the result
+}
+
+TEST(Yield, AlternatesBetweenFibers) {
+  run_checked([] {
+    std::string trace;
+    auto a = weft::spawn([&] { for (int i = 0; i < 3; ++i) { trace += 'a'; weft::this_fiber::yield(); } });
+    auto b = weft::spawn([&] { for (int i = 0; i < 3; ++i) { trace += 'b'; weft::this_fiber::yield(); } });
+    a.join();
+    b.join();
+    EXPECT_EQ(trace, "ababab");
+  });
+}
+
+TEST(Yield, OutsideFiberThrows) { EXPECT_THROW(weft::this_fiber::yield(), weft::error); }
+
+// ---- unhandled exceptions ------------------------------------------------------------
+
+struct captured_report {
+  weft::fiber_id id = 0;
+  std::string name, what;
+  int count = 0;
+};
+
+class UnhandledException : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    previous_ = weft::set_unhandled_exception_handler(
+        [this](weft::fiber_id id, std::string_view name, std::exception_ptr e) {
+          report_.id = id;
+          report_.name = name;
+          report_.what = weft::describe_exception(e);
+          ++report_.count;
+        });
+  }
+  void TearDown() override { weft::set_unhandled_exception_handler(std::move(previous_)); }
+  captured_report report_;
+  weft::unhandled_exception_handler previous_;
+};
+
+TEST_F(UnhandledException, DetachedFiberExceptionIsReported) {
+  run_checked([] {
+    weft::spawn({.name = "doomed"}, [] { throw std::runtime_error("lost?"); }).detach();
+    weft::this_fiber::yield();
+  });
+  EXPECT_EQ(report_.count, 1);
+  EXPECT_EQ(report_.name, "doomed");
+  EXPECT_EQ(report_.what, "lost?");
+}
+
+TEST_F(UnhandledException, DroppedHandleOfFailedFiberIsReported) {
+  run_checked([] {
+    auto f = weft::spawn([] { throw std::runtime_error("dropped"); });
+    weft::this_fiber::yield();
+    EXPECT_TRUE(f.done());
+  });  // f destroyed here, after the fiber failed
+  EXPECT_EQ(report_.count, 1);
+  EXPECT_EQ(report_.what, "dropped");
+}
+
+TEST_F(UnhandledException, JoinedExceptionIsNotReported) {
+  run_checked([] {
+    auto f = weft::spawn([] { throw std::runtime_error("retrieved"); });
+    EXPECT_THROW(f.join(), std::runtime_error);
+  });
+  EXPECT_EQ(report_.count, 0);
+}
+
+TEST_F(UnhandledException, CancellationIsNotReported) {
+  run_checked([] {
+    weft::spawn([] { weft::this_fiber::sleep_for(std::chrono::hours(1)); }).detach();
+    weft::this_fiber::yield();
+  });
+  EXPECT_EQ(report_.count, 0);
+}
+
+TEST(UnhandledExceptionDefault, PrintsToStderrWithName) {
+  testing::internal::CaptureStderr();
+  run_checked([] {
+    weft::spawn({.name = "noisy"}, [] { throw std::runtime_error("never retrieved"); }).detach();
+    weft::this_fiber::yield();
+  });
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("'noisy'"), std::string::npos) << err;
+  EXPECT_NE(err.find("never retrieved"), std::string::npos) << err;
+}

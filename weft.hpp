@@ -1,0 +1,17 @@
+// weft.hpp: everything a weft program needs, in one include.
+//
+// weft runs stackful fibers on an epoll reactor: code calls sleep_for, join, fd
+// waits (and, built on them, channels and sockets) as if it were blocking code, and
+// only the calling fiber is suspended while its scheduler runs the others. Fibers
+// are never preempted except at these blocking points.
+#pragma once
+
+#include "runtime/clock.hpp"
+#include "runtime/error.hpp"
+#include "runtime/fd_wait.hpp"
+#include "runtime/fiber.hpp"
+#include "runtime/run.hpp"
+#include "runtime/scheduler_handle.hpp"
+#include "runtime/stack_options.hpp"
+#include "runtime/this_fiber.hpp"
+#include "runtime/unhandled_exception.hpp"
