@@ -13,30 +13,26 @@ remote_inbox::remote_inbox() : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC
   if (event_fd_ < 0) throw std::system_error(errno, std::generic_category(), "weft: eventfd");
 }
 
-remote_inbox::~remote_inbox() { ::close(event_fd_); }
+remote_inbox::~remote_inbox() { shutdown(); }
 
 bool remote_inbox::post(std::function<void()> fn) {
-  {
-    std::lock_guard lock(mutex_);
-    if (closed_) return false;
-    posts_.push_back(std::move(fn));
-    has_items_.store(true, std::memory_order_seq_cst);
-  }
-  notify();
+  std::lock_guard lock(mutex_);
+  if (closed_) return false;
+  posts_.push_back(std::move(fn));
+  has_items_.store(true, std::memory_order_seq_cst);
+  notify_locked();
   return true;
 }
 
 void remote_inbox::push_wake(fiber_record* f) {
-  {
-    std::lock_guard lock(mutex_);
-    wakes_.push_back(f);
-    has_items_.store(true, std::memory_order_seq_cst);
-  }
-  notify();
+  std::lock_guard lock(mutex_);
+  wakes_.push_back(f);
+  has_items_.store(true, std::memory_order_seq_cst);
+  notify_locked();
 }
 
-void remote_inbox::notify() noexcept {
-  if (!sleeping_.load(std::memory_order_seq_cst)) return;
+void remote_inbox::notify_locked() noexcept {
+  if (event_fd_ < 0 || !sleeping_.load(std::memory_order_seq_cst)) return;
   const std::uint64_t one = 1;
   // EAGAIN means the counter is already non-zero: the scheduler will wake anyway.
   [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
@@ -64,6 +60,13 @@ void remote_inbox::drain_event_fd() noexcept {
   std::uint64_t value;
   while (::read(event_fd_, &value, sizeof value) > 0) {
   }
+}
+
+void remote_inbox::shutdown() noexcept {
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  if (event_fd_ >= 0) ::close(event_fd_);
+  event_fd_ = -1;
 }
 
 std::vector<std::function<void()>> remote_inbox::close() {

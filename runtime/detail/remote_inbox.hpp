@@ -11,8 +11,9 @@
 // scheduler does not go to sleep.
 //
 // The inbox is shared (std::shared_ptr) with every scheduler_handle and owns the
-// eventfd, so a handle that outlives its scheduler finds the inbox closed instead of
-// writing to a closed (or reused) descriptor.
+// eventfd. The eventfd is written only under the mutex, and shutdown() closes it
+// under the same mutex, so a handle that outlives its scheduler finds the inbox
+// closed instead of writing to a closed (or reused) descriptor, and holds no fd.
 #pragma once
 
 #include <atomic>
@@ -52,14 +53,16 @@ class remote_inbox {
 
   // close refuses further posts and returns the ones still queued.
   std::vector<std::function<void()>> close();
+  // shutdown also releases the eventfd; the owner calls it when it is destroyed.
+  void shutdown() noexcept;
 
  private:
-  void notify() noexcept;
+  void notify_locked() noexcept;
 
   int event_fd_;
   std::atomic<bool> has_items_{false};
   std::atomic<bool> sleeping_{false};
-  std::mutex mutex_;  // guards the vectors and closed_
+  std::mutex mutex_;  // guards the vectors, closed_ and writes/closing of event_fd_
   bool closed_ = false;
   std::vector<fiber_record*> wakes_;
   std::vector<std::function<void()>> posts_;

@@ -53,7 +53,7 @@ scheduler::scheduler(const scheduler_options& options)
 }
 
 scheduler::~scheduler() {
-  inbox_->close();
+  inbox_->shutdown();
   this_thread_scheduler = nullptr;
 }
 

@@ -1,1 +1,52 @@
-#include <gtest/gtest.h>
+// Many fibers at once: past the guard-page mapping budget, and cleanly torn down.
+#include <vector>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+
+TEST(ManyFibers, MoreFibersThanGuardedMappingsAllow) {
+  // 40,000 guarded stacks would need 80,000 mappings (> vm.max_map_count = 65,530):
+  // the default policy must switch to slab stacks instead of failing.
+  constexpr int count = 40'000;
+  const long sum = run_checked([] {
+    std::vector<weft::fiber<int>> fs;
+    fs.reserve(count);
+    for (int i = 0; i < count; ++i)
+      fs.push_back(weft::spawn({.name = "", .stack_size = weft::min_stack_size}, [i] {
+        weft::this_fiber::sleep_for(1ms);  // all alive at once
+        return i;
+      }));
+    long s = 0;
+    for (auto& f : fs) s += f.join();
+    return s;
+  });
+  EXPECT_EQ(sum, static_cast<long>(count - 1) * count / 2);
+}
+
+TEST(ManyFibers, AliveFibersAtExitAreAllCancelled) {
+  int unwound = 0;
+  run_checked([&unwound] {
+    for (int i = 0; i < 10'000; ++i)
+      weft::spawn([&unwound] {
+        struct on_exit {
+          int& n;
+          ~on_exit() { ++n; }
+        } guard{unwound};
+        weft::this_fiber::sleep_for(std::chrono::hours(1));
+      }).detach();
+    weft::this_fiber::yield();
+  });
+  EXPECT_EQ(unwound, 10'000);
+}
+
+TEST(ManyFibers, SpawnChainsDeeply) {
+  // Each fiber spawns the next and joins it: 5,000 fibers alive in a chain.
+  struct chain {
+    static int down(int n) {
+      if (n == 0) return 0;
+      return weft::spawn(down, n - 1).join() + 1;
+    }
+  };
+  EXPECT_EQ(run_checked([] { return chain::down(5000); }), 5000);
+}

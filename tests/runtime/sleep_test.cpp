@@ -1,1 +1,90 @@
-#include <gtest/gtest.h>
+// sleep_for / sleep_until and the timer path.
+#include <string>
+#include <vector>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+
+TEST(Sleep, SleepForNeverReturnsEarly) {
+  run_checked([] {
+    const auto start = weft::clock::now();
+    weft::this_fiber::sleep_for(20ms);
+    EXPECT_GE(weft::clock::now() - start, 20ms);
+  });
+}
+
+TEST(Sleep, SleepUntilPastDeadlineReturns) {
+  run_checked([] { weft::this_fiber::sleep_until(weft::clock::now() - 1s); });
+}
+
+TEST(Sleep, ShorterSleepWakesFirst) {
+  run_checked([] {
+    std::vector<int> order;
+    auto slow = weft::spawn([&] { weft::this_fiber::sleep_for(40ms); order.push_back(40); });
+    auto fast = weft::spawn([&] { weft::this_fiber::sleep_for(5ms); order.push_back(5); });
+    auto mid = weft::spawn([&] { weft::this_fiber::sleep_for(20ms); order.push_back(20); });
+    slow.join();
+    fast.join();
+    mid.join();
+    EXPECT_EQ(order, (std::vector<int>{5, 20, 40}));
+  });
+}
+
+TEST(Sleep, SleepZeroLetsOthersRun) {
+  run_checked([] {
+    std::string trace;
+    auto other = weft::spawn([&] { trace += 'o'; });
+    trace += 'a';
+    weft::this_fiber::sleep_for(0ms);
+    trace += 'b';
+    other.join();
+    EXPECT_EQ(trace, "aob");
+  });
+}
+
+TEST(Sleep, NegativeDurationActsAsZero) {
+  run_checked([] { weft::this_fiber::sleep_for(-5s); });
+}
+
+TEST(Sleep, SleepingFiberDoesNotBlockOthers) {
+  run_checked([] {
+    int ticks = 0;
+    auto sleeper = weft::spawn([] { weft::this_fiber::sleep_for(30ms); });
+    while (!sleeper.done()) {
+      ++ticks;
+      weft::this_fiber::yield();
+    }
+    sleeper.join();
+    EXPECT_GT(ticks, 1);
+  });
+}
+
+TEST(Sleep, HugeDurationDoesNotOverflow) {
+  run_checked([] {
+    auto f = weft::spawn([] { weft::this_fiber::sleep_for(std::chrono::hours(24 * 365 * 100)); });
+    weft::this_fiber::yield();
+    f.cancel();
+    EXPECT_THROW(f.join(), weft::cancelled_error);
+  });
+}
+
+TEST(Sleep, OutsideFiberThrowsNotInFiber) {
+  try {
+    weft::this_fiber::sleep_for(1ms);
+    ADD_FAILURE() << "no exception";
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::not_in_fiber);
+  }
+}
+
+TEST(Sleep, ManySleepersAllWake) {
+  run_checked([] {
+    std::vector<weft::fiber<int>> fs;
+    for (int i = 0; i < 2000; ++i)
+      fs.push_back(weft::spawn([i] { weft::this_fiber::sleep_for(std::chrono::milliseconds(i % 50)); return i; }));
+    long sum = 0;
+    for (auto& f : fs) sum += f.join();
+    EXPECT_EQ(sum, 1999L * 2000 / 2);
+  });
+}

@@ -1,1 +1,159 @@
+// The timer wheel on its own: ordering, cascading, cancel, far deadlines, scale.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "runtime/detail/timer_wheel.hpp"
+
+using weft::detail::timer_node;
+using weft::detail::timer_wheel;
+using namespace std::chrono_literals;
+
+namespace {
+
+// recording_timer remembers in which order timers fired.
+struct recording_timer : timer_node {
+  int label = 0;
+  std::vector<int>* log = nullptr;
+};
+
+void record(timer_node* n) noexcept {
+  auto* t = static_cast<recording_timer*>(n);
+  t->log->push_back(t->label);
+}
+
+struct wheel_fixture : ::testing::Test {
+  weft::time_point origin = weft::clock::now();
+  timer_wheel wheel{origin};
+  std::vector<int> fired;
+  std::vector<std::unique_ptr<recording_timer>> timers;
+
+  recording_timer* add(weft::duration after, int label) {
+    auto t = std::make_unique<recording_timer>();
+    t->label = label;
+    t->log = &fired;
+    t->fire = &record;
+    wheel.insert(t.get(), origin + after, origin);
+    timers.push_back(std::move(t));
+    return timers.back().get();
+  }
+};
+
+}  // namespace
+
+TEST_F(wheel_fixture, TimerWheelFiresInDeadlineOrderAcrossLevels) {
+  add(5s, 4);
+  add(3ms, 1);
+  add(70ms, 2);
+  add(4100ms, 3);
+  add(std::chrono::hours(30), 5);
+  for (auto t = origin; fired.size() < 5; t += 1ms) wheel.advance(t);
+  EXPECT_EQ(fired, (std::vector<int>{1, 2, 3, 4, 5}));
+}
+
+TEST_F(wheel_fixture, TimerWheelNeverFiresEarly) {
+  add(10ms + 1us, 1);  // rounds up to tick 11
+  wheel.advance(origin + 10ms);
+  EXPECT_TRUE(fired.empty());
+  wheel.advance(origin + 11ms);
+  EXPECT_EQ(fired, std::vector<int>{1});
+}
+
+TEST_F(wheel_fixture, TimerWheelJumpFiresEverythingDue) {
+  for (int i = 0; i < 100; ++i) add(std::chrono::milliseconds(i * 37 + 1), i);
+  wheel.advance(origin + 1h);
+  ASSERT_EQ(fired.size(), 100u);
+  EXPECT_TRUE(std::is_sorted(fired.begin(), fired.end()));
+  EXPECT_EQ(wheel.size(), 0u);
+}
+
+TEST_F(wheel_fixture, TimerWheelCancelledTimerNeverFires) {
+  auto* a = add(5ms, 1);
+  add(6ms, 2);
+  auto* c = add(9000ms, 3);
+  wheel.cancel(a);
+  wheel.cancel(c);
+  wheel.cancel(c);  // a second cancel is harmless
+  EXPECT_FALSE(a->pending());
+  wheel.advance(origin + 1h);
+  EXPECT_EQ(fired, std::vector<int>{2});
+}
+
+TEST_F(wheel_fixture, TimerWheelPastDeadlineIsDueAtOnce) {
+  recording_timer t;
+  t.label = 7;
+  t.log = &fired;
+  t.fire = &record;
+  wheel.insert(&t, origin - 1s, origin);
+  EXPECT_TRUE(wheel.has_due());
+  EXPECT_EQ(wheel.timeout_ms(origin), 0);
+  wheel.fire_due();
+  EXPECT_EQ(fired, std::vector<int>{7});
+}
+
+TEST_F(wheel_fixture, TimerWheelTimeoutRoundsUpToEarliestTimer) {
+  EXPECT_EQ(wheel.timeout_ms(origin), -1);
+  add(2500us, 1);  // tick 3
+  EXPECT_EQ(wheel.timeout_ms(origin), 3);
+  EXPECT_EQ(wheel.timeout_ms(origin + 2900us), 1);
+  add(300s, 2);
+  EXPECT_EQ(wheel.timeout_ms(origin), 3);
+}
+
+TEST_F(wheel_fixture, TimerWheelInsertWhileAdvancedKeepsOrder) {
+  wheel.advance(origin + 1000ms);  // elapsed is now tick 1000
+  add(1000ms + 64ms, 2);
+  add(1000ms + 3ms, 1);
+  add(1000ms + 5000ms, 3);
+  for (auto t = origin + 1000ms; fired.size() < 3; t += 7ms) wheel.advance(t);
+  EXPECT_EQ(fired, (std::vector<int>{1, 2, 3}));
+}
+
+TEST_F(wheel_fixture, TimerWheelRandomisedAgainstSortedReference) {
+  std::mt19937_64 rng(12345);
+  std::vector<std::pair<long, int>> expected;
+  std::vector<recording_timer*> live;
+  for (int i = 0; i < 20000; ++i) {
+    const long ms = static_cast<long>(rng() % 200000);
+    live.push_back(add(std::chrono::milliseconds(ms), i));
+    expected.emplace_back(ms, i);
+  }
+  // Cancel a third of them.
+  std::vector<bool> cancelled(expected.size());
+  for (int i = 0; i < 20000; i += 3) {
+    wheel.cancel(live[i]);
+    cancelled[i] = true;
+  }
+  for (auto t = origin; t <= origin + 200s; t += std::chrono::milliseconds(rng() % 500 + 1))
+    wheel.advance(t);
+  wheel.advance(origin + 201s);
+  std::vector<std::pair<long, int>> want;
+  for (auto& e : expected)
+    if (!cancelled[e.second]) want.push_back(e);
+  ASSERT_EQ(fired.size(), want.size());
+  // Timers fire in non-decreasing deadline order (ties in any order).
+  std::vector<long> deadline_of(expected.size());
+  for (auto& e : expected) deadline_of[e.second] = e.first;
+  for (size_t i = 1; i < fired.size(); ++i)
+    ASSERT_LE(deadline_of[fired[i - 1]], deadline_of[fired[i]]) << "at " << i;
+}
+
+TEST_F(wheel_fixture, TimerWheelMillionTimersInsertAndCancel) {
+  // Scale, not speed: a million pending timers, all cancelled, leave an empty wheel.
+  std::vector<recording_timer> many(1'000'000);
+  std::mt19937 rng(7);
+  for (size_t i = 0; i < many.size(); ++i) {
+    many[i].fire = &record;
+    many[i].log = &fired;
+    wheel.insert(&many[i], origin + std::chrono::milliseconds(rng() % 3'600'000 + 1), origin);
+  }
+  EXPECT_EQ(wheel.size(), many.size());
+  for (auto& t : many) wheel.cancel(&t);
+  EXPECT_EQ(wheel.size(), 0u);
+  EXPECT_EQ(wheel.timeout_ms(origin), -1);
+  wheel.advance(origin + 2h);
+  EXPECT_TRUE(fired.empty());
+}
