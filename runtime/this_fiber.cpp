@@ -5,8 +5,6 @@
 
 namespace weft::this_fiber {
 
-void yield() { detail::scheduler::require_fiber("this_fiber::yield").yield(); }
-
 void sleep_until(time_point deadline) {
   auto& sched = detail::scheduler::require_fiber("this_fiber::sleep_until");
   // Only the deadline or a cancellation ends a sleep; anything else is spurious.

@@ -5,13 +5,14 @@
 #include <string_view>
 
 #include "runtime/clock.hpp"
+#include "runtime/detail/scheduler.hpp"
 #include "runtime/unhandled_exception.hpp"
 
 namespace weft::this_fiber {
 
 // yield() lets every other runnable fiber of this scheduler run once, then returns.
 // Not a cancellation point. Throws errc::not_in_fiber outside a fiber.
-void yield();
+inline void yield() { detail::scheduler::require_fiber("this_fiber::yield").yield(); }
 
 // sleep_until(t) suspends the calling fiber until t (never earlier; timers have 1 ms
 // resolution, so up to ~1 ms later). sleep_for(d) sleeps for d; d <= 0 still goes

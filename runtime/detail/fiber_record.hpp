@@ -18,6 +18,7 @@
 
 #include <boost/context/fiber.hpp>
 
+#include "runtime/detail/record_cache.hpp"
 #include "runtime/detail/stack_pool.hpp"
 #include "runtime/detail/timer_wheel.hpp"
 
@@ -48,6 +49,11 @@ struct fiber_record {
   fiber_record(const fiber_record&) = delete;
   fiber_record& operator=(const fiber_record&) = delete;
   virtual ~fiber_record() = default;
+
+  // Records come from a per-thread cache (record_cache.hpp); the virtual destructor
+  // makes sized delete receive the full size of the derived task.
+  static void* operator new(std::size_t size) { return allocate_record(size); }
+  static void operator delete(void* block, std::size_t size) noexcept { free_record(block, size); }
 
   // run_body runs the user's function and stores its result or exception.
   // Only boost's forced_unwind may escape it.

@@ -63,11 +63,20 @@ inline void asan_unpoison(const void* bottom, std::size_t size) noexcept {
 #endif
 }
 
-// The TSan calls live out of line in a non-instrumented unit (context_tsan.cpp):
+#if WEFT_TSAN
+// The TSan calls live out of line in a non-instrumented unit (sanitizer_tsan.cpp):
 // calling __tsan_switch_to_fiber from instrumented code corrupts TSan's shadow stack.
 void* tsan_current_fiber() noexcept;
 void* tsan_create_fiber() noexcept;
 void tsan_switch_to_fiber(void* fiber) noexcept;
 void tsan_destroy_fiber(void* fiber) noexcept;
+#else
+// Without TSan they vanish: an out-of-line call on the switch path would cost a
+// call and the register spills around it.
+inline void* tsan_current_fiber() noexcept { return nullptr; }
+inline void* tsan_create_fiber() noexcept { return nullptr; }
+inline void tsan_switch_to_fiber(void*) noexcept {}
+inline void tsan_destroy_fiber(void*) noexcept {}
+#endif
 
 }  // namespace weft::detail

@@ -18,11 +18,6 @@ __attribute__((no_sanitize_thread, noinline)) void tsan_switch_to_fiber(void* fi
 __attribute__((no_sanitize_thread, noinline)) void tsan_destroy_fiber(void* fiber) noexcept {
   __tsan_destroy_fiber(fiber);
 }
-#else
-void* tsan_current_fiber() noexcept { return nullptr; }
-void* tsan_create_fiber() noexcept { return nullptr; }
-void tsan_switch_to_fiber(void*) noexcept {}
-void tsan_destroy_fiber(void*) noexcept {}
 #endif
 
 }  // namespace weft::detail

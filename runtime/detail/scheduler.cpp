@@ -11,16 +11,10 @@
 namespace weft::detail {
 namespace {
 
-// initial-exec: one instruction to reach, even from the position-independent code of
-// a static library; the scheduler is looked up on every blocking call.
-[[gnu::tls_model("initial-exec")]] thread_local scheduler* this_thread_scheduler = nullptr;
-
-std::atomic<std::uint64_t> next_fiber_id{1};
-
-// Between two switches that never pass through the loop (fibers handing the CPU
-// straight to each other), look at epoll, timers and the inbox every this many
-// switches, so a busy run queue cannot starve I/O. A power of two.
-constexpr std::uint32_t poll_interval = 1024;
+// Fiber ids are unique in the process; each scheduler takes them in blocks so that
+// spawning does not touch a shared atomic.
+std::atomic<std::uint64_t> next_id_block{1};
+constexpr std::uint64_t id_block = 1024;
 
 void on_deadline(timer_node* node) noexcept {
   fiber_record* f = static_cast<fiber_record::deadline_timer*>(node)->fiber;
@@ -37,6 +31,8 @@ struct stack_return {
 };
 
 }  // namespace
+
+thread_local scheduler* this_thread_scheduler = nullptr;
 
 scheduler::scheduler(const scheduler_options& options)
     : inbox_(std::make_shared<remote_inbox>()),
@@ -57,13 +53,8 @@ scheduler::~scheduler() {
   this_thread_scheduler = nullptr;
 }
 
-scheduler* scheduler::current() noexcept { return this_thread_scheduler; }
-
-scheduler& scheduler::require_fiber(const char* what) {
-  scheduler* s = this_thread_scheduler;
-  if (s == nullptr || !s->in_fiber())
-    throw error(errc::not_in_fiber, std::string(what) + " must be called from a weft fiber");
-  return *s;
+void scheduler::throw_not_in_fiber(const char* what) {
+  throw error(errc::not_in_fiber, std::string(what) + " must be called from a weft fiber");
 }
 
 // ---- starting and finishing ---------------------------------------------------------
@@ -74,7 +65,11 @@ void scheduler::start(fiber_record* rec, std::size_t stack_size) {
   rec->stack_ = s;
   rec->asan_bottom_ = s.bottom;
   rec->asan_size_ = s.size;
-  rec->id_ = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  if (next_id_ == last_id_) {
+    next_id_ = next_id_block.fetch_add(id_block, std::memory_order_relaxed);
+    last_id_ = next_id_ + id_block;
+  }
+  rec->id_ = next_id_++;
   rec->deadline_.fire = &on_deadline;
   rec->deadline_.fiber = rec;
   boost::context::stack_context sctx;
@@ -134,74 +129,17 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
   return std::move(next->context_);
 }
 
-void scheduler::link_alive(fiber_record* rec) noexcept {
-  rec->prev_alive_ = nullptr;
-  rec->next_alive_ = alive_head_;
-  if (alive_head_) alive_head_->prev_alive_ = rec;
-  alive_head_ = rec;
-  ++alive_;
-}
+// ---- the switch point's rare work ----------------------------------------------------
 
-void scheduler::unlink_alive(fiber_record* rec) noexcept {
-  if (rec->prev_alive_)
-    rec->prev_alive_->next_alive_ = rec->next_alive_;
-  else
-    alive_head_ = rec->next_alive_;
-  if (rec->next_alive_) rec->next_alive_->prev_alive_ = rec->prev_alive_;
-  rec->prev_alive_ = rec->next_alive_ = nullptr;
-  --alive_;
-}
-
-// ---- the switch point ------------------------------------------------------------
-
-// switch_to: `running_` (the caller) suspends and `next` runs. We come back here
-// when some fiber switches to us again; that fiber is then in switched_from_ and
-// the continuation boost hands back is its suspended context.
-void scheduler::switch_to(fiber_record* next) noexcept {
-  fiber_record* prev = running_;
-  switched_from_ = prev;
-  running_ = next;
-  asan_start_switch(&prev->asan_fake_stack_, next->asan_bottom_, next->asan_size_);
-  tsan_switch_to_fiber(next->tsan_fiber_);
-  boost::context::fiber from = std::move(next->context_).resume();
-  after_switch(std::move(from));
-}
-
-// after_switch: first thing on arriving on a stack (in switch_to, or at a new
-// fiber's entry). Stores the context of the fiber that switched to us, so it can be
-// resumed later; a finished fiber hands back an empty context and its record.
-void scheduler::after_switch(boost::context::fiber&& from) noexcept {
-  const void* from_bottom = nullptr;
-  std::size_t from_size = 0;
-  asan_finish_switch(running_->asan_fake_stack_, &from_bottom, &from_size);
-  if (from) {
-    fiber_record* prev = switched_from_;
-    prev->context_ = std::move(from);
-    // The thread's own stack is known to ASan only through this report.
-    if (prev == &loop_ && loop_.asan_bottom_ == nullptr) {
-      loop_.asan_bottom_ = from_bottom;
-      loop_.asan_size_ = from_size;
-    }
-  }
-  if (fiber_record* done = finished_) {
-    finished_ = nullptr;
-    tsan_destroy_fiber(done->tsan_fiber_);
-    release_record(done);
-  }
-}
-
-fiber_record* scheduler::pick_next() noexcept {
+void scheduler::catch_up(bool poll) noexcept {
   if (timers_.has_due()) timers_.fire_due();
-  if ((++switches_ & (poll_interval - 1)) == 0) poll_now();
-  fiber_record* next = ready_.pop();
-  return next ? next : &loop_;
+  if (poll) poll_now();
 }
 
-void scheduler::yield() noexcept {
-  fiber_record* self = running_;
-  ready_.push(self);
-  fiber_record* next = pick_next();
-  if (next != self) switch_to(next);
+void scheduler::release_finished() noexcept {
+  fiber_record* done = std::exchange(finished_, nullptr);
+  tsan_destroy_fiber(done->tsan_fiber_);
+  release_record(done);
 }
 
 // ---- parking -------------------------------------------------------------------------

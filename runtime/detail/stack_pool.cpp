@@ -14,9 +14,6 @@ namespace weft::detail {
 namespace {
 
 constexpr std::size_t stacks_per_slab = 256;
-// Guarded stacks kept for reuse beyond what is in use; the rest are unmapped so a
-// burst of fibers does not pin its memory forever.
-constexpr std::size_t max_cached_guarded = 1024;
 
 std::size_t page_size() noexcept {
   static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -47,7 +44,8 @@ std::size_t round_stack_size(std::size_t requested, std::size_t fallback) noexce
 stack_pool::stack_pool(std::size_t default_size, guard_pages policy)
     : default_size_(round_stack_size(default_size, weft::default_stack_size)),
       policy_(policy),
-      guard_budget_(policy == guard_pages::never ? 0 : max_map_count() / 4) {}
+      guard_budget_(policy == guard_pages::never ? 0 : max_map_count() / 4),
+      default_list_(&list_for(default_size_)) {}
 
 stack_pool::~stack_pool() {
   for (auto& list : lists_)
@@ -63,7 +61,7 @@ stack_pool::free_list& stack_pool::list_for(std::size_t size) {
   return lists_.back();
 }
 
-stack stack_pool::acquire(std::size_t requested) {
+stack stack_pool::acquire_slow(std::size_t requested) {
   const std::size_t size = round_stack_size(requested, default_size_);
   free_list& list = list_for(size);
   if (list.stacks.empty()) {
@@ -107,7 +105,7 @@ void stack_pool::carve_slab(free_list& list) {
     list.stacks.push_back(stack{static_cast<char*>(base) + i * list.size, list.size, false});
 }
 
-void stack_pool::release(const stack& s) noexcept {
+void stack_pool::release_slow(const stack& s) noexcept {
   free_list& list = list_for(s.size);  // the list exists: acquire created it
   if (s.guarded && list.stacks.size() >= max_cached_guarded) {
     ::munmap(s.bottom - page_size(), s.size + page_size());

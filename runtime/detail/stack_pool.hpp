@@ -12,8 +12,10 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <vector>
 
+#include "runtime/detail/sanitizer.hpp"
 #include "runtime/stack_options.hpp"
 
 namespace weft::detail {
@@ -28,6 +30,10 @@ struct stack {
 
 class stack_pool {
  public:
+  // Guarded stacks kept for reuse beyond those in use; the rest are unmapped so a
+  // burst of fibers does not pin its memory forever.
+  static constexpr std::size_t max_cached_guarded = 1024;
+
   stack_pool(std::size_t default_size, guard_pages policy);
   ~stack_pool();
   stack_pool(const stack_pool&) = delete;
@@ -35,10 +41,26 @@ class stack_pool {
 
   // acquire returns a stack of at least `size` usable bytes (0: the pool's default).
   // Throws std::system_error (ENOMEM) when the kernel refuses the memory.
-  stack acquire(std::size_t size);
+  stack acquire(std::size_t size) {
+    if ((size == 0 || size == default_size_) && !default_list_->stacks.empty()) {
+      stack s = default_list_->stacks.back();  // the common case, kept inline
+      default_list_->stacks.pop_back();
+      // A finished fiber leaves ASan redzones behind on frames it never returned from.
+      asan_unpoison(s.bottom, s.size);
+      return s;
+    }
+    return acquire_slow(size);
+  }
 
   // release returns a stack to its free list (or unmaps a surplus guarded stack).
-  void release(const stack& s) noexcept;
+  void release(const stack& s) noexcept {
+    // Slab stacks are always kept; guarded ones up to a cap.
+    if (s.size == default_size_ && (!s.guarded || default_list_->stacks.size() < max_cached_guarded)) {
+      default_list_->stacks.push_back(s);
+      return;
+    }
+    release_slow(s);
+  }
 
   // guarded_count is how many guarded stacks exist (in use or cached).
   std::size_t guarded_count() const noexcept { return guarded_; }
@@ -49,6 +71,8 @@ class stack_pool {
     std::size_t size;
     std::vector<stack> stacks;
   };
+  stack acquire_slow(std::size_t size);
+  void release_slow(const stack& s) noexcept;
   free_list& list_for(std::size_t size);
   stack map_guarded(std::size_t size);
   void carve_slab(free_list& list);
@@ -57,7 +81,8 @@ class stack_pool {
   guard_pages policy_;
   std::size_t guard_budget_;
   std::size_t guarded_ = 0;
-  std::vector<free_list> lists_;  // one per distinct stack size (few in practice)
+  std::deque<free_list> lists_;  // one per distinct stack size (few in practice)
+  free_list* default_list_;       // lists_'s entry for default_size_
   struct slab {
     char* base;
     std::size_t bytes;

@@ -1,0 +1,17 @@
+// record_cache.hpp: memory for fiber records without a malloc per spawn.
+//
+// Every spawn allocates a record and every join frees one; glibc's malloc/free pair
+// costs more than the rest of a spawn. Freed blocks go to a per-thread free list per
+// 64-byte size class and are reused by the next spawn on that thread. A record freed
+// on another thread simply joins that thread's lists. Each list is capped, so a burst
+// of fibers does not pin its memory.
+#pragma once
+
+#include <cstddef>
+
+namespace weft::detail {
+
+void* allocate_record(std::size_t size);
+void free_record(void* block, std::size_t size) noexcept;
+
+}  // namespace weft::detail
