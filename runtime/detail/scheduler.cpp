@@ -32,7 +32,7 @@ struct stack_return {
 
 }  // namespace
 
-thread_local scheduler* this_thread_scheduler = nullptr;
+constinit thread_local scheduler* this_thread_scheduler = nullptr;
 
 scheduler::scheduler(const scheduler_options& options)
     : inbox_(std::make_shared<remote_inbox>()),

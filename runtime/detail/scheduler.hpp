@@ -28,8 +28,9 @@ namespace weft::detail {
 
 class scheduler;
 // The calling thread's scheduler. initial-exec: one instruction to reach, even from
-// the position-independent code of a static library; it is read on every blocking call.
-extern thread_local scheduler* this_thread_scheduler [[gnu::tls_model("initial-exec")]];
+// the position-independent code of a static library; it is read on every blocking
+// call. constinit: no dynamic initialisation, so no TLS wrapper function either.
+extern constinit thread_local scheduler* this_thread_scheduler [[gnu::tls_model("initial-exec")]];
 
 struct scheduler_options {
   std::size_t stack_size = 0;  // 0: weft::default_stack_size
