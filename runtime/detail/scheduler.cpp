@@ -75,12 +75,16 @@ void scheduler::start(fiber_record* rec, std::size_t stack_size) {
   boost::context::stack_context sctx;
   sctx.sp = s.top();
   sctx.size = s.size;
-  // boost places its own small record at the top of the stack, below `sp`.
+  // boost places its own small record at the top of the stack, below `sp`, and
+  // jumps onto the new stack and back to set it up: TSan must account that jump to
+  // the new fiber, or the creator's shadow stack keeps an entry that never exits.
+  rec->tsan_fiber_ = tsan_create_fiber();
+  tsan_switch_to_fiber(rec->tsan_fiber_);
   rec->context_ = boost::context::fiber(
       std::allocator_arg, boost::context::preallocated(s.top(), s.size, sctx),
       stack_return{&stacks_, s},
       [rec](boost::context::fiber&& from) { return fiber_main(rec, std::move(from)); });
-  rec->tsan_fiber_ = tsan_create_fiber();
+  tsan_switch_to_fiber(running_->tsan_fiber_);
   rec->started_ = true;
   if (shutting_down_) rec->cancel_requested_.store(true, std::memory_order_relaxed);
   link_alive(rec);
@@ -125,7 +129,9 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
   switched_from_ = rec;
   running_ = next;
   asan_start_switch(nullptr, next->asan_bottom_, next->asan_size_);  // nullptr: dying
-  tsan_switch_to_fiber(next->tsan_fiber_);
+  // No TSan switch here: the frames of this fiber still return (into boost) before
+  // the jump, and TSan must see those returns on this fiber's shadow stack. The
+  // next fiber switches TSan on arrival (after_switch).
   return std::move(next->context_);
 }
 

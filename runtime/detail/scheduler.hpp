@@ -153,8 +153,12 @@ class scheduler {
     }
 #endif
     if (from) switched_from_->context_ = std::move(from);
-    if (finished_) [[unlikely]]
+    if (finished_) [[unlikely]] {
+      // We arrived from a finished fiber, which did not switch TSan (see finish());
+      // switch before any call, so the call's return lands on our shadow stack.
+      tsan_switch_to_fiber(running_->tsan_fiber_);
       release_finished();
+    }
   }
 
   // pick_next: the fiber to run after the running one stops, or the loop's context.

@@ -27,12 +27,12 @@ TEST(SchedulerHandle, PostFromThreadRunsInFiber) {
 TEST(SchedulerHandle, SubmitReturnsFutureValue) {
   run_checked([] {
     auto sched = weft::this_scheduler();
-    int got = 0;
+    std::atomic<int> got{0};
     std::thread t([&] { got = sched.submit([] { weft::this_fiber::sleep_for(1ms); return 7; }).get(); });
     // The main fiber sleeps while the thread waits: the submit must wake the scheduler.
     while (got == 0) weft::this_fiber::sleep_for(1ms);
     t.join();
-    EXPECT_EQ(got, 7);
+    EXPECT_EQ(got.load(), 7);
   });
 }
 
