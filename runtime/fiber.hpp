@@ -53,6 +53,12 @@ struct spawn_options {
 // destroyed while still joinable *detaches* (it does not block and does not kill the
 // fiber): the fiber runs on, and if it ends with an exception, that exception goes
 // to the unhandled exception handler instead of being lost.
+//
+// Threads: cancel() works from any thread. Once done() is true, join() works from
+// any thread (also after run() has returned). While the fiber runs, wait/join/detach
+// belong to fibers of the scheduler that spawned it; waiting from another
+// scheduler's fiber throws errc::not_joinable, and detaching or destroying the
+// handle on another thread is not supported yet (multi-core work).
 template <class T>
 class fiber {
  public:
@@ -70,7 +76,7 @@ class fiber {
   // joinable() is true until join() or detach().
   bool joinable() const noexcept { return state_ != nullptr; }
   // done() is true once the fiber's function has returned or thrown.
-  bool done() const { return checked()->done_; }
+  bool done() const { return checked()->done_.load(std::memory_order_acquire); }
   fiber_id id() const { return checked()->id_; }
   std::string_view name() const { return checked()->name_; }
 
@@ -79,7 +85,7 @@ class fiber {
   // fiber that has finished.
   void cancel() const {
     auto* s = checked();
-    if (!s->done_) detail::scheduler::cancel(s);
+    if (!s->done_.load(std::memory_order_acquire)) detail::scheduler::cancel(s);
   }
 
   // wait() suspends the calling fiber until this fiber finishes.
@@ -90,7 +96,7 @@ class fiber {
   void wait() const { wait_until(no_deadline); }
   bool wait_until(time_point deadline) const {
     auto* s = checked();
-    if (s->done_) return true;
+    if (s->done_.load(std::memory_order_acquire)) return true;
     return detail::scheduler::require_fiber("fiber::wait").wait_done(s, deadline);
   }
   template <class Rep, class Period>
@@ -129,7 +135,7 @@ class fiber {
   void reset() noexcept {
     if (auto* s = std::exchange(state_, nullptr)) {
       s->detached_ = true;
-      if (s->done_) detail::report_unretrieved(*s);
+      if (s->done_.load(std::memory_order_acquire)) detail::report_unretrieved(*s);
       detail::release_record(s);
     }
   }

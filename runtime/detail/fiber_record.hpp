@@ -8,7 +8,8 @@
 // Who touches what:
 //   - "owner thread" fields are read and written only on the thread of the
 //     scheduler that runs the fiber (`owner_`); they need no synchronisation.
-//   - `park_word_`, `cancel_requested_` and `refs_` may be touched from any thread.
+//   - `park_word_`, `cancel_requested_`, `refs_` and `done_` may be read or written
+//     from any thread.
 #pragma once
 
 #include <atomic>
@@ -90,7 +91,9 @@ struct fiber_record {
   // ---- completion (owner thread) ----------------------------------------------------
   std::atomic<std::uint32_t> refs_{2};    // the running fiber + its handle
   bool started_ = false;
-  bool done_ = false;
+  // Written once by the owner when the function has returned (release), after the
+  // result; read anywhere (acquire), so a finished fiber can be joined from any thread.
+  std::atomic<bool> done_{false};
   bool detached_ = false;
   bool returns_to_loop_ = false;          // run()'s main: hand control straight back
   park_token joiner_{};                   // the fiber waiting in join/wait, if any

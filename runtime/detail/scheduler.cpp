@@ -117,7 +117,7 @@ boost::context::fiber scheduler::fiber_main(fiber_record* rec, boost::context::f
 // context to switch to; boost then frees this stack (stack_return) on top of that
 // context, and the next fiber's after_switch drops the fiber's reference.
 boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
-  rec->done_ = true;
+  rec->done_.store(true, std::memory_order_release);
   unlink_alive(rec);
   if (rec->joiner_) {
     wake(rec->joiner_, wake_reason::notified);
@@ -206,7 +206,10 @@ void scheduler::cancel(fiber_record* f) noexcept {
 }
 
 bool scheduler::wait_done(fiber_record* target, time_point deadline) {
-  if (target->done_) return true;
+  if (target->done_.load(std::memory_order_acquire)) return true;
+  if (target->owner_ != this)
+    throw error(errc::not_joinable,
+                "waiting for a running fiber of another scheduler's thread is not supported");
   if (target == running_) throw error(errc::would_deadlock, "a fiber cannot join itself");
   if (target->joiner_) throw error(errc::already_waited, "another fiber already waits for this fiber");
   const park_token token = prepare_park();
@@ -214,7 +217,7 @@ bool scheduler::wait_done(fiber_record* target, time_point deadline) {
   const wake_reason why = park(token, deadline);
   if (target->joiner_.fiber == token.fiber) target->joiner_ = {};
   if (why == wake_reason::cancelled) throw cancelled_error();
-  return target->done_;
+  return target->done_.load(std::memory_order_acquire);
 }
 
 // ---- the loop (scheduler context) ------------------------------------------------------
@@ -275,7 +278,7 @@ void scheduler::cancel_all() noexcept {
 
 void scheduler::run(fiber_record* main) {
   main->returns_to_loop_ = true;
-  loop_until([&] { return main->done_; });
+  loop_until([&] { return main->done_.load(std::memory_order_relaxed); });
   // Posts accepted before this point still run (a submit()'s future gets its value
   // or its cancellation); later ones are refused.
   for (auto& fn : inbox_->close()) start_detached(std::move(fn));

@@ -117,3 +117,35 @@ TEST(SchedulerHandle, SchedulersOnSeveralThreadsRunIndependently) {
   for (auto& t : ts) t.join();
   EXPECT_EQ(total.load(), 3 * 4950);
 }
+
+TEST(SchedulerHandle, WaitingOnFiberOfAnotherSchedulerIsRefused) {
+  run_checked([] {
+    auto sleeper = weft::spawn([] { weft::this_fiber::sleep_for(std::chrono::hours(1)); });
+    weft::this_fiber::yield();
+    std::thread other([&sleeper] {
+      weft::run([&sleeper] {
+        try {
+          sleeper.wait_for(1ms);
+          ADD_FAILURE() << "cross-scheduler wait accepted";
+        } catch (const weft::error& e) {
+          EXPECT_EQ(e.code(), weft::errc::not_joinable);
+        }
+      });
+    });
+    other.join();
+    sleeper.cancel();
+    EXPECT_THROW(sleeper.join(), weft::cancelled_error);
+  });
+}
+
+TEST(SchedulerHandle, FinishedFiberJoinsFromAnotherThread) {
+  weft::fiber<int> done_fiber;
+  run_checked([&done_fiber] {
+    done_fiber = weft::spawn([] { return 11; });
+    done_fiber.wait();
+  });
+  int got = 0;
+  std::thread t([&] { got = done_fiber.join(); });
+  t.join();
+  EXPECT_EQ(got, 11);
+}
