@@ -34,10 +34,14 @@ struct reaper {
   }
 };
 
-[[gnu::noinline]] void* allocate_fresh(std::size_t bytes) {
-  thread_local reaper arm;  // constructed once per thread, on its first record
+// Arms the thread's reaper; needed by any thread that caches a block, including
+// plain threads that only free records (a join after run() returned).
+constinit thread_local bool reaper_armed [[gnu::tls_model("initial-exec")]] = false;
+
+[[gnu::noinline]] void arm_reaper() {
+  thread_local reaper arm;
   (void)arm;
-  return ::operator new(bytes);
+  reaper_armed = true;
 }
 
 std::size_t class_of(std::size_t size) noexcept { return (size + granule - 1) / granule - 1; }
@@ -53,7 +57,7 @@ void* allocate_record(std::size_t size) {
     --k.count[c];
     return b;
   }
-  return allocate_fresh((c + 1) * granule);
+  return ::operator new((c + 1) * granule);
 }
 
 void free_record(void* block, std::size_t size) noexcept {
@@ -61,6 +65,8 @@ void free_record(void* block, std::size_t size) noexcept {
   if (c >= classes) return ::operator delete(block);
   cache& k = this_thread_cache;
   if (k.count[c] >= max_cached) return ::operator delete(block);
+  if (!reaper_armed) [[unlikely]]
+    arm_reaper();
   auto* b = static_cast<free_block*>(block);
   b->next = k.head[c];
   k.head[c] = b;
