@@ -90,7 +90,6 @@ struct fiber_record {
 
   // ---- completion (owner thread) ----------------------------------------------------
   std::atomic<std::uint32_t> refs_{2};    // the running fiber + its handle
-  bool started_ = false;
   // Written once by the owner when the function has returned (release), after the
   // result; read anywhere (acquire), so a finished fiber can be joined from any thread.
   std::atomic<bool> done_{false};

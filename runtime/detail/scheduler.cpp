@@ -85,7 +85,6 @@ void scheduler::start(fiber_record* rec, std::size_t stack_size) {
       stack_return{&stacks_, s},
       [rec](boost::context::fiber&& from) { return fiber_main(rec, std::move(from)); });
   tsan_switch_to_fiber(running_->tsan_fiber_);
-  rec->started_ = true;
   if (shutting_down_) rec->cancel_requested_.store(true, std::memory_order_relaxed);
   link_alive(rec);
   ready_.push(rec);
