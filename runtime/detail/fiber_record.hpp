@@ -8,8 +8,10 @@
 // Who touches what:
 //   - "owner thread" fields are read and written only on the thread of the
 //     scheduler that runs the fiber (`owner_`); they need no synchronisation.
-//   - `park_word_`, `cancel_requested_`, `refs_` and `done_` may be read or written
-//     from any thread.
+//   - `cancel_requested_`, `refs_` and `done_` may be read or written from any
+//     thread. Parking state is owner-thread only: another thread that wants to wake
+//     or cancel a fiber hands the request to the owner's inbox (scheduler::wake),
+//     so the hot park/wake path has no lock-prefixed instruction.
 #pragma once
 
 #include <atomic>
@@ -75,17 +77,19 @@ struct fiber_record {
   void* tsan_fiber_ = nullptr;
 
   // ---- parking --------------------------------------------------------------------
-  // (generation << 1) | parked. Wakers CAS it from "parked in generation g" to "not
-  // parked"; only the winner may set wake_reason_ and make the fiber runnable.
-  std::atomic<std::uint64_t> park_word_{0};
+  // owner thread: (generation << 1) | parked. The first waker to find "parked in
+  // generation g" clears the bit; only it sets wake_reason_ and queues the fiber.
+  // Generations start at 1, so a token with generation 0 never names a park.
+  std::uint64_t park_word_ = 0;
   std::uint64_t park_generation_ = 0;     // owner thread: generation of the last park
-  wake_reason wake_reason_ = wake_reason::notified;  // written by the winning waker
+  wake_reason wake_reason_ = wake_reason::notified;  // owner thread: set by the winning waker
   // owner thread: the current park's deadline (knows its fiber so firing can wake it)
   struct deadline_timer : timer_node {
     fiber_record* fiber = nullptr;
   } deadline_;
-  // Set by cancel(), consumed when a blocking call reports it (asyncio's one
-  // CancelledError per cancel()).
+  // Set by cancel() on any thread, consumed (on the owner thread) when a blocking
+  // call reports it: asyncio's one CancelledError per cancel(). Relaxed: a remote
+  // cancel also goes through the owner's inbox, whose mutex orders it.
   std::atomic<bool> cancel_requested_{false};
 
   // ---- completion (owner thread) ----------------------------------------------------

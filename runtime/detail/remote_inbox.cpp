@@ -24,9 +24,9 @@ bool remote_inbox::post(std::function<void()> fn) {
   return true;
 }
 
-void remote_inbox::push_wake(fiber_record* f) {
+void remote_inbox::push_wake(remote_wake w) {
   std::lock_guard lock(mutex_);
-  wakes_.push_back(f);
+  wakes_.push_back(w);
   has_items_.store(true, std::memory_order_seq_cst);
   notify_locked();
 }
@@ -38,7 +38,7 @@ void remote_inbox::notify_locked() noexcept {
   [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
 }
 
-void remote_inbox::take(std::vector<fiber_record*>& wakes, std::vector<std::function<void()>>& posts) {
+void remote_inbox::take(std::vector<remote_wake>& wakes, std::vector<std::function<void()>>& posts) {
   std::lock_guard lock(mutex_);
   has_items_.store(false, std::memory_order_relaxed);
   wakes.swap(wakes_);

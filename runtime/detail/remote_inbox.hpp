@@ -21,9 +21,17 @@
 #include <mutex>
 #include <vector>
 
+#include "runtime/detail/fiber_record.hpp"
+
 namespace weft::detail {
 
-struct fiber_record;
+// remote_wake asks the owner to end a park: the one named by `token` or, with
+// generation 0, whatever park the fiber is in if its cancellation is still pending.
+// The sender holds a reference on the record (refs_) that the owner drops.
+struct remote_wake {
+  park_token token;
+  wake_reason why;
+};
 
 class remote_inbox {
  public:
@@ -36,12 +44,12 @@ class remote_inbox {
 
   // post queues fn to run in a new fiber; false if the scheduler has finished.
   bool post(std::function<void()> fn);
-  // push_wake queues a fiber (whose park CAS the caller won) to be made runnable.
-  // Never refused: a scheduler cannot finish while one of its fibers is parked.
-  void push_wake(fiber_record* f);
+  // push_wake queues a wake-up for the owner to check and apply. Never refused; the
+  // owner takes what is left when it is destroyed.
+  void push_wake(remote_wake w);
 
   // take moves everything queued into the arguments (owner thread).
-  void take(std::vector<fiber_record*>& wakes, std::vector<std::function<void()>>& posts);
+  void take(std::vector<remote_wake>& wakes, std::vector<std::function<void()>>& posts);
   bool has_items() const noexcept { return has_items_.load(std::memory_order_seq_cst); }
 
   // begin_sleep announces that the owner is about to block in epoll; false (and no
@@ -64,7 +72,7 @@ class remote_inbox {
   std::atomic<bool> sleeping_{false};
   std::mutex mutex_;  // guards the vectors, closed_ and writes/closing of event_fd_
   bool closed_ = false;
-  std::vector<fiber_record*> wakes_;
+  std::vector<remote_wake> wakes_;
   std::vector<std::function<void()>> posts_;
 };
 

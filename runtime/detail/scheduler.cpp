@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <cstdio>
+#include <mutex>
+#include <unordered_set>
 
 #include "runtime/detail/sanitizer.hpp"
 #include "runtime/detail/task.hpp"
@@ -18,9 +20,12 @@ constexpr std::uint64_t id_block = 1024;
 
 void on_deadline(timer_node* node) noexcept {
   fiber_record* f = static_cast<fiber_record::deadline_timer*>(node)->fiber;
-  const std::uint64_t word = f->park_word_.load(std::memory_order_acquire);
-  if (word & 1) scheduler::wake(park_token{f, word >> 1}, wake_reason::timed_out);
+  if (f->park_word_ & 1) scheduler::wake(park_token{f, f->park_word_ >> 1}, wake_reason::timed_out);
 }
+
+// Schedulers alive in the process, for requests from other threads (wake_remote).
+std::mutex live_schedulers_mutex;
+std::unordered_set<scheduler*> live_schedulers;
 
 // The stack "allocator" boost calls when a fiber's function returns: it runs on the
 // next fiber's stack (boost's fiber_exit), and puts the stack back in the pool.
@@ -42,6 +47,10 @@ scheduler::scheduler(const scheduler_options& options)
       stack_size_(options.stack_size) {
   if (this_thread_scheduler != nullptr)
     throw error(errc::scheduler_running, "weft::run: this thread already runs a scheduler");
+  {
+    std::lock_guard lock(live_schedulers_mutex);
+    live_schedulers.insert(this);
+  }
   this_thread_scheduler = this;
   loop_.owner_ = this;
   loop_.tsan_fiber_ = tsan_current_fiber();
@@ -49,6 +58,14 @@ scheduler::scheduler(const scheduler_options& options)
 }
 
 scheduler::~scheduler() {
+  {
+    std::lock_guard lock(live_schedulers_mutex);
+    live_schedulers.erase(this);
+  }
+  // Requests that arrived after the last look: every fiber has finished, so only
+  // the references they hold are left to drop.
+  inbox_->take(inbox_wakes_, inbox_posts_);
+  for (const remote_wake& w : inbox_wakes_) release_record(w.token.fiber);
   inbox_->shutdown();
   this_thread_scheduler = nullptr;
 }
@@ -149,59 +166,54 @@ void scheduler::release_finished() noexcept {
 
 // ---- parking -------------------------------------------------------------------------
 
-park_token scheduler::prepare_park() noexcept {
-  fiber_record* self = running_;
-  const std::uint64_t generation = ++self->park_generation_;
-  self->park_word_.store((generation << 1) | 1, std::memory_order_seq_cst);
-  return park_token{self, generation};
-}
-
-wake_reason scheduler::park(park_token token, time_point deadline) noexcept {
-  fiber_record* self = token.fiber;
-  // cancel() stores its flag, then reads park_word_; we stored park_word_ (in
-  // prepare_park), now read the flag. With seq_cst one of us sees the other.
-  if (self->cancel_requested_.load(std::memory_order_seq_cst)) {
-    std::uint64_t expected = (token.generation << 1) | 1;
-    if (self->park_word_.compare_exchange_strong(expected, token.generation << 1,
-                                                 std::memory_order_acq_rel)) {
-      self->cancel_requested_.store(false, std::memory_order_relaxed);
-      return wake_reason::cancelled;
-    }
-    // Someone else's wake won: we are already queued to run; suspend normally.
-  }
+void scheduler::arm_deadline(fiber_record* self, time_point deadline) noexcept {
   if (deadline == time_point::min())
     timers_.insert_due(&self->deadline_);
-  else if (deadline != no_deadline)
-    timers_.insert(&self->deadline_, deadline, clock::now());
-  // A wake that raced in (another thread, via the inbox drained in pick_next) may
-  // already have queued us; then we are our own successor and simply go on.
-  fiber_record* next = pick_next();
-  if (next != self) switch_to(next);
-  timers_.cancel(&self->deadline_);
-  const wake_reason why = self->wake_reason_;
-  if (why == wake_reason::cancelled) self->cancel_requested_.store(false, std::memory_order_relaxed);
-  return why;
-}
-
-bool scheduler::wake(park_token token, wake_reason why) noexcept {
-  fiber_record* f = token.fiber;
-  std::uint64_t expected = (token.generation << 1) | 1;
-  if (!f->park_word_.compare_exchange_strong(expected, token.generation << 1,
-                                             std::memory_order_acq_rel, std::memory_order_relaxed))
-    return false;
-  f->wake_reason_ = why;
-  scheduler* owner = f->owner_;
-  if (owner == this_thread_scheduler)
-    owner->ready_.push(f);
   else
-    owner->inbox_->push_wake(f);  // the mutex orders wake_reason_ before the owner reads it
-  return true;
+    timers_.insert(&self->deadline_, deadline, clock::now());
 }
 
 void scheduler::cancel(fiber_record* f) noexcept {
-  f->cancel_requested_.store(true, std::memory_order_seq_cst);
-  const std::uint64_t word = f->park_word_.load(std::memory_order_seq_cst);
-  if (word & 1) wake(park_token{f, word >> 1}, wake_reason::cancelled);
+  if (f->done_.load(std::memory_order_acquire)) return;
+  f->cancel_requested_.store(true, std::memory_order_relaxed);
+  scheduler* owner = f->owner_;
+  if (owner != this_thread_scheduler) {
+    wake_remote(park_token{f, 0}, wake_reason::cancelled);
+    return;
+  }
+  if (f->park_word_ & 1) wake(park_token{f, f->park_word_ >> 1}, wake_reason::cancelled);
+}
+
+// A request from another thread cannot touch the park state; it goes into the
+// owner's inbox. Two lifetimes need care: the record's (the sender takes a
+// reference, the owner drops it) and the owner scheduler's (the fiber may finish
+// and its scheduler end before the request lands, so the owner is looked up in the
+// registry of live schedulers, under the lock its destructor also takes).
+bool scheduler::wake_remote(park_token token, wake_reason why) noexcept {
+  fiber_record* f = token.fiber;
+  f->refs_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(live_schedulers_mutex);
+    if (live_schedulers.contains(f->owner_)) {
+      f->owner_->inbox_->push_wake(remote_wake{token, why});
+      return true;
+    }
+  }
+  release_record(f);  // its scheduler has ended, and so has every park it had
+  return true;
+}
+
+void scheduler::apply_remote(const remote_wake& w) noexcept {
+  fiber_record* f = w.token.fiber;
+  const bool cancel_request = w.token.generation == 0;
+  if (cancel_request) {
+    // Only if still pending: the fiber may have seen the flag at a park already.
+    if (f->cancel_requested_.load(std::memory_order_relaxed) && (f->park_word_ & 1))
+      wake(park_token{f, f->park_word_ >> 1}, wake_reason::cancelled);
+  } else {
+    wake(w.token, w.why);
+  }
+  release_record(f);
 }
 
 bool scheduler::wait_done(fiber_record* target, time_point deadline) {
@@ -224,7 +236,7 @@ bool scheduler::wait_done(fiber_record* target, time_point deadline) {
 void scheduler::take_inbox() noexcept {
   if (!inbox_->has_items()) return;
   inbox_->take(inbox_wakes_, inbox_posts_);
-  for (fiber_record* f : inbox_wakes_) ready_.push(f);
+  for (const remote_wake& w : inbox_wakes_) apply_remote(w);
   for (auto& fn : inbox_posts_) start_detached(std::move(fn));
   inbox_wakes_.clear();
   inbox_posts_.clear();

@@ -6,7 +6,8 @@
 // earliest timer, an fd event, or a wake-up from another thread.
 //
 // Everything here runs on the scheduler's thread, except wake(), cancel() and the
-// remote inbox, which any thread may use.
+// remote inbox, which any thread may use: from another thread, wake() and cancel()
+// become requests in the owner's inbox, which the owner applies.
 #pragma once
 
 #include <cstddef>
@@ -65,7 +66,7 @@ class scheduler {
   void start_detached(std::function<void()> fn) noexcept;
 
   // yield lets every other runnable fiber run once, then returns.
-  void yield() noexcept {
+  [[gnu::always_inline]] void yield() noexcept {
     fiber_record* self = running_;
     ready_.push(self);
     fiber_record* next = pick_next();
@@ -75,23 +76,65 @@ class scheduler {
   // The suspension primitive, in two steps so that a waiter can publish its token
   // (in a wait queue, an fd_state, a join record) between them:
   //   auto token = s.prepare_park();     // from now on wake(token) is valid
-  //   queue.push(token);                 // make it findable (may unlock a mutex)
+  //   queue.push(token);                 // make it findable
   //   switch (s.park(token, deadline)) { ... }
   // park() returns when the token is woken, the deadline passes (never before it),
   // or the fiber is cancelled, and says which. A pending cancellation returns
   // `cancelled` without suspending. deadline == no_deadline waits forever;
   // time_point::min() means "already due" without reading the clock.
-  park_token prepare_park() noexcept;
-  wake_reason park(park_token token, time_point deadline) noexcept;
+  //
+  // All of it is inline and free of atomics read-modify-writes: the park state
+  // belongs to the owner thread, and other threads reach it only through the inbox
+  // (wake_remote). Inline also keeps the switch's return-address mismatch out of
+  // the caller (see switch_to).
+  [[gnu::always_inline]] park_token prepare_park() noexcept {
+    fiber_record* self = running_;
+    const std::uint64_t generation = ++self->park_generation_;
+    self->park_word_ = (generation << 1) | 1;
+    return park_token{self, generation};
+  }
+
+  [[gnu::always_inline]] wake_reason park(park_token token, time_point deadline) noexcept {
+    fiber_record* self = token.fiber;
+    if (self->cancel_requested_.load(std::memory_order_relaxed)) [[unlikely]] {
+      if (end_park(self, token.generation, wake_reason::cancelled)) {
+        self->cancel_requested_.store(false, std::memory_order_relaxed);
+        return wake_reason::cancelled;
+      }
+      // Already woken (we are queued to run): suspend normally, the wake stands.
+    }
+    if (deadline != no_deadline) [[unlikely]]
+      arm_deadline(self, deadline);
+    // A wake from another thread, applied by pick_next's look at the inbox, may
+    // already have queued us; then we are our own successor and simply go on.
+    fiber_record* next = pick_next();
+    if (next != self) switch_to(next);
+    if (self->deadline_.pending()) [[unlikely]]
+      timers_.cancel(&self->deadline_);
+    const wake_reason why = self->wake_reason_;
+    if (why == wake_reason::cancelled) self->cancel_requested_.store(false, std::memory_order_relaxed);
+    return why;
+  }
   wake_reason park_until(time_point deadline) noexcept { return park(prepare_park(), deadline); }
 
-  // wake ends the park named by `token` with `why`; false if it already ended (or
-  // the token is stale). Callable from any thread.
-  static bool wake(park_token token, wake_reason why) noexcept;
+  // wake ends the park named by `token` with `why`. On the owner's thread it returns
+  // whether it did (false: the park already ended, or the token is stale). From any
+  // other thread it hands the request to the owner, which applies it if the park is
+  // still the same, and returns true: the caller cannot know yet, so code that may
+  // be woken from elsewhere must not depend on the result (wait queues record who
+  // was served under their own lock instead).
+  [[gnu::always_inline]] static bool wake(park_token token, wake_reason why) noexcept {
+    fiber_record* f = token.fiber;
+    scheduler* owner = f->owner_;  // fixed for the fiber's life
+    if (owner != this_thread_scheduler) [[unlikely]]
+      return wake_remote(token, why);
+    if (!owner->end_park(f, token.generation, why)) return false;
+    owner->ready_.push(f);
+    return true;
+  }
   // cancel asks `f` to stop: its current park (or its next, if it is not parked)
   // returns `cancelled`. Callable from any thread; no effect on a finished fiber.
   static void cancel(fiber_record* f) noexcept;
-
   // wait_done parks the running fiber until `target` finishes or the deadline
   // passes; true if it finished. Throws cancelled_error and misuse errors.
   bool wait_done(fiber_record* target, time_point deadline);
@@ -128,7 +171,7 @@ class scheduler {
   // switch_to: `running_` (the caller) suspends and `next` runs. We come back here
   // when some fiber switches to us again; that fiber is then in switched_from_ and
   // the continuation boost hands back is its suspended context.
-  void switch_to(fiber_record* next) noexcept {
+  [[gnu::always_inline]] void switch_to(fiber_record* next) noexcept {
     fiber_record* prev = running_;
     switched_from_ = prev;
     running_ = next;
@@ -162,7 +205,7 @@ class scheduler {
   }
 
   // pick_next: the fiber to run after the running one stops, or the loop's context.
-  fiber_record* pick_next() noexcept {
+  [[gnu::always_inline]] fiber_record* pick_next() noexcept {
     const bool poll_due = (++switches_ & (poll_interval - 1)) == 0;
     if (timers_.has_due() || poll_due) [[unlikely]]
       catch_up(poll_due);
@@ -174,6 +217,17 @@ class scheduler {
   // straight to each other), look at epoll, timers and the inbox every this many
   // switches, so a busy run queue cannot starve I/O. A power of two.
   static constexpr std::uint32_t poll_interval = 1024;
+
+  // end_park clears f's parked bit if it is parked in `generation` (owner thread).
+  static bool end_park(fiber_record* f, std::uint64_t generation, wake_reason why) noexcept {
+    if (f->park_word_ != ((generation << 1) | 1)) return false;
+    f->park_word_ = generation << 1;
+    f->wake_reason_ = why;
+    return true;
+  }
+  [[gnu::noinline]] void arm_deadline(fiber_record* self, time_point deadline) noexcept;
+  [[gnu::noinline]] static bool wake_remote(park_token token, wake_reason why) noexcept;
+  void apply_remote(const remote_wake& w) noexcept;
 
   void catch_up(bool poll) noexcept;
   void release_finished() noexcept;
@@ -218,7 +272,7 @@ class scheduler {
   std::uint64_t last_id_ = 0;
   bool shutting_down_ = false;
   bool deadlocked_ = false;
-  std::vector<fiber_record*> inbox_wakes_;            // reused buffers for take_inbox
+  std::vector<remote_wake> inbox_wakes_;            // reused buffers for take_inbox
   std::vector<std::function<void()>> inbox_posts_;
 };
 

@@ -90,6 +90,49 @@ TEST(Cancel, CancelFromAnotherThreadWakesFiber) {
   });
 }
 
+// The request lands while the fiber runs (not parked): its next park must see it.
+TEST(Cancel, CancelFromAnotherThreadWhileRunningReachesNextPark) {
+  run_checked([] {
+    std::atomic<bool> requested{false};
+    auto f = weft::spawn([&requested] {
+      while (!requested.load()) weft::this_fiber::yield();
+      weft::this_fiber::sleep_for(std::chrono::hours(1));
+    });
+    weft::this_fiber::yield();
+    std::thread t([&] {
+      f.cancel();
+      requested = true;
+    });
+    EXPECT_THROW(f.join(), weft::cancelled_error);
+    t.join();
+  });
+}
+
+// Many remote cancels racing with a fiber that parks and unparks: each delivered
+// cancellation is consumed once, none hangs the fiber, none outlives run().
+TEST(Cancel, RemoteCancelsRacingWithParksAreNeverLost) {
+  run_checked([] {
+    for (int round = 0; round < 200; ++round) {
+      auto f = weft::spawn([] {
+        for (;;) weft::this_fiber::sleep_for(std::chrono::microseconds(50));
+      });
+      weft::this_fiber::sleep_for(std::chrono::microseconds(round % 7 * 100));
+      std::thread t([&f] { f.cancel(); });
+      EXPECT_THROW(f.join(), weft::cancelled_error);
+      t.join();
+    }
+  });
+}
+
+// A handle may outlive its scheduler; cancelling it then (from any thread) is a no-op.
+TEST(Cancel, CancelAfterSchedulerEndedIsNoOp) {
+  weft::fiber<void> kept;
+  weft::run([&kept] { kept = weft::spawn([] {}); kept.wait(); });
+  std::thread t([&kept] { kept.cancel(); });
+  t.join();
+  EXPECT_NO_THROW(kept.join());
+}
+
 TEST(Cancel, DeadlockIsReportedNotHung) {
   try {
     weft::run([] {
