@@ -19,6 +19,9 @@ class weft_category final : public std::error_category {
       case errc::scheduler_running: return "a weft scheduler already runs on this thread";
       case errc::scheduler_stopped: return "the scheduler has stopped";
       case errc::invalid_argument: return "invalid argument";
+      case errc::channel_closed: return "channel is closed";
+      case errc::not_owner: return "the calling fiber does not own this mutex";
+      case errc::semaphore_overflow: return "semaphore released beyond its limit";
     }
     return "unknown weft error";
   }

@@ -20,6 +20,9 @@ enum class errc {
   scheduler_running,  // weft::run called on a thread that already runs one
   scheduler_stopped,  // work handed to a scheduler that has finished
   invalid_argument,   // a negative size, an unknown option value, ...
+  channel_closed,     // a send on a closed channel
+  not_owner,          // a mutex unlocked by a fiber that does not hold it
+  semaphore_overflow, // a bounded semaphore released beyond its initial count
 };
 
 // category() is the std::error_category of weft::errc ("weft").

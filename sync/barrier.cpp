@@ -1,0 +1,27 @@
+#include "sync/barrier.hpp"
+
+#include "runtime/error.hpp"
+
+namespace weft {
+
+barrier::barrier(std::size_t parties) : parties_(parties) {
+  if (parties == 0) throw error(errc::invalid_argument, "weft::barrier: needs at least one party");
+}
+
+bool barrier::arrive_and_wait_until(time_point deadline) {
+  auto& s = detail::scheduler::require_fiber("weft::barrier::arrive_and_wait");
+  lock_.lock();
+  if (++arrived_ == parties_) {
+    arrived_ = 0;
+    waiters_.drain_claimed([](detail::waiter* w) { detail::wake_served(w); });
+    lock_.unlock();
+    return true;
+  }
+  detail::waiter w;
+  // A waiter that leaves takes its arrival back, under the same lock that counts
+  // arrivals, so the round cannot fill with it counted but gone.
+  const auto outcome = detail::block_on(s, lock_, waiters_, w, deadline, true, [this] { --arrived_; });
+  return detail::served_or_throw(outcome);
+}
+
+}  // namespace weft

@@ -1,0 +1,44 @@
+// barrier.hpp: a rendezvous of a fixed number of fibers, reusable (Python's
+// threading.Barrier, C++'s std::barrier).
+//
+// arrive_and_wait() waits until `parties` fibers have arrived, then all of them go
+// on and the barrier starts over for the next round (the last arriver does not
+// wait). Waiters are released together, in FIFO order.
+// A waiter whose deadline passes (false) or who is cancelled
+// (cancelled_error) withdraws its arrival: the round then needs one more fiber, and
+// nobody is released early.
+#pragma once
+
+#include <cstddef>
+
+#include "runtime/clock.hpp"
+#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/wait_queue.hpp"
+
+namespace weft {
+
+class barrier {
+ public:
+  // barrier(parties) needs parties >= 1 (errc::invalid_argument).
+  explicit barrier(std::size_t parties);
+  barrier(const barrier&) = delete;
+  barrier& operator=(const barrier&) = delete;
+  ~barrier() { detail::require_no_waiters(waiters_.empty(), "weft::barrier"); }
+
+  std::size_t parties() const noexcept { return parties_; }
+
+  // arrive_and_wait arrives and waits for the round to fill.
+  void arrive_and_wait() { arrive_and_wait_until(no_deadline); }
+  // arrive_and_wait_until: true when the round filled, false (arrival withdrawn) if
+  // `deadline` passed first.
+  bool arrive_and_wait_until(time_point deadline);
+  bool arrive_and_wait_for(duration d) { return arrive_and_wait_until(deadline_after(d)); }
+
+ private:
+  detail::spin_lock lock_;  // guards arrived_ and waiters_
+  const std::size_t parties_;
+  std::size_t arrived_ = 0;
+  detail::wait_queue waiters_;
+};
+
+}  // namespace weft

@@ -1,0 +1,320 @@
+// channel.hpp: typed FIFO channels between fibers (Go's chan, asyncio's Queue).
+//
+//   weft::channel<int> ch(16);                 // bounded: up to 16 buffered values
+//   weft::spawn([&] { for (int i = 0; i < 100; ++i) ch.send(i); ch.close(); });
+//   for (int& v : ch) use(v);                  // receives until closed and drained
+//
+// Three kinds, by capacity: `channel<T>()` is unbuffered (a rendezvous: send returns
+// once a receiver has the value), `channel<T>(n)` buffers up to n values, and
+// `channel<T>(weft::unbounded)` never makes a sender wait.
+//
+// Waiting: a send waits while the buffer is full (unbuffered: until a receiver
+// comes), a receive while it is empty. Waiters are served in FIFO order, senders and
+// receivers each, and a value goes straight from a waiting sender to a waiting
+// receiver. Every blocking form has try_, _for and _until variants; only the calling
+// fiber waits.
+//
+// Closing: close() wakes every waiter. Later sends fail (send throws
+// channel_closed_error, the other forms return channel_status::closed); receivers
+// first drain what is buffered, then see the end (recv returns std::nullopt).
+//
+// Nothing is lost: a send that fails (full, timeout, closed, cancelled) leaves the
+// caller's value untouched (the T&& overloads move from it only on success), and a
+// receive that times out or is cancelled took nothing. A cancelled fiber's waiting
+// call throws cancelled_error and leaves the queue without making anyone behind it
+// wait longer; if the operation completed in the same instant, it reports success
+// and the cancellation stays pending for the fiber's next blocking call.
+//
+// Threads: try_send, try_recv and close may be called from any thread, blocking
+// forms from any fiber; the channel's lock orders everything. A fiber waiting for
+// a plain thread's try_send should know that run() sees only fibers, timers, fds
+// and scheduler_handles as ways to be woken: hold this_scheduler() in that thread,
+// or run() may report a deadlock.
+//
+// A channel does not move (waiters point into it); share it by reference or
+// std::shared_ptr, and destroy it only when no fiber waits on it (that terminates).
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "runtime/clock.hpp"
+#include "runtime/detail/scheduler.hpp"
+#include "runtime/error.hpp"
+#include "sync/detail/ring.hpp"
+#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/wait_queue.hpp"
+
+namespace weft {
+
+// channel_status is the outcome of a channel operation that reports instead of
+// throwing: the try_ and deadline forms.
+enum class channel_status {
+  ok,       // sent, or received a value
+  empty,    // try_recv: nothing to receive now
+  full,     // try_send: no room and no receiver now
+  timeout,  // the deadline passed first
+  closed,   // send: the channel is closed; recv: closed and drained
+};
+
+// channel_closed_error is what send() throws on a closed channel.
+class channel_closed_error : public error {
+ public:
+  channel_closed_error() : error(errc::channel_closed, "send on a closed weft::channel") {}
+};
+
+// unbounded selects a channel whose send never waits (it grows instead).
+struct unbounded_t {
+  explicit unbounded_t() = default;
+};
+inline constexpr unbounded_t unbounded{};
+
+// recv_result is what try_recv and the deadline forms of recv return: a status,
+// and the value when the status is ok.
+template <class T>
+struct recv_result {
+  channel_status status = channel_status::empty;
+  std::optional<T> value;
+
+  explicit operator bool() const noexcept { return status == channel_status::ok; }
+  T& operator*() & noexcept { return *value; }
+  T&& operator*() && noexcept { return std::move(*value); }
+  T* operator->() noexcept { return &*value; }
+};
+
+namespace detail {
+struct select_access;
+
+template <class T>
+struct channel_waiter : waiter {
+  T* src = nullptr;                 // a sender's value: moved from when served
+  std::optional<T>* dst = nullptr;  // a receiver's slot: filled when served
+  bool closed = false;              // served by close(), nothing transferred
+};
+}  // namespace detail
+
+template <class T>
+class channel {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "weft::channel<T> needs a T whose move constructor cannot throw "
+                "(values move under the channel's lock); wrap it in std::unique_ptr");
+
+ public:
+  using value_type = T;
+
+  // channel(capacity) makes a channel buffering up to `capacity` values; 0 (the
+  // default) makes an unbuffered one.
+  explicit channel(std::size_t capacity = 0) : capacity_(capacity) {}
+  explicit channel(unbounded_t) : capacity_(std::numeric_limits<std::size_t>::max()) {}
+  channel(const channel&) = delete;
+  channel& operator=(const channel&) = delete;
+  ~channel() { detail::require_no_waiters(senders_.empty() && receivers_.empty(), "weft::channel"); }
+
+  // capacity() is the buffer size given at construction (SIZE_MAX: unbounded).
+  std::size_t capacity() const noexcept { return capacity_; }
+  // size() is how many values are buffered right now.
+  std::size_t size() const noexcept {
+    std::lock_guard guard(lock_);
+    return buffer_.size();
+  }
+  bool closed() const noexcept {
+    std::lock_guard guard(lock_);
+    return closed_;
+  }
+
+  // send delivers v: to a waiting receiver, into the buffer, or (waiting while the
+  // channel is full) to the first receiver to come. Throws channel_closed_error if
+  // the channel is or gets closed, cancelled_error if the fiber is cancelled while
+  // waiting; either way v is left as it was. From fibers only (errc::not_in_fiber).
+  [[gnu::always_inline]] void send(T&& v) {
+    auto& s = detail::scheduler::require_fiber("weft::channel::send");
+    if (send_impl(v, &s, no_deadline) == channel_status::closed) throw channel_closed_error();
+  }
+  void send(const T& v) requires std::is_copy_constructible_v<T> { send(T(v)); }
+
+  // try_send sends v only if that needs no waiting: ok, full or closed.
+  channel_status try_send(T&& v) { return send_impl(v, nullptr, no_deadline); }
+  channel_status try_send(const T& v) requires std::is_copy_constructible_v<T> {
+    T copy(v);
+    return try_send(std::move(copy));
+  }
+
+  // send_until waits at most until `deadline`: ok, timeout or closed. Throws
+  // cancelled_error if cancelled while waiting.
+  channel_status send_until(T&& v, time_point deadline) {
+    auto& s = detail::scheduler::require_fiber("weft::channel::send_until");
+    return send_impl(v, &s, deadline);
+  }
+  channel_status send_until(const T& v, time_point deadline) requires std::is_copy_constructible_v<T> {
+    T copy(v);
+    return send_until(std::move(copy), deadline);
+  }
+  channel_status send_for(T&& v, duration d) { return send_until(std::move(v), deadline_after(d)); }
+  channel_status send_for(const T& v, duration d) requires std::is_copy_constructible_v<T> {
+    return send_until(v, deadline_after(d));
+  }
+
+  // recv returns the next value, waiting for one while the channel is empty, or
+  // std::nullopt once the channel is closed and drained. Throws cancelled_error if
+  // cancelled while waiting. From fibers only (errc::not_in_fiber).
+  [[gnu::always_inline]] std::optional<T> recv() {
+    auto& s = detail::scheduler::require_fiber("weft::channel::recv");
+    std::optional<T> out;
+    recv_impl(out, &s, no_deadline);
+    return out;
+  }
+
+  // try_recv receives only if that needs no waiting: ok (with the value), empty or
+  // closed (and drained).
+  recv_result<T> try_recv() {
+    recv_result<T> r;
+    r.status = recv_impl(r.value, nullptr, no_deadline);
+    return r;
+  }
+
+  // recv_until waits at most until `deadline`: ok (with the value), timeout or
+  // closed. Throws cancelled_error if cancelled while waiting.
+  recv_result<T> recv_until(time_point deadline) {
+    auto& s = detail::scheduler::require_fiber("weft::channel::recv_until");
+    recv_result<T> r;
+    r.status = recv_impl(r.value, &s, deadline);
+    return r;
+  }
+  recv_result<T> recv_for(duration d) { return recv_until(deadline_after(d)); }
+
+  // close ends the channel for senders: waiting senders fail (channel_closed_error or
+  // closed, their values untouched), waiting receivers see the end, buffered values
+  // stay receivable. True if this call closed it; closing again does nothing.
+  bool close() noexcept {
+    std::lock_guard guard(lock_);
+    if (closed_) return false;
+    closed_ = true;
+    auto end_wait = [](detail::waiter* w) {
+      static_cast<waiter_type*>(w)->closed = true;
+      detail::wake_served(w);
+    };
+    receivers_.drain_claimed(end_wait);
+    senders_.drain_claimed(end_wait);
+    return true;
+  }
+
+  // Range-for receives until the channel is closed and drained:
+  //   for (auto& v : ch) ...
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(channel* ch) : ch_(ch) { ++*this; }
+    T& operator*() const noexcept { return *current_; }
+    T* operator->() const noexcept { return &*current_; }
+    iterator& operator++() {
+      current_ = ch_->recv();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const noexcept { return !current_.has_value(); }
+
+   private:
+    channel* ch_ = nullptr;
+    mutable std::optional<T> current_;
+  };
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() noexcept { return {}; }
+
+ private:
+  friend struct detail::select_access;
+  using waiter_type = detail::channel_waiter<T>;
+
+  // send_now completes a send that needs no waiting (lock held): true with `status`
+  // set (ok or closed), or false if the sender would have to wait.
+  bool send_now(T& v, channel_status& status) {
+    if (closed_) {
+      status = channel_status::closed;
+      return true;
+    }
+    if (detail::waiter* w = receivers_.pop_claimed()) {
+      static_cast<waiter_type*>(w)->dst->emplace(std::move(v));
+      detail::wake_served(w);
+      status = channel_status::ok;
+      return true;
+    }
+    if (buffer_.size() < capacity_) {
+      buffer_.push(std::move(v));  // may throw bad_alloc, with v untouched
+      status = channel_status::ok;
+      return true;
+    }
+    return false;
+  }
+
+  // recv_now is send_now's mirror: ok (out filled) or closed, or false to wait.
+  bool recv_now(std::optional<T>& out, channel_status& status) noexcept {
+    if (!buffer_.empty()) {
+      out.emplace(buffer_.pop());
+      // The slot just freed goes to the longest-waiting sender.
+      if (detail::waiter* w = senders_.pop_claimed()) {
+        buffer_.push(std::move(*static_cast<waiter_type*>(w)->src));  // fits: no allocation
+        detail::wake_served(w);
+      }
+      status = channel_status::ok;
+      return true;
+    }
+    if (detail::waiter* w = senders_.pop_claimed()) {
+      out.emplace(std::move(*static_cast<waiter_type*>(w)->src));
+      detail::wake_served(w);
+      status = channel_status::ok;
+      return true;
+    }
+    if (closed_) {
+      status = channel_status::closed;
+      return true;
+    }
+    return false;
+  }
+
+  // send_impl and recv_impl: `s` is null for the try_ forms (never wait).
+  [[gnu::always_inline]] channel_status send_impl(T& v, detail::scheduler* s, time_point deadline) {
+    std::unique_lock guard(lock_);
+    channel_status status;
+    if (send_now(v, status)) return status;
+    if (s == nullptr) return channel_status::full;
+    waiter_type w;
+    w.src = &v;
+    guard.release();  // block_on unlocks
+    return finish_wait(detail::block_on(*s, lock_, senders_, w, deadline), w);
+  }
+
+  [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, detail::scheduler* s, time_point deadline) {
+    std::unique_lock guard(lock_);
+    channel_status status;
+    if (recv_now(out, status)) return status;
+    if (s == nullptr) return channel_status::empty;
+    waiter_type w;
+    w.dst = &out;
+    guard.release();
+    return finish_wait(detail::block_on(*s, lock_, receivers_, w, deadline), w);
+  }
+
+  static channel_status finish_wait(detail::wait_outcome outcome, const waiter_type& w) {
+    switch (outcome) {
+      case detail::wait_outcome::served: return w.closed ? channel_status::closed : channel_status::ok;
+      case detail::wait_outcome::timed_out: return channel_status::timeout;
+      case detail::wait_outcome::cancelled: break;
+    }
+    throw cancelled_error();
+  }
+
+  mutable detail::spin_lock lock_;  // guards everything below
+  const std::size_t capacity_;
+  bool closed_ = false;
+  detail::ring<T> buffer_;
+  detail::wait_queue senders_;    // waiting senders, only while the buffer is full
+  detail::wait_queue receivers_;  // waiting receivers, only while it is empty
+};
+
+}  // namespace weft

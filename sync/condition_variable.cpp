@@ -1,0 +1,32 @@
+#include "sync/condition_variable.hpp"
+
+namespace weft {
+
+void condition_variable::notify_one() noexcept {
+  std::lock_guard guard(lock_);
+  if (detail::waiter* w = waiters_.pop_claimed()) detail::wake_served(w);
+}
+
+void condition_variable::notify_all() noexcept {
+  std::lock_guard guard(lock_);
+  waiters_.drain_claimed([](detail::waiter* w) { detail::wake_served(w); });
+}
+
+std::cv_status condition_variable::wait_until(std::unique_lock<mutex>& lk, time_point deadline) {
+  auto& s = detail::scheduler::require_fiber("weft::condition_variable::wait");
+  if (!lk.owns_lock())
+    throw error(errc::not_owner, "weft::condition_variable::wait: the lock does not hold its mutex");
+  detail::waiter w;
+  lock_.lock();
+  // Queued before the mutex is released: a notify from whoever takes the mutex next
+  // finds us, so no wake-up falls between the unlock and the park.
+  detail::enqueue_waiter(s, waiters_, w);
+  lock_.unlock();
+  lk.mutex()->unlock();
+  const detail::wait_outcome outcome = detail::await_served(s, lock_, waiters_, w, deadline);
+  lk.mutex()->lock_until(s, no_deadline, /*cancellable=*/false);
+  if (outcome == detail::wait_outcome::cancelled) throw cancelled_error();
+  return outcome == detail::wait_outcome::served ? std::cv_status::no_timeout : std::cv_status::timeout;
+}
+
+}  // namespace weft

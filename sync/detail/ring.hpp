@@ -1,0 +1,70 @@
+// ring.hpp: the buffer of a channel, a FIFO ring that grows up to a limit.
+//
+// Storage grows by doubling, so a channel of capacity 1,000,000 that holds ten
+// items holds memory for ten-ish, and an unbounded channel is the same ring with no
+// limit. Elements move in and out; T's move constructor must not throw (channel.hpp
+// checks), so growing can only fail in the allocation, before anything moved.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <utility>
+
+namespace weft::detail {
+
+template <class T>
+class ring {
+ public:
+  ring() = default;
+  ring(const ring&) = delete;
+  ring& operator=(const ring&) = delete;
+  ~ring() {
+    while (size_ > 0) pop().~T();
+    std::allocator<T>().deallocate(slots_, capacity_);
+  }
+
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+
+  // push appends v; it may allocate (std::bad_alloc, v untouched).
+  void push(T&& v) {
+    if (size_ == capacity_) grow();
+    std::size_t tail = head_ + size_;
+    if (tail >= capacity_) tail -= capacity_;
+    ::new (static_cast<void*>(slots_ + tail)) T(std::move(v));
+    ++size_;
+  }
+
+  // pop removes the front element and returns it.
+  T pop() noexcept {
+    T* front = slots_ + head_;
+    T v(std::move(*front));
+    front->~T();
+    if (++head_ == capacity_) head_ = 0;
+    --size_;
+    return v;
+  }
+
+ private:
+  void grow() {
+    const std::size_t bigger = capacity_ == 0 ? 8 : capacity_ * 2;
+    T* fresh = std::allocator<T>().allocate(bigger);
+    for (std::size_t i = 0; i < size_; ++i) {
+      T* from = slots_ + (head_ + i) % capacity_;
+      ::new (static_cast<void*>(fresh + i)) T(std::move(*from));
+      from->~T();
+    }
+    std::allocator<T>().deallocate(slots_, capacity_);
+    slots_ = fresh;
+    capacity_ = bigger;
+    head_ = 0;
+  }
+
+  T* slots_ = nullptr;
+  std::size_t capacity_ = 0;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace weft::detail

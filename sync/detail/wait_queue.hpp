@@ -1,0 +1,195 @@
+// wait_queue.hpp: the FIFO of fibers waiting on a sync/ primitive.
+//
+// Every primitive here is some state plus wait queues, all guarded by one
+// spin_lock. The protocol, in the words of one waiter W and one waker K:
+//
+//   W: lock; state says "wait"; fill a waiter (on W's stack) and push it; take a
+//      park token; unlock; park.
+//   K: lock; pop W (queued = false); complete W's operation *for* it (hand it the
+//      value, the permit, the ownership); wake W's token; unlock.
+//
+// Who was served is decided under the lock, never by the wake-up itself: if W's
+// park ends by deadline or cancellation, W locks again and looks at `queued`. Still
+// queued: W unlinks itself and reports the timeout or cancellation, and no waker can
+// reach it any more. Not queued: a waker already completed W's operation, so W
+// reports success (a cancellation that lost this race stays pending for the next
+// blocking call). So nothing is done twice, nothing is lost, and a waiter that
+// leaves never makes the queue skip the one behind it.
+//
+// Threads: K wakes W while still holding the lock, so W's record is alive for the
+// wake (W cannot get past its re-lock before K unlocks). scheduler::wake() reaches
+// a fiber of another scheduler through its inbox, so nothing in the queues assumes
+// one thread; only the spin_lock orders their state.
+//
+// A select (select.hpp) puts one waiter per case in several queues, all sharing one
+// park token and one select_group: a waker must first *claim* the group, and only
+// the first claim wins; the losers' waiters are dropped from their queues as found.
+#pragma once
+
+#include <atomic>
+#include <cstdio>
+#include <exception>
+
+#include "runtime/clock.hpp"
+#include "runtime/detail/scheduler.hpp"
+#include "runtime/error.hpp"
+
+namespace weft::detail {
+
+struct select_group {
+  static constexpr int none = -1;
+  std::atomic<int> winner{none};
+  bool claim(int index) noexcept {
+    int expected = none;
+    return winner.compare_exchange_strong(expected, index, std::memory_order_acq_rel,
+                                          std::memory_order_acquire);
+  }
+};
+
+struct waiter {
+  waiter* prev = nullptr;  // links in one wait_queue, while `queued`
+  waiter* next = nullptr;
+  bool queued = false;     // guarded by the primitive's lock
+  park_token token{};
+  select_group* group = nullptr;  // set for the cases of a select
+  int case_index = 0;
+
+  // claim is a waker's right to complete this wait: always, for a plain waiter;
+  // for a select's case, only if no other case of that select completed first.
+  bool claim() noexcept { return group == nullptr || group->claim(case_index); }
+};
+
+class wait_queue {
+ public:
+  wait_queue() = default;
+  wait_queue(const wait_queue&) = delete;
+  wait_queue& operator=(const wait_queue&) = delete;
+
+  bool empty() const noexcept { return head_ == nullptr; }
+
+  void push_back(waiter* w) noexcept {
+    w->next = nullptr;
+    w->prev = tail_;
+    if (tail_)
+      tail_->next = w;
+    else
+      head_ = w;
+    tail_ = w;
+    w->queued = true;
+  }
+
+  void remove(waiter* w) noexcept {
+    if (w->prev)
+      w->prev->next = w->next;
+    else
+      head_ = w->next;
+    if (w->next)
+      w->next->prev = w->prev;
+    else
+      tail_ = w->prev;
+    w->queued = false;
+  }
+
+  // pop_claimed unlinks waiters from the front until one can be claimed, and
+  // returns it (nullptr if none). Waiters of selects completed elsewhere are dropped.
+  waiter* pop_claimed() noexcept {
+    while (waiter* w = head_) {
+      remove(w);
+      if (w->claim()) return w;
+    }
+    return nullptr;
+  }
+
+  // drain_claimed pops every claimable waiter, front to back, and calls fn on it.
+  template <class Fn>
+  void drain_claimed(Fn fn) noexcept {
+    while (waiter* w = pop_claimed()) fn(w);
+  }
+
+ private:
+  waiter* head_ = nullptr;
+  waiter* tail_ = nullptr;
+};
+
+// wake_served wakes a waiter that a waker popped and completed (lock held).
+inline void wake_served(waiter* w) noexcept { scheduler::wake(w->token, wake_reason::notified); }
+
+enum class wait_outcome { served, timed_out, cancelled };
+
+struct no_withdraw {
+  void operator()() const noexcept {}
+};
+
+// enqueue_waiter takes a park token for the running fiber and queues `w` with it
+// (lock held). Between it and await_served the caller may release other locks
+// (a condition variable releases its mutex there): a wake-up from now on is kept.
+inline void enqueue_waiter(scheduler& s, wait_queue& q, waiter& w) noexcept {
+  w.token = s.prepare_park();
+  q.push_back(&w);
+}
+
+// await_served parks until a waker serves `w`, the deadline passes or the fiber is
+// cancelled. Call it with `lock` released. A waiter that leaves unserved unlinks
+// itself and calls `withdraw` under the lock (a barrier uncounts its arrival).
+// With cancellable == false a cancellation does not end the wait: it stays pending
+// and the next blocking call delivers it (a condition variable re-taking its mutex
+// must not give up).
+template <class Lock, class Withdraw = no_withdraw>
+[[gnu::always_inline]] inline wait_outcome await_served(scheduler& s, Lock& lock, wait_queue& q, waiter& w,
+                                                       time_point deadline, bool cancellable = true,
+                                                       Withdraw withdraw = {}) noexcept {
+  bool deferred_cancel = false;
+  wait_outcome outcome = wait_outcome::served;
+  for (;;) {
+    const wake_reason why = s.park(w.token, deadline);
+    if (why == wake_reason::notified) [[likely]]
+      break;  // only our waker holds the token
+    lock.lock();
+    if (!w.queued) {  // served while our deadline or cancellation fired
+      lock.unlock();
+      if (why == wake_reason::cancelled) deferred_cancel = true;
+      break;
+    }
+    if (why == wake_reason::cancelled && !cancellable) {
+      deferred_cancel = true;
+      w.token = s.prepare_park();  // keep our place in the queue
+      lock.unlock();
+      continue;
+    }
+    q.remove(&w);
+    withdraw();
+    lock.unlock();
+    outcome = why == wake_reason::timed_out ? wait_outcome::timed_out : wait_outcome::cancelled;
+    break;
+  }
+  if (deferred_cancel) s.running()->cancel_requested_.store(true, std::memory_order_relaxed);
+  return outcome;
+}
+
+// block_on is the whole wait: call it with `lock` held; it returns with it released.
+template <class Lock, class Withdraw = no_withdraw>
+[[gnu::always_inline]] inline wait_outcome block_on(scheduler& s, Lock& lock, wait_queue& q, waiter& w,
+                                                   time_point deadline, bool cancellable = true,
+                                                   Withdraw withdraw = {}) noexcept {
+  enqueue_waiter(s, q, w);
+  lock.unlock();
+  return await_served(s, lock, q, w, deadline, cancellable, withdraw);
+}
+
+// served_or_throw turns a wait's outcome into "served?" for the calls that
+// report a deadline as false and a cancellation as cancelled_error.
+inline bool served_or_throw(wait_outcome outcome) {
+  if (outcome == wait_outcome::cancelled) throw cancelled_error();
+  return outcome == wait_outcome::served;
+}
+
+// require_no_waiters ends the program with a clear message if a primitive is
+// destroyed while fibers still wait on it: they hold pointers into it, and carrying
+// on would be a use-after-free.
+inline void require_no_waiters(bool empty, const char* what) noexcept {
+  if (empty) return;
+  std::fprintf(stderr, "weft: %s destroyed while fibers are waiting on it\n", what);
+  std::terminate();
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,40 @@
+// event.hpp: a flag fibers can wait for (asyncio.Event).
+//
+// set() sets the flag and wakes every waiting fiber; while it is set, wait()
+// returns at once; clear() resets it. A wait_for/wait_until returns false if the
+// deadline passes first; a cancelled waiter throws cancelled_error. Waiters are
+// woken in FIFO order. set() and clear() work from any thread; wait from fibers.
+#pragma once
+
+#include "runtime/clock.hpp"
+#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/wait_queue.hpp"
+
+namespace weft {
+
+class event {
+ public:
+  event() = default;
+  event(const event&) = delete;
+  event& operator=(const event&) = delete;
+  ~event() { detail::require_no_waiters(waiters_.empty(), "weft::event"); }
+
+  // set sets the flag and wakes every waiter.
+  void set() noexcept;
+  // clear resets the flag; later waits wait again.
+  void clear() noexcept;
+  bool is_set() const noexcept;
+
+  // wait returns once the flag is set.
+  void wait() { wait_until(no_deadline); }
+  // wait_until: true once the flag is set, false if `deadline` passes first.
+  bool wait_until(time_point deadline);
+  bool wait_for(duration d) { return wait_until(deadline_after(d)); }
+
+ private:
+  mutable detail::spin_lock lock_;  // guards set_ and waiters_
+  bool set_ = false;
+  detail::wait_queue waiters_;
+};
+
+}  // namespace weft

@@ -1,0 +1,13 @@
+#include "sync/mutex.hpp"
+
+namespace weft {
+
+void mutex::throw_not_owner() {
+  throw error(errc::not_owner, "weft::mutex::unlock: the calling fiber does not hold the mutex");
+}
+
+void mutex::throw_would_deadlock() {
+  throw error(errc::would_deadlock, "weft::mutex::lock: the calling fiber already holds the mutex");
+}
+
+}  // namespace weft

@@ -1,0 +1,316 @@
+// select.hpp: wait on several channel operations, run the first that can happen.
+//
+//   weft::select(
+//       weft::on_recv(jobs, [](std::optional<job> j) { ... }),  // nullopt: closed
+//       weft::on_send(results, r, [] { ... }),                  // r moved only if sent
+//       weft::on_recv(quit));                                    // handler optional
+//
+// Like Go's select: select() looks at every case; if some can complete now, it picks
+// one of those at random (so no ready case starves another) and completes it;
+// otherwise it waits until one can, completes exactly that one, and withdraws the
+// others. Then it runs the chosen case's handler and returns the case's index (its
+// position in the argument list).
+//
+//   - on_recv(ch, fn): receive; fn(std::optional<T>) gets the value, or nullopt if the
+//     channel is closed and drained (a closed channel is always ready, as in Go).
+//   - on_send(ch, v, fn): send v; fn() runs after. An lvalue v is moved from only if
+//     this case is chosen; an rvalue is held by the case. A send case on a closed
+//     channel makes select throw channel_closed_error (like send()).
+//   - on_default(fn): if present, select never waits: when no case is ready, fn runs.
+//
+// select_until(deadline, cases...) / select_for(d, cases...) return std::nullopt
+// instead of waiting past the deadline. A cancelled select throws cancelled_error
+// having completed none of its cases; if a case completed in the same instant, that
+// case wins (its handler runs) and the cancellation stays pending.
+//
+// Waiting selects are served like other waiters: in FIFO order per channel. Exactly
+// one case completes; the others take and give nothing.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "runtime/clock.hpp"
+#include "runtime/detail/scheduler.hpp"
+#include "runtime/error.hpp"
+#include "sync/channel.hpp"
+#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/wait_queue.hpp"
+
+namespace weft {
+
+namespace detail {
+struct no_handler {
+  template <class... A>
+  void operator()(A&&...) const noexcept {}
+};
+}  // namespace detail
+
+template <class T, class F>
+struct recv_case {
+  channel<T>* ch;
+  F fn;
+};
+
+template <class T, class F>
+struct send_case {
+  channel<T>* ch;
+  T* lvalue;               // the caller's variable, or
+  std::optional<T> owned;  // the value handed over as an rvalue
+  F fn;
+  T& value() noexcept { return lvalue ? *lvalue : *owned; }
+};
+
+template <class F>
+struct default_case {
+  F fn;
+};
+
+// on_recv makes a receive case; fn(std::optional<T>) is optional.
+template <class T, class F = detail::no_handler>
+recv_case<T, F> on_recv(channel<T>& ch, F fn = {}) {
+  return {&ch, std::move(fn)};
+}
+
+// on_send makes a send case; fn() is optional.
+template <class T, class F = detail::no_handler>
+send_case<T, F> on_send(channel<T>& ch, T& v, F fn = {}) {
+  return {&ch, &v, std::nullopt, std::move(fn)};
+}
+template <class T, class F = detail::no_handler>
+send_case<T, F> on_send(channel<T>& ch, T&& v, F fn = {}) {
+  return {&ch, nullptr, std::optional<T>(std::move(v)), std::move(fn)};
+}
+
+// on_default makes the case that runs when no other is ready (select never waits).
+template <class F>
+default_case<F> on_default(F fn) {
+  return {std::move(fn)};
+}
+
+namespace detail {
+
+// select_access reaches into channels for select's ops.
+struct select_access {
+  template <class T>
+  static spin_lock& lock(channel<T>& ch) noexcept { return ch.lock_; }
+  template <class T>
+  static bool send_now(channel<T>& ch, T& v, channel_status& st) { return ch.send_now(v, st); }
+  template <class T>
+  static bool recv_now(channel<T>& ch, std::optional<T>& out, channel_status& st) noexcept {
+    return ch.recv_now(out, st);
+  }
+  template <class T>
+  static wait_queue& senders(channel<T>& ch) noexcept { return ch.senders_; }
+  template <class T>
+  static wait_queue& receivers(channel<T>& ch) noexcept { return ch.receivers_; }
+};
+
+// One op per case, living in select's frame. All but run() are called with the
+// case's channel locked.
+struct select_op {
+  virtual spin_lock* lock() noexcept { return nullptr; }
+  virtual bool is_default() const noexcept { return false; }
+  virtual bool try_now() { return false; }
+  virtual void enqueue(select_group*, int, park_token) noexcept {}
+  virtual void dequeue() noexcept {}
+  virtual void served() noexcept {}
+  virtual void run() = 0;
+
+ protected:
+  ~select_op() = default;
+};
+
+template <class C>
+struct op_for;
+
+template <class T, class F>
+struct op_for<recv_case<T, F>> final : select_op {
+  explicit op_for(recv_case<T, F>& c) : c(c) {}
+  recv_case<T, F>& c;
+  channel_waiter<T> w;
+  std::optional<T> out;
+  channel_status status = channel_status::ok;
+
+  spin_lock* lock() noexcept override { return &select_access::lock(*c.ch); }
+  bool try_now() override { return select_access::recv_now(*c.ch, out, status); }
+  void enqueue(select_group* g, int i, park_token t) noexcept override {
+    w.group = g;
+    w.case_index = i;
+    w.token = t;
+    w.dst = &out;
+    select_access::receivers(*c.ch).push_back(&w);
+  }
+  void dequeue() noexcept override {
+    if (w.queued) select_access::receivers(*c.ch).remove(&w);
+  }
+  void served() noexcept override { status = w.closed ? channel_status::closed : channel_status::ok; }
+  void run() override { c.fn(std::move(out)); }
+};
+
+template <class T, class F>
+struct op_for<send_case<T, F>> final : select_op {
+  explicit op_for(send_case<T, F>& c) : c(c) {}
+  send_case<T, F>& c;
+  channel_waiter<T> w;
+  channel_status status = channel_status::ok;
+
+  spin_lock* lock() noexcept override { return &select_access::lock(*c.ch); }
+  bool try_now() override { return select_access::send_now(*c.ch, c.value(), status); }
+  void enqueue(select_group* g, int i, park_token t) noexcept override {
+    w.group = g;
+    w.case_index = i;
+    w.token = t;
+    w.src = &c.value();
+    select_access::senders(*c.ch).push_back(&w);
+  }
+  void dequeue() noexcept override {
+    if (w.queued) select_access::senders(*c.ch).remove(&w);
+  }
+  void served() noexcept override { status = w.closed ? channel_status::closed : channel_status::ok; }
+  void run() override {
+    if (status == channel_status::closed) throw channel_closed_error();
+    c.fn();
+  }
+};
+
+template <class F>
+struct op_for<default_case<F>> final : select_op {
+  explicit op_for(default_case<F>& c) : c(c) {}
+  default_case<F>& c;
+  bool is_default() const noexcept override { return true; }
+  void run() override { c.fn(); }
+};
+
+// select_random is a small per-thread generator for the choice among ready cases.
+inline std::uint32_t select_random() noexcept {
+  thread_local std::uint64_t state = 0x9e3779b97f4a7c15ull ^ reinterpret_cast<std::uintptr_t>(&state);
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return static_cast<std::uint32_t>(state >> 32);
+}
+
+template <std::size_t N>
+class lock_set {
+ public:
+  explicit lock_set(const std::array<select_op*, N>& ops) noexcept {
+    for (select_op* op : ops)
+      if (spin_lock* l = op->lock()) locks_[count_++] = l;
+    // One order for every select, so two selects over the same channels from two
+    // threads cannot deadlock; one lock per channel, however many cases use it.
+    // (Insertion sort: a handful of elements, and std::sort's unrolled small-case
+    // code trips GCC 12's -Warray-bounds on a fixed-size array.)
+    for (std::size_t i = 1; i < count_; ++i)
+      for (std::size_t j = i; j > 0 && std::less<>()(locks_[j], locks_[j - 1]); --j) std::swap(locks_[j], locks_[j - 1]);
+    count_ = static_cast<std::size_t>(std::unique(locks_.begin(), locks_.begin() + count_) - locks_.begin());
+  }
+  std::size_t size() const noexcept { return count_; }
+  void lock() noexcept {
+    for (std::size_t i = 0; i < count_; ++i) locks_[i]->lock();
+  }
+  void unlock() noexcept {
+    for (std::size_t i = count_; i > 0; --i) locks_[i - 1]->unlock();
+  }
+
+ private:
+  std::array<spin_lock*, N> locks_{};
+  std::size_t count_ = 0;
+};
+
+template <std::size_t N>
+std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time_point deadline) {
+  int default_index = -1;
+  for (std::size_t i = 0; i < N; ++i)
+    if (ops[i]->is_default()) {
+      if (default_index >= 0) throw error(errc::invalid_argument, "weft::select: more than one on_default case");
+      default_index = static_cast<int>(i);
+    }
+  scheduler* s = default_index < 0 ? &scheduler::require_fiber("weft::select") : nullptr;
+
+  // Ready cases are tried in a random order (Fisher-Yates), so none starves.
+  std::array<std::size_t, N> order;
+  for (std::size_t i = 0; i < N; ++i) order[i] = i;
+  for (std::size_t i = N; i > 1; --i) std::swap(order[i - 1], order[select_random() % i]);
+
+  lock_set<N> locks(ops);
+  {
+    std::unique_lock guard(locks);
+    for (std::size_t i : order)
+      if (ops[i]->try_now()) {
+        guard.unlock();
+        ops[i]->run();
+        return i;
+      }
+    if (default_index >= 0) {
+      guard.unlock();
+      ops[default_index]->run();
+      return static_cast<std::size_t>(default_index);
+    }
+    guard.release();
+  }
+
+  // Nothing ready: one waiter per case, one token for all of them.
+  select_group group;
+  const park_token token = s->prepare_park();
+  for (std::size_t i = 0; i < N; ++i) ops[i]->enqueue(&group, static_cast<int>(i), token);
+  locks.unlock();
+  const wake_reason why = s->park(token, deadline);
+  // Withdraw every case still queued. After this pass no waker can reach our
+  // waiters, and a waker that claimed the group did so (and completed its case)
+  // inside a lock we have since taken: `winner` is final and its transfer visible.
+  locks.lock();
+  for (select_op* op : ops) op->dequeue();
+  locks.unlock();
+  const int won = group.winner.load(std::memory_order_acquire);
+  if (won >= 0) {
+    if (why == wake_reason::cancelled) s->running()->cancel_requested_.store(true, std::memory_order_relaxed);
+    ops[won]->served();
+    ops[won]->run();
+    return static_cast<std::size_t>(won);
+  }
+  if (why == wake_reason::cancelled) throw cancelled_error();
+  return std::nullopt;  // timed out
+}
+
+template <class... Cases>
+std::optional<std::size_t> select_cases(time_point deadline, Cases&... cases) {
+  std::tuple<op_for<Cases>...> ops{op_for<Cases>(cases)...};
+  std::array<select_op*, sizeof...(Cases)> list =
+      std::apply([](auto&... op) { return std::array<select_op*, sizeof...(Cases)>{&op...}; }, ops);
+  return select_ops(list, deadline);
+}
+
+}  // namespace detail
+
+// select waits until one case completes (or runs on_default), runs that case's
+// handler and returns its index. Throws cancelled_error, channel_closed_error (a
+// send case on a closed channel), and errc::not_in_fiber when it could wait outside
+// a fiber.
+template <class... Cases>
+std::size_t select(Cases&&... cases) {
+  static_assert(sizeof...(Cases) > 0, "weft::select needs at least one case");
+  return *detail::select_cases(no_deadline, cases...);
+}
+
+// select_until is select that gives up at `deadline`: std::nullopt, no case done.
+template <class... Cases>
+std::optional<std::size_t> select_until(time_point deadline, Cases&&... cases) {
+  static_assert(sizeof...(Cases) > 0, "weft::select_until needs at least one case");
+  return detail::select_cases(deadline, cases...);
+}
+
+template <class... Cases>
+std::optional<std::size_t> select_for(duration d, Cases&&... cases) {
+  return select_until(deadline_after(d), std::forward<Cases>(cases)...);
+}
+
+}  // namespace weft

@@ -1,0 +1,46 @@
+// wait_group.hpp: wait for a set of tasks to finish (Go's sync.WaitGroup).
+//
+//   weft::wait_group wg;
+//   for (auto& job : jobs) { wg.add(); weft::spawn([&] { run(job); wg.done(); }).detach(); }
+//   wg.wait();
+//
+// add(n) raises the counter, done() lowers it by one; when it reaches zero every
+// waiting fiber wakes (FIFO). wait() returns at once while the counter is zero.
+// A counter that would go negative is errc::invalid_argument (and is left as it
+// was). wait_for/wait_until return false at the deadline; a cancelled waiter throws
+// cancelled_error. add and done work from any thread; wait from fibers.
+#pragma once
+
+#include <cstddef>
+
+#include "runtime/clock.hpp"
+#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/wait_queue.hpp"
+
+namespace weft {
+
+class wait_group {
+ public:
+  wait_group() = default;
+  wait_group(const wait_group&) = delete;
+  wait_group& operator=(const wait_group&) = delete;
+  ~wait_group() { detail::require_no_waiters(waiters_.empty(), "weft::wait_group"); }
+
+  // add adds n (which may be negative) to the counter; zero wakes the waiters.
+  void add(std::ptrdiff_t n = 1);
+  // done is add(-1).
+  void done() { add(-1); }
+  std::ptrdiff_t count() const noexcept;
+
+  // wait returns once the counter is zero.
+  void wait() { wait_until(no_deadline); }
+  bool wait_until(time_point deadline);
+  bool wait_for(duration d) { return wait_until(deadline_after(d)); }
+
+ private:
+  mutable detail::spin_lock lock_;  // guards count_ and waiters_
+  std::ptrdiff_t count_ = 0;
+  detail::wait_queue waiters_;
+};
+
+}  // namespace weft

@@ -1,0 +1,249 @@
+// Channels: buffering kinds, FIFO, close, deadlines, cancellation, misuse.
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+using weft::channel_status;
+
+TEST(Channel, UnbufferedSendWaitsForReceiver) {
+  run_checked([] {
+    weft::channel<int> ch;
+    bool sent = false;
+    auto sender = weft::spawn([&] {
+      ch.send(7);
+      sent = true;
+    });
+    weft::this_fiber::yield();
+    EXPECT_FALSE(sent);  // rendezvous: no receiver yet
+    EXPECT_EQ(ch.recv(), 7);
+    sender.join();
+    EXPECT_TRUE(sent);
+  });
+}
+
+TEST(Channel, BoundedBuffersUpToCapacityThenTrySendIsFull) {
+  run_checked([] {
+    weft::channel<int> ch(3);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(ch.try_send(i), channel_status::ok);
+    EXPECT_EQ(ch.try_send(99), channel_status::full);
+    EXPECT_EQ(ch.size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(*ch.try_recv(), i);
+    EXPECT_EQ(ch.try_recv().status, channel_status::empty);
+  });
+}
+
+TEST(Channel, UnboundedNeverMakesSenderWait) {
+  run_checked([] {
+    weft::channel<int> ch(weft::unbounded);
+    for (int i = 0; i < 100000; ++i) ch.send(int(i));
+    for (int i = 0; i < 100000; ++i) ASSERT_EQ(ch.recv(), i);
+  });
+}
+
+TEST(Channel, SendersAreServedInFifoOrder) {
+  run_checked([] {
+    weft::channel<int> ch;
+    std::vector<weft::fiber<void>> senders;
+    for (int i = 0; i < 5; ++i) senders.push_back(weft::spawn([&ch, i] { ch.send(int(i)); }));
+    weft::this_fiber::yield();  // all five queue up in spawn order
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(ch.recv(), i);
+    for (auto& f : senders) f.join();
+  });
+}
+
+TEST(Channel, ReceiversAreServedInFifoOrder) {
+  run_checked([] {
+    weft::channel<int> ch(2);
+    std::vector<int> got(4, -1);
+    std::vector<weft::fiber<void>> receivers;
+    for (int i = 0; i < 4; ++i) receivers.push_back(weft::spawn([&, i] { got[i] = *ch.recv(); }));
+    weft::this_fiber::yield();
+    for (int i = 0; i < 4; ++i) ch.send(i * 10);
+    for (auto& f : receivers) f.join();
+    EXPECT_EQ(got, (std::vector<int>{0, 10, 20, 30}));
+  });
+}
+
+TEST(Channel, BlockedSenderRefillsBufferInOrder) {
+  run_checked([] {
+    weft::channel<int> ch(2);
+    auto producer = weft::spawn([&] {
+      for (int i = 0; i < 10; ++i) ch.send(int(i));
+    });
+    weft::this_fiber::yield();
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(ch.recv(), i);
+    producer.join();
+  });
+}
+
+TEST(Channel, CloseDrainsBufferedValuesThenEnds) {
+  run_checked([] {
+    weft::channel<std::string> ch(4);
+    ch.send("a");
+    ch.send("b");
+    EXPECT_TRUE(ch.close());
+    EXPECT_FALSE(ch.close());  // idempotent
+    EXPECT_TRUE(ch.closed());
+    EXPECT_EQ(ch.recv(), "a");
+    EXPECT_EQ(ch.recv(), "b");
+    EXPECT_EQ(ch.recv(), std::nullopt);
+    EXPECT_EQ(ch.try_recv().status, channel_status::closed);
+    EXPECT_EQ(ch.recv_for(1h).status, channel_status::closed);
+  });
+}
+
+TEST(Channel, SendOnClosedThrowsAndKeepsValue) {
+  run_checked([] {
+    weft::channel<std::string> ch(1);
+    ch.close();
+    std::string v = "keep me";
+    EXPECT_THROW(ch.send(std::move(v)), weft::channel_closed_error);
+    EXPECT_EQ(v, "keep me");
+    EXPECT_EQ(ch.try_send(std::move(v)), channel_status::closed);
+    EXPECT_EQ(v, "keep me");
+    try {
+      ch.send("x");
+      FAIL();
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::channel_closed);
+    }
+  });
+}
+
+TEST(Channel, CloseWakesWaitingReceiversAndSenders) {
+  run_checked([] {
+    weft::channel<int> in, out;
+    auto receiver = weft::spawn([&] { return in.recv(); });
+    auto sender = weft::spawn([&] {
+      int v = 5;
+      channel_status st = out.send_for(std::move(v), 1h);
+      return std::make_pair(st, v);
+    });
+    weft::this_fiber::yield();
+    in.close();
+    out.close();
+    EXPECT_EQ(receiver.join(), std::nullopt);
+    auto [st, v] = sender.join();
+    EXPECT_EQ(st, channel_status::closed);
+    EXPECT_EQ(v, 5);  // nothing lost: the value stayed with the sender
+  });
+}
+
+TEST(Channel, RangeForReceivesUntilClosed) {
+  run_checked([] {
+    weft::channel<int> ch(8);
+    auto producer = weft::spawn([&] {
+      for (int i = 1; i <= 100; ++i) ch.send(int(i));
+      ch.close();
+    });
+    int sum = 0;
+    for (int& v : ch) sum += v;
+    EXPECT_EQ(sum, 5050);
+    producer.join();
+  });
+}
+
+TEST(Channel, MoveOnlyValues) {
+  run_checked([] {
+    weft::channel<std::unique_ptr<int>> ch;
+    auto producer = weft::spawn([&] { ch.send(std::make_unique<int>(42)); });
+    auto v = ch.recv();
+    ASSERT_TRUE(v && *v);
+    EXPECT_EQ(**v, 42);
+    producer.join();
+  });
+}
+
+TEST(Channel, RecvForTimesOut) {
+  run_checked([] {
+    weft::channel<int> ch;
+    auto r = ch.recv_for(5ms);
+    EXPECT_EQ(r.status, channel_status::timeout);
+    EXPECT_FALSE(r);
+    EXPECT_EQ(ch.send_for(1, 5ms), channel_status::timeout);
+  });
+}
+
+TEST(Channel, SendForTimeoutLeavesQueueAndValue) {
+  run_checked([] {
+    weft::channel<std::string> ch;
+    std::string v = "mine";
+    EXPECT_EQ(ch.send_for(std::move(v), 2ms), channel_status::timeout);
+    EXPECT_EQ(v, "mine");
+    // The timed-out sender left the queue: a receiver finds nothing.
+    EXPECT_EQ(ch.try_recv().status, channel_status::empty);
+  });
+}
+
+TEST(Channel, CancelledReceiverLeavesQueueWithoutSkippingOthers) {
+  run_checked([] {
+    weft::channel<int> ch;
+    auto first = weft::spawn([&] { return ch.recv(); });
+    auto second = weft::spawn([&] { return ch.recv(); });
+    weft::this_fiber::yield();
+    first.cancel();
+    EXPECT_THROW(first.join(), weft::cancelled_error);
+    ch.send(1);  // goes to the second, not into the void
+    EXPECT_EQ(second.join(), 1);
+  });
+}
+
+TEST(Channel, CancelledSenderKeepsItsValueAndOthersGoOn) {
+  run_checked([] {
+    weft::channel<int> ch;
+    auto a = weft::spawn([&] { ch.send(1); });
+    auto b = weft::spawn([&] { ch.send(2); });
+    weft::this_fiber::yield();
+    a.cancel();
+    EXPECT_THROW(a.join(), weft::cancelled_error);
+    EXPECT_EQ(ch.recv(), 2);
+    b.join();
+    EXPECT_EQ(ch.try_recv().status, channel_status::empty);  // 1 was never sent
+  });
+}
+
+// Served and cancelled in the same instant: the value is delivered (not lost), and
+// the cancellation reaches the fiber's next blocking call.
+TEST(Channel, ValueHandedToCancelledReceiverIsKeptAndCancelStaysPending) {
+  run_checked([] {
+    weft::channel<int> ch;
+    auto receiver = weft::spawn([&] {
+      auto v = ch.recv();
+      EXPECT_EQ(v, 9);
+      EXPECT_THROW(weft::this_fiber::sleep_for(1h), weft::cancelled_error);
+      return *v;
+    });
+    weft::this_fiber::yield();
+    receiver.cancel();  // woken "cancelled", but it has not run yet: still queued
+    EXPECT_EQ(ch.try_send(9), channel_status::ok);
+    EXPECT_EQ(receiver.join(), 9);
+  });
+}
+
+TEST(Channel, BlockingCallsOutsideAFiberThrow) {
+  weft::channel<int> ch(1);
+  EXPECT_EQ(ch.try_send(1), channel_status::ok);  // non-blocking forms are fine
+  try {
+    ch.recv();
+    FAIL();
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::not_in_fiber);
+  }
+  EXPECT_THROW(ch.send(2), weft::error);
+}
+
+TEST(Channel, TrySendFromAnotherThreadWakesReceiver) {
+  run_checked([] {
+    weft::channel<int> ch(1);
+    auto handle = weft::this_scheduler();  // the other thread is a way in: no deadlock
+    std::thread t([&ch, handle] {
+      while (ch.try_send(5) != channel_status::ok) std::this_thread::yield();
+    });
+    EXPECT_EQ(ch.recv(), 5);
+    t.join();
+  });
+}

@@ -1,0 +1,198 @@
+// mutex and condition_variable.
+#include <deque>
+#include <mutex>
+#include <vector>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+
+TEST(Mutex, ProtectsACriticalSectionAcrossBlockingCalls) {
+  run_checked([] {
+    weft::mutex m;
+    int inside = 0, most = 0;
+    std::vector<weft::fiber<void>> fs;
+    for (int i = 0; i < 5; ++i)
+      fs.push_back(weft::spawn([&] {
+        std::lock_guard g(m);
+        most = std::max(most, ++inside);
+        weft::this_fiber::sleep_for(1ms);  // still held while suspended
+        --inside;
+      }));
+    for (auto& f : fs) f.join();
+    EXPECT_EQ(most, 1);
+  });
+}
+
+TEST(Mutex, WaitersGetItInFifoOrder) {
+  run_checked([] {
+    weft::mutex m;
+    std::vector<int> order;
+    m.lock();
+    std::vector<weft::fiber<void>> fs;
+    for (int i = 0; i < 4; ++i)
+      fs.push_back(weft::spawn([&, i] {
+        std::lock_guard g(m);
+        order.push_back(i);
+      }));
+    weft::this_fiber::yield();
+    m.unlock();
+    EXPECT_FALSE(m.try_lock());  // handed to waiter 0: no barging
+    for (auto& f : fs) f.join();
+    EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+  });
+}
+
+TEST(Mutex, TryLockForTimesOutAndWorksWithUniqueLock) {
+  run_checked([] {
+    weft::mutex m;
+    auto holder = weft::spawn([&] {
+      std::lock_guard g(m);
+      weft::this_fiber::sleep_for(20ms);
+    });
+    weft::this_fiber::yield();
+    std::unique_lock lk(m, std::chrono::milliseconds(1));
+    EXPECT_FALSE(lk.owns_lock());
+    holder.join();
+    EXPECT_TRUE(lk.try_lock_for(std::chrono::milliseconds(1)));
+  });
+}
+
+TEST(Mutex, CancelledWaiterDoesNotGetTheMutex) {
+  run_checked([] {
+    weft::mutex m;
+    m.lock();
+    auto a = weft::spawn([&] { std::lock_guard g(m); });
+    bool b_ran = false;
+    auto b = weft::spawn([&] {
+      std::lock_guard g(m);
+      b_ran = true;
+    });
+    weft::this_fiber::yield();
+    a.cancel();
+    EXPECT_THROW(a.join(), weft::cancelled_error);
+    m.unlock();
+    b.join();
+    EXPECT_TRUE(b_ran);
+    EXPECT_TRUE(m.try_lock());
+    m.unlock();
+  });
+}
+
+TEST(Mutex, MisuseIsReported) {
+  run_checked([] {
+    weft::mutex m;
+    try {
+      m.unlock();
+      FAIL();
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::not_owner);
+    }
+    m.lock();
+    try {
+      m.lock();
+      FAIL();
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::would_deadlock);
+    }
+    auto other = weft::spawn([&] { EXPECT_THROW(m.unlock(), weft::error); });
+    other.join();
+    m.unlock();
+  });
+  weft::mutex outside;
+  EXPECT_THROW(outside.lock(), weft::error);
+}
+
+TEST(ConditionVariable, ProducerConsumerWithPredicate) {
+  run_checked([] {
+    weft::mutex m;
+    weft::condition_variable cv;
+    std::deque<int> queue;
+    bool finished = false;
+    auto consumer = weft::spawn([&] {
+      int sum = 0;
+      std::unique_lock lk(m);
+      for (;;) {
+        cv.wait(lk, [&] { return !queue.empty() || finished; });
+        if (queue.empty()) return sum;
+        sum += queue.front();
+        queue.pop_front();
+      }
+    });
+    for (int i = 1; i <= 10; ++i) {
+      {
+        std::lock_guard g(m);
+        queue.push_back(i);
+      }
+      cv.notify_one();
+      weft::this_fiber::yield();
+    }
+    {
+      std::lock_guard g(m);
+      finished = true;
+    }
+    cv.notify_all();
+    EXPECT_EQ(consumer.join(), 55);
+  });
+}
+
+TEST(ConditionVariable, NotifyOneWakesInFifoOrder) {
+  run_checked([] {
+    weft::mutex m;
+    weft::condition_variable cv;
+    std::vector<int> woke;
+    std::vector<weft::fiber<void>> fs;
+    for (int i = 0; i < 3; ++i)
+      fs.push_back(weft::spawn([&, i] {
+        std::unique_lock lk(m);
+        cv.wait(lk);
+        woke.push_back(i);
+      }));
+    weft::this_fiber::yield();
+    for (int i = 0; i < 3; ++i) {
+      cv.notify_one();
+      weft::this_fiber::yield();
+    }
+    for (auto& f : fs) f.join();
+    EXPECT_EQ(woke, (std::vector<int>{0, 1, 2}));
+  });
+}
+
+TEST(ConditionVariable, WaitForTimesOutHoldingTheMutex) {
+  run_checked([] {
+    weft::mutex m;
+    weft::condition_variable cv;
+    std::unique_lock lk(m);
+    EXPECT_EQ(cv.wait_for(lk, 2ms), std::cv_status::timeout);
+    EXPECT_TRUE(lk.owns_lock());
+    EXPECT_FALSE(cv.wait_for(lk, 2ms, [] { return false; }));
+  });
+}
+
+// Cancelled while the mutex is held by someone else: the waiter still gets the
+// mutex back before cancelled_error leaves wait(), so its guard unlocks it.
+TEST(ConditionVariable, CancelledWaitReacquiresTheMutex) {
+  run_checked([] {
+    weft::mutex m;
+    weft::condition_variable cv;
+    bool held_at_throw = false;
+    auto waiter = weft::spawn([&] {
+      std::unique_lock lk(m);
+      try {
+        cv.wait(lk);
+      } catch (const weft::cancelled_error&) {
+        held_at_throw = lk.owns_lock();
+        throw;
+      }
+    });
+    weft::this_fiber::yield();
+    m.lock();
+    waiter.cancel();
+    weft::this_fiber::yield();  // it is woken, then queues for the mutex
+    m.unlock();
+    EXPECT_THROW(waiter.join(), weft::cancelled_error);
+    EXPECT_TRUE(held_at_throw);
+    EXPECT_TRUE(m.try_lock());
+    m.unlock();
+  });
+}

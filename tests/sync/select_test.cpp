@@ -1,0 +1,198 @@
+// select: readiness, fairness, default, deadline, cancellation, no double delivery.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+using weft::channel_status;
+
+TEST(Select, RunsTheReadyCase) {
+  run_checked([] {
+    weft::channel<int> a(1), b(1);
+    b.send(2);
+    int got = 0;
+    auto index = weft::select(weft::on_recv(a, [&](std::optional<int> v) { got = *v; }),
+                              weft::on_recv(b, [&](std::optional<int> v) { got = *v * 10; }));
+    EXPECT_EQ(index, 1u);
+    EXPECT_EQ(got, 20);
+    EXPECT_EQ(a.try_recv().status, channel_status::empty);
+  });
+}
+
+TEST(Select, ChannelsOfDifferentTypesSendAndReceive) {
+  run_checked([] {
+    weft::channel<std::string> words;
+    weft::channel<int> numbers;
+    auto peer = weft::spawn([&] { return words.recv(); });
+    weft::this_fiber::yield();
+    std::string w = "hello";
+    auto index = weft::select(weft::on_recv(numbers), weft::on_send(words, w));
+    EXPECT_EQ(index, 1u);
+    EXPECT_EQ(peer.join(), "hello");
+  });
+}
+
+TEST(Select, WaitsUntilACaseBecomesReady) {
+  run_checked([] {
+    weft::channel<int> a, b;
+    auto sender = weft::spawn([&] {
+      weft::this_fiber::sleep_for(1ms);
+      b.send(5);
+    });
+    std::optional<int> got;
+    auto index = weft::select(weft::on_recv(a), weft::on_recv(b, [&](std::optional<int> v) { got = v; }));
+    EXPECT_EQ(index, 1u);
+    EXPECT_EQ(got, 5);
+    sender.join();
+  });
+}
+
+TEST(Select, DefaultRunsWhenNothingIsReady) {
+  run_checked([] {
+    weft::channel<int> a;
+    bool defaulted = false;
+    auto index = weft::select(weft::on_recv(a), weft::on_default([&] { defaulted = true; }));
+    EXPECT_EQ(index, 1u);
+    EXPECT_TRUE(defaulted);
+  });
+}
+
+TEST(Select, DefaultWorksOutsideAFiber) {
+  weft::channel<int> a(1);
+  a.try_send(3);
+  int got = 0;
+  auto index = weft::select(weft::on_recv(a, [&](std::optional<int> v) { got = *v; }), weft::on_default([] {}));
+  EXPECT_EQ(index, 0u);
+  EXPECT_EQ(got, 3);
+}
+
+TEST(Select, BlockingSelectOutsideAFiberThrows) {
+  weft::channel<int> a;
+  EXPECT_THROW(weft::select(weft::on_recv(a)), weft::error);
+}
+
+TEST(Select, SelectForTimesOutAndWithdrawsEveryCase) {
+  run_checked([] {
+    weft::channel<int> a, b;
+    int v = 1;
+    auto r = weft::select_for(2ms, weft::on_recv(a), weft::on_send(b, v));
+    EXPECT_FALSE(r.has_value());
+    // Nothing is left queued: both channels have no waiters.
+    EXPECT_EQ(a.try_send(1), channel_status::full);
+    EXPECT_EQ(b.try_recv().status, channel_status::empty);
+  });
+}
+
+TEST(Select, ClosedChannelIsReadyWithNullopt) {
+  run_checked([] {
+    weft::channel<int> a, b;
+    a.close();
+    bool saw_end = false;
+    auto index = weft::select(weft::on_recv(a, [&](std::optional<int> v) { saw_end = !v; }), weft::on_recv(b));
+    EXPECT_EQ(index, 0u);
+    EXPECT_TRUE(saw_end);
+  });
+}
+
+TEST(Select, SendCaseOnClosedChannelThrows) {
+  run_checked([] {
+    weft::channel<int> a;
+    a.close();
+    int v = 1;
+    EXPECT_THROW(weft::select(weft::on_send(a, v)), weft::channel_closed_error);
+    EXPECT_EQ(v, 1);
+  });
+}
+
+TEST(Select, CloseWakesAWaitingSelect) {
+  run_checked([] {
+    weft::channel<int> a, b;
+    auto selector = weft::spawn([&] {
+      bool ended = false;
+      auto i = weft::select(weft::on_recv(a), weft::on_recv(b, [&](std::optional<int> v) { ended = !v; }));
+      return i == 1 && ended;
+    });
+    weft::this_fiber::yield();
+    b.close();
+    EXPECT_TRUE(selector.join());
+  });
+}
+
+TEST(Select, ReadyCasesArePickedFairly) {
+  run_checked([] {
+    weft::channel<int> a(weft::unbounded), b(weft::unbounded);
+    constexpr int rounds = 4000;
+    for (int i = 0; i < rounds; ++i) {
+      a.send(1);
+      b.send(1);
+    }
+    int picked[2] = {0, 0};
+    for (int i = 0; i < rounds; ++i) ++picked[weft::select(weft::on_recv(a), weft::on_recv(b))];
+    // Random choice: each side far from starving (expected 2000 each).
+    EXPECT_GT(picked[0], rounds / 4);
+    EXPECT_GT(picked[1], rounds / 4);
+  });
+}
+
+// A select waiting on two channels whose senders both arrive: exactly one value is
+// taken, the other sender keeps waiting and its value goes to the next receiver.
+TEST(Select, OnlyOneCaseCompletesWhenBothBecomeReady) {
+  run_checked([] {
+    weft::channel<int> a, b;
+    std::vector<int> got;
+    auto selector = weft::spawn([&] {
+      weft::select(weft::on_recv(a, [&](std::optional<int> v) { got.push_back(*v); }),
+                   weft::on_recv(b, [&](std::optional<int> v) { got.push_back(*v); }));
+    });
+    weft::this_fiber::yield();  // selector waits on both
+    auto sa = weft::spawn([&] { a.send(1); });
+    auto sb = weft::spawn([&] { b.send(2); });
+    selector.join();
+    ASSERT_EQ(got.size(), 1u);
+    // The losing sender is still waiting with its value.
+    if (got[0] == 1)
+      EXPECT_EQ(b.recv(), 2);
+    else
+      EXPECT_EQ(a.recv(), 1);
+    sa.join();
+    sb.join();
+  });
+}
+
+TEST(Select, CancelledSelectCompletesNothing) {
+  run_checked([] {
+    weft::channel<int> a, b;
+    int v = 7;
+    auto selector = weft::spawn([&] { weft::select(weft::on_recv(a), weft::on_send(b, v)); });
+    weft::this_fiber::yield();
+    selector.cancel();
+    EXPECT_THROW(selector.join(), weft::cancelled_error);
+    EXPECT_EQ(v, 7);
+    EXPECT_EQ(a.try_send(1), channel_status::full);
+    EXPECT_EQ(b.try_recv().status, channel_status::empty);
+  });
+}
+
+TEST(Select, TwoCasesOnOneChannel) {
+  run_checked([] {
+    weft::channel<int> a(1);
+    a.send(4);
+    int v = 5;
+    auto index = weft::select(weft::on_recv(a), weft::on_send(a, v));
+    EXPECT_EQ(index, 0u);  // full buffer: only the receive is ready
+  });
+}
+
+TEST(Select, TwoDefaultsAreMisuse) {
+  run_checked([] {
+    weft::channel<int> a;
+    try {
+      weft::select(weft::on_recv(a), weft::on_default([] {}), weft::on_default([] {}));
+      FAIL();
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+    }
+  });
+}

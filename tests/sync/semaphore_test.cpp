@@ -1,0 +1,98 @@
+// semaphore and bounded_semaphore.
+#include <vector>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+
+TEST(Semaphore, LimitsConcurrency) {
+  run_checked([] {
+    weft::semaphore sem(2);
+    int inside = 0, most = 0;
+    std::vector<weft::fiber<void>> fs;
+    for (int i = 0; i < 8; ++i)
+      fs.push_back(weft::spawn([&] {
+        weft::semaphore_guard g(sem);
+        most = std::max(most, ++inside);
+        weft::this_fiber::sleep_for(1ms);
+        --inside;
+      }));
+    for (auto& f : fs) f.join();
+    EXPECT_EQ(most, 2);
+    EXPECT_EQ(sem.available(), 2);
+  });
+}
+
+TEST(Semaphore, WaitersAreServedInFifoOrderWithoutBarging) {
+  run_checked([] {
+    weft::semaphore sem(0);
+    std::vector<int> order;
+    std::vector<weft::fiber<void>> fs;
+    for (int i = 0; i < 4; ++i)
+      fs.push_back(weft::spawn([&, i] {
+        sem.acquire();
+        order.push_back(i);
+      }));
+    weft::this_fiber::yield();
+    sem.release();
+    EXPECT_FALSE(sem.try_acquire());  // the permit went to waiter 0, not to us
+    sem.release(3);
+    for (auto& f : fs) f.join();
+    EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+  });
+}
+
+TEST(Semaphore, AcquireForTimesOutWithoutTakingAPermit) {
+  run_checked([] {
+    weft::semaphore sem(0);
+    EXPECT_FALSE(sem.acquire_for(2ms));
+    sem.release();
+    EXPECT_EQ(sem.available(), 1);
+    EXPECT_TRUE(sem.acquire_for(2ms));
+  });
+}
+
+TEST(Semaphore, CancelledWaiterLeavesQueueAndNextIsServed) {
+  run_checked([] {
+    weft::semaphore sem(0);
+    auto a = weft::spawn([&] { sem.acquire(); });
+    bool b_got = false;
+    auto b = weft::spawn([&] {
+      sem.acquire();
+      b_got = true;
+    });
+    weft::this_fiber::yield();
+    a.cancel();
+    EXPECT_THROW(a.join(), weft::cancelled_error);
+    sem.release();
+    b.join();
+    EXPECT_TRUE(b_got);
+    EXPECT_EQ(sem.available(), 0);
+  });
+}
+
+TEST(Semaphore, BadArgumentsAreErrors) {
+  EXPECT_THROW(weft::semaphore(-1), weft::error);
+  weft::semaphore sem(1);
+  try {
+    sem.release(-2);
+    FAIL();
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+  }
+}
+
+TEST(BoundedSemaphore, ReleaseBeyondInitialCountIsReported) {
+  run_checked([] {
+    weft::bounded_semaphore sem(2);
+    sem.acquire();
+    sem.release();
+    try {
+      sem.release();
+      FAIL();
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::semaphore_overflow);
+    }
+    EXPECT_EQ(sem.available(), 2);
+  });
+}
