@@ -20,6 +20,11 @@ COMPARISONS = [
     ("weft/spawn_join", "floor/context_create_pooled", 3.0, "boost_fiber/spawn_join", 0.33),
     ("weft/sleep_zero", "floor/context_switch", None, None, None),
     ("weft/timers_100k", None, None, None, None),
+    ("weft/channel_pingpong", "floor/context_switch", 4.0, "boost_fiber/channel_pingpong", 0.5),
+    ("weft/channel_throughput", None, None, "boost_fiber/channel_throughput", 0.5),
+    ("weft/select_2", "floor/context_switch", None, None, None),
+    ("weft/mutex_handoff", None, None, "boost_fiber/mutex_handoff", 0.5),
+    ("weft/semaphore_handoff", "floor/context_switch", None, None, None),
 ]
 # (row, counter, max value, peer row)
 COUNTERS = [

@@ -12,7 +12,7 @@
 #include <cstddef>
 
 #include "runtime/clock.hpp"
-#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/biased_lock.hpp"
 #include "sync/detail/wait_queue.hpp"
 
 namespace weft {
@@ -35,7 +35,7 @@ class barrier {
   bool arrive_and_wait_for(duration d) { return arrive_and_wait_until(deadline_after(d)); }
 
  private:
-  detail::spin_lock lock_;  // guards arrived_ and waiters_
+  detail::biased_lock lock_;  // guards arrived_ and waiters_
   const std::size_t parties_;
   std::size_t arrived_ = 0;
   detail::wait_queue waiters_;

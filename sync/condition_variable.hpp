@@ -19,7 +19,7 @@
 #include <mutex>
 
 #include "runtime/clock.hpp"
-#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/biased_lock.hpp"
 #include "sync/detail/wait_queue.hpp"
 #include "sync/mutex.hpp"
 
@@ -60,7 +60,7 @@ class condition_variable {
   }
 
  private:
-  detail::spin_lock lock_;  // guards waiters_
+  detail::biased_lock lock_;  // guards waiters_
   detail::wait_queue waiters_;
 };
 

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "runtime/clock.hpp"
-#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/biased_lock.hpp"
 #include "sync/detail/wait_queue.hpp"
 
 namespace weft {
@@ -32,7 +32,7 @@ class event {
   bool wait_for(duration d) { return wait_until(deadline_after(d)); }
 
  private:
-  mutable detail::spin_lock lock_;  // guards set_ and waiters_
+  mutable detail::biased_lock lock_;  // guards set_ and waiters_
   bool set_ = false;
   detail::wait_queue waiters_;
 };

@@ -20,7 +20,7 @@
 #include "runtime/clock.hpp"
 #include "runtime/detail/scheduler.hpp"
 #include "runtime/error.hpp"
-#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/biased_lock.hpp"
 #include "sync/detail/wait_queue.hpp"
 
 namespace weft {
@@ -95,7 +95,7 @@ class mutex {
   [[noreturn, gnu::cold]] static void throw_not_owner();
   [[noreturn, gnu::cold]] static void throw_would_deadlock();
 
-  detail::spin_lock lock_;  // guards owner_ and waiters_
+  detail::biased_lock lock_;  // guards owner_ and waiters_
   detail::fiber_record* owner_ = nullptr;
   detail::wait_queue waiters_;
 };

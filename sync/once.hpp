@@ -18,7 +18,7 @@
 #include <utility>
 
 #include "runtime/detail/scheduler.hpp"
-#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/biased_lock.hpp"
 #include "sync/detail/wait_queue.hpp"
 
 namespace weft {
@@ -41,7 +41,7 @@ class once_flag {
   void end(bool succeeded) noexcept;
 
   std::atomic<bool> done_{false};
-  detail::spin_lock lock_;  // guards runner_ and waiters_
+  detail::biased_lock lock_;  // guards runner_ and waiters_
   detail::fiber_record* runner_ = nullptr;
   detail::wait_queue waiters_;
 };

@@ -42,7 +42,7 @@
 #include "runtime/detail/scheduler.hpp"
 #include "runtime/error.hpp"
 #include "sync/channel.hpp"
-#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/biased_lock.hpp"
 #include "sync/detail/wait_queue.hpp"
 
 namespace weft {
@@ -101,7 +101,7 @@ namespace detail {
 // select_access reaches into channels for select's ops.
 struct select_access {
   template <class T>
-  static spin_lock& lock(channel<T>& ch) noexcept { return ch.lock_; }
+  static biased_lock& lock(channel<T>& ch) noexcept { return ch.lock_; }
   template <class T>
   static bool send_now(channel<T>& ch, T& v, channel_status& st) { return ch.send_now(v, st); }
   template <class T>
@@ -117,7 +117,7 @@ struct select_access {
 // One op per case, living in select's frame. All but run() are called with the
 // case's channel locked.
 struct select_op {
-  virtual spin_lock* lock() noexcept { return nullptr; }
+  virtual biased_lock* lock() noexcept { return nullptr; }
   virtual bool is_default() const noexcept { return false; }
   virtual bool try_now() { return false; }
   virtual void enqueue(select_group*, int, park_token) noexcept {}
@@ -140,7 +140,7 @@ struct op_for<recv_case<T, F>> final : select_op {
   std::optional<T> out;
   channel_status status = channel_status::ok;
 
-  spin_lock* lock() noexcept override { return &select_access::lock(*c.ch); }
+  biased_lock* lock() noexcept override { return &select_access::lock(*c.ch); }
   bool try_now() override { return select_access::recv_now(*c.ch, out, status); }
   void enqueue(select_group* g, int i, park_token t) noexcept override {
     w.group = g;
@@ -163,7 +163,7 @@ struct op_for<send_case<T, F>> final : select_op {
   channel_waiter<T> w;
   channel_status status = channel_status::ok;
 
-  spin_lock* lock() noexcept override { return &select_access::lock(*c.ch); }
+  biased_lock* lock() noexcept override { return &select_access::lock(*c.ch); }
   bool try_now() override { return select_access::send_now(*c.ch, c.value(), status); }
   void enqueue(select_group* g, int i, park_token t) noexcept override {
     w.group = g;
@@ -204,7 +204,7 @@ class lock_set {
  public:
   explicit lock_set(const std::array<select_op*, N>& ops) noexcept {
     for (select_op* op : ops)
-      if (spin_lock* l = op->lock()) locks_[count_++] = l;
+      if (biased_lock* l = op->lock()) locks_[count_++] = l;
     // One order for every select, so two selects over the same channels from two
     // threads cannot deadlock; one lock per channel, however many cases use it.
     // (Insertion sort: a handful of elements, and std::sort's unrolled small-case
@@ -222,7 +222,7 @@ class lock_set {
   }
 
  private:
-  std::array<spin_lock*, N> locks_{};
+  std::array<biased_lock*, N> locks_{};
   std::size_t count_ = 0;
 };
 

@@ -23,7 +23,7 @@
 #include "runtime/clock.hpp"
 #include "runtime/detail/scheduler.hpp"
 #include "runtime/error.hpp"
-#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/biased_lock.hpp"
 #include "sync/detail/wait_queue.hpp"
 
 namespace weft {
@@ -92,7 +92,7 @@ class semaphore {
   }
   [[noreturn, gnu::cold]] void throw_bad_release(std::ptrdiff_t n) const;
 
-  mutable detail::spin_lock lock_;  // guards count_ and waiters_
+  mutable detail::biased_lock lock_;  // guards count_ and waiters_
   detail::wait_queue waiters_;
 };
 

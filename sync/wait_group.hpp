@@ -14,7 +14,7 @@
 #include <cstddef>
 
 #include "runtime/clock.hpp"
-#include "sync/detail/spin_lock.hpp"
+#include "sync/detail/biased_lock.hpp"
 #include "sync/detail/wait_queue.hpp"
 
 namespace weft {
@@ -38,7 +38,7 @@ class wait_group {
   bool wait_for(duration d) { return wait_until(deadline_after(d)); }
 
  private:
-  mutable detail::spin_lock lock_;  // guards count_ and waiters_
+  mutable detail::biased_lock lock_;  // guards count_ and waiters_
   std::ptrdiff_t count_ = 0;
   detail::wait_queue waiters_;
 };

@@ -1,7 +1,7 @@
 // wait_queue.hpp: the FIFO of fibers waiting on a sync/ primitive.
 //
 // Every primitive here is some state plus wait queues, all guarded by one
-// spin_lock. The protocol, in the words of one waiter W and one waker K:
+// biased_lock. The protocol, in the words of one waiter W and one waker K:
 //
 //   W: lock; state says "wait"; fill a waiter (on W's stack) and push it; take a
 //      park token; unlock; park.
@@ -19,7 +19,7 @@
 // Threads: K wakes W while still holding the lock, so W's record is alive for the
 // wake (W cannot get past its re-lock before K unlocks). scheduler::wake() reaches
 // a fiber of another scheduler through its inbox, so nothing in the queues assumes
-// one thread; only the spin_lock orders their state.
+// one thread; only the biased_lock orders their state.
 //
 // A select (select.hpp) puts one waiter per case in several queues, all sharing one
 // park token and one select_group: a waker must first *claim* the group, and only

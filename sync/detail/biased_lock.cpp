@@ -1,0 +1,78 @@
+#include "sync/detail/biased_lock.hpp"
+
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace weft::detail {
+namespace {
+
+// membarrier_ready registers the process for expedited private membarriers once;
+// false if the kernel (or a sandbox) does not offer them.
+bool membarrier_ready() noexcept {
+  static const bool ready = [] {
+    const long supported = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (supported < 0 || !(supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return false;
+    return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  }();
+  return ready;
+}
+
+void heavy_barrier() noexcept { ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0); }
+
+void pause_while(const std::atomic<bool>& flag) noexcept {
+  for (int spins = 0; flag.load(std::memory_order_acquire); ++spins) {
+    if (spins < 128)
+      __builtin_ia32_pause();
+    else
+      ::sched_yield();
+  }
+}
+
+}  // namespace
+
+void biased_lock::home_lock_contended() noexcept {
+  // A remote holds the lock or is taking it: step aside until it is done, so it
+  // can never wait for us while we wait for it.
+  for (;;) {
+    home_busy_.store(false, std::memory_order_release);
+    pause_while(remote_busy_);
+    home_busy_.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (!remote_busy_.load(std::memory_order_acquire)) return;
+  }
+}
+
+void biased_lock::remote_lock() noexcept {
+  for (;;) {
+    bool expected = false;
+    if (spin_.compare_exchange_weak(expected, true, std::memory_order_acquire)) break;
+    pause_while(spin_);
+  }
+  const void* home = home_.load(std::memory_order_relaxed);
+  if (home == nullptr) {
+    // Unbound: a scheduler thread binds it to itself (from now on it locks as home,
+    // and this first time it holds spin_, which excludes every remote).
+    // home_busy_ is set before spin_ is released: the next remote to get spin_
+    // sees it (release/acquire on spin_) and waits for our unlock.
+    if (this_thread_scheduler != nullptr && membarrier_ready()) {
+      home_busy_.store(true, std::memory_order_relaxed);
+      home_.store(this_thread_identity(), std::memory_order_relaxed);
+      spin_.store(false, std::memory_order_release);
+      return;
+    }
+    remote_busy_.store(true, std::memory_order_relaxed);  // unbound: no home to exclude
+    return;
+  }
+  remote_busy_.store(true, std::memory_order_seq_cst);
+  heavy_barrier();
+  pause_while(home_busy_);
+}
+
+void biased_lock::remote_unlock() noexcept {
+  remote_busy_.store(false, std::memory_order_release);
+  spin_.store(false, std::memory_order_release);
+}
+
+}  // namespace weft::detail
