@@ -1,4 +1,5 @@
 // Channels: buffering kinds, FIFO, close, deadlines, cancellation, misuse.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <thread>
@@ -246,4 +247,38 @@ TEST(Channel, TrySendFromAnotherThreadWakesReceiver) {
     EXPECT_EQ(ch.recv(), 5);
     t.join();
   });
+}
+
+// Two scheduler threads on one channel: one is the lock's home, the other takes the
+// remote path, and wake-ups cross threads through the inboxes. Every value arrives
+// exactly once.
+TEST(Channel, SharedBetweenTwoSchedulerThreads) {
+  weft::channel<int> ch(8);
+  constexpr int per_sender = 5000, senders = 4;
+  std::vector<int> got;
+  std::thread consumer([&] {
+    weft::run([&] {
+      auto keep_open = weft::this_scheduler();  // woken from another thread: not a deadlock
+      std::vector<weft::fiber<void>> fs;
+      for (int i = 0; i < 4; ++i)
+        fs.push_back(weft::spawn([&] {
+          for (int& v : ch) got.push_back(v);
+        }));
+      for (auto& f : fs) f.join();
+    });
+  });
+  weft::run([&] {
+    auto keep_open = weft::this_scheduler();
+    std::vector<weft::fiber<void>> fs;
+    for (int s = 0; s < senders; ++s)
+      fs.push_back(weft::spawn([&ch, s] {
+        for (int i = 0; i < per_sender; ++i) ch.send(s * per_sender + i);
+      }));
+    for (auto& f : fs) f.join();
+    ch.close();
+  });
+  consumer.join();
+  ASSERT_EQ(got.size(), std::size_t(senders * per_sender));
+  std::sort(got.begin(), got.end());
+  for (int i = 0; i < senders * per_sender; ++i) ASSERT_EQ(got[i], i);
 }
