@@ -90,18 +90,6 @@ struct recv_result {
 namespace detail {
 struct select_access;
 
-// deliver fills a receiver's slot. For a small trivially copyable T the whole
-// optional is built in a register and stored at once: written field by field, the
-// receiver's first 8-byte copy of it would wait on two pending smaller stores (a
-// store-forwarding stall of ~8 ns right after the switch).
-template <class T>
-[[gnu::always_inline]] inline void deliver(std::optional<T>& slot, T&& v) noexcept {
-  if constexpr (std::is_trivially_copyable_v<T> && sizeof(std::optional<T>) <= 16)
-    slot = std::optional<T>(v);
-  else
-    slot.emplace(std::move(v));
-}
-
 template <class T>
 struct channel_waiter : waiter {
   T* src = nullptr;                 // a sender's value: moved from when served
@@ -254,7 +242,7 @@ class channel {
       return true;
     }
     if (detail::waiter* w = receivers_.pop_claimed()) {
-      detail::deliver(*static_cast<waiter_type*>(w)->dst, std::move(v));
+      static_cast<waiter_type*>(w)->dst->emplace(std::move(v));
       detail::wake_served(w);
       status = channel_status::ok;
       return true;
@@ -270,7 +258,7 @@ class channel {
   // recv_now is send_now's mirror: ok (out filled) or closed, or false to wait.
   bool recv_now(std::optional<T>& out, channel_status& status) noexcept {
     if (!buffer_.empty()) {
-      detail::deliver(out, buffer_.pop());
+      out.emplace(buffer_.pop());
       // The slot just freed goes to the longest-waiting sender.
       if (detail::waiter* w = senders_.pop_claimed()) {
         buffer_.push(std::move(*static_cast<waiter_type*>(w)->src));  // fits: no allocation
@@ -280,7 +268,7 @@ class channel {
       return true;
     }
     if (detail::waiter* w = senders_.pop_claimed()) {
-      detail::deliver(out, std::move(*static_cast<waiter_type*>(w)->src));
+      out.emplace(std::move(*static_cast<waiter_type*>(w)->src));
       detail::wake_served(w);
       status = channel_status::ok;
       return true;
