@@ -22,6 +22,8 @@ class weft_category final : public std::error_category {
       case errc::channel_closed: return "channel is closed";
       case errc::not_owner: return "the calling fiber does not own this mutex";
       case errc::semaphore_overflow: return "semaphore released beyond its limit";
+      case errc::socket_closed: return "socket is closed";
+      case errc::end_of_stream: return "the peer closed the stream early";
     }
     return "unknown weft error";
   }

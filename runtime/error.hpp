@@ -23,6 +23,8 @@ enum class errc {
   channel_closed,     // a send on a closed channel
   not_owner,          // a mutex unlocked by a fiber that does not hold it
   semaphore_overflow, // a bounded semaphore released beyond its initial count
+  socket_closed,      // the socket was closed (by another fiber) while the call used it
+  end_of_stream,      // the peer closed the stream before the bytes a call needed arrived
 };
 
 // category() is the std::error_category of weft::errc ("weft").

@@ -1,0 +1,159 @@
+#include "net/detail/socket_base.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include "runtime/this_fiber.hpp"
+
+namespace weft::net::detail {
+
+void throw_error(const std::error_code& ec, const char* what) {
+  if (ec == errc::timed_out) throw timeout_error();
+  throw std::system_error(ec, what);
+}
+
+socket_base::socket_base(socket_base&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), watch_(std::move(other.watch_)) {
+  other.watch_.reset();
+}
+
+socket_base& socket_base::operator=(socket_base&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::exchange(other.fd_, -1);
+    watch_ = std::move(other.watch_);
+    other.watch_.reset();
+  }
+  return *this;
+}
+
+void socket_base::close() noexcept {
+  if (fd_ < 0) return;
+  // fd_ first: a waiter woken by the watch's destruction must see the socket closed,
+  // never retry on a number the kernel may already have handed to a new descriptor.
+  const int fd = std::exchange(fd_, -1);
+  watch_.reset();
+  ::close(fd);  // Linux frees the descriptor even when close reports EINTR or EIO
+}
+
+int socket_base::release() noexcept {
+  watch_.reset();
+  return std::exchange(fd_, -1);
+}
+
+int socket_base::open_fd(int domain, int type, std::error_code& ec) noexcept {
+  const int fd = ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) ec = errno_code();
+  return fd;
+}
+
+bool socket_base::wait(fd_event ev, time_point deadline, std::error_code& ec) {
+  if (!watch_) watch_.emplace(fd_);
+  // The watch may be destroyed by close() while we wait in it; wait_until touches
+  // only the state it keeps alive after the park, and fd_ tells us what happened.
+  const bool ready = watch_->wait_until(ev, deadline);
+  if (fd_ < 0) {
+    ec = make_error_code(errc::socket_closed);
+    return false;
+  }
+  if (!ready) {
+    ec = make_error_code(errc::timed_out);
+    return false;
+  }
+  return true;
+}
+
+int socket_base::accept_fd(sockaddr_storage* peer, socklen_t* peer_len, time_point deadline,
+                           std::error_code& ec) {
+  using namespace std::chrono_literals;
+  duration backoff = 1ms;
+  for (;;) {
+    *peer_len = sizeof(sockaddr_storage);
+    const long fd = io(fd_event::readable, deadline, false, ec, [&](int listen_fd) {
+      return static_cast<long>(
+          ::accept4(listen_fd, reinterpret_cast<sockaddr*>(peer), peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    });
+    if (fd >= 0) return static_cast<int>(fd);
+    const int e = ec.category() == std::system_category() ? ec.value() : 0;
+    if (e == ECONNABORTED || e == EPROTO) continue;  // the peer gave up first; take the next
+    if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) return -1;
+    // Out of descriptors: epoll will not report the waiting connection again, and
+    // retrying at once would spin. Sleep, then look again.
+    const time_point now = clock::now();
+    if (now >= deadline) {
+      ec = make_error_code(errc::timed_out);
+      return -1;
+    }
+    this_fiber::sleep_until(deadline - now > backoff ? now + backoff : deadline);
+    backoff = std::min<duration>(backoff * 2, 100ms);
+    if (fd_ < 0) {
+      ec = make_error_code(errc::socket_closed);
+      return -1;
+    }
+  }
+}
+
+void socket_base::connect_fd(const sockaddr* to, socklen_t len, time_point deadline, std::error_code& ec) {
+  ec.clear();
+  if (::connect(fd_, to, len) == 0) return;
+  if (errno != EINPROGRESS && errno != EINTR) {
+    ec = errno_code();
+    return;
+  }
+  // The outcome is known when the socket turns writable; SO_ERROR says which.
+  for (;;) {
+    if (!wait(fd_event::writable, deadline, ec)) return;
+    int err = 0;
+    socklen_t err_len = sizeof err;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0) {
+      ec = errno_code();
+      return;
+    }
+    if (err == EINPROGRESS || err == EALREADY) continue;
+    if (err != 0) {
+      ec = std::error_code(err, std::system_category());
+      return;
+    }
+    sockaddr_storage peer;
+    socklen_t peer_len = sizeof peer;
+    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) return;
+    if (errno != ENOTCONN) {
+      ec = errno_code();
+      return;
+    }
+    // Writable but not connected yet (a stale readiness bit): wait for the real one.
+  }
+}
+
+void socket_base::set_int_option(int level, int name, int value, const char* what) {
+  if (fd_ < 0) throw_error(make_error_code(errc::socket_closed), what);
+  if (::setsockopt(fd_, level, name, &value, sizeof value) != 0) throw_error(errno_code(), what);
+}
+
+int socket_base::int_option(int level, int name, const char* what) const {
+  if (fd_ < 0) throw_error(make_error_code(errc::socket_closed), what);
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd_, level, name, &value, &len) != 0) throw_error(errno_code(), what);
+  return value;
+}
+
+socklen_t socket_base::local_name(sockaddr_storage& out, const char* what) const {
+  if (fd_ < 0) throw_error(make_error_code(errc::socket_closed), what);
+  socklen_t len = sizeof out;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&out), &len) != 0) throw_error(errno_code(), what);
+  return len;
+}
+
+socklen_t socket_base::peer_name(sockaddr_storage& out, const char* what) const {
+  if (fd_ < 0) throw_error(make_error_code(errc::socket_closed), what);
+  socklen_t len = sizeof out;
+  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&out), &len) != 0) throw_error(errno_code(), what);
+  return len;
+}
+
+}  // namespace weft::net::detail

@@ -1,0 +1,113 @@
+// socket_base.hpp: what every weft socket is underneath: one owned, non-blocking
+// descriptor, and the one loop that turns a non-blocking system call into a call
+// that suspends only its fiber.
+//
+// The loop tries the system call first and waits only after EAGAIN (most reads on a
+// busy connection succeed at once). The descriptor is registered with the
+// scheduler's epoll the first time a call has to wait, and stays registered until
+// close: sockets that never wait never cost an epoll_ctl.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <optional>
+#include <system_error>
+
+#include "runtime/detail/scheduler.hpp"
+#include "runtime/error.hpp"
+#include "runtime/fd_wait.hpp"
+
+namespace weft::net::detail {
+
+// throw_error throws the exception the throwing overloads report ec with:
+// weft::timeout_error for a deadline, std::system_error naming `what` otherwise.
+[[noreturn]] void throw_error(const std::error_code& ec, const char* what);
+inline void throw_if(const std::error_code& ec, const char* what) {
+  if (ec) [[unlikely]]
+    throw_error(ec, what);
+}
+inline std::error_code errno_code() noexcept { return {errno, std::system_category()}; }
+
+class socket_base {
+ public:
+  bool is_open() const noexcept { return fd_ >= 0; }
+  explicit operator bool() const noexcept { return is_open(); }
+  int native_handle() const noexcept { return fd_; }
+
+  // close() closes the descriptor (once; later calls do nothing). A fiber blocked
+  // in a call on this socket wakes and fails with errc::socket_closed.
+  void close() noexcept;
+  // release() gives the descriptor (still non-blocking) to the caller, who then
+  // owns it; the socket becomes closed without closing it. -1 if already closed.
+  int release() noexcept;
+
+ protected:
+  socket_base() noexcept = default;
+  explicit socket_base(int fd) noexcept : fd_(fd) {}  // adopts a non-blocking fd
+  socket_base(socket_base&& other) noexcept;
+  socket_base& operator=(socket_base&& other) noexcept;
+  ~socket_base() { close(); }
+
+  // open_fd is socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); -1 and ec on failure.
+  static int open_fd(int domain, int type, std::error_code& ec) noexcept;
+
+  // require_usable throws not_in_fiber outside a fiber (so a call behaves the same
+  // whether or not it would have had to wait); false and ec if the socket is closed.
+  bool require_usable(const char* what, std::error_code& ec) const {
+    ec.clear();
+    weft::detail::scheduler::require_fiber(what);
+    if (fd_ < 0) [[unlikely]] {
+      ec = make_error_code(errc::socket_closed);
+      return false;
+    }
+    return true;
+  }
+
+  // wait suspends the fiber until the fd is ready for ev. false with ec at the
+  // deadline or when another fiber closed the socket meanwhile. Throws
+  // cancelled_error, and errc::already_waited if another fiber waits the same way.
+  bool wait(fd_event ev, time_point deadline, std::error_code& ec);
+
+  // io runs op(fd) (a non-blocking system call: >= 0 done, -1 with errno) until it
+  // succeeds or fails with something other than EAGAIN/EINTR, waiting for ev in
+  // between. wait_first skips the first attempt when the caller knows it would
+  // only get EAGAIN. Returns op's result, or -1 with ec.
+  template <class Op>
+  [[gnu::always_inline]] long io(fd_event ev, time_point deadline, bool wait_first, std::error_code& ec, Op op) {
+    if (wait_first && !wait(ev, deadline, ec)) return -1;
+    for (;;) {
+      const long n = op(fd_);
+      if (n >= 0) [[likely]]
+        return n;
+      const int e = errno;
+      if (e == EINTR) continue;
+      if (e != EAGAIN && e != EWOULDBLOCK) {
+        ec = std::error_code(e, std::system_category());
+        return -1;
+      }
+      if (!wait(ev, deadline, ec)) return -1;
+    }
+  }
+
+  // accept_fd takes one connection (non-blocking, close-on-exec) from a listening
+  // socket. When the process is out of descriptors (EMFILE, ENFILE) or memory, it
+  // backs off (1 ms doubling to 100 ms) and tries again instead of spinning or
+  // failing: the connection waits in the backlog until descriptors free up.
+  int accept_fd(sockaddr_storage* peer, socklen_t* peer_len, time_point deadline, std::error_code& ec);
+
+  // connect_fd starts a non-blocking connect on fd_ and waits for its outcome.
+  void connect_fd(const sockaddr* to, socklen_t len, time_point deadline, std::error_code& ec);
+
+  // Socket options and names, shared by the socket kinds.
+  void set_int_option(int level, int name, int value, const char* what);
+  int int_option(int level, int name, const char* what) const;
+  socklen_t local_name(sockaddr_storage& out, const char* what) const;
+  socklen_t peer_name(sockaddr_storage& out, const char* what) const;
+
+  int fd_ = -1;
+  std::optional<fd_watch> watch_;  // engaged once a call had to wait
+};
+
+}  // namespace weft::net::detail
