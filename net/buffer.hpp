@@ -2,7 +2,8 @@
 //
 // Anything contiguous of trivially copyable elements converts implicitly: a
 // std::string, std::vector<char>, std::array, std::span, a C array, or (data, size).
-// String literals write their characters without the terminating '\0'.
+// String literals (and other const char arrays) write their characters up to the
+// terminating '\0'; a non-const char array is its whole size.
 #pragma once
 
 #include <cstddef>
@@ -23,9 +24,10 @@ concept byte_range = std::ranges::contiguous_range<R> && std::ranges::sized_rang
                      std::is_trivially_copyable_v<std::ranges::range_value_t<R>> &&
                      !std::is_same_v<std::ranges::range_value_t<R>, mutable_buffer> &&
                      !std::is_same_v<std::ranges::range_value_t<R>, const_buffer>;
+// A string literal: written up to its terminator, not including it.
 template <class R>
-concept char_array = std::is_array_v<std::remove_cvref_t<R>> &&
-                     std::is_same_v<std::remove_cv_t<std::remove_extent_t<std::remove_cvref_t<R>>>, char>;
+concept const_char_array = std::is_array_v<std::remove_reference_t<R>> &&
+                           std::is_same_v<std::remove_extent_t<std::remove_reference_t<R>>, const char>;
 }  // namespace detail
 
 // mutable_buffer: where a read may store bytes.
@@ -54,7 +56,7 @@ struct const_buffer {
   const_buffer(std::string_view s) noexcept : data(s.data()), size(s.size()) {}  // NOLINT
   const_buffer(const char* s) noexcept : const_buffer(std::string_view(s)) {}   // NOLINT
   template <detail::byte_range R>
-    requires(!detail::char_array<R> && !std::is_convertible_v<R, std::string_view>)
+    requires(!detail::const_char_array<R> && !std::is_same_v<std::remove_cvref_t<R>, std::string_view>)
   const_buffer(R&& r) noexcept  // NOLINT: implicit on purpose
       : data(std::ranges::data(r)), size(std::ranges::size(r) * sizeof(std::ranges::range_value_t<R>)) {}
 

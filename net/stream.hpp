@@ -64,8 +64,10 @@ class stream_socket : public detail::socket_base {
     if (!require_usable("weft::net read_some", ec) || buf.size == 0) return 0;
     // A short read drained the socket, so the next read would only get EAGAIN: wait
     // for the edge first and save the system call (edge-triggered epoll reports
-    // data that arrives after the read).
-    const long n = io(fd_event::readable, d.at, read_drained_, ec,
+    // data that arrives after the read). Not once the peer has shut down: its end
+    // of stream may already be queued behind the data, with no edge to come.
+    const bool wait_first = read_drained_ && !(watch_ && watch_->hung_up());
+    const long n = io(fd_event::readable, d.at, wait_first, ec,
                       [&](int fd) { return static_cast<long>(::recv(fd, buf.data, buf.size, 0)); });
     read_drained_ = n > 0 && static_cast<std::size_t>(n) < buf.size;
     return n > 0 ? static_cast<std::size_t>(n) : 0;

@@ -39,6 +39,8 @@ void fd_watch::release() noexcept {
 
 int fd_watch::fd() const noexcept { return state_ ? state_->fd : -1; }
 
+bool fd_watch::hung_up() const noexcept { return state_ && state_->hung_up; }
+
 void fd_watch::wait(fd_event ev) { wait_until(ev, no_deadline); }
 
 bool fd_watch::wait_until(fd_event ev, time_point deadline) {

@@ -44,6 +44,11 @@ class fd_watch {
   ~fd_watch();
 
   int fd() const noexcept;
+  // hung_up is true once epoll reported the peer's shutdown, a hang-up or an error
+  // (EPOLLRDHUP, EPOLLHUP, EPOLLERR). It tells a reader that drained the socket
+  // whether the end of the stream may still be waiting to be read: that arrives
+  // without a further edge.
+  bool hung_up() const noexcept;
 
   // wait(ev) suspends the calling fiber until the fd is ready for ev; the _until and
   // _for forms return false when the deadline passes first. One fiber per direction

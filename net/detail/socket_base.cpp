@@ -72,6 +72,7 @@ int socket_base::accept_fd(sockaddr_storage* peer, socklen_t* peer_len, time_poi
   using namespace std::chrono_literals;
   duration backoff = 1ms;
   for (;;) {
+    ec.clear();
     *peer_len = sizeof(sockaddr_storage);
     const long fd = io(fd_event::readable, deadline, false, ec, [&](int listen_fd) {
       return static_cast<long>(

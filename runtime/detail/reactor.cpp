@@ -49,6 +49,7 @@ bool reactor::poll(int timeout_ms) noexcept {
       continue;
     }
     // Errors and hang-ups wake both directions: the next system call reports them.
+    if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) st->hung_up = true;
     if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       if (!(st->reader && scheduler::wake(st->reader, wake_reason::notified))) st->readable = true;
       st->reader = {};

@@ -24,6 +24,7 @@ struct fd_state {
   park_token writer{};      // the fiber waiting for writability, if any
   bool readable = false;    // an edge arrived that no reader has consumed
   bool writable = false;
+  bool hung_up = false;     // the peer shut down or the fd failed: stays so
 };
 
 class reactor {

@@ -1,0 +1,396 @@
+// TCP streams and listeners: data integrity, EOF and half-close, resets, deadlines,
+// cancellation and close while blocked, vectored writes, fd exhaustion, 1,000
+// concurrent connections.
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <vector>
+
+#include "tests/net/net_test.hpp"
+
+namespace {
+
+using namespace weft_test;
+using weft::net::tcp_listener;
+using weft::net::tcp_stream;
+
+TEST(Tcp, EchoRoundTripWithAddresses) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    const auto at = listener.local_endpoint();
+    EXPECT_NE(at.port(), 0);
+    auto server = weft::spawn([&] {
+      tcp_stream conn = listener.accept();
+      echo_connection(conn);
+    });
+    tcp_stream client = tcp_stream::connect(at);
+    EXPECT_EQ(client.peer_endpoint(), at);
+    EXPECT_TRUE(client.local_endpoint().address().is_loopback());
+    client.set_nodelay(true);
+    EXPECT_TRUE(client.nodelay());
+    for (std::uint32_t i = 0; i < 50; ++i) {
+      const std::string msg = pattern(i, 1 + i * 37);
+      client.write_all(msg);
+      std::string back(msg.size(), '\0');
+      client.read_exact(back);
+      ASSERT_EQ(back, msg);
+    }
+    client.shutdown(weft::net::shutdown_type::write);
+    char c;
+    EXPECT_EQ(client.read_some({&c, 1}), 0u);  // the server saw EOF and closed
+    server.join();
+  });
+}
+
+TEST(Tcp, ConnectByNameAndIpv6Loopback) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    auto server = weft::spawn([&] { tcp_stream conn = listener.accept(); });
+    tcp_stream client = tcp_stream::connect("127.0.0.1", std::to_string(listener.local_endpoint().port()));
+    EXPECT_TRUE(client.is_open());
+    server.join();
+
+    std::error_code ec;
+    auto v6 = tcp_listener::bind({weft::net::ip_address::v6_loopback(), 0}, {}, ec);
+    if (ec) return;  // no IPv6 on this machine
+    auto server6 = weft::spawn([&] { tcp_stream conn = v6.accept(); echo_connection(conn); });
+    tcp_stream c6 = tcp_stream::connect(v6.local_endpoint());
+    EXPECT_TRUE(c6.local_endpoint().address().is_v6());
+    c6.write_all("six");
+    char buf[3];
+    c6.read_exact(buf);
+    EXPECT_EQ(std::string(buf, 3), "six");
+    c6.close();
+    server6.join();
+  });
+}
+
+TEST(Tcp, ConnectToClosedPortIsRefused) {
+  run_checked([] {
+    weft::net::endpoint closed;
+    {
+      auto l = tcp_listener::bind(loopback_any_port());
+      closed = l.local_endpoint();
+    }  // closed again: nobody listens there now
+    try {
+      tcp_stream::connect(closed);
+      ADD_FAILURE() << "connect succeeded";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), std::errc::connection_refused) << e.what();
+    }
+    std::error_code ec;
+    tcp_stream s = tcp_stream::connect(closed, {}, ec);
+    EXPECT_EQ(ec, std::errc::connection_refused);
+    EXPECT_FALSE(s.is_open());
+  });
+}
+
+TEST(Tcp, ReadExactReportsEarlyEndOfStream) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    auto server = weft::spawn([&] {
+      tcp_stream conn = listener.accept();
+      conn.write_all("abc");
+    });  // closes after 3 bytes
+    tcp_stream client = tcp_stream::connect(listener.local_endpoint());
+    char buf[8];
+    std::error_code ec;
+    EXPECT_EQ(client.read_exact(buf, ec), 3u);
+    EXPECT_EQ(ec, weft::errc::end_of_stream);
+    EXPECT_EQ(std::string(buf, 3), "abc");
+    EXPECT_EQ(client.read_some(buf), 0u);
+    server.join();
+  });
+}
+
+TEST(Tcp, HalfClosedPeerStillGetsItsAnswer) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    auto server = weft::spawn([&] {
+      tcp_stream conn = listener.accept();
+      std::string all;
+      char buf[100];
+      while (std::size_t n = conn.read_some(buf)) all.append(buf, n);  // until the client's FIN
+      conn.write_all("got " + std::to_string(all.size()));
+    });
+    tcp_stream client = tcp_stream::connect(listener.local_endpoint());
+    client.write_all(pattern(1, 1000));
+    client.shutdown(weft::net::shutdown_type::write);
+    std::string reply;
+    char buf[100];
+    while (std::size_t n = client.read_some(buf)) reply.append(buf, n);
+    EXPECT_EQ(reply, "got 1000");
+    server.join();
+  });
+}
+
+TEST(Tcp, PeerResetMidStreamIsAnError) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    weft::event sent;
+    auto server = weft::spawn([&] {
+      tcp_stream conn = listener.accept();
+      conn.write_all("partial");
+      sent.wait();
+      // SO_LINGER 0: close sends RST instead of FIN.
+      linger lin{1, 0};
+      ::setsockopt(conn.native_handle(), SOL_SOCKET, SO_LINGER, &lin, sizeof lin);
+    });
+    tcp_stream client = tcp_stream::connect(listener.local_endpoint());
+    char buf[7];
+    client.read_exact(buf);
+    sent.set();
+    server.join();
+    std::error_code ec;
+    char more[16];
+    client.read_some(more, ec);
+    EXPECT_EQ(ec, std::errc::connection_reset);
+    // Writes after the reset fail too (EPIPE, not a SIGPIPE that kills the process).
+    client.write_all("x", ec);
+    EXPECT_TRUE(ec == std::errc::broken_pipe || ec == std::errc::connection_reset) << ec.message();
+  });
+}
+
+TEST(Tcp, SlowPeerDoesNotHoldUpOthers) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    std::vector<weft::fiber<void>> handlers;
+    auto acceptor = weft::spawn([&] {
+      for (int i = 0; i < 2; ++i)
+        handlers.push_back(weft::spawn([conn = listener.accept()]() mutable { echo_connection(conn); }));
+    });
+    const std::string slow_msg = pattern(7, 20);
+    weft::event fast_done;
+    auto slow = weft::spawn([&] {
+      tcp_stream s = tcp_stream::connect(listener.local_endpoint());
+      s.set_nodelay(true);
+      s.write_all({slow_msg.data(), 1});  // the server's reader now waits mid-message
+      fast_done.wait();                  // ... while the fast client is served in full
+      for (std::size_t i = 1; i < slow_msg.size(); ++i) {
+        s.write_all({slow_msg.data() + i, 1});
+        weft::this_fiber::sleep_for(1ms);
+      }
+      std::string back(slow_msg.size(), '\0');
+      s.read_exact(back);
+      EXPECT_EQ(back, slow_msg);
+    });
+    weft::this_fiber::sleep_for(5ms);
+    tcp_stream fast = tcp_stream::connect(listener.local_endpoint());
+    for (std::uint32_t i = 0; i < 200; ++i) {
+      const std::string msg = pattern(i, 64);
+      fast.write_all(msg);
+      std::string back(64, '\0');
+      fast.read_exact(back);
+      ASSERT_EQ(back, msg);
+    }
+    fast_done.set();
+    slow.join();
+    fast.close();
+    acceptor.join();
+    for (auto& h : handlers) h.join();
+  });
+}
+
+TEST(Tcp, SilentPeerHitsTheDeadlineAndTheStreamStaysUsable) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    tcp_stream client = tcp_stream::connect(listener.local_endpoint());
+    tcp_stream server = listener.accept();
+    char buf[16];
+    EXPECT_THROW(client.read_some(buf, 20ms), weft::timeout_error);
+    std::error_code ec;
+    EXPECT_EQ(client.read_some(buf, weft::clock::now() + 5ms, ec), 0u);
+    EXPECT_EQ(ec, weft::errc::timed_out);
+    // Nothing was consumed: data sent now is read in full.
+    server.write_all("late");
+    EXPECT_EQ(client.read_exact({buf, 4}, 10s), 4u);
+    EXPECT_EQ(std::string(buf, 4), "late");
+    EXPECT_THROW(listener.accept(10ms), weft::timeout_error);
+  });
+}
+
+TEST(Tcp, CancelledReaderUnwindsAndClosesItsSocket) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    const int fds_before = open_fd_count();
+    bool unwound = false;
+    auto reader = weft::spawn([&] {
+      tcp_stream s = tcp_stream::connect(listener.local_endpoint());
+      struct mark {
+        bool& flag;
+        ~mark() { flag = true; }
+      } m{unwound};
+      char buf[16];
+      s.read_some(buf);  // never answered
+      ADD_FAILURE() << "read returned";
+    });
+    tcp_stream peer = listener.accept();
+    weft::this_fiber::sleep_for(2ms);
+    reader.cancel();
+    EXPECT_THROW(reader.join(), weft::cancelled_error);
+    EXPECT_TRUE(unwound);
+    peer.close();
+    EXPECT_EQ(open_fd_count(), fds_before);
+  });
+}
+
+TEST(Tcp, CloseWakesABlockedAcceptAndRead) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    auto acceptor = weft::spawn([&] {
+      std::error_code ec;
+      tcp_stream s = listener.accept(ec);
+      EXPECT_EQ(ec, weft::errc::socket_closed);
+      EXPECT_FALSE(s.is_open());
+    });
+    weft::this_fiber::yield();
+    listener.close();
+    acceptor.join();
+    EXPECT_THROW(listener.accept(), std::system_error);
+
+    auto [a, b] = weft::net::unix_stream::pair();
+    auto reader = weft::spawn([&a = a] {
+      char buf[4];
+      EXPECT_THROW(a.read_some(buf), std::system_error);
+    });
+    weft::this_fiber::yield();
+    a.close();
+    reader.join();
+  });
+}
+
+TEST(Tcp, LargeAndVectoredWritesArriveIntact) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    const std::string big = pattern(3, 8 << 20);  // far beyond the socket buffers
+    const std::string head = "head:", tail = ":tail";
+    auto writer = weft::spawn([&] {
+      tcp_stream conn = listener.accept();
+      const std::array<weft::net::const_buffer, 3> parts{head, big, tail};
+      EXPECT_EQ(conn.write_all(parts), head.size() + big.size() + tail.size());
+    });
+    tcp_stream client = tcp_stream::connect(listener.local_endpoint());
+    std::string got;
+    std::vector<char> buf(100000);
+    std::size_t n;
+    while ((n = client.read_some(buf)) != 0) {
+      got.append(buf.data(), n);
+      if (got.size() % 7 == 0) weft::this_fiber::sleep_for(0ms);  // a slowish reader
+    }
+    writer.join();
+    EXPECT_TRUE(got == head + big + tail) << "received " << got.size() << " bytes";
+  });
+}
+
+TEST(Tcp, MisuseIsReported) {
+  EXPECT_THROW(weft::net::endpoint::parse("1.2.3.4"), std::invalid_argument);
+  run_checked([] {
+    tcp_stream closed;
+    char buf[4];
+    std::error_code ec;
+    closed.read_some(buf, ec);
+    EXPECT_EQ(ec, weft::errc::socket_closed);
+    EXPECT_THROW(closed.write_all("x"), std::system_error);
+    EXPECT_THROW(tcp_listener::bind(loopback_any_port(), {.backlog = -1}), std::system_error);
+    auto l = tcp_listener::bind(loopback_any_port());
+    EXPECT_THROW(tcp_listener::bind(l.local_endpoint(), {.reuse_address = false}), std::system_error);
+  });
+  // bind never blocks and works anywhere; accept outside a fiber is refused.
+  auto l = tcp_listener::bind(loopback_any_port());
+  try {
+    l.accept();
+    ADD_FAILURE() << "accept outside a fiber";
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::not_in_fiber);
+  }
+}
+
+// EMFILE: the listener backs off instead of spinning, and serves again once
+// descriptors are free.
+TEST(Tcp, AcceptSurvivesDescriptorExhaustion) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  run_checked([&] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    std::vector<tcp_stream> clients;
+    // Connect first (the clients' fds exist before the limit bites); the
+    // connections wait in the backlog.
+    for (int i = 0; i < 3; ++i) clients.push_back(tcp_stream::connect(listener.local_endpoint()));
+    rlimit low = saved;
+    low.rlim_cur = static_cast<rlim_t>(open_fd_count() + 8);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    std::vector<int> filler;
+    for (int fd; (fd = ::dup(0)) >= 0;) filler.push_back(fd);
+    ASSERT_EQ(errno, EMFILE);
+
+    std::vector<tcp_stream> accepted;
+    auto acceptor = weft::spawn([&] {
+      for (int i = 0; i < 3; ++i) accepted.push_back(listener.accept());
+    });
+    rusage before{}, after{};
+    ::getrusage(RUSAGE_SELF, &before);
+    weft::this_fiber::sleep_for(300ms);
+    ::getrusage(RUSAGE_SELF, &after);
+    EXPECT_TRUE(accepted.empty());
+    auto cpu_us = [](const rusage& r) {
+      return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000000L + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
+    };
+    // A spinning acceptor would burn the whole 300 ms; backing off costs almost none.
+    EXPECT_LT(cpu_us(after) - cpu_us(before), 150000L) << "accept spins on EMFILE";
+
+    for (int fd : filler) ::close(fd);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+    ASSERT_TRUE(acceptor.wait_for(30s)) << "accept never recovered";
+    acceptor.join();
+    ASSERT_EQ(accepted.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) {
+      clients[i].write_all("ok");
+      char buf[2];
+      accepted[i].read_exact(buf);
+      EXPECT_EQ(std::string(buf, 2), "ok");
+    }
+  });
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+}
+
+TEST(Tcp, ThousandConcurrentConnectionsLoseNoByte) {
+  if (!raise_fd_limit(4096)) GTEST_SKIP() << "RLIMIT_NOFILE cannot reach 4096";
+  constexpr int connections = 1000;
+  const int fds_before = open_fd_count();
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port(), {.backlog = connections});
+    std::vector<weft::fiber<void>> servers;
+    auto acceptor = weft::spawn([&] {
+      for (int i = 0; i < connections; ++i)
+        servers.push_back(weft::spawn([conn = listener.accept()]() mutable { echo_connection(conn); }));
+    });
+    std::size_t verified = 0;
+    std::vector<weft::fiber<void>> clients;
+    for (int c = 0; c < connections; ++c) {
+      clients.push_back(weft::spawn([&, c] {
+        tcp_stream s = tcp_stream::connect(listener.local_endpoint());
+        for (std::uint32_t round = 0; round < 4; ++round) {
+          const std::string msg = pattern(c * 16 + round, 1 + (c * 131 + round * 977) % 3000);
+          s.write_all(msg);
+          std::string back(msg.size(), '\0');
+          s.read_exact(back);
+          if (back == msg) verified += msg.size();
+          else ADD_FAILURE() << "connection " << c << " round " << round << " corrupted";
+        }
+      }));
+    }
+    std::size_t expected = 0;
+    for (int c = 0; c < connections; ++c)
+      for (std::uint32_t round = 0; round < 4; ++round) expected += 1 + (c * 131 + round * 977) % 3000;
+    for (auto& f : clients) f.join();
+    acceptor.join();
+    for (auto& f : servers) f.join();
+    EXPECT_EQ(verified, expected);
+  });
+  EXPECT_EQ(open_fd_count(), fds_before);
+}
+
+}  // namespace
