@@ -3,6 +3,9 @@
 // loop.getaddrinfo does with its executor).
 #pragma once
 
+#include <pthread.h>
+
+#include <csignal>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -42,21 +45,32 @@ auto call_on_thread(F fn, time_point deadline) -> std::optional<std::invoke_resu
     scheduler_handle keep_alive = this_scheduler();
   };
   auto st = std::make_shared<shared_state>();
-  std::thread([st, fn = std::move(fn)]() mutable {
-    std::optional<result> value;
-    std::exception_ptr failure;
-    try {
-      value.emplace(fn());
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    std::lock_guard lock(st->m);
-    st->value = std::move(value);
-    st->failure = failure;
-    st->done = true;
-    // Under the lock: the fiber cannot stop waiting (and perhaps finish) meanwhile.
-    if (st->waiting) scheduler::wake(st->token, wake_reason::notified);
-  }).detach();
+  // The helper starts with every signal blocked, so signals meant for the program
+  // (a signal_set's SIGTERM, say) are never delivered to it instead.
+  {
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    struct restore_mask {
+      sigset_t* mask;
+      ~restore_mask() { pthread_sigmask(SIG_SETMASK, mask, nullptr); }
+    } restore{&previous};
+    std::thread([st, fn = std::move(fn)]() mutable {
+      std::optional<result> value;
+      std::exception_ptr failure;
+      try {
+        value.emplace(fn());
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      std::lock_guard lock(st->m);
+      st->value = std::move(value);
+      st->failure = failure;
+      st->done = true;
+      // Under the lock: the fiber cannot stop waiting (and perhaps finish) meanwhile.
+      if (st->waiting) scheduler::wake(st->token, wake_reason::notified);
+    }).detach();
+  }  // the mask is restored here, before this fiber waits
 
   std::unique_lock lock(st->m);
   bool cancel_pending = false;
