@@ -25,6 +25,8 @@ COMPARISONS = [
     ("weft/select_2", "floor/context_switch", None, None, None),
     ("weft/mutex_handoff", None, None, "boost_fiber/mutex_handoff", 0.5),
     ("weft/semaphore_handoff", "floor/context_switch", None, None, None),
+    ("weft/echo/50", "floor/epoll_echo/50", 1.05, None, None),
+    ("weft/echo/1000", "floor/epoll_echo/1000", 1.05, None, None),
 ]
 # (row, counter, max value, peer row)
 COUNTERS = [

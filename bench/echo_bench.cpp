@@ -1,0 +1,194 @@
+// Echo over TCP loopback: the same load client (echo_load.hpp, hand-written epoll on
+// the benchmark thread, 64-byte request-response, every byte checked) against a
+// hand-written single-thread epoll echo server (floor/epoll_echo) and against
+// weft's, one fiber per connection written as blocking code (weft/echo). Each
+// server runs on its own thread; one iteration is one round trip; the argument is
+// the number of connections.
+#include <benchmark/benchmark.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <future>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "echo_load.hpp"
+#include "weft.hpp"
+
+namespace {
+
+constexpr std::size_t server_buffer = 16384;
+
+// floor_echo_server: what one would write by hand: level-triggered epoll, one read
+// per readiness event, the echo written at once.
+class floor_echo_server {
+ public:
+  floor_echo_server() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof at;
+    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0 ||
+        ::listen(listen_fd_, SOMAXCONN) != 0 ||
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&at), &len) != 0)
+      throw std::system_error(errno, std::system_category(), "floor_echo_server: listen");
+    port_ = ntohs(at.sin_port);
+    stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    add(listen_fd_);
+    add(stop_fd_);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~floor_echo_server() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(stop_fd_, &one, sizeof one);
+    thread_.join();
+    ::close(epoll_fd_);
+    ::close(stop_fd_);
+    ::close(listen_fd_);
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  void add(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+  void drop(int fd) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    ::close(fd);
+  }
+  static bool write_all(int fd, const char* p, std::size_t n) {
+    while (n > 0) {
+      const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+      if (w > 0) {
+        p += w;
+        n -= static_cast<std::size_t>(w);
+      } else if (w < 0 && errno == EAGAIN) {
+        pollfd pfd{fd, POLLOUT, 0};
+        ::poll(&pfd, 1, -1);
+      } else if (w < 0 && errno != EINTR) {
+        return false;
+      }
+    }
+    return true;
+  }
+  void loop() {
+    std::vector<epoll_event> events(1024);
+    std::vector<char> buf(server_buffer);
+    std::vector<int> open;
+    for (;;) {
+      const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), -1);
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[static_cast<std::size_t>(i)].data.fd;
+        if (fd == stop_fd_) {
+          for (int c : open) ::close(c);  // closed by now on the client side anyway
+          return;
+        }
+        if (fd == listen_fd_) {
+          for (int c; (c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
+            const int one = 1;
+            ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            add(c);
+            open.push_back(c);
+          }
+          continue;
+        }
+        const ssize_t got = ::recv(fd, buf.data(), buf.size(), 0);
+        if (got > 0) {
+          if (!write_all(fd, buf.data(), static_cast<std::size_t>(got))) drop(fd), std::erase(open, fd);
+        } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+          drop(fd);
+          std::erase(open, fd);
+        }
+      }
+    }
+  }
+
+  int listen_fd_ = -1, stop_fd_ = -1, epoll_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// weft_echo_server: weft::run on its own thread; the echo loop is plain blocking
+// code in a fiber per connection (the same loop as examples/echo_server).
+class weft_echo_server {
+ public:
+  weft_echo_server() {
+    std::promise<std::pair<std::uint16_t, weft::scheduler_handle>> started;
+    auto ready = started.get_future();
+    thread_ = std::thread([this, &started] {
+      weft::run([&] {
+        namespace net = weft::net;
+        auto listener = net::tcp_listener::bind({net::ip_address::v4_loopback(), 0});
+        listener_ = &listener;
+        started.set_value({listener.local_endpoint().port(), weft::this_scheduler()});
+        weft::wait_group active;
+        for (;;) {
+          std::error_code ec;
+          net::tcp_stream conn = listener.accept(ec);
+          if (ec) break;  // socket_closed: the benchmark is over
+          conn.set_nodelay(true);
+          active.add();
+          weft::spawn([&active, c = std::move(conn)]() mutable {
+            char buf[server_buffer];
+            std::error_code err;
+            while (std::size_t n = c.read_some(buf, err)) c.write_all({buf, n}, err);
+            active.done();
+          }).detach();
+        }
+        active.wait();
+      });
+    });
+    auto [port, handle] = ready.get();
+    port_ = port;
+    handle_ = handle;
+  }
+  ~weft_echo_server() {
+    handle_.post([this] { listener_->close(); });
+    thread_.join();
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  std::thread thread_;
+  std::uint16_t port_ = 0;
+  weft::scheduler_handle handle_;
+  weft::net::tcp_listener* listener_ = nullptr;
+};
+
+template <class Server>
+void echo(benchmark::State& state) {
+  const int connections = static_cast<int>(state.range(0));
+  if (!weft_bench::raise_fd_limit(static_cast<std::size_t>(connections) * 2 + 64)) {
+    state.SkipWithError("RLIMIT_NOFILE too low for this many connections");
+    return;
+  }
+  Server server;
+  weft_bench::echo_load load(server.port(), connections);
+  load.start();
+  for (auto _ : state) {
+    if (!load.complete_one()) {
+      state.SkipWithError(load.error().c_str());
+      break;
+    }
+  }
+  if (!load.finish()) state.SkipWithError(load.error().c_str());
+  state.counters["connections"] = connections;
+}
+
+BENCHMARK(echo<floor_echo_server>)->Name("floor/epoll_echo")->Arg(50)->Arg(1000)->UseRealTime();
+BENCHMARK(echo<weft_echo_server>)->Name("weft/echo")->Arg(50)->Arg(1000)->UseRealTime();
+
+}  // namespace
