@@ -9,6 +9,7 @@ usage: report.py RUN.json [--table OUT.txt] [--png OUT.png]
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,9 @@ def load(path):
         # Prefer the median when repetitions were asked for.
         if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
             continue
-        name = b.get("run_name", b["name"]).split("/iterations:")[0].replace("/real_time", "")
+        # Drop the parts Google Benchmark adds for per-row settings.
+        name = "/".join(part for part in b.get("run_name", b["name"]).split("/")
+                        if part != "real_time" and not re.match(r"(iterations|min_time|repeats|threads):", part))
         if b.get("run_type") != "aggregate" and name in rows and rows[name].get("aggregate"):
             continue
         rows[name] = {

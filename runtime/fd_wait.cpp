@@ -6,22 +6,30 @@
 
 namespace weft {
 
-fd_watch::fd_watch(int fd)
-    : sched_(&detail::scheduler::require_fiber("weft::fd_watch")),
-      state_(std::make_shared<detail::fd_state>()) {
+namespace {
+
+void unref(detail::fd_state* st) noexcept {
+  if (--st->refs == 0) delete st;
+}
+
+}  // namespace
+
+fd_watch::fd_watch(int fd) : sched_(&detail::scheduler::require_fiber("weft::fd_watch")) {
   if (fd < 0) throw error(errc::invalid_argument, "weft::fd_watch: negative file descriptor");
-  state_->fd = fd;
-  sched_->io().add(state_.get());
+  auto st = std::make_unique<detail::fd_state>();
+  st->fd = fd;
+  sched_->io().add(st.get());
+  state_ = st.release();
 }
 
 fd_watch::fd_watch(fd_watch&& other) noexcept
-    : sched_(std::exchange(other.sched_, nullptr)), state_(std::move(other.state_)) {}
+    : sched_(std::exchange(other.sched_, nullptr)), state_(std::exchange(other.state_, nullptr)) {}
 
 fd_watch& fd_watch::operator=(fd_watch&& other) noexcept {
   if (this != &other) {
     release();
     sched_ = std::exchange(other.sched_, nullptr);
-    state_ = std::move(other.state_);
+    state_ = std::exchange(other.state_, nullptr);
   }
   return *this;
 }
@@ -30,11 +38,11 @@ fd_watch::~fd_watch() { release(); }
 
 void fd_watch::release() noexcept {
   if (!state_) return;
-  sched_->io().remove(state_.get());
+  sched_->io().remove(state_);
   for (detail::park_token* t : {&state_->reader, &state_->writer})
     if (*t) detail::scheduler::wake(std::exchange(*t, {}), detail::wake_reason::notified);
   state_->fd = -1;
-  state_.reset();
+  unref(std::exchange(state_, nullptr));
 }
 
 int fd_watch::fd() const noexcept { return state_ ? state_->fd : -1; }
@@ -46,8 +54,7 @@ void fd_watch::wait(fd_event ev) { wait_until(ev, no_deadline); }
 bool fd_watch::wait_until(fd_event ev, time_point deadline) {
   auto& sched = detail::scheduler::require_fiber("fd_watch::wait");
   if (!state_) throw error(errc::invalid_argument, "wait on a moved-from weft::fd_watch");
-  const std::shared_ptr<detail::fd_state> keep = state_;
-  detail::fd_state& st = *keep;
+  detail::fd_state& st = *state_;
   const bool read = ev == fd_event::readable;
   bool& ready = read ? st.readable : st.writable;
   detail::park_token& slot = read ? st.reader : st.writer;
@@ -58,9 +65,11 @@ bool fd_watch::wait_until(fd_event ev, time_point deadline) {
   if (slot) throw error(errc::already_waited, "another fiber already waits on this fd");
   const detail::park_token token = sched.prepare_park();
   slot = token;
+  ++st.refs;  // the watch may be destroyed while we wait (its release() wakes us)
   const detail::wake_reason why = sched.park(token, deadline);
   // The reactor clears the slot when it wakes us; on timeout or cancel we do.
   if (slot.fiber == token.fiber && slot.generation == token.generation) slot = {};
+  unref(&st);  // `this` may be gone: touch nothing of it from here on
   switch (why) {
     case detail::wake_reason::notified: return true;
     case detail::wake_reason::timed_out: return false;

@@ -16,8 +16,6 @@
 // Errors and hang-ups count as ready in both directions; the next call reports them.
 #pragma once
 
-#include <memory>
-
 #include "runtime/clock.hpp"
 
 namespace weft {
@@ -66,9 +64,10 @@ class fd_watch {
  private:
   void release() noexcept;
   detail::scheduler* sched_ = nullptr;
-  // Shared with a fiber while it waits, so destroying the watch under a waiter
-  // cannot leave that waiter touching freed memory.
-  std::shared_ptr<detail::fd_state> state_;
+  // Counted (fd_state::refs) while a fiber waits, so destroying the watch under a
+  // waiter cannot leave that waiter touching freed memory. Both live on one thread,
+  // so the count is a plain int, not a shared_ptr's atomic.
+  detail::fd_state* state_ = nullptr;
 };
 
 // wait_fd_until(fd, ev, deadline) waits once for an fd that has no fd_watch (for

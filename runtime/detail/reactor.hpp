@@ -25,6 +25,7 @@ struct fd_state {
   bool readable = false;    // an edge arrived that no reader has consumed
   bool writable = false;
   bool hung_up = false;     // the peer shut down or the fd failed: stays so
+  int refs = 1;             // the watch, plus a fiber while it waits (owner thread only)
 };
 
 class reactor {
@@ -50,7 +51,7 @@ class reactor {
   int epoll_fd_;
   int wake_fd_;
   std::size_t registered_ = 0;
-  epoll_event events_[256];
+  epoll_event events_[1024];  // one epoll_wait serves up to this many ready fds
 };
 
 }  // namespace weft::detail
