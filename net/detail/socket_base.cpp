@@ -52,7 +52,16 @@ int socket_base::open_fd(int domain, int type, std::error_code& ec) noexcept {
 }
 
 bool socket_base::wait(fd_event ev, time_point deadline, std::error_code& ec) {
-  if (!watch_) watch_.emplace(fd_);
+  if (!watch_) {
+    try {
+      watch_.emplace(fd_);
+    } catch (const weft::error&) {
+      throw;  // not_in_fiber: misuse, reported as such
+    } catch (const std::system_error& e) {  // epoll_ctl refused (ENOMEM, ENOSPC)
+      ec = e.code();
+      return false;
+    }
+  }
   // The watch may be destroyed by close() while we wait in it; wait_until touches
   // only the state it keeps alive after the park, and fd_ tells us what happened.
   const bool ready = watch_->wait_until(ev, deadline);

@@ -308,6 +308,80 @@ TEST(Tcp, MisuseIsReported) {
   }
 }
 
+TEST(Tcp, ConnectDeadlineClosesTheHalfOpenSocket) {
+  run_checked([] {
+    // A listener that never accepts: once its queue is full, the kernel drops
+    // further SYNs and connect can only wait.
+    auto listener = tcp_listener::bind(loopback_any_port(), {.backlog = 0});
+    std::vector<tcp_stream> queued;
+    const int fds_before = open_fd_count();
+    bool timed_out = false;
+    for (int i = 0; i < 16 && !timed_out; ++i) {
+      std::error_code ec;
+      tcp_stream s = tcp_stream::connect(listener.local_endpoint(), 100ms, ec);
+      if (ec == weft::errc::timed_out) {
+        timed_out = true;
+        EXPECT_FALSE(s.is_open());
+      } else {
+        ASSERT_FALSE(ec) << ec.message();
+        queued.push_back(std::move(s));
+      }
+    }
+    EXPECT_TRUE(timed_out) << "every connect completed";
+    EXPECT_EQ(open_fd_count(), fds_before + static_cast<int>(queued.size()));
+    EXPECT_THROW(tcp_stream::connect(listener.local_endpoint(), 50ms), weft::timeout_error);
+  });
+}
+
+TEST(Tcp, WriteDeadlineReportsWhatWasSent) {
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    tcp_stream client = tcp_stream::connect(listener.local_endpoint());
+    tcp_stream server = listener.accept();  // never reads
+    const std::string big = pattern(5, 64 << 20);
+    std::error_code ec;
+    const std::size_t sent = client.write_all(big, 100ms, ec);
+    EXPECT_EQ(ec, weft::errc::timed_out);
+    EXPECT_GT(sent, 0u);
+    EXPECT_LT(sent, big.size());
+    // What was reported sent is exactly what arrives.
+    client.close();
+    std::string got;
+    std::vector<char> buf(1 << 16);
+    while (std::size_t n = server.read_some(buf)) got.append(buf.data(), n);
+    EXPECT_EQ(got.size(), sent);
+    EXPECT_TRUE(got == big.substr(0, sent));
+  });
+}
+
+TEST(Tcp, ReusePortListenersShareAPort) {
+  run_checked([] {
+    auto first = tcp_listener::bind(loopback_any_port(), {.reuse_port = true});
+    auto second = tcp_listener::bind(first.local_endpoint(), {.reuse_port = true});
+    EXPECT_EQ(first.local_endpoint(), second.local_endpoint());
+  });
+}
+
+TEST(Tcp, SocketsMoveAndCloseExactlyOnce) {
+  run_checked([] {
+    const int before = open_fd_count();
+    auto listener = tcp_listener::bind(loopback_any_port());
+    tcp_stream a = tcp_stream::connect(listener.local_endpoint());
+    tcp_stream b = listener.accept();
+    const int fd = a.native_handle();
+    tcp_stream moved = std::move(a);
+    EXPECT_FALSE(a.is_open());
+    EXPECT_EQ(moved.native_handle(), fd);
+    moved = std::move(b);  // closes the connected end it held
+    EXPECT_FALSE(b.is_open());
+    EXPECT_EQ(open_fd_count(), before + 2);  // listener + one stream
+    moved.close();
+    moved.close();  // idempotent
+    listener.close();
+    EXPECT_EQ(open_fd_count(), before);
+  });
+}
+
 // EMFILE: the listener backs off instead of spinning, and serves again once
 // descriptors are free.
 TEST(Tcp, AcceptSurvivesDescriptorExhaustion) {
