@@ -215,11 +215,11 @@ void echo(benchmark::State& state) {
 }
 
 // Loopback TCP on a shared VM varies by 10-20% from one half-second to the next, so
-// these rows take the median of 9 short repetitions (interleaved with the other
+// these rows take the median of 15 short repetitions (interleaved with the other
 // rows when ./run bench asks for random interleaving, as it does by default).
 BENCHMARK(echo<floor_echo_server>)->Name("floor/epoll_echo")->Arg(50)->Arg(1000)->UseRealTime()
-    ->Repetitions(9)->MinTime(0.2);
+    ->Repetitions(15)->MinTime(0.15);
 BENCHMARK(echo<weft_echo_server>)->Name("weft/echo")->Arg(50)->Arg(1000)->UseRealTime()
-    ->Repetitions(9)->MinTime(0.2);
+    ->Repetitions(15)->MinTime(0.15);
 
 }  // namespace

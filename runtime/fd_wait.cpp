@@ -75,7 +75,7 @@ bool fd_watch::wait_until(fd_event ev, time_point deadline) {
     case detail::wake_reason::timed_out: return false;
     case detail::wake_reason::cancelled: break;
   }
-  throw cancelled_error();
+  detail::throw_cancelled();
 }
 
 bool wait_fd_until(int fd, fd_event ev, time_point deadline) {

@@ -2,6 +2,7 @@
 
 #include "runtime/detail/scheduler.hpp"
 #include "runtime/error.hpp"
+#include "runtime/scope.hpp"
 
 namespace weft::this_fiber {
 
@@ -11,7 +12,7 @@ void sleep_until(time_point deadline) {
   for (;;) {
     switch (sched.park_until(deadline)) {
       case detail::wake_reason::timed_out: return;
-      case detail::wake_reason::cancelled: throw cancelled_error();
+      case detail::wake_reason::cancelled: detail::throw_cancelled();
       case detail::wake_reason::notified:
         if (deadline <= clock::now()) return;
         break;
@@ -23,11 +24,23 @@ void sleep_for(duration d) {
   if (d > duration::zero()) return sleep_until(deadline_after(d));
   auto& sched = detail::scheduler::require_fiber("this_fiber::sleep_for");
   // time_point::min(): due at once, without a clock read; other fibers run first.
-  if (sched.park_until(time_point::min()) == detail::wake_reason::cancelled) throw cancelled_error();
+  if (sched.park_until(time_point::min()) == detail::wake_reason::cancelled) detail::throw_cancelled();
 }
 
 fiber_id id() { return detail::scheduler::require_fiber("this_fiber::id").running()->id_; }
 
 std::string_view name() { return detail::scheduler::require_fiber("this_fiber::name").running()->name_; }
+
+}  // namespace weft::this_fiber
+
+namespace weft::this_fiber {
+
+void check_cancelled() {
+  auto& sched = detail::scheduler::require_fiber("this_fiber::check_cancelled");
+  detail::fiber_record* self = sched.running();
+  if (self->shield_depth_ > 0) return;
+  if (self->cancel_requested_.exchange(false, std::memory_order_relaxed)) throw cancelled_error();
+  if (self->scope_deadline_ != no_deadline && clock::now() >= self->scope_deadline_) throw timeout_error();
+}
 
 }  // namespace weft::this_fiber

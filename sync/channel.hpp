@@ -309,7 +309,7 @@ class channel {
       case detail::wait_outcome::timed_out: return channel_status::timeout;
       case detail::wait_outcome::cancelled: break;
     }
-    throw cancelled_error();
+    detail::throw_cancelled();
   }
 
   mutable detail::biased_lock lock_;  // guards everything below

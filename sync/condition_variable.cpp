@@ -25,7 +25,7 @@ std::cv_status condition_variable::wait_until(std::unique_lock<mutex>& lk, time_
   lk.mutex()->unlock();
   const detail::wait_outcome outcome = detail::await_served(s, lock_, waiters_, w, deadline);
   lk.mutex()->lock_until(s, no_deadline, /*cancellable=*/false);
-  if (outcome == detail::wait_outcome::cancelled) throw cancelled_error();
+  if (outcome == detail::wait_outcome::cancelled) detail::throw_cancelled();
   return outcome == detail::wait_outcome::served ? std::cv_status::no_timeout : std::cv_status::timeout;
 }
 

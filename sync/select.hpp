@@ -272,12 +272,12 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
   locks.unlock();
   const int won = group.winner.load(std::memory_order_acquire);
   if (won >= 0) {
-    if (why == wake_reason::cancelled) s->running()->cancel_requested_.store(true, std::memory_order_relaxed);
+    if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());
     ops[won]->served();
     ops[won]->run();
     return static_cast<std::size_t>(won);
   }
-  if (why == wake_reason::cancelled) throw cancelled_error();
+  if (why == wake_reason::cancelled) throw_cancelled();
   return std::nullopt;  // timed out
 }
 

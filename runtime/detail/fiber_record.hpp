@@ -21,6 +21,7 @@
 
 #include <boost/context/fiber.hpp>
 
+#include "runtime/clock.hpp"
 #include "runtime/detail/record_cache.hpp"
 #include "runtime/detail/stack_pool.hpp"
 #include "runtime/detail/timer_wheel.hpp"
@@ -91,6 +92,13 @@ struct fiber_record {
   // call reports it: asyncio's one CancelledError per cancel(). Relaxed: a remote
   // cancel also goes through the owner's inbox, whose mutex orders it.
   std::atomic<bool> cancel_requested_{false};
+  // owner thread: deadline scopes and shields (runtime/scope.hpp). scope_deadline_ is
+  // the earliest deadline of the scopes the fiber is inside; a park that would wait
+  // past it ends at it, as `cancelled` with scope_expired_ set, which the blocking
+  // call turns into timeout_error. While shield_depth_ > 0, cancellation stays pending.
+  time_point scope_deadline_ = no_deadline;
+  std::uint32_t shield_depth_ = 0;
+  bool scope_expired_ = false;
 
   // ---- completion (owner thread) ----------------------------------------------------
   std::atomic<std::uint32_t> refs_{2};    // the running fiber + its handle

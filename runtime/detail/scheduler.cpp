@@ -173,6 +173,32 @@ void scheduler::arm_deadline(fiber_record* self, time_point deadline) noexcept {
     timers_.insert(&self->deadline_, deadline, clock::now());
 }
 
+wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexcept {
+  fiber_record* self = token.fiber;
+  const time_point scope = self->scope_deadline_;
+  if (scope <= clock::now()) {
+    // Expired already: report it without suspending, unless a wake got in first.
+    if (end_park(self, token.generation, wake_reason::cancelled)) {
+      self->scope_expired_ = true;
+      return wake_reason::cancelled;
+    }
+    return park_plain(token, deadline);
+  }
+  const wake_reason why = park_plain(token, scope);
+  if (why != wake_reason::timed_out) return why;
+  self->scope_expired_ = true;  // the scope's deadline, not the call's, ended the park
+  return wake_reason::cancelled;
+}
+
+void throw_cancelled() {
+  scheduler* s = scheduler::current();
+  if (s != nullptr && s->running()->scope_expired_) {
+    s->running()->scope_expired_ = false;
+    throw timeout_error();
+  }
+  throw cancelled_error();
+}
+
 void scheduler::cancel(fiber_record* f) noexcept {
   if (f->done_.load(std::memory_order_acquire)) return;
   f->cancel_requested_.store(true, std::memory_order_relaxed);
@@ -181,7 +207,7 @@ void scheduler::cancel(fiber_record* f) noexcept {
     wake_remote(park_token{f, 0}, wake_reason::cancelled);
     return;
   }
-  if (f->park_word_ & 1) wake(park_token{f, f->park_word_ >> 1}, wake_reason::cancelled);
+  if ((f->park_word_ & 1) && f->shield_depth_ == 0) wake(park_token{f, f->park_word_ >> 1}, wake_reason::cancelled);
 }
 
 // A request from another thread cannot touch the park state; it goes into the
@@ -208,7 +234,7 @@ void scheduler::apply_remote(const remote_wake& w) noexcept {
   const bool cancel_request = w.token.generation == 0;
   if (cancel_request) {
     // Only if still pending: the fiber may have seen the flag at a park already.
-    if (f->cancel_requested_.load(std::memory_order_relaxed) && (f->park_word_ & 1))
+    if (f->cancel_requested_.load(std::memory_order_relaxed) && (f->park_word_ & 1) && f->shield_depth_ == 0)
       wake(park_token{f, f->park_word_ >> 1}, wake_reason::cancelled);
   } else {
     wake(w.token, w.why);
@@ -227,7 +253,7 @@ bool scheduler::wait_done(fiber_record* target, time_point deadline) {
   target->joiner_ = token;
   const wake_reason why = park(token, deadline);
   if (target->joiner_.fiber == token.fiber) target->joiner_ = {};
-  if (why == wake_reason::cancelled) throw cancelled_error();
+  if (why == wake_reason::cancelled) throw_cancelled();
   return target->done_.load(std::memory_order_acquire);
 }
 

@@ -94,9 +94,20 @@ class scheduler {
     return park_token{self, generation};
   }
 
+  // Inside a deadline scope whose deadline comes first, the park ends there, as
+  // `cancelled` with the fiber's scope_expired_ set (throw_cancelled turns that into
+  // timeout_error). Inside a shield, a cancellation does not end the park.
   [[gnu::always_inline]] wake_reason park(park_token token, time_point deadline) noexcept {
+    if (token.fiber->scope_deadline_ < deadline) [[unlikely]]
+      return park_scoped(token, deadline);
+    return park_plain(token, deadline);
+  }
+  wake_reason park_until(time_point deadline) noexcept { return park(prepare_park(), deadline); }
+
+  // park_plain is park without deadline scopes.
+  [[gnu::always_inline]] wake_reason park_plain(park_token token, time_point deadline) noexcept {
     fiber_record* self = token.fiber;
-    if (self->cancel_requested_.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (self->cancel_requested_.load(std::memory_order_relaxed) && self->shield_depth_ == 0) [[unlikely]] {
       if (end_park(self, token.generation, wake_reason::cancelled)) {
         self->cancel_requested_.store(false, std::memory_order_relaxed);
         return wake_reason::cancelled;
@@ -115,7 +126,17 @@ class scheduler {
     if (why == wake_reason::cancelled) self->cancel_requested_.store(false, std::memory_order_relaxed);
     return why;
   }
-  wake_reason park_until(time_point deadline) noexcept { return park(prepare_park(), deadline); }
+
+  // keep_cancel_pending: a blocking call that completed although its park reported
+  // `cancelled` hands the cancellation on to the next blocking call. A scope's
+  // expiry needs no hand-on: the scope's deadline has passed, so the next park
+  // reports it again.
+  static void keep_cancel_pending(fiber_record* self) noexcept {
+    if (self->scope_expired_)
+      self->scope_expired_ = false;
+    else
+      self->cancel_requested_.store(true, std::memory_order_relaxed);
+  }
 
   // wake ends the park named by `token` with `why`. On the owner's thread it returns
   // whether it did (false: the park already ended, or the token is stale). From any
@@ -226,6 +247,7 @@ class scheduler {
     return true;
   }
   [[gnu::noinline]] void arm_deadline(fiber_record* self, time_point deadline) noexcept;
+  [[gnu::noinline]] wake_reason park_scoped(park_token token, time_point deadline) noexcept;
   [[gnu::noinline]] static bool wake_remote(park_token token, wake_reason why) noexcept;
   void apply_remote(const remote_wake& w) noexcept;
 
@@ -275,5 +297,9 @@ class scheduler {
   std::vector<remote_wake> inbox_wakes_;            // reused buffers for take_inbox
   std::vector<std::function<void()>> inbox_posts_;
 };
+
+// throw_cancelled throws what a blocking call reports when its park returned
+// `cancelled`: timeout_error if a deadline scope expired, cancelled_error otherwise.
+[[noreturn, gnu::cold]] void throw_cancelled();
 
 }  // namespace weft::detail

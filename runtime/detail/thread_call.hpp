@@ -87,9 +87,9 @@ auto call_on_thread(F fn, time_point deadline) -> std::optional<std::invoke_resu
       break;
     }
     if (why == wake_reason::timed_out) return std::nullopt;
-    if (why == wake_reason::cancelled) throw cancelled_error();
+    if (why == wake_reason::cancelled) throw_cancelled();
   }
-  if (cancel_pending) s.running()->cancel_requested_.store(true, std::memory_order_relaxed);
+  if (cancel_pending) scheduler::keep_cancel_pending(s.running());
   if (st->failure) std::rethrow_exception(st->failure);
   return std::move(st->value);
 }

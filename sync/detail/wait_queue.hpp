@@ -29,6 +29,7 @@
 #include <atomic>
 #include <cstdio>
 #include <exception>
+#include <utility>
 
 #include "runtime/clock.hpp"
 #include "runtime/detail/scheduler.hpp"
@@ -138,7 +139,14 @@ template <class Lock, class Withdraw = no_withdraw>
 [[gnu::always_inline]] inline wait_outcome await_served(scheduler& s, Lock& lock, wait_queue& q, waiter& w,
                                                        time_point deadline, bool cancellable = true,
                                                        Withdraw withdraw = {}) noexcept {
-  bool deferred_cancel = false;
+  fiber_record* self = s.running();
+  // A wait that must not give up runs shielded: a cancellation stays pending and
+  // deadline scopes do not apply.
+  time_point saved_scope{};
+  if (!cancellable) [[unlikely]] {
+    ++self->shield_depth_;
+    saved_scope = std::exchange(self->scope_deadline_, no_deadline);
+  }
   wait_outcome outcome = wait_outcome::served;
   for (;;) {
     const wake_reason why = s.park(w.token, deadline);
@@ -147,14 +155,8 @@ template <class Lock, class Withdraw = no_withdraw>
     lock.lock();
     if (!w.queued) {  // served while our deadline or cancellation fired
       lock.unlock();
-      if (why == wake_reason::cancelled) deferred_cancel = true;
+      if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(self);
       break;
-    }
-    if (why == wake_reason::cancelled && !cancellable) {
-      deferred_cancel = true;
-      w.token = s.prepare_park();  // keep our place in the queue
-      lock.unlock();
-      continue;
     }
     q.remove(&w);
     withdraw();
@@ -162,7 +164,10 @@ template <class Lock, class Withdraw = no_withdraw>
     outcome = why == wake_reason::timed_out ? wait_outcome::timed_out : wait_outcome::cancelled;
     break;
   }
-  if (deferred_cancel) s.running()->cancel_requested_.store(true, std::memory_order_relaxed);
+  if (!cancellable) [[unlikely]] {
+    --self->shield_depth_;
+    self->scope_deadline_ = saved_scope;
+  }
   return outcome;
 }
 
@@ -179,7 +184,7 @@ template <class Lock, class Withdraw = no_withdraw>
 // served_or_throw turns a wait's outcome into "served?" for the calls that
 // report a deadline as false and a cancellation as cancelled_error.
 inline bool served_or_throw(wait_outcome outcome) {
-  if (outcome == wait_outcome::cancelled) throw cancelled_error();
+  if (outcome == wait_outcome::cancelled) throw_cancelled();
   return outcome == wait_outcome::served;
 }
 

@@ -1,0 +1,137 @@
+// scope.hpp: deadlines that apply to a whole block of code, and shields against
+// cancellation (asyncio.timeout / wait_for / shield, Trio's cancel scopes).
+//
+//   auto page = weft::with_timeout(2s, [&] { return fetch(conn); });  // timeout_error after 2 s
+//
+//   {
+//     weft::deadline_scope scope(500ms);   // every blocking call in here ends by then
+//     a.recv(); b.send(x); sleep_for(1s);  // ... with weft::timeout_error
+//   }
+//
+//   weft::shield([&] { journal.flush(); });   // a cancellation waits until it ends
+//
+// A deadline scope gives every blocking call of this fiber inside it (sleep,
+// channel, lock, socket, join, select, ...) the scope's deadline, or the call's own
+// if that comes first. When the scope's deadline passes, the call it is in, and every
+// later one inside the scope, throws weft::timeout_error, so the code unwinds
+// through its destructors (closing sockets, unlocking, releasing permits) and the
+// code outside can tell a timeout from a cancellation (cancelled_error). A call's
+// own `_for`/`_until` deadline still reports as that call documents (false, a
+// status). Scopes nest; the earliest deadline rules. Scopes belong to one fiber and
+// must end in the order they began (they are RAII objects, so they do).
+#pragma once
+
+#include <chrono>
+#include <type_traits>
+#include <utility>
+
+#include "runtime/clock.hpp"
+#include "runtime/detail/scheduler.hpp"
+#include "runtime/error.hpp"
+
+namespace weft {
+
+class deadline_scope {
+ public:
+  // Throws errc::not_in_fiber outside a fiber.
+  explicit deadline_scope(time_point deadline)
+      : self_(detail::scheduler::require_fiber("weft::deadline_scope").running()),
+        saved_(self_->scope_deadline_),
+        deadline_(deadline) {
+    if (deadline < saved_) self_->scope_deadline_ = deadline;
+  }
+  template <class Rep, class Period>
+  explicit deadline_scope(std::chrono::duration<Rep, Period> d) : deadline_scope(deadline_after(d)) {}
+  ~deadline_scope() { self_->scope_deadline_ = saved_; }
+  deadline_scope(const deadline_scope&) = delete;
+  deadline_scope& operator=(const deadline_scope&) = delete;
+
+  time_point deadline() const noexcept { return deadline_; }
+  // expired: this scope's deadline has passed.
+  bool expired() const { return clock::now() >= deadline_; }
+
+ private:
+  detail::fiber_record* self_;
+  time_point saved_;  // the enclosing scopes' deadline, restored at the end
+  time_point deadline_;
+};
+
+// with_deadline(t, fn) runs fn() inside a deadline_scope(t) and returns its result;
+// with_timeout(d, fn) and wait_for(d, fn) (asyncio's name) do it for a duration.
+template <class F>
+decltype(auto) with_deadline(time_point deadline, F&& fn) {
+  deadline_scope scope(deadline);
+  return std::forward<F>(fn)();
+}
+template <class Rep, class Period, class F>
+decltype(auto) with_timeout(std::chrono::duration<Rep, Period> d, F&& fn) {
+  return with_deadline(deadline_after(d), std::forward<F>(fn));
+}
+template <class Rep, class Period, class F>
+decltype(auto) wait_for(std::chrono::duration<Rep, Period> d, F&& fn) {
+  return with_deadline(deadline_after(d), std::forward<F>(fn));
+}
+
+// shield_scope: while it lives, cancelling this fiber does not interrupt its
+// blocking calls (the request stays pending) and the enclosing deadline scopes do
+// not apply (scopes opened inside still do).
+class shield_scope {
+ public:
+  shield_scope()
+      : self_(detail::scheduler::require_fiber("weft::shield").running()),
+        saved_(std::exchange(self_->scope_deadline_, no_deadline)) {
+    ++self_->shield_depth_;
+  }
+  ~shield_scope() {
+    --self_->shield_depth_;
+    self_->scope_deadline_ = saved_;
+  }
+  shield_scope(const shield_scope&) = delete;
+  shield_scope& operator=(const shield_scope&) = delete;
+
+ private:
+  detail::fiber_record* self_;
+  time_point saved_;
+};
+
+namespace this_fiber {
+
+// cancellation_requested: a cancellation is pending for this fiber (it will be
+// delivered by the next blocking call outside a shield). Does not consume it.
+inline bool cancellation_requested() {
+  return detail::scheduler::require_fiber("this_fiber::cancellation_requested")
+      .running()
+      ->cancel_requested_.load(std::memory_order_relaxed);
+}
+
+// check_cancelled is a cancellation point that does not block: it throws
+// cancelled_error if a cancellation is pending (consuming it) and timeout_error if
+// a deadline scope around it has expired. Does nothing inside a shield.
+void check_cancelled();
+
+}  // namespace this_fiber
+
+// shield(fn) runs fn() so that cancellation cannot interrupt it (asyncio.shield).
+// A cancellation that arrives meanwhile is delivered when fn returns: shield then
+// throws cancelled_error instead of returning (fn's result is dropped, its work is
+// done). If fn throws, its exception propagates and the cancellation stays pending.
+template <class F>
+decltype(auto) shield(F&& fn) {
+  using result = std::invoke_result_t<F>;
+  if constexpr (std::is_void_v<result>) {
+    {
+      shield_scope guard;
+      std::forward<F>(fn)();
+    }
+    this_fiber::check_cancelled();
+  } else {
+    auto value = [&] {
+      shield_scope guard;
+      return std::forward<F>(fn)();
+    }();
+    this_fiber::check_cancelled();
+    return value;
+  }
+}
+
+}  // namespace weft
