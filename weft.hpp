@@ -12,6 +12,7 @@
 #include "runtime/fiber.hpp"
 #include "runtime/run.hpp"
 #include "runtime/scheduler_handle.hpp"
+#include "runtime/scope.hpp"
 #include "runtime/signal_set.hpp"
 #include "runtime/stack_options.hpp"
 #include "runtime/this_fiber.hpp"

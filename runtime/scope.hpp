@@ -114,7 +114,8 @@ void check_cancelled();
 // shield(fn) runs fn() so that cancellation cannot interrupt it (asyncio.shield).
 // A cancellation that arrives meanwhile is delivered when fn returns: shield then
 // throws cancelled_error instead of returning (fn's result is dropped, its work is
-// done). If fn throws, its exception propagates and the cancellation stays pending.
+// done); likewise timeout_error if an enclosing deadline scope expired meanwhile.
+// If fn throws, its exception propagates and the cancellation stays pending.
 template <class F>
 decltype(auto) shield(F&& fn) {
   using result = std::invoke_result_t<F>;
