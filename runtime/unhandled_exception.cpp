@@ -42,11 +42,11 @@ std::string describe_exception(std::exception_ptr error) {
 
 namespace weft::detail {
 
-void report_unretrieved(const fiber_record& rec) noexcept {
-  if (!rec.error_) return;
+void report_unhandled(fiber_id id, std::string_view name, std::exception_ptr error) noexcept {
+  if (!error) return;
   try {
     try {
-      std::rethrow_exception(rec.error_);
+      std::rethrow_exception(error);
     } catch (const cancelled_error&) {
       return;  // the expected end of a cancelled fiber
     } catch (...) {
@@ -56,14 +56,16 @@ void report_unretrieved(const fiber_record& rec) noexcept {
       std::lock_guard lock(handler_mutex);
       handler = installed_handler;
     }
-    const std::string_view name = rec.name_.empty() ? std::string_view("<unnamed>") : rec.name_;
+    if (name.empty()) name = "<unnamed>";
     if (handler)
-      handler(rec.id_, name, rec.error_);
+      handler(id, name, error);
     else
-      print_to_stderr(rec.id_, name, rec.error_);
+      print_to_stderr(id, name, error);
   } catch (...) {
     std::fputs("weft: the unhandled exception handler itself threw\n", stderr);
   }
 }
+
+void report_unretrieved(const fiber_record& rec) noexcept { report_unhandled(rec.id_, rec.name_, rec.error_); }
 
 }  // namespace weft::detail

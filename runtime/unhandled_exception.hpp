@@ -38,4 +38,7 @@ struct fiber_record;
 // report_unretrieved hands rec's exception to the handler unless it is a
 // cancellation; call it once, when the exception becomes unreachable.
 void report_unretrieved(const fiber_record& rec) noexcept;
+// report_unhandled hands `error` to the handler unless it is a cancellation (for
+// exceptions that leave no fiber handle behind, such as a task group's extras).
+void report_unhandled(fiber_id id, std::string_view name, std::exception_ptr error) noexcept;
 }  // namespace weft::detail

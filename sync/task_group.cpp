@@ -1,0 +1,140 @@
+#include "sync/task_group.hpp"
+
+#include "runtime/error.hpp"
+#include "runtime/scope.hpp"
+#include "runtime/unhandled_exception.hpp"
+
+namespace weft {
+namespace {
+
+bool is_cancellation(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const cancelled_error&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+void report(std::exception_ptr e) noexcept {
+  detail::fiber_record* self = detail::scheduler::current() ? detail::scheduler::current()->running() : nullptr;
+  detail::report_unhandled(self ? self->id_ : 0, self ? std::string_view(self->name_) : "task_group", e);
+}
+
+}  // namespace
+
+exception_group::exception_group(std::vector<std::exception_ptr> errors) : errors_(std::move(errors)) {
+  what_ = "weft::exception_group: " + std::to_string(errors_.size()) + " failures; first: " +
+          (errors_.empty() ? std::string("none") : describe_exception(errors_.front()));
+}
+
+task_group::task_group() : sched_(&detail::scheduler::require_fiber("weft::task_group")) {}
+
+task_group::~task_group() {
+  if (running_ > 0) {
+    cancel();
+    wait_all_after_interrupt();
+  }
+  report_unreported();
+}
+
+std::size_t task_group::claim_slot() {
+  if (!free_slots_.empty()) {
+    const std::size_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    return slot;
+  }
+  children_.emplace_back();
+  return children_.size() - 1;
+}
+
+void task_group::child_failed(std::exception_ptr e) noexcept {
+  if (is_cancellation(e)) return;  // cancelled, by us or anyone: not a failure
+  failures_.push_back(std::move(e));
+  if (failures_.size() == 1) cancel();
+}
+
+void task_group::child_finished(std::size_t slot) noexcept {
+  // Our own handle: detached, so the record goes when this fiber ends. The fiber
+  // never throws (failures were taken above), so nothing is reported twice.
+  children_[slot].detach();
+  free_slots_.push_back(slot);
+  if (--running_ == 0 && waiter_) detail::scheduler::wake(std::exchange(waiter_, {}), detail::wake_reason::notified);
+}
+
+void task_group::cancel() noexcept {
+  for (fiber<void>& child : children_)
+    if (child.joinable()) child.cancel();
+}
+
+bool task_group::wait_all(bool cancellable) noexcept {
+  while (running_ > 0) {
+    const detail::park_token token = sched_->prepare_park();
+    waiter_ = token;
+    const detail::wake_reason why = sched_->park(token, no_deadline);
+    if (waiter_.fiber == token.fiber && waiter_.generation == token.generation) waiter_ = {};
+    if (why == detail::wake_reason::cancelled && cancellable) return false;
+  }
+  return true;
+}
+
+void task_group::wait_all_after_interrupt() noexcept {
+  // Shielded: a cancellation (or an expired scope) must not cut this wait short,
+  // or children would outlive the group.
+  detail::fiber_record* self = sched_->running();
+  ++self->shield_depth_;
+  const time_point saved = std::exchange(self->scope_deadline_, no_deadline);
+  wait_all(false);
+  self->scope_deadline_ = saved;
+  --self->shield_depth_;
+}
+
+void task_group::report_unreported() noexcept {
+  for (; reported_ < failures_.size(); ++reported_) report(failures_[reported_]);
+}
+
+void task_group::join() {
+  detail::scheduler::require_fiber("weft::task_group::join");
+  if (!wait_all(true)) {
+    cancel();
+    wait_all_after_interrupt();
+    report_unreported();
+    detail::throw_cancelled();
+  }
+  if (reported_ == failures_.size()) return;
+  std::vector<std::exception_ptr> fresh(failures_.begin() + static_cast<std::ptrdiff_t>(reported_), failures_.end());
+  reported_ = failures_.size();
+  if (fresh.size() == 1) std::rethrow_exception(fresh.front());
+  throw exception_group(std::move(fresh));
+}
+
+void task_group::join_first() {
+  detail::scheduler::require_fiber("weft::task_group::join");
+  if (!wait_all(true)) {
+    cancel();
+    wait_all_after_interrupt();
+    report_unreported();
+    detail::throw_cancelled();
+  }
+  if (reported_ == failures_.size()) return;
+  const std::exception_ptr first = failures_[reported_++];
+  report_unreported();
+  std::rethrow_exception(first);
+}
+
+void task_group::fail_with(std::exception_ptr e) {
+  cancel();
+  wait_all_after_interrupt();
+  if (is_cancellation(e)) {  // the body was cancelled: that is what goes up
+    report_unreported();
+    std::rethrow_exception(e);
+  }
+  std::vector<std::exception_ptr> all{e};
+  all.insert(all.end(), failures_.begin() + static_cast<std::ptrdiff_t>(reported_), failures_.end());
+  reported_ = failures_.size();
+  if (all.size() == 1) std::rethrow_exception(e);
+  throw exception_group(std::move(all));
+}
+
+}  // namespace weft

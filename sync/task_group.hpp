@@ -1,0 +1,153 @@
+// task_group.hpp: structured concurrency (asyncio.TaskGroup, Trio's nursery).
+//
+//   weft::with_task_group([&](weft::task_group& g) {
+//     g.spawn([&] { fetch(a); });
+//     g.spawn([&] { fetch(b); });
+//   });                                 // returns when both have finished
+//
+// Fibers spawned into a group cannot outlive it: leaving the scope (join(), the end
+// of with_task_group, or the destructor) waits for every child. When a child fails
+// (ends with an exception other than cancelled_error), its siblings are cancelled,
+// the group waits for them, and join() rethrows the failure. If more than one child
+// failed, join() throws weft::exception_group holding every failure, first failure
+// first: none is dropped. A child that ends by cancellation is not a failure.
+//
+// Cancelling the fiber that waits in join() (or a deadline scope expiring around
+// it) cancels every child, waits for them all, then throws cancelled_error (or
+// timeout_error); child failures that happen meanwhile go to the unhandled
+// exception handler. Groups nest: a child may open its own group. Children may
+// spawn more children into the group they run in. A group belongs to the fiber that
+// created it and to that scheduler's thread.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "runtime/detail/scheduler.hpp"
+#include "runtime/fiber.hpp"
+
+namespace weft {
+
+// exception_group carries several failures of one group, first failure first.
+class exception_group : public std::exception {
+ public:
+  explicit exception_group(std::vector<std::exception_ptr> errors);
+  const std::vector<std::exception_ptr>& exceptions() const noexcept { return errors_; }
+  [[noreturn]] void rethrow_first() const { std::rethrow_exception(errors_.front()); }
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  std::vector<std::exception_ptr> errors_;
+  std::string what_;
+};
+
+class task_group {
+ public:
+  // Throws errc::not_in_fiber outside a fiber.
+  task_group();
+  // Cancels the children still running and waits for them (without throwing).
+  // Failures join() never reported go to the unhandled exception handler.
+  ~task_group();
+  task_group(const task_group&) = delete;
+  task_group& operator=(const task_group&) = delete;
+
+  // spawn starts f(args...) in a child fiber (arguments are copied, as by
+  // weft::spawn). Its result is discarded; pass results out through captures, or
+  // use weft::gather. Throws what weft::spawn throws.
+  template <class F, class... Args>
+  void spawn(spawn_options options, F&& f, Args&&... args) {
+    const std::size_t slot = claim_slot();
+    try {
+      children_[slot] = weft::spawn(
+          std::move(options),
+          [this, slot, fn = std::forward<F>(f), ... captured = std::forward<Args>(args)]() mutable {
+            try {
+              std::invoke(fn, captured...);
+            } catch (const boost::context::detail::forced_unwind&) {
+              throw;
+            } catch (...) {
+              child_failed(std::current_exception());
+            }
+            child_finished(slot);
+          });
+    } catch (...) {
+      free_slots_.push_back(slot);
+      throw;
+    }
+    ++running_;
+  }
+  template <class F, class... Args>
+    requires(!std::is_same_v<std::decay_t<F>, spawn_options>)
+  void spawn(F&& f, Args&&... args) {
+    spawn(spawn_options{}, std::forward<F>(f), std::forward<Args>(args)...);
+  }
+
+  // join waits for every child, then rethrows the failure (exception_group for
+  // several). Throws cancelled_error / timeout_error as described above. A group
+  // may be joined again after more spawns.
+  void join();
+  // join_first is join that rethrows only the first failure; the others go to the
+  // unhandled exception handler (gather's rule).
+  void join_first();
+  // fail_with is how a scope body's exception joins the group: the children are
+  // cancelled and awaited, then `e` is rethrown (first of the group's failures).
+  [[noreturn]] void fail_with(std::exception_ptr e);
+
+  // cancel cancels every running child (each child's current or next blocking call
+  // throws cancelled_error). The group stays usable.
+  void cancel() noexcept;
+  std::size_t running() const noexcept { return running_; }
+  const std::vector<std::exception_ptr>& failures() const noexcept { return failures_; }
+
+ private:
+  std::size_t claim_slot();
+  void child_failed(std::exception_ptr e) noexcept;
+  void child_finished(std::size_t slot) noexcept;
+  // wait_all parks until no child runs; false if a cancellation or expired scope
+  // interrupted it (cancellable only).
+  bool wait_all(bool cancellable) noexcept;
+  void wait_all_after_interrupt() noexcept;
+  void report_unreported() noexcept;
+
+  detail::scheduler* sched_;
+  std::vector<fiber<void>> children_;  // by slot; a finished child's slot is empty
+  std::vector<std::size_t> free_slots_;
+  std::size_t running_ = 0;
+  detail::park_token waiter_{};
+  std::vector<std::exception_ptr> failures_;
+  std::size_t reported_ = 0;  // failures_[0, reported_) reached a caller or the handler
+};
+
+// with_task_group(body) runs body(group) and then joins the group; returns body's
+// result. If body throws, the children are cancelled and awaited, and body's
+// exception is rethrown (with the children's failures, as an exception_group, if
+// any failed too).
+template <class F>
+decltype(auto) with_task_group(F&& body) {
+  task_group group;
+  using result = std::invoke_result_t<F, task_group&>;
+  if constexpr (std::is_void_v<result>) {
+    try {
+      std::forward<F>(body)(group);
+    } catch (...) {
+      group.fail_with(std::current_exception());
+    }
+    group.join();
+  } else {
+    std::optional<result> value;
+    try {
+      value.emplace(std::forward<F>(body)(group));
+    } catch (...) {
+      group.fail_with(std::current_exception());
+    }
+    group.join();
+    return std::move(*value);
+  }
+}
+
+}  // namespace weft
