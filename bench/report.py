@@ -26,6 +26,9 @@ COMPARISONS = [
     ("weft/select_2", "floor/context_switch", None, None, None),
     ("weft/mutex_handoff", None, None, "boost_fiber/mutex_handoff", 0.5),
     ("weft/semaphore_handoff", "floor/context_switch", None, None, None),
+    ("weft/task_group_spawn_join", "weft/spawn_join", 1.5, None, None),
+    ("weft/gather_10", "weft/spawn_join", None, None, None),
+    ("weft/cancel_blocked", "weft/spawn_join", None, None, None),
     ("weft/echo/50", "floor/epoll_echo/50", 1.05, None, None),
     ("weft/echo/1000", "floor/epoll_echo/1000", 1.05, None, None),
 ]
