@@ -373,6 +373,31 @@ TEST(Structured, SlowOperationUnderWaitFor) {
   });
 }
 
+TEST(Structured, CancellationReleasesLocksPermitsAndSockets) {
+  run_checked([] {
+    weft::mutex m;
+    weft::semaphore permits(2);
+    const int fds_before = open_fd_count();
+    auto worker = weft::spawn([&] {
+      std::lock_guard lock(m);
+      weft::semaphore_guard permit(permits);
+      auto [a, b] = weft::net::unix_stream::pair();
+      char buf[4];
+      a.read_some(buf);  // blocks until cancelled
+    });
+    weft::this_fiber::sleep_for(2ms);
+    EXPECT_FALSE(m.try_lock());
+    worker.cancel();
+    EXPECT_THROW(worker.join(), weft::cancelled_error);
+    EXPECT_TRUE(m.try_lock());  // the guard ran
+    m.unlock();
+    EXPECT_TRUE(permits.try_acquire());  // both permits are free again
+    EXPECT_TRUE(permits.try_acquire());
+    permits.release(2);
+    EXPECT_EQ(open_fd_count(), fds_before);  // both sockets closed
+  });
+}
+
 TEST(Structured, EmptyRacesAreMisuse) {
   run_checked([] {
     std::vector<std::function<int()>> none;
