@@ -61,11 +61,7 @@ tcp_stream tcp_listener::accept(deadline d, std::error_code& ec) {
   return tcp_stream(fd);
 }
 
-endpoint tcp_listener::local_endpoint() const {
-  sockaddr_storage address;
-  const socklen_t len = local_name(address, "weft::net::tcp_listener::local_endpoint");
-  return endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&address), len).value_or(endpoint{});
-}
+endpoint tcp_listener::local_endpoint() const { return local_ip_endpoint("weft::net::tcp_listener::local_endpoint"); }
 
 unix_listener& unix_listener::operator=(unix_listener&& other) noexcept {
   if (this != &other) {

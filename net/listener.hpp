@@ -45,10 +45,7 @@ class tcp_listener : public detail::socket_base {
   static tcp_listener bind(const endpoint& at, const listen_options& options, std::error_code& ec);
 
   tcp_stream accept(deadline d = {}) {
-    std::error_code ec;
-    tcp_stream s = accept(d, ec);
-    detail::throw_if(ec, "weft::net::tcp_listener::accept");
-    return s;
+    return detail::or_throw("weft::net::tcp_listener::accept", [&](std::error_code& ec) { return accept(d, ec); });
   }
   tcp_stream accept(std::error_code& ec) { return accept({}, ec); }
   tcp_stream accept(deadline d, std::error_code& ec);
@@ -73,10 +70,7 @@ class unix_listener : public detail::socket_base {
   static unix_listener bind(std::string_view path, const listen_options& options, std::error_code& ec);
 
   unix_stream accept(deadline d = {}) {
-    std::error_code ec;
-    unix_stream s = accept(d, ec);
-    detail::throw_if(ec, "weft::net::unix_listener::accept");
-    return s;
+    return detail::or_throw("weft::net::unix_listener::accept", [&](std::error_code& ec) { return accept(d, ec); });
   }
   unix_stream accept(std::error_code& ec) { return accept({}, ec); }
   unix_stream accept(deadline d, std::error_code& ec);

@@ -117,17 +117,9 @@ tcp_stream tcp_stream::connect(std::string_view host, std::string_view service, 
   return s;
 }
 
-endpoint tcp_stream::local_endpoint() const {
-  sockaddr_storage address;
-  const socklen_t len = local_name(address, "weft::net local_endpoint");
-  return endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&address), len).value_or(endpoint{});
-}
+endpoint tcp_stream::local_endpoint() const { return local_ip_endpoint("weft::net local_endpoint"); }
 
-endpoint tcp_stream::peer_endpoint() const {
-  sockaddr_storage address;
-  const socklen_t len = peer_name(address, "weft::net peer_endpoint");
-  return endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&address), len).value_or(endpoint{});
-}
+endpoint tcp_stream::peer_endpoint() const { return peer_ip_endpoint("weft::net peer_endpoint"); }
 
 unix_stream unix_stream::connect(std::string_view path, deadline d, std::error_code& ec) {
   weft::detail::scheduler::require_fiber("weft::net::unix_stream::connect");

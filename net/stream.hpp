@@ -54,10 +54,7 @@ class stream_socket : public detail::socket_base {
   // returns 0 at the end of the stream (the peer shut down writing) or for an empty
   // buffer.
   std::size_t read_some(mutable_buffer buf, deadline d = {}) {
-    std::error_code ec;
-    const std::size_t n = read_some(buf, d, ec);
-    detail::throw_if(ec, "weft::net read_some");
-    return n;
+    return detail::or_throw("weft::net read_some", [&](std::error_code& ec) { return read_some(buf, d, ec); });
   }
   std::size_t read_some(mutable_buffer buf, std::error_code& ec) { return read_some(buf, {}, ec); }
   std::size_t read_some(mutable_buffer buf, deadline d, std::error_code& ec) {
@@ -76,20 +73,14 @@ class stream_socket : public detail::socket_base {
   // read_exact fills the whole buffer; the end of the stream before that is an
   // error (errc::end_of_stream).
   std::size_t read_exact(mutable_buffer buf, deadline d = {}) {
-    std::error_code ec;
-    const std::size_t n = read_exact(buf, d, ec);
-    detail::throw_if(ec, "weft::net read_exact");
-    return n;
+    return detail::or_throw("weft::net read_exact", [&](std::error_code& ec) { return read_exact(buf, d, ec); });
   }
   std::size_t read_exact(mutable_buffer buf, std::error_code& ec) { return read_exact(buf, {}, ec); }
   std::size_t read_exact(mutable_buffer buf, deadline d, std::error_code& ec);
 
   // write_some writes what fits now, at least 1 byte, waiting if nothing fits.
   std::size_t write_some(const_buffer buf, deadline d = {}) {
-    std::error_code ec;
-    const std::size_t n = write_some(buf, d, ec);
-    detail::throw_if(ec, "weft::net write_some");
-    return n;
+    return detail::or_throw("weft::net write_some", [&](std::error_code& ec) { return write_some(buf, d, ec); });
   }
   std::size_t write_some(const_buffer buf, std::error_code& ec) { return write_some(buf, {}, ec); }
   std::size_t write_some(const_buffer buf, deadline d, std::error_code& ec) {
@@ -102,10 +93,7 @@ class stream_socket : public detail::socket_base {
 
   // write_all writes every byte, waiting as needed; returns buf.size on success.
   std::size_t write_all(const_buffer buf, deadline d = {}) {
-    std::error_code ec;
-    const std::size_t n = write_all(buf, d, ec);
-    detail::throw_if(ec, "weft::net write_all");
-    return n;
+    return detail::or_throw("weft::net write_all", [&](std::error_code& ec) { return write_all(buf, d, ec); });
   }
   std::size_t write_all(const_buffer buf, std::error_code& ec) { return write_all(buf, {}, ec); }
   std::size_t write_all(const_buffer buf, deadline d, std::error_code& ec) {
@@ -118,10 +106,7 @@ class stream_socket : public detail::socket_base {
   // write_all(buffers) is the vectored (gather) form: the buffers' bytes in order,
   // in as few system calls as the kernel allows.
   std::size_t write_all(std::span<const const_buffer> bufs, deadline d = {}) {
-    std::error_code ec;
-    const std::size_t n = write_all(bufs, d, ec);
-    detail::throw_if(ec, "weft::net write_all");
-    return n;
+    return detail::or_throw("weft::net write_all", [&](std::error_code& ec) { return write_all(bufs, d, ec); });
   }
   std::size_t write_all(std::span<const const_buffer> bufs, std::error_code& ec) {
     return write_all(bufs, {}, ec);
@@ -131,9 +116,7 @@ class stream_socket : public detail::socket_base {
   // shutdown ends one or both directions (shutdown_type::write sends end-of-stream
   // to the peer while reading goes on).
   void shutdown(shutdown_type how) {
-    std::error_code ec;
-    shutdown(how, ec);
-    detail::throw_if(ec, "weft::net shutdown");
+    detail::or_throw("weft::net shutdown", [&](std::error_code& ec) { shutdown(how, ec); });
   }
   void shutdown(shutdown_type how, std::error_code& ec) noexcept;
 

@@ -87,16 +87,8 @@ datagram udp_socket::recv_from(mutable_buffer buf, deadline d, std::error_code& 
   return got;
 }
 
-endpoint udp_socket::local_endpoint() const {
-  sockaddr_storage address;
-  const socklen_t len = local_name(address, "weft::net::udp_socket::local_endpoint");
-  return endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&address), len).value_or(endpoint{});
-}
+endpoint udp_socket::local_endpoint() const { return local_ip_endpoint("weft::net::udp_socket::local_endpoint"); }
 
-endpoint udp_socket::peer_endpoint() const {
-  sockaddr_storage address;
-  const socklen_t len = peer_name(address, "weft::net::udp_socket::peer_endpoint");
-  return endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&address), len).value_or(endpoint{});
-}
+endpoint udp_socket::peer_endpoint() const { return peer_ip_endpoint("weft::net::udp_socket::peer_endpoint"); }
 
 }  // namespace weft::net

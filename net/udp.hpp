@@ -42,36 +42,25 @@ class udp_socket : public detail::socket_base {
   // connect fixes the peer: send/recv then talk to it only, and ICMP errors (e.g.
   // ECONNREFUSED when nobody listens) are reported by later calls. Does not block.
   void connect(const endpoint& peer) {
-    std::error_code ec;
-    connect(peer, ec);
-    detail::throw_if(ec, "weft::net::udp_socket::connect");
+    detail::or_throw("weft::net::udp_socket::connect", [&](std::error_code& ec) { connect(peer, ec); });
   }
   void connect(const endpoint& peer, std::error_code& ec) noexcept;
 
   std::size_t send_to(const_buffer buf, const endpoint& to, deadline d = {}) {
-    std::error_code ec;
-    const std::size_t n = send_to(buf, to, d, ec);
-    detail::throw_if(ec, "weft::net::udp_socket::send_to");
-    return n;
+    return detail::or_throw("weft::net::udp_socket::send_to", [&](std::error_code& ec) { return send_to(buf, to, d, ec); });
   }
   std::size_t send_to(const_buffer buf, const endpoint& to, std::error_code& ec) { return send_to(buf, to, {}, ec); }
   std::size_t send_to(const_buffer buf, const endpoint& to, deadline d, std::error_code& ec);
 
   datagram recv_from(mutable_buffer buf, deadline d = {}) {
-    std::error_code ec;
-    datagram got = recv_from(buf, d, ec);
-    detail::throw_if(ec, "weft::net::udp_socket::recv_from");
-    return got;
+    return detail::or_throw("weft::net::udp_socket::recv_from", [&](std::error_code& ec) { return recv_from(buf, d, ec); });
   }
   datagram recv_from(mutable_buffer buf, std::error_code& ec) { return recv_from(buf, {}, ec); }
   datagram recv_from(mutable_buffer buf, deadline d, std::error_code& ec);
 
   // send and recv: the connected forms.
   std::size_t send(const_buffer buf, deadline d = {}) {
-    std::error_code ec;
-    const std::size_t n = send(buf, d, ec);
-    detail::throw_if(ec, "weft::net::udp_socket::send");
-    return n;
+    return detail::or_throw("weft::net::udp_socket::send", [&](std::error_code& ec) { return send(buf, d, ec); });
   }
   std::size_t send(const_buffer buf, std::error_code& ec) { return send(buf, {}, ec); }
   std::size_t send(const_buffer buf, deadline d, std::error_code& ec);

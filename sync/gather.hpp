@@ -56,7 +56,7 @@ gather_result_t<F> call_for_result(F& fn) {
 }
 
 template <class F>
-outcome<std::invoke_result_t<F&>> call_for_outcome(F& fn) noexcept {
+outcome<std::invoke_result_t<F&>> call_for_outcome(F& fn) {
   try {
     if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
       fn();
@@ -342,6 +342,17 @@ std::size_t wait_any(std::span<fiber<T>> handles) {
 template <class T>
 std::size_t wait_any(std::vector<fiber<T>>& handles) {
   return wait_any(std::span<fiber<T>>(handles));
+}
+
+// when_all and when_any are gather and wait_any under the names C++ proposals and
+// other libraries use.
+template <class... A>
+auto when_all(A&&... args) -> decltype(gather(std::forward<A>(args)...)) {
+  return gather(std::forward<A>(args)...);
+}
+template <class... A>
+auto when_any(A&&... args) -> decltype(wait_any(std::forward<A>(args)...)) {
+  return wait_any(std::forward<A>(args)...);
 }
 
 // ---- as_completed ---------------------------------------------------------------------

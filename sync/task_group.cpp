@@ -94,14 +94,18 @@ void task_group::report_unreported() noexcept {
   for (; reported_ < failures_.size(); ++reported_) report(failures_[reported_]);
 }
 
-void task_group::join() {
+void task_group::wait_or_unwind() {
   detail::scheduler::require_fiber("weft::task_group::join");
-  if (!wait_all(true)) {
-    cancel();
-    wait_all_after_interrupt();
-    report_unreported();
-    detail::throw_cancelled();
-  }
+  if (wait_all(true)) return;
+  // The waiting fiber was cancelled (or its deadline scope expired): so is the group.
+  cancel();
+  wait_all_after_interrupt();
+  report_unreported();
+  detail::throw_cancelled();
+}
+
+void task_group::join() {
+  wait_or_unwind();
   if (reported_ == failures_.size()) return;
   std::vector<std::exception_ptr> fresh(failures_.begin() + static_cast<std::ptrdiff_t>(reported_), failures_.end());
   reported_ = failures_.size();
@@ -110,13 +114,7 @@ void task_group::join() {
 }
 
 void task_group::join_first() {
-  detail::scheduler::require_fiber("weft::task_group::join");
-  if (!wait_all(true)) {
-    cancel();
-    wait_all_after_interrupt();
-    report_unreported();
-    detail::throw_cancelled();
-  }
+  wait_or_unwind();
   if (reported_ == failures_.size()) return;
   const std::exception_ptr first = failures_[reported_++];
   report_unreported();

@@ -112,6 +112,9 @@ class task_group {
   // interrupted it (cancellable only).
   bool wait_all(bool cancellable) noexcept;
   void wait_all_after_interrupt() noexcept;
+  // wait_or_unwind is join's wait: on cancellation, cancel and await the children,
+  // then throw the cancellation.
+  void wait_or_unwind();
   void report_unreported() noexcept;
 
   detail::scheduler* sched_;

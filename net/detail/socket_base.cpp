@@ -166,4 +166,16 @@ socklen_t socket_base::peer_name(sockaddr_storage& out, const char* what) const 
   return len;
 }
 
+endpoint socket_base::local_ip_endpoint(const char* what) const {
+  sockaddr_storage address;
+  const socklen_t len = local_name(address, what);
+  return endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&address), len).value_or(endpoint{});
+}
+
+endpoint socket_base::peer_ip_endpoint(const char* what) const {
+  sockaddr_storage address;
+  const socklen_t len = peer_name(address, what);
+  return endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&address), len).value_or(endpoint{});
+}
+
 }  // namespace weft::net::detail

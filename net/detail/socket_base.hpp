@@ -14,7 +14,10 @@
 #include <cstddef>
 #include <optional>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 
+#include "net/address.hpp"
 #include "runtime/detail/scheduler.hpp"
 #include "runtime/error.hpp"
 #include "runtime/fd_wait.hpp"
@@ -29,6 +32,21 @@ inline void throw_if(const std::error_code& ec, const char* what) {
     throw_error(ec, what);
 }
 inline std::error_code errno_code() noexcept { return {errno, std::system_category()}; }
+
+// or_throw(what, f) is how each call's throwing form is made from its error_code
+// form: it runs f(ec) and throws (throw_error) if the code is set.
+template <class F>
+decltype(auto) or_throw(const char* what, F&& f) {
+  std::error_code ec;
+  if constexpr (std::is_void_v<std::invoke_result_t<F, std::error_code&>>) {
+    std::forward<F>(f)(ec);
+    throw_if(ec, what);
+  } else {
+    auto result = std::forward<F>(f)(ec);
+    throw_if(ec, what);
+    return result;
+  }
+}
 
 class socket_base {
  public:
@@ -105,6 +123,9 @@ class socket_base {
   int int_option(int level, int name, const char* what) const;
   socklen_t local_name(sockaddr_storage& out, const char* what) const;
   socklen_t peer_name(sockaddr_storage& out, const char* what) const;
+  // The IP endpoints of a TCP or UDP socket.
+  endpoint local_ip_endpoint(const char* what) const;
+  endpoint peer_ip_endpoint(const char* what) const;
 
   int fd_ = -1;
   std::optional<fd_watch> watch_;  // engaged once a call had to wait

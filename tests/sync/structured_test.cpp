@@ -188,6 +188,8 @@ TEST(Gather, ResultsInInputOrder) {
         return i * i;
       });
     EXPECT_EQ(weft::gather(fns), (std::vector<int>{0, 1, 4, 9, 16, 25, 36, 49, 64, 81}));
+    EXPECT_EQ(std::get<0>(weft::when_all([] { return 2; }, [] { return 3; })), 2);
+    EXPECT_EQ(weft::when_any(fns).index, 9u);  // the shortest sleep
   });
 }
 
