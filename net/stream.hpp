@@ -16,6 +16,7 @@
 //   - Calling outside a fiber throws errc::not_in_fiber.
 // One fiber may read while another writes; two fibers reading (or writing) the same
 // stream at once is refused with errc::already_waited when the second has to wait.
+// A socket belongs to the scheduler (thread) whose fiber first had to wait on it.
 //
 // State after a timeout or cancellation:
 //   - read_some: nothing was consumed; the stream is intact and may be read again.

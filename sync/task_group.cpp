@@ -96,6 +96,7 @@ void task_group::report_unreported() noexcept {
 
 void task_group::wait_or_unwind() {
   detail::scheduler::require_fiber("weft::task_group::join");
+  if (waiter_) throw error(errc::already_waited, "another fiber already joins this weft::task_group");
   if (wait_all(true)) return;
   // The waiting fiber was cancelled (or its deadline scope expired): so is the group.
   cancel();

@@ -161,6 +161,11 @@ TEST(TaskGroup, ObjectFormJoinsAndReportsUnjoinedFailures) {
     EXPECT_EQ(g.running(), 0u);
     g.spawn([] { throw boom("again"); });  // reusable after a join
     EXPECT_THROW(g.join(), boom);
+    g.spawn([] { weft::this_fiber::sleep_for(5ms); });
+    auto other = weft::spawn([&] { g.join(); });
+    weft::this_fiber::yield();  // `other` waits in join
+    EXPECT_THROW(g.join(), weft::error);  // a second joiner is refused
+    other.join();
     g.spawn([] { throw boom("never joined"); });
     weft::this_fiber::yield();
   });  // the destructor reports what nobody joined
