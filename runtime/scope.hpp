@@ -77,21 +77,11 @@ decltype(auto) wait_for(std::chrono::duration<Rep, Period> d, F&& fn) {
 // not apply (scopes opened inside still do).
 class shield_scope {
  public:
-  shield_scope()
-      : self_(detail::scheduler::require_fiber("weft::shield").running()),
-        saved_(std::exchange(self_->scope_deadline_, no_deadline)) {
-    ++self_->shield_depth_;
-  }
-  ~shield_scope() {
-    --self_->shield_depth_;
-    self_->scope_deadline_ = saved_;
-  }
-  shield_scope(const shield_scope&) = delete;
-  shield_scope& operator=(const shield_scope&) = delete;
+  // Throws errc::not_in_fiber outside a fiber.
+  shield_scope() : guard_(detail::scheduler::require_fiber("weft::shield").running()) {}
 
  private:
-  detail::fiber_record* self_;
-  time_point saved_;
+  detail::shield_guard guard_;
 };
 
 namespace this_fiber {

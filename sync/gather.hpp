@@ -9,7 +9,10 @@
 // Each callable runs in its own fiber of the calling fiber's scheduler (copied in,
 // like weft::spawn's function), inside a task_group: none outlives the call, and
 // cancelling the caller cancels them all. The callable forms take any callables
-// (and ranges of them); gather also takes fiber handles.
+// (and ranges of them); gather also takes fiber handles. Deadlines come from a
+// deadline scope around the call (runtime/scope.hpp): `weft::with_timeout(1s, [&] {
+// return weft::gather(...); })` cancels what is still running at the deadline and
+// throws timeout_error; the same holds for as_completed_set::next().
 #pragma once
 
 #include <cstddef>

@@ -82,12 +82,8 @@ bool task_group::wait_all(bool cancellable) noexcept {
 void task_group::wait_all_after_interrupt() noexcept {
   // Shielded: a cancellation (or an expired scope) must not cut this wait short,
   // or children would outlive the group.
-  detail::fiber_record* self = sched_->running();
-  ++self->shield_depth_;
-  const time_point saved = std::exchange(self->scope_deadline_, no_deadline);
+  detail::shield_guard shield(sched_->running());
   wait_all(false);
-  self->scope_deadline_ = saved;
-  --self->shield_depth_;
 }
 
 void task_group::report_unreported() noexcept {

@@ -15,7 +15,9 @@
 // Cancelling the fiber that waits in join() (or a deadline scope expiring around
 // it) cancels every child, waits for them all, then throws cancelled_error (or
 // timeout_error); child failures that happen meanwhile go to the unhandled
-// exception handler. Groups nest: a child may open its own group. Children may
+// exception handler. A deadline for the whole group is a deadline scope around it:
+// `weft::with_timeout(2s, [&] { weft::with_task_group(...); })` cancels the children
+// at the deadline, waits for them and throws timeout_error. Groups nest: a child may open its own group. Children may
 // spawn more children into the group they run in. A group belongs to the fiber that
 // created it and to that scheduler's thread.
 #pragma once

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "runtime/clock.hpp"
@@ -296,6 +297,28 @@ class scheduler {
   bool deadlocked_ = false;
   std::vector<remote_wake> inbox_wakes_;            // reused buffers for take_inbox
   std::vector<std::function<void()>> inbox_posts_;
+};
+
+// shield_guard: while it lives, `self` is shielded: a cancellation does not end its
+// parks (it stays pending) and the deadline scopes around it do not apply (scopes
+// opened inside still do). Owner thread only. runtime/scope.hpp's shield_scope is
+// the public face; waits that must not give up use it directly.
+class shield_guard {
+ public:
+  explicit shield_guard(fiber_record* self) noexcept
+      : self_(self), saved_scope_(std::exchange(self->scope_deadline_, no_deadline)) {
+    ++self_->shield_depth_;
+  }
+  ~shield_guard() {
+    --self_->shield_depth_;
+    self_->scope_deadline_ = saved_scope_;
+  }
+  shield_guard(const shield_guard&) = delete;
+  shield_guard& operator=(const shield_guard&) = delete;
+
+ private:
+  fiber_record* self_;
+  time_point saved_scope_;
 };
 
 // throw_cancelled throws what a blocking call reports when its park returned

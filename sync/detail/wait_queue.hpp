@@ -29,6 +29,7 @@
 #include <atomic>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <utility>
 
 #include "runtime/clock.hpp"
@@ -142,11 +143,9 @@ template <class Lock, class Withdraw = no_withdraw>
   fiber_record* self = s.running();
   // A wait that must not give up runs shielded: a cancellation stays pending and
   // deadline scopes do not apply.
-  time_point saved_scope{};
-  if (!cancellable) [[unlikely]] {
-    ++self->shield_depth_;
-    saved_scope = std::exchange(self->scope_deadline_, no_deadline);
-  }
+  std::optional<shield_guard> shield;
+  if (!cancellable) [[unlikely]]
+    shield.emplace(self);
   wait_outcome outcome = wait_outcome::served;
   for (;;) {
     const wake_reason why = s.park(w.token, deadline);
@@ -163,10 +162,6 @@ template <class Lock, class Withdraw = no_withdraw>
     lock.unlock();
     outcome = why == wake_reason::timed_out ? wait_outcome::timed_out : wait_outcome::cancelled;
     break;
-  }
-  if (!cancellable) [[unlikely]] {
-    --self->shield_depth_;
-    self->scope_deadline_ = saved_scope;
   }
   return outcome;
 }

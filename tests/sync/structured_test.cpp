@@ -72,7 +72,10 @@ TEST(TaskGroup, FailureCancelsSiblingsBlockedInSocketsAndChannelsThenRethrows) {
       EXPECT_STREQ(e.what(), "child failed");
     }
     EXPECT_EQ(unwound, 4);  // every sibling unwound before the group returned
-    EXPECT_TRUE(none.try_acquire() == false);
+    // The cancelled acquirer left the semaphore's queue: a permit released now is
+    // free, not handed to a fiber that no longer waits.
+    none.release();
+    EXPECT_TRUE(none.try_acquire());
   });
 }
 
@@ -402,6 +405,30 @@ TEST(Structured, CancellationReleasesLocksPermitsAndSockets) {
     EXPECT_TRUE(permits.try_acquire());
     permits.release(2);
     EXPECT_EQ(open_fd_count(), fds_before);  // both sockets closed
+  });
+}
+
+TEST(Structured, DeadlineScopeAroundGroupsAndGather) {
+  run_checked([] {
+    int unwound = 0;
+    auto sleeper = [&] {
+      struct mark {
+        int& n;
+        ~mark() { ++n; }
+      } m{unwound};
+      weft::this_fiber::sleep_for(10s);
+    };
+    EXPECT_THROW(weft::with_timeout(5ms, [&] { weft::gather(sleeper, sleeper); }), weft::timeout_error);
+    EXPECT_EQ(unwound, 2);
+    EXPECT_THROW(weft::with_timeout(5ms,
+                                    [&] {
+                                      weft::with_task_group([&](weft::task_group& g) {
+                                        g.spawn(sleeper);
+                                        g.spawn(sleeper);
+                                      });
+                                    }),
+                 weft::timeout_error);
+    EXPECT_EQ(unwound, 4);
   });
 }
 
