@@ -248,12 +248,18 @@ class channel {
       return true;
     }
     if (buffer_.size() < capacity_) {
-      buffer_.push(std::move(v));  // may throw bad_alloc, with v untouched
+      if (buffer_.full()) [[unlikely]]
+        grow_buffer();
+      buffer_.push_within_capacity(std::move(v));
       status = channel_status::ok;
       return true;
     }
     return false;
   }
+
+  // grow_buffer makes room for one more value, or throws std::bad_alloc with
+  // nothing changed (the sender's value untouched).
+  [[gnu::noinline]] void grow_buffer() { buffer_.grow(); }
 
   // recv_now is send_now's mirror: ok (out filled) or closed, or false to wait.
   bool recv_now(std::optional<T>& out, channel_status& status) noexcept {
@@ -261,7 +267,7 @@ class channel {
       out.emplace(buffer_.pop());
       // The slot just freed goes to the longest-waiting sender.
       if (detail::waiter* w = senders_.pop_claimed()) {
-        buffer_.push(std::move(*static_cast<waiter_type*>(w)->src));  // fits: no allocation
+        buffer_.push_within_capacity(std::move(*static_cast<waiter_type*>(w)->src));
         detail::wake_served(w);
       }
       status = channel_status::ok;
@@ -280,26 +286,46 @@ class channel {
     return false;
   }
 
-  // send_impl and recv_impl: `s` is null for the try_ forms (never wait).
+  // send_impl and recv_impl: `s` is null for the try_ forms (never wait). The lock
+  // is taken and released by hand, not by a guard: a guard's "do I still own it"
+  // flag costs a few instructions on every hand-off. Only send_now's buffer growth
+  // can throw in between.
   [[gnu::always_inline]] channel_status send_impl(T& v, detail::scheduler* s, time_point deadline) {
-    std::unique_lock guard(lock_);
+    lock_.lock();
     channel_status status;
-    if (send_now(v, status)) return status;
-    if (s == nullptr) return channel_status::full;
+    bool done;
+    try {
+      done = send_now(v, status);
+    } catch (...) {
+      lock_.unlock();
+      throw;
+    }
+    if (done) [[likely]] {
+      lock_.unlock();
+      return status;
+    }
+    if (s == nullptr) {
+      lock_.unlock();
+      return channel_status::full;
+    }
     waiter_type w;
     w.src = &v;
-    guard.release();  // block_on unlocks
-    return finish_wait(detail::block_on(*s, lock_, senders_, w, deadline), w);
+    return finish_wait(detail::block_on(*s, lock_, senders_, w, deadline), w);  // block_on unlocks
   }
 
   [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, detail::scheduler* s, time_point deadline) {
-    std::unique_lock guard(lock_);
+    lock_.lock();
     channel_status status;
-    if (recv_now(out, status)) return status;
-    if (s == nullptr) return channel_status::empty;
+    if (recv_now(out, status)) {
+      lock_.unlock();
+      return status;
+    }
+    if (s == nullptr) {
+      lock_.unlock();
+      return channel_status::empty;
+    }
     waiter_type w;
     w.dst = &out;
-    guard.release();
     return finish_wait(detail::block_on(*s, lock_, receivers_, w, deadline), w);
   }
 

@@ -78,10 +78,11 @@ struct fiber_record {
   void* tsan_fiber_ = nullptr;
 
   // ---- parking --------------------------------------------------------------------
-  // owner thread: (generation << 1) | parked. The first waker to find "parked in
-  // generation g" clears the bit; only it sets wake_reason_ and queues the fiber.
-  // Generations start at 1, so a token with generation 0 never names a park.
-  std::uint64_t park_word_ = 0;
+  // owner thread: the generation of the park in progress, 0 when not parked. The
+  // first waker to find "parked in generation g" resets it to 0; only it sets
+  // wake_reason_ and queues the fiber. Generations start at 1, so a token with
+  // generation 0 never names a park (remote cancel requests use that).
+  std::uint64_t parked_in_ = 0;
   std::uint64_t park_generation_ = 0;     // owner thread: generation of the last park
   wake_reason wake_reason_ = wake_reason::notified;  // owner thread: set by the winning waker
   // owner thread: the current park's deadline (knows its fiber so firing can wake it)

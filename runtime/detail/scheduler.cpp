@@ -20,7 +20,7 @@ constexpr std::uint64_t id_block = 1024;
 
 void on_deadline(timer_node* node) noexcept {
   fiber_record* f = static_cast<fiber_record::deadline_timer*>(node)->fiber;
-  if (f->park_word_ & 1) scheduler::wake(park_token{f, f->park_word_ >> 1}, wake_reason::timed_out);
+  if (f->parked_in_) scheduler::wake(park_token{f, f->parked_in_}, wake_reason::timed_out);
 }
 
 // Schedulers alive in the process, for requests from other threads (wake_remote).
@@ -153,9 +153,14 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
 
 // ---- the switch point's rare work ----------------------------------------------------
 
-void scheduler::catch_up(bool poll) noexcept {
+void scheduler::catch_up() noexcept {
   if (timers_.has_due()) timers_.fire_due();
-  if (poll) poll_now();
+  if (poll_deferred_ != 0) {  // brought forward by arm_deadline: only the timers
+    until_catch_up_ = std::exchange(poll_deferred_, 0);
+    return;
+  }
+  until_catch_up_ = poll_interval;
+  poll_now();
 }
 
 void scheduler::release_finished() noexcept {
@@ -171,6 +176,10 @@ void scheduler::arm_deadline(fiber_record* self, time_point deadline) noexcept {
     timers_.insert_due(&self->deadline_);
   else
     timers_.insert(&self->deadline_, deadline, clock::now());
+  if (timers_.has_due() && until_catch_up_ > 1) {
+    poll_deferred_ = until_catch_up_ - 1;
+    until_catch_up_ = 1;
+  }
 }
 
 wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexcept {
@@ -207,7 +216,7 @@ void scheduler::cancel(fiber_record* f) noexcept {
     wake_remote(park_token{f, 0}, wake_reason::cancelled);
     return;
   }
-  if ((f->park_word_ & 1) && f->shield_depth_ == 0) wake(park_token{f, f->park_word_ >> 1}, wake_reason::cancelled);
+  if (f->parked_in_ && f->shield_depth_ == 0) wake(park_token{f, f->parked_in_}, wake_reason::cancelled);
 }
 
 // A request from another thread cannot touch the park state; it goes into the
@@ -234,8 +243,8 @@ void scheduler::apply_remote(const remote_wake& w) noexcept {
   const bool cancel_request = w.token.generation == 0;
   if (cancel_request) {
     // Only if still pending: the fiber may have seen the flag at a park already.
-    if (f->cancel_requested_.load(std::memory_order_relaxed) && (f->park_word_ & 1) && f->shield_depth_ == 0)
-      wake(park_token{f, f->park_word_ >> 1}, wake_reason::cancelled);
+    if (f->cancel_requested_.load(std::memory_order_relaxed) && f->parked_in_ && f->shield_depth_ == 0)
+      wake(park_token{f, f->parked_in_}, wake_reason::cancelled);
   } else {
     wake(w.token, w.why);
   }

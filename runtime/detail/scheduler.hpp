@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -91,7 +92,7 @@ class scheduler {
   [[gnu::always_inline]] park_token prepare_park() noexcept {
     fiber_record* self = running_;
     const std::uint64_t generation = ++self->park_generation_;
-    self->park_word_ = (generation << 1) | 1;
+    self->parked_in_ = generation;
     return park_token{self, generation};
   }
 
@@ -217,7 +218,11 @@ class scheduler {
       loop_.asan_size_ = from_size;
     }
 #endif
-    if (from) switched_from_->context_ = std::move(from);
+    // switched_from_'s context is empty (resuming it consumed it), so `from` is
+    // moved in by construction: a move-assignment would test the old value for
+    // a fiber to unwind, on every switch. A finished fiber hands back an empty
+    // context, and its own stays empty.
+    ::new (&switched_from_->context_) boost::context::fiber(std::move(from));
     if (finished_) [[unlikely]] {
       // We arrived from a finished fiber, which did not switch TSan (see finish());
       // switch before any call, so the call's return lands on our shadow stack.
@@ -228,22 +233,21 @@ class scheduler {
 
   // pick_next: the fiber to run after the running one stops, or the loop's context.
   [[gnu::always_inline]] fiber_record* pick_next() noexcept {
-    const bool poll_due = (++switches_ & (poll_interval - 1)) == 0;
-    if (timers_.has_due() || poll_due) [[unlikely]]
-      catch_up(poll_due);
+    if (--until_catch_up_ == 0) [[unlikely]]
+      catch_up();
     fiber_record* next = ready_.pop();
     return next ? next : &loop_;
   }
 
   // Between two switches that never pass through the loop (fibers handing the CPU
   // straight to each other), look at epoll, timers and the inbox every this many
-  // switches, so a busy run queue cannot starve I/O. A power of two.
+  // switches, so a busy run queue cannot starve I/O.
   static constexpr std::uint32_t poll_interval = 1024;
 
-  // end_park clears f's parked bit if it is parked in `generation` (owner thread).
+  // end_park ends f's park if it is parked in `generation` (owner thread; never 0).
   static bool end_park(fiber_record* f, std::uint64_t generation, wake_reason why) noexcept {
-    if (f->park_word_ != ((generation << 1) | 1)) return false;
-    f->park_word_ = generation << 1;
+    if (f->parked_in_ != generation) return false;
+    f->parked_in_ = 0;
     f->wake_reason_ = why;
     return true;
   }
@@ -252,7 +256,7 @@ class scheduler {
   [[gnu::noinline]] static bool wake_remote(park_token token, wake_reason why) noexcept;
   void apply_remote(const remote_wake& w) noexcept;
 
-  void catch_up(bool poll) noexcept;
+  void catch_up() noexcept;
   void release_finished() noexcept;
   void poll_now() noexcept;
   void take_inbox() noexcept;
@@ -290,7 +294,12 @@ class scheduler {
   fiber_record* finished_ = nullptr;    // a fiber that just finished, released after the switch
   fiber_record* alive_head_ = nullptr;  // every started, unfinished fiber
   std::size_t alive_ = 0;
-  std::uint32_t switches_ = 0;          // paces the non-blocking poll between switches
+  // pick_next counts switches down to its next look at timers and I/O (catch_up).
+  // A timer already due when armed brings the look forward to the next switch and
+  // parks the remaining count in poll_deferred_, so that look fires it without
+  // polling.
+  std::uint32_t until_catch_up_ = poll_interval;
+  std::uint32_t poll_deferred_ = 0;
   std::uint64_t next_id_ = 0;           // fiber ids, taken from the process in blocks
   std::uint64_t last_id_ = 0;
   bool shutting_down_ = false;

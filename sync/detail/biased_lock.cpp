@@ -51,7 +51,7 @@ void biased_lock::remote_lock() noexcept {
     pause_while(spin_);
   }
   const void* home = home_.load(std::memory_order_relaxed);
-  if (home == nullptr) {
+  if (home == unbound) {
     // Unbound: a scheduler thread binds it to itself (from now on it locks as home,
     // and this first time it holds spin_, which excludes every remote).
     // home_busy_ is set before spin_ is released: the next remote to get spin_

@@ -33,8 +33,10 @@
 
 namespace weft::detail {
 
-// The calling thread's identity: the address of a thread-local, one instruction away.
-inline const void* this_thread_identity() noexcept { return &this_thread_scheduler; }
+// A biased lock's home is a scheduler thread, named by its scheduler: the pointer
+// every blocking call loads anyway, one instruction away. `unbound` marks a lock
+// with no home yet; it is not null, so a plain thread (no scheduler) never matches.
+inline const void* this_thread_identity() noexcept { return this_thread_scheduler; }
 
 class biased_lock {
  public:
@@ -63,7 +65,10 @@ class biased_lock {
   [[gnu::noinline]] void remote_lock() noexcept;
   [[gnu::noinline]] void remote_unlock() noexcept;
 
-  std::atomic<const void*> home_{nullptr};  // written once, by remote_lock, under spin_
+  static constexpr char unbound_marker = 0;
+  static constexpr const void* unbound = &unbound_marker;
+
+  std::atomic<const void*> home_{unbound};  // written once, by remote_lock, under spin_
   std::atomic<bool> home_busy_{false};
   std::atomic<bool> remote_busy_{false};
   std::atomic<bool> spin_{false};           // among remote lockers

@@ -27,9 +27,16 @@ class ring {
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
 
+  bool full() const noexcept { return size_ == capacity_; }
+
   // push appends v; it may allocate (std::bad_alloc, v untouched).
   void push(T&& v) {
-    if (size_ == capacity_) grow();
+    if (full()) grow();
+    push_within_capacity(std::move(v));
+  }
+
+  // push_within_capacity appends v to a ring that is not full().
+  void push_within_capacity(T&& v) noexcept {
     std::size_t tail = head_ + size_;
     if (tail >= capacity_) tail -= capacity_;
     ::new (static_cast<void*>(slots_ + tail)) T(std::move(v));
@@ -46,7 +53,7 @@ class ring {
     return v;
   }
 
- private:
+  // grow doubles the storage (std::bad_alloc: nothing changed).
   void grow() {
     const std::size_t bigger = capacity_ == 0 ? 8 : capacity_ * 2;
     T* fresh = std::allocator<T>().allocate(bigger);
@@ -61,6 +68,7 @@ class ring {
     head_ = 0;
   }
 
+ private:
   T* slots_ = nullptr;
   std::size_t capacity_ = 0;
   std::size_t head_ = 0;

@@ -49,8 +49,8 @@ struct select_group {
 };
 
 struct waiter {
-  waiter* prev = nullptr;  // links in one wait_queue, while `queued`
-  waiter* next = nullptr;
+  waiter* prev;            // links in one wait_queue, while `queued` (set by push_back)
+  waiter* next;
   bool queued = false;     // guarded by the primitive's lock
   park_token token{};
   select_group* group = nullptr;  // set for the cases of a select
@@ -96,8 +96,14 @@ class wait_queue {
   // returns it (nullptr if none). Waiters of selects completed elsewhere are dropped.
   waiter* pop_claimed() noexcept {
     while (waiter* w = head_) {
-      remove(w);
-      if (w->claim()) return w;
+      head_ = w->next;
+      if (head_)
+        head_->prev = nullptr;
+      else
+        tail_ = nullptr;
+      w->queued = false;
+      if (w->claim()) [[likely]]
+        return w;
     }
     return nullptr;
   }
