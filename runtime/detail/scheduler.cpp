@@ -38,6 +38,7 @@ struct stack_return {
 }  // namespace
 
 constinit thread_local scheduler* this_thread_scheduler = nullptr;
+constinit thread_local scheduler* this_fiber_scheduler = nullptr;
 
 scheduler::scheduler(const scheduler_options& options)
     : inbox_(std::make_shared<remote_inbox>()),
@@ -141,6 +142,9 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
   }
   if (rec->detached_) report_unretrieved(*rec);
   fiber_record* next = rec->returns_to_loop_ ? &loop_ : pick_next();
+  // The loop releases this fiber's record, running its captures' destructors: on
+  // the loop's own context, where blocking calls must be refused.
+  if (next == &loop_) this_fiber_scheduler = nullptr;
   finished_ = rec;
   switched_from_ = rec;
   running_ = next;
@@ -311,7 +315,9 @@ template <class Done>
 void scheduler::loop_until(Done done) {
   while (!done()) {
     if (fiber_record* next = ready_.pop()) {
+      this_fiber_scheduler = this;
       switch_to(next);
+      this_fiber_scheduler = nullptr;
       continue;
     }
     idle();

@@ -34,6 +34,11 @@ class scheduler;
 // the position-independent code of a static library; it is read on every blocking
 // call. constinit: no dynamic initialisation, so no TLS wrapper function either.
 extern constinit thread_local scheduler* this_thread_scheduler [[gnu::tls_model("initial-exec")]];
+// The same scheduler while one of its fibers runs, null on its own context (the
+// loop) and outside run(): "am I in a fiber" is then one load, on every blocking
+// call. The loop sets it when it hands the thread to a fiber and clears it when
+// control comes back (loop_until, finish).
+extern constinit thread_local scheduler* this_fiber_scheduler [[gnu::tls_model("initial-exec")]];
 
 struct scheduler_options {
   std::size_t stack_size = 0;  // 0: weft::default_stack_size
@@ -52,14 +57,13 @@ class scheduler {
   // require_fiber is current() if the caller is a fiber; otherwise it throws
   // weft::error(errc::not_in_fiber) naming `what`.
   static scheduler& require_fiber(const char* what) {
-    scheduler* s = this_thread_scheduler;
-    if (s == nullptr || !s->in_fiber()) [[unlikely]]
+    scheduler* s = this_fiber_scheduler;
+    if (s == nullptr) [[unlikely]]
       throw_not_in_fiber(what);
     return *s;
   }
 
   fiber_record* running() const noexcept { return running_; }
-  bool in_fiber() const noexcept { return running_ != &loop_; }
 
   // start gives `rec` a stack and queues it to run. rec->refs_ must already count
   // the references the caller hands out (2 with a handle, 1 detached).

@@ -114,6 +114,39 @@ TEST(Spawn, OutsideFiberThrowsNotInFiber) {
   }
 }
 
+// A detached fiber's result dies with its record, which the scheduler's own context
+// may release when nothing else is runnable: a blocking call there is refused, not
+// run on a context that cannot park.
+TEST(Spawn, BlockingInAResultDestroyedByTheSchedulerIsRefused) {
+  struct blocks_when_destroyed {
+    std::shared_ptr<std::optional<std::error_code>> seen = std::make_shared<std::optional<std::error_code>>();
+    bool owner = true;
+    blocks_when_destroyed() = default;
+    blocks_when_destroyed(blocks_when_destroyed&& o) noexcept : seen(o.seen) { o.owner = false; }
+    ~blocks_when_destroyed() {
+      if (!owner) return;
+      try {
+        weft::this_fiber::sleep_for(std::chrono::milliseconds(0));
+        *seen = std::error_code{};
+      } catch (const weft::error& e) {
+        *seen = e.code();
+      }
+    }
+  };
+  auto seen = std::make_shared<std::optional<std::error_code>>();
+  run_checked([&] {
+    auto f = weft::spawn([&] {
+      blocks_when_destroyed r;
+      seen = r.seen;
+      return r;
+    });
+    f.detach();
+    weft::this_fiber::sleep_for(std::chrono::milliseconds(20));  // the loop runs alone
+  });
+  ASSERT_TRUE(seen->has_value());
+  EXPECT_EQ(**seen, weft::errc::not_in_fiber);
+}
+
 TEST(Spawn, NameAndIdAreVisible) {
   run_checked([] {
     auto f = weft::spawn({.name = "worker"}, [] {
