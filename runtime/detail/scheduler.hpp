@@ -152,11 +152,13 @@ class scheduler {
   // was served under their own lock instead).
   [[gnu::always_inline]] static bool wake(park_token token, wake_reason why) noexcept {
     fiber_record* f = token.fiber;
-    scheduler* owner = f->owner_;  // fixed for the fiber's life
-    if (owner != this_thread_scheduler) [[unlikely]]
+    // The queue is reached through this thread's scheduler, not through f->owner_:
+    // equal when it matters, but this one does not wait for a load from f.
+    scheduler* here = this_thread_scheduler;
+    if (f->owner_ != here) [[unlikely]]
       return wake_remote(token, why);
-    if (!owner->end_park(f, token.generation, why)) return false;
-    owner->ready_.push(f);
+    if (!end_park(f, token.generation, why)) return false;
+    here->ready_.push(f);
     return true;
   }
   // cancel asks `f` to stop: its current park (or its next, if it is not parked)
