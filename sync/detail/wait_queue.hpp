@@ -49,8 +49,8 @@ struct select_group {
 };
 
 struct waiter {
-  waiter* prev;            // links in one wait_queue, while `queued` (set by push_back)
-  waiter* next;
+  waiter* prev = nullptr;  // links in one wait_queue, while `queued`
+  waiter* next = nullptr;
   bool queued = false;     // guarded by the primitive's lock
   park_token token{};
   select_group* group = nullptr;  // set for the cases of a select
