@@ -145,14 +145,15 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
   // The loop releases this fiber's record, running its captures' destructors: on
   // the loop's own context, where blocking calls must be refused.
   if (next == &loop_) this_fiber_scheduler = nullptr;
+  boost::context::fiber& target = context_of(next);
   finished_ = rec;
-  switched_from_ = rec;
+  last_suspended_ = rec;  // its context, empty, lands in the cache
   running_ = next;
   asan_start_switch(nullptr, next->asan_bottom_, next->asan_size_);  // nullptr: dying
   // No TSan switch here: the frames of this fiber still return (into boost) before
   // the jump, and TSan must see those returns on this fiber's shadow stack. The
   // next fiber switches TSan on arrival (after_switch).
-  return std::move(next->context_);
+  return std::move(target);
 }
 
 // ---- the switch point's rare work ----------------------------------------------------
@@ -169,6 +170,7 @@ void scheduler::catch_up() noexcept {
 
 void scheduler::release_finished() noexcept {
   fiber_record* done = std::exchange(finished_, nullptr);
+  last_suspended_ = nullptr;  // the record goes; a new one may reuse its address
   tsan_destroy_fiber(done->tsan_fiber_);
   release_record(done);
 }

@@ -198,20 +198,40 @@ class scheduler {
   // finished fiber) stays out of line.
 
   // switch_to: `running_` (the caller) suspends and `next` runs. We come back here
-  // when some fiber switches to us again; that fiber is then in switched_from_ and
+  // when some fiber switches to us again; that fiber is then last_suspended_ and
   // the continuation boost hands back is its suspended context.
   [[gnu::always_inline]] void switch_to(fiber_record* next) noexcept {
     fiber_record* prev = running_;
-    switched_from_ = prev;
+    boost::context::fiber& target = context_of(next);
+    last_suspended_ = prev;
     running_ = next;
     asan_start_switch(&prev->asan_fake_stack_, next->asan_bottom_, next->asan_size_);
     tsan_switch_to_fiber(next->tsan_fiber_);
-    boost::context::fiber from = std::move(next->context_).resume();
+    boost::context::fiber from = std::move(target).resume();
     after_switch(std::move(from));
   }
 
+  // The context of the fiber that suspended last is kept here, in last_context_,
+  // not in its record: the fiber that arrives stores it at an address it knows
+  // before any load (this scheduler's), instead of through a pointer it must load
+  // first, and a fiber switching back to the one that just suspended (every
+  // ping-pong) takes it from here without a load from that fiber's record. Each
+  // such load or late store address sits on the path from one switch to the next.
+  //
+  // context_of: where `next`'s suspended context is. Either the cache, or its record,
+  // after the cache's context went back to its own record (so the cache is free for
+  // the context this switch hands back).
+  [[gnu::always_inline]] boost::context::fiber& context_of(fiber_record* next) noexcept {
+    if (next == last_suspended_) return last_context_;
+    // Resuming a record's context empties it, so moving in by construction is
+    // safe; a move-assignment would test the old value for a fiber to unwind.
+    if (last_suspended_ != nullptr)
+      ::new (&last_suspended_->context_) boost::context::fiber(std::move(last_context_));
+    return next->context_;
+  }
+
   // after_switch: first thing on arriving on a stack (in switch_to, or at a new
-  // fiber's entry). Stores the context of the fiber that switched to us, so it can
+  // fiber's entry). Keeps the context of the fiber that switched to us, so it can
   // be resumed later; a finished fiber hands back an empty context, and its record.
   void after_switch(boost::context::fiber&& from) noexcept {
 #if WEFT_ASAN
@@ -219,16 +239,13 @@ class scheduler {
     std::size_t from_size = 0;
     asan_finish_switch(running_->asan_fake_stack_, &from_bottom, &from_size);
     // The thread's own stack is known to ASan only through this report.
-    if (from && switched_from_ == &loop_ && loop_.asan_bottom_ == nullptr) {
+    if (from && last_suspended_ == &loop_ && loop_.asan_bottom_ == nullptr) {
       loop_.asan_bottom_ = from_bottom;
       loop_.asan_size_ = from_size;
     }
 #endif
-    // switched_from_'s context is empty (resuming it consumed it), so `from` is
-    // moved in by construction: a move-assignment would test the old value for
-    // a fiber to unwind, on every switch. A finished fiber hands back an empty
-    // context, and its own stays empty.
-    ::new (&switched_from_->context_) boost::context::fiber(std::move(from));
+    // The cache is empty here (context_of and the resume emptied it).
+    ::new (&last_context_) boost::context::fiber(std::move(from));
     if (finished_) [[unlikely]] {
       // We arrived from a finished fiber, which did not switch TSan (see finish());
       // switch before any call, so the call's return lands on our shadow stack.
@@ -296,7 +313,8 @@ class scheduler {
   run_queue ready_;
   loop_record loop_;                    // the scheduler's own context
   fiber_record* running_ = &loop_;      // whose stack we are on
-  fiber_record* switched_from_ = nullptr;  // who switched to running_, for after_switch
+  fiber_record* last_suspended_ = nullptr;  // whose context last_context_ holds
+  boost::context::fiber last_context_;       //   (see context_of)
   fiber_record* finished_ = nullptr;    // a fiber that just finished, released after the switch
   fiber_record* alive_head_ = nullptr;  // every started, unfinished fiber
   std::size_t alive_ = 0;
