@@ -20,10 +20,10 @@ std::cv_status condition_variable::wait_until(std::unique_lock<mutex>& lk, time_
   lock_.lock();
   // Queued before the mutex is released: a notify from whoever takes the mutex next
   // finds us, so no wake-up falls between the unlock and the park.
-  detail::enqueue_waiter(s, waiters_, w);
+  const detail::park_token token = detail::enqueue_waiter(s, waiters_, w);
   lock_.unlock();
   lk.mutex()->unlock();
-  const detail::wait_outcome outcome = detail::await_served(s, lock_, waiters_, w, deadline);
+  const detail::wait_outcome outcome = detail::await_served(s, lock_, waiters_, w, token, deadline);
   lk.mutex()->lock_until(s, no_deadline, /*cancellable=*/false);
   if (outcome == detail::wait_outcome::cancelled) detail::throw_cancelled();
   return outcome == detail::wait_outcome::served ? std::cv_status::no_timeout : std::cv_status::timeout;

@@ -146,7 +146,6 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
   // the loop's own context, where blocking calls must be refused.
   if (next == &loop_) this_fiber_scheduler = nullptr;
   boost::context::fiber& target = context_of(next);
-  finished_ = rec;
   last_suspended_ = rec;  // its context, empty, lands in the cache
   running_ = next;
   asan_start_switch(nullptr, next->asan_bottom_, next->asan_size_);  // nullptr: dying
@@ -169,8 +168,9 @@ void scheduler::catch_up() noexcept {
 }
 
 void scheduler::release_finished() noexcept {
-  fiber_record* done = std::exchange(finished_, nullptr);
-  last_suspended_ = nullptr;  // the record goes; a new one may reuse its address
+  // The finished fiber is the one that switched to us. Its record goes, and a new
+  // one may reuse its address, so the context cache must not name it any more.
+  fiber_record* done = std::exchange(last_suspended_, nullptr);
   tsan_destroy_fiber(done->tsan_fiber_);
   release_record(done);
 }
@@ -318,7 +318,7 @@ void scheduler::loop_until(Done done) {
   while (!done()) {
     if (fiber_record* next = ready_.pop()) {
       this_fiber_scheduler = this;
-      switch_to(next);
+      switch_to(&loop_, next);
       this_fiber_scheduler = nullptr;
       continue;
     }

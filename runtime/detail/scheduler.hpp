@@ -76,7 +76,7 @@ class scheduler {
     fiber_record* self = running_;
     ready_.push(self);
     fiber_record* next = pick_next();
-    if (next != self) switch_to(next);
+    if (next != self) switch_to(self, next);
   }
 
   // The suspension primitive, in two steps so that a waiter can publish its token
@@ -125,8 +125,10 @@ class scheduler {
     // A wake from another thread, applied by pick_next's look at the inbox, may
     // already have queued us; then we are our own successor and simply go on.
     fiber_record* next = pick_next();
-    if (next != self) switch_to(next);
-    if (self->deadline_.pending()) [[unlikely]]
+    if (next != self) switch_to(self, next);
+    // Only this park arms the deadline timer; a park without one (a constant in
+    // most callers) has nothing to cancel and skips the load.
+    if (deadline != no_deadline && self->deadline_.pending()) [[unlikely]]
       timers_.cancel(&self->deadline_);
     const wake_reason why = self->wake_reason_;
     if (why == wake_reason::cancelled) self->cancel_requested_.store(false, std::memory_order_relaxed);
@@ -197,11 +199,11 @@ class scheduler {
   // Boost.Context floor. Rare work (timers due, the periodic poll, releasing a
   // finished fiber) stays out of line.
 
-  // switch_to: `running_` (the caller) suspends and `next` runs. We come back here
-  // when some fiber switches to us again; that fiber is then last_suspended_ and
-  // the continuation boost hands back is its suspended context.
-  [[gnu::always_inline]] void switch_to(fiber_record* next) noexcept {
-    fiber_record* prev = running_;
+  // switch_to: `prev` (the running fiber, which the caller has at hand) suspends and
+  // `next` runs. We come back here when some fiber switches to us again; that fiber
+  // is then last_suspended_ and the continuation boost hands back is its suspended
+  // context.
+  [[gnu::always_inline]] void switch_to(fiber_record* prev, fiber_record* next) noexcept {
     boost::context::fiber& target = context_of(next);
     last_suspended_ = prev;
     running_ = next;
@@ -232,8 +234,10 @@ class scheduler {
 
   // after_switch: first thing on arriving on a stack (in switch_to, or at a new
   // fiber's entry). Keeps the context of the fiber that switched to us, so it can
-  // be resumed later; a finished fiber hands back an empty context, and its record.
+  // be resumed later. Only a finished fiber hands back an empty context (boost's
+  // fiber_exit), and its record is then released.
   void after_switch(boost::context::fiber&& from) noexcept {
+    const bool from_finished = !from;
 #if WEFT_ASAN
     const void* from_bottom = nullptr;
     std::size_t from_size = 0;
@@ -246,7 +250,7 @@ class scheduler {
 #endif
     // The cache is empty here (context_of and the resume emptied it).
     ::new (&last_context_) boost::context::fiber(std::move(from));
-    if (finished_) [[unlikely]] {
+    if (from_finished) [[unlikely]] {
       // We arrived from a finished fiber, which did not switch TSan (see finish());
       // switch before any call, so the call's return lands on our shadow stack.
       tsan_switch_to_fiber(running_->tsan_fiber_);
@@ -315,7 +319,6 @@ class scheduler {
   fiber_record* running_ = &loop_;      // whose stack we are on
   fiber_record* last_suspended_ = nullptr;  // whose context last_context_ holds
   boost::context::fiber last_context_;       //   (see context_of)
-  fiber_record* finished_ = nullptr;    // a fiber that just finished, released after the switch
   fiber_record* alive_head_ = nullptr;  // every started, unfinished fiber
   std::size_t alive_ = 0;
   // pick_next counts switches down to its next look at timers and I/O (catch_up).

@@ -129,24 +129,29 @@ struct no_withdraw {
 };
 
 // enqueue_waiter takes a park token for the running fiber and queues `w` with it
-// (lock held). Between it and await_served the caller may release other locks
-// (a condition variable releases its mutex there): a wake-up from now on is kept.
-inline void enqueue_waiter(scheduler& s, wait_queue& q, waiter& w) noexcept {
-  w.token = s.prepare_park();
+// (lock held), and returns the token for await_served. Between the two the caller
+// may release other locks (a condition variable releases its mutex there): a
+// wake-up from now on is kept.
+[[gnu::always_inline]] inline park_token enqueue_waiter(scheduler& s, wait_queue& q, waiter& w) noexcept {
+  const park_token token = s.prepare_park();
+  w.token = token;
   q.push_back(&w);
+  return token;
 }
 
-// await_served parks until a waker serves `w`, the deadline passes or the fiber is
-// cancelled. Call it with `lock` released. A waiter that leaves unserved unlinks
+// await_served parks until a waker serves `w` (queued with `token`), the deadline
+// passes or the fiber is cancelled. Call it with `lock` released. The token comes
+// from enqueue_waiter, in registers: reading it back from `w` after the unlock
+// would cost loads on the path to the switch. A waiter that leaves unserved unlinks
 // itself and calls `withdraw` under the lock (a barrier uncounts its arrival).
 // With cancellable == false a cancellation does not end the wait: it stays pending
 // and the next blocking call delivers it (a condition variable re-taking its mutex
 // must not give up).
 template <class Lock, class Withdraw = no_withdraw>
 [[gnu::always_inline]] inline wait_outcome await_served(scheduler& s, Lock& lock, wait_queue& q, waiter& w,
-                                                       time_point deadline, bool cancellable = true,
-                                                       Withdraw withdraw = {}) noexcept {
-  fiber_record* self = s.running();
+                                                       park_token token, time_point deadline,
+                                                       bool cancellable = true, Withdraw withdraw = {}) noexcept {
+  fiber_record* self = token.fiber;
   // A wait that must not give up runs shielded: a cancellation stays pending and
   // deadline scopes do not apply.
   std::optional<shield_guard> shield;
@@ -154,7 +159,7 @@ template <class Lock, class Withdraw = no_withdraw>
     shield.emplace(self);
   wait_outcome outcome = wait_outcome::served;
   for (;;) {
-    const wake_reason why = s.park(w.token, deadline);
+    const wake_reason why = s.park(token, deadline);
     if (why == wake_reason::notified) [[likely]]
       break;  // only our waker holds the token
     lock.lock();
@@ -177,9 +182,9 @@ template <class Lock, class Withdraw = no_withdraw>
 [[gnu::always_inline]] inline wait_outcome block_on(scheduler& s, Lock& lock, wait_queue& q, waiter& w,
                                                    time_point deadline, bool cancellable = true,
                                                    Withdraw withdraw = {}) noexcept {
-  enqueue_waiter(s, q, w);
+  const park_token token = enqueue_waiter(s, q, w);
   lock.unlock();
-  return await_served(s, lock, q, w, deadline, cancellable, withdraw);
+  return await_served(s, lock, q, w, token, deadline, cancellable, withdraw);
 }
 
 // served_or_throw turns a wait's outcome into "served?" for the calls that
