@@ -235,15 +235,16 @@ class channel {
   using waiter_type = detail::channel_waiter<T>;
 
   // send_now completes a send that needs no waiting (lock held): true with `status`
-  // set (ok or closed), or false if the sender would have to wait.
-  bool send_now(T& v, channel_status& status) {
+  // set (ok or closed), or false if the sender would have to wait. `here` is this
+  // thread's scheduler (null on a plain thread), for waking the receiver.
+  bool send_now(T& v, channel_status& status, detail::scheduler* here) {
     if (closed_) {
       status = channel_status::closed;
       return true;
     }
     if (detail::waiter* w = receivers_.pop_claimed()) {
       static_cast<waiter_type*>(w)->dst->emplace(std::move(v));
-      detail::wake_served(w);
+      detail::wake_served(w, here);
       status = channel_status::ok;
       return true;
     }
@@ -262,20 +263,20 @@ class channel {
   [[gnu::noinline]] void grow_buffer() { buffer_.grow(); }
 
   // recv_now is send_now's mirror: ok (out filled) or closed, or false to wait.
-  bool recv_now(std::optional<T>& out, channel_status& status) noexcept {
+  bool recv_now(std::optional<T>& out, channel_status& status, detail::scheduler* here) noexcept {
     if (!buffer_.empty()) {
       out.emplace(buffer_.pop());
       // The slot just freed goes to the longest-waiting sender.
       if (detail::waiter* w = senders_.pop_claimed()) {
         buffer_.push_within_capacity(std::move(*static_cast<waiter_type*>(w)->src));
-        detail::wake_served(w);
+        detail::wake_served(w, here);
       }
       status = channel_status::ok;
       return true;
     }
     if (detail::waiter* w = senders_.pop_claimed()) {
       out.emplace(std::move(*static_cast<waiter_type*>(w)->src));
-      detail::wake_served(w);
+      detail::wake_served(w, here);
       status = channel_status::ok;
       return true;
     }
@@ -289,44 +290,49 @@ class channel {
   // send_impl and recv_impl: `s` is null for the try_ forms (never wait). The lock
   // is taken and released by hand, not by a guard: a guard's "do I still own it"
   // flag costs a few instructions on every hand-off. Only send_now's buffer growth
-  // can throw in between.
+  // can throw in between. The blocking forms name this thread to the lock by the
+  // scheduler they hold already.
   [[gnu::always_inline]] channel_status send_impl(T& v, detail::scheduler* s, time_point deadline) {
-    lock_.lock();
+    detail::scheduler* here = s != nullptr ? s : detail::scheduler::current();
+    auto lock = lock_.as(here);
+    lock.lock();
     channel_status status;
     bool done;
     try {
-      done = send_now(v, status);
+      done = send_now(v, status, here);
     } catch (...) {
-      lock_.unlock();
+      lock.unlock();
       throw;
     }
     if (done) [[likely]] {
-      lock_.unlock();
+      lock.unlock();
       return status;
     }
     if (s == nullptr) {
-      lock_.unlock();
+      lock.unlock();
       return channel_status::full;
     }
     waiter_type w;
     w.src = &v;
-    return finish_wait(detail::block_on(*s, lock_, senders_, w, deadline), w);  // block_on unlocks
+    return finish_wait(detail::block_on(*s, lock, senders_, w, deadline), w);  // block_on unlocks
   }
 
   [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, detail::scheduler* s, time_point deadline) {
-    lock_.lock();
+    detail::scheduler* here = s != nullptr ? s : detail::scheduler::current();
+    auto lock = lock_.as(here);
+    lock.lock();
     channel_status status;
-    if (recv_now(out, status)) {
-      lock_.unlock();
+    if (recv_now(out, status, here)) {
+      lock.unlock();
       return status;
     }
     if (s == nullptr) {
-      lock_.unlock();
+      lock.unlock();
       return channel_status::empty;
     }
     waiter_type w;
     w.dst = &out;
-    return finish_wait(detail::block_on(*s, lock_, receivers_, w, deadline), w);
+    return finish_wait(detail::block_on(*s, lock, receivers_, w, deadline), w);
   }
 
   static channel_status finish_wait(detail::wait_outcome outcome, const waiter_type& w) {

@@ -103,10 +103,12 @@ struct select_access {
   template <class T>
   static biased_lock& lock(channel<T>& ch) noexcept { return ch.lock_; }
   template <class T>
-  static bool send_now(channel<T>& ch, T& v, channel_status& st) { return ch.send_now(v, st); }
+  static bool send_now(channel<T>& ch, T& v, channel_status& st) {
+    return ch.send_now(v, st, scheduler::current());
+  }
   template <class T>
   static bool recv_now(channel<T>& ch, std::optional<T>& out, channel_status& st) noexcept {
-    return ch.recv_now(out, st);
+    return ch.recv_now(out, st, scheduler::current());
   }
   template <class T>
   static wait_queue& senders(channel<T>& ch) noexcept { return ch.senders_; }

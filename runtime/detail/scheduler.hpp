@@ -74,8 +74,14 @@ class scheduler {
   // yield lets every other runnable fiber run once, then returns.
   [[gnu::always_inline]] void yield() noexcept {
     fiber_record* self = running_;
-    ready_.push(self);
-    fiber_record* next = pick_next();
+    fiber_record* next;
+    if (--until_catch_up_ != 0) [[likely]] {
+      next = ready_.rotate(self);
+    } else {
+      ready_.push(self);
+      catch_up();
+      next = ready_.pop();
+    }
     if (next != self) switch_to(self, next);
   }
 
@@ -153,10 +159,13 @@ class scheduler {
   // be woken from elsewhere must not depend on the result (wait queues record who
   // was served under their own lock instead).
   [[gnu::always_inline]] static bool wake(park_token token, wake_reason why) noexcept {
+    return wake(token, why, this_thread_scheduler);
+  }
+  // The same, for a caller that has this thread's scheduler (`here`, null on a
+  // plain thread) at hand. The queue is reached through `here`, not through
+  // f->owner_: equal when it matters, but this one does not wait for a load from f.
+  [[gnu::always_inline]] static bool wake(park_token token, wake_reason why, scheduler* here) noexcept {
     fiber_record* f = token.fiber;
-    // The queue is reached through this thread's scheduler, not through f->owner_:
-    // equal when it matters, but this one does not wait for a load from f.
-    scheduler* here = this_thread_scheduler;
     if (f->owner_ != here) [[unlikely]]
       return wake_remote(token, why);
     if (!end_park(f, token.generation, why)) return false;

@@ -119,8 +119,10 @@ class wait_queue {
   waiter* tail_ = nullptr;
 };
 
-// wake_served wakes a waiter that a waker popped and completed (lock held).
+// wake_served wakes a waiter that a waker popped and completed (lock held);
+// `here` is the waker's scheduler, if it has it at hand.
 inline void wake_served(waiter* w) noexcept { scheduler::wake(w->token, wake_reason::notified); }
+inline void wake_served(waiter* w, scheduler* here) noexcept { scheduler::wake(w->token, wake_reason::notified, here); }
 
 enum class wait_outcome { served, timed_out, cancelled };
 
