@@ -92,9 +92,12 @@ struct select_access;
 
 template <class T>
 struct channel_waiter : waiter {
-  T* src = nullptr;                 // a sender's value: moved from when served
-  std::optional<T>* dst = nullptr;  // a receiver's slot: filled when served
-  bool closed = false;              // served by close(), nothing transferred
+  union {
+    T* src;                  // a sender's value: moved from when served
+    std::optional<T>* dst;   // a receiver's slot: filled when served
+  };
+  bool closed = false;       // served by close(), nothing transferred
+  channel_waiter() noexcept : src(nullptr) {}
 };
 }  // namespace detail
 

@@ -125,6 +125,7 @@ void scheduler::start_detached(std::function<void()> fn) noexcept {
 
 boost::context::fiber scheduler::fiber_main(fiber_record* rec, boost::context::fiber&& from) {
   scheduler* self = rec->owner_;
+  self->running_ = rec;
   self->after_switch(std::move(from));
   rec->run_body();  // only boost's forced_unwind escapes, and boost handles it
   return self->finish(rec);
@@ -147,7 +148,6 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
   if (next == &loop_) this_fiber_scheduler = nullptr;
   boost::context::fiber& target = context_of(next);
   last_suspended_ = rec;  // its context, empty, lands in the cache
-  running_ = next;
   asan_start_switch(nullptr, next->asan_bottom_, next->asan_size_);  // nullptr: dying
   // No TSan switch here: the frames of this fiber still return (into boost) before
   // the jump, and TSan must see those returns on this fiber's shadow stack. The

@@ -137,7 +137,9 @@ class scheduler {
     if (deadline != no_deadline && self->deadline_.pending()) [[unlikely]]
       timers_.cancel(&self->deadline_);
     const wake_reason why = self->wake_reason_;
-    if (why == wake_reason::cancelled) self->cancel_requested_.store(false, std::memory_order_relaxed);
+    if (why != wake_reason::notified) [[unlikely]] {
+      if (why == wake_reason::cancelled) self->cancel_requested_.store(false, std::memory_order_relaxed);
+    }
     return why;
   }
 
@@ -212,13 +214,19 @@ class scheduler {
   // `next` runs. We come back here when some fiber switches to us again; that fiber
   // is then last_suspended_ and the continuation boost hands back is its suspended
   // context.
+  //
+  // Each fiber names itself in running_ when it arrives, from its own registers,
+  // rather than being named by the fiber that switches to it: `next` usually comes
+  // from a wake just before (a wait queue, then the run queue), and a running_
+  // written from it would hand that whole chain of loads on to the next fiber's
+  // first look at running_.
   [[gnu::always_inline]] void switch_to(fiber_record* prev, fiber_record* next) noexcept {
     boost::context::fiber& target = context_of(next);
     last_suspended_ = prev;
-    running_ = next;
     asan_start_switch(&prev->asan_fake_stack_, next->asan_bottom_, next->asan_size_);
     tsan_switch_to_fiber(next->tsan_fiber_);
     boost::context::fiber from = std::move(target).resume();
+    running_ = prev;
     after_switch(std::move(from));
   }
 
@@ -325,7 +333,7 @@ class scheduler {
   std::size_t stack_size_;
   run_queue ready_;
   loop_record loop_;                    // the scheduler's own context
-  fiber_record* running_ = &loop_;      // whose stack we are on
+  fiber_record* running_ = &loop_;      // whose stack we are on (set on arrival)
   fiber_record* last_suspended_ = nullptr;  // whose context last_context_ holds
   boost::context::fiber last_context_;       //   (see context_of)
   fiber_record* alive_head_ = nullptr;  // every started, unfinished fiber

@@ -48,10 +48,14 @@ struct select_group {
   }
 };
 
+// A waiter lives on its fiber's stack for one wait, and is built on every blocking
+// call that waits: only what is read before push_back sets it starts initialised
+// (the links and `queued` are push_back's, the token is enqueue_waiter's).
 struct waiter {
-  waiter* prev = nullptr;  // links in one wait_queue, while `queued`
-  waiter* next = nullptr;
-  bool queued = false;     // guarded by the primitive's lock
+  waiter() noexcept {}     // leaves the links for push_back
+  waiter* prev;            // links in one wait_queue, while `queued`
+  waiter* next;
+  bool queued;             // guarded by the primitive's lock; set by push_back
   park_token token{};
   select_group* group = nullptr;  // set for the cases of a select
   int case_index = 0;
