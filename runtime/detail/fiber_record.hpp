@@ -84,6 +84,10 @@ struct fiber_record {
   // generation 0 never names a park (remote cancel requests use that).
   std::uint64_t parked_in_ = 0;
   std::uint64_t park_generation_ = 0;     // owner thread: generation of the last park
+  // owner thread: switches left before this fiber hands the loop its look at timers
+  // and I/O (scheduler::pick_next); staggered by start() so fibers started together
+  // do not all hand it over in the same round.
+  std::uint32_t until_catch_up_ = 1;
   wake_reason wake_reason_ = wake_reason::notified;  // owner thread: set by the winning waker
   // owner thread: the current park's deadline (knows its fiber so firing can wake it)
   struct deadline_timer : timer_node {

@@ -88,6 +88,7 @@ void scheduler::start(fiber_record* rec, std::size_t stack_size) {
     last_id_ = next_id_ + id_block;
   }
   rec->id_ = next_id_++;
+  rec->until_catch_up_ = 1 + static_cast<std::uint32_t>(rec->id_ % poll_interval);
   rec->deadline_.fire = &on_deadline;
   rec->deadline_.fiber = rec;
   boost::context::stack_context sctx;
@@ -142,7 +143,7 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
     rec->joiner_ = {};
   }
   if (rec->detached_) report_unretrieved(*rec);
-  fiber_record* next = rec->returns_to_loop_ ? &loop_ : pick_next();
+  fiber_record* next = rec->returns_to_loop_ ? &loop_ : pick_next(rec);
   // The loop releases this fiber's record, running its captures' destructors: on
   // the loop's own context, where blocking calls must be refused.
   if (next == &loop_) this_fiber_scheduler = nullptr;
@@ -159,11 +160,6 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
 
 void scheduler::catch_up() noexcept {
   if (timers_.has_due()) timers_.fire_due();
-  if (poll_deferred_ != 0) {  // brought forward by arm_deadline: only the timers
-    until_catch_up_ = std::exchange(poll_deferred_, 0);
-    return;
-  }
-  until_catch_up_ = poll_interval;
   poll_now();
 }
 
@@ -182,10 +178,9 @@ void scheduler::arm_deadline(fiber_record* self, time_point deadline) noexcept {
     timers_.insert_due(&self->deadline_);
   else
     timers_.insert(&self->deadline_, deadline, clock::now());
-  if (timers_.has_due() && until_catch_up_ > 1) {
-    poll_deferred_ = until_catch_up_ - 1;
-    until_catch_up_ = 1;
-  }
+  // Already due (a zero timeout): fire it now, without a poll. The wake-up queues
+  // this fiber behind those already runnable, so they run first, as after a yield.
+  if (timers_.has_due()) timers_.fire_due();
 }
 
 wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexcept {
@@ -316,6 +311,7 @@ void scheduler::idle() noexcept {
 template <class Done>
 void scheduler::loop_until(Done done) {
   while (!done()) {
+    if (std::exchange(look_due_, false)) catch_up();  // a fiber's pick_next handed us the look
     if (fiber_record* next = ready_.pop()) {
       this_fiber_scheduler = this;
       switch_to(&loop_, next);

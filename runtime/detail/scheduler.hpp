@@ -75,12 +75,11 @@ class scheduler {
   [[gnu::always_inline]] void yield() noexcept {
     fiber_record* self = running_;
     fiber_record* next;
-    if (--until_catch_up_ != 0) [[likely]] {
+    if (--self->until_catch_up_ != 0) [[likely]] {
       next = ready_.rotate(self);
     } else {
       ready_.push(self);
-      catch_up();
-      next = ready_.pop();
+      next = hand_loop_the_look(self);
     }
     if (next != self) switch_to(self, next);
   }
@@ -128,9 +127,9 @@ class scheduler {
     }
     if (deadline != no_deadline) [[unlikely]]
       arm_deadline(self, deadline);
-    // A wake from another thread, applied by pick_next's look at the inbox, may
+    // A wake from another thread, applied by the loop's look at the inbox, may
     // already have queued us; then we are our own successor and simply go on.
-    fiber_record* next = pick_next();
+    fiber_record* next = pick_next(self);
     if (next != self) switch_to(self, next);
     // Only this park arms the deadline timer; a park without one (a constant in
     // most callers) has nothing to cancel and skips the load.
@@ -275,17 +274,29 @@ class scheduler {
     }
   }
 
-  // pick_next: the fiber to run after the running one stops, or the loop's context.
-  [[gnu::always_inline]] fiber_record* pick_next() noexcept {
-    if (--until_catch_up_ == 0) [[unlikely]]
-      catch_up();
+  // pick_next: the fiber to run after `self` stops, or the loop's context: when
+  // nothing is runnable, and when the loop's look at timers and I/O is due.
+  //
+  // Fibers that hand the CPU straight to each other never pass through the loop,
+  // so every fiber counts its own switches down (fiber_record::until_catch_up_)
+  // and every poll_interval of them hands the loop a look (catch_up) before the
+  // queue runs on; a busy run queue cannot starve I/O. The count is the fiber's,
+  // not the scheduler's: one counter shared by two fibers that take turns is a
+  // chain of read-modify-writes from each to the other, on the hand-off's path.
+  // And the look is a switch, not a call: a call here, even a cold one, is
+  // inlined into every blocking call and constrains its registers.
+  [[gnu::always_inline]] fiber_record* pick_next(fiber_record* self) noexcept {
+    if (--self->until_catch_up_ == 0) [[unlikely]]
+      return hand_loop_the_look(self);
     fiber_record* next = ready_.pop();
     return next ? next : &loop_;
   }
+  [[gnu::always_inline]] fiber_record* hand_loop_the_look(fiber_record* self) noexcept {
+    self->until_catch_up_ = poll_interval;
+    look_due_ = true;
+    return &loop_;
+  }
 
-  // Between two switches that never pass through the loop (fibers handing the CPU
-  // straight to each other), look at epoll, timers and the inbox every this many
-  // switches, so a busy run queue cannot starve I/O.
   static constexpr std::uint32_t poll_interval = 1024;
 
   // end_park ends f's park if it is parked in `generation` (owner thread; never 0).
@@ -338,12 +349,7 @@ class scheduler {
   boost::context::fiber last_context_;       //   (see context_of)
   fiber_record* alive_head_ = nullptr;  // every started, unfinished fiber
   std::size_t alive_ = 0;
-  // pick_next counts switches down to its next look at timers and I/O (catch_up).
-  // A timer already due when armed brings the look forward to the next switch and
-  // parks the remaining count in poll_deferred_, so that look fires it without
-  // polling.
-  std::uint32_t until_catch_up_ = poll_interval;
-  std::uint32_t poll_deferred_ = 0;
+  bool look_due_ = false;  // a fiber handed the loop its look at timers and I/O (pick_next)
   std::uint64_t next_id_ = 0;           // fiber ids, taken from the process in blocks
   std::uint64_t last_id_ = 0;
   bool shutting_down_ = false;
