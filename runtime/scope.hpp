@@ -38,11 +38,11 @@ class deadline_scope {
       : self_(detail::scheduler::require_fiber("weft::deadline_scope").running()),
         saved_(self_->scope_deadline_),
         deadline_(deadline) {
-    if (deadline < saved_) self_->scope_deadline_ = deadline;
+    if (deadline < saved_) self_->set_scope_deadline(deadline);
   }
   template <class Rep, class Period>
   explicit deadline_scope(std::chrono::duration<Rep, Period> d) : deadline_scope(deadline_after(d)) {}
-  ~deadline_scope() { self_->scope_deadline_ = saved_; }
+  ~deadline_scope() { self_->set_scope_deadline(saved_); }
   deadline_scope(const deadline_scope&) = delete;
   deadline_scope& operator=(const deadline_scope&) = delete;
 
@@ -91,7 +91,7 @@ namespace this_fiber {
 inline bool cancellation_requested() {
   return detail::scheduler::require_fiber("this_fiber::cancellation_requested")
       .running()
-      ->cancel_requested_.load(std::memory_order_relaxed);
+      ->cancel_requested();
 }
 
 // check_cancelled is a cancellation point that does not block: it throws

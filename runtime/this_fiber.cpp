@@ -39,7 +39,7 @@ void check_cancelled() {
   auto& sched = detail::scheduler::require_fiber("this_fiber::check_cancelled");
   detail::fiber_record* self = sched.running();
   if (self->shield_depth_ > 0) return;
-  if (self->cancel_requested_.exchange(false, std::memory_order_relaxed)) throw cancelled_error();
+  if (self->take_cancel()) throw cancelled_error();
   if (self->scope_deadline_ != no_deadline && clock::now() >= self->scope_deadline_) throw timeout_error();
 }
 

@@ -93,15 +93,39 @@ struct fiber_record {
   struct deadline_timer : timer_node {
     fiber_record* fiber = nullptr;
   } deadline_;
-  // Set by cancel() on any thread, consumed (on the owner thread) when a blocking
-  // call reports it: asyncio's one CancelledError per cancel(). Relaxed: a remote
-  // cancel also goes through the owner's inbox, whose mutex orders it.
-  std::atomic<bool> cancel_requested_{false};
+  // attention_ is what a park must look at before it suspends, in one byte, so
+  // that a park with nothing to look at (nearly all) tests one load:
+  //   cancel_pending: set by cancel() on any thread, consumed (on the owner thread)
+  //     when a blocking call reports it: asyncio's one CancelledError per cancel().
+  //     Relaxed: a remote cancel also goes through the owner's inbox, whose mutex
+  //     orders it.
+  //   in_deadline_scope: owner thread; scope_deadline_ is set.
+  // Read-modify-writes, because another thread may set cancel_pending meanwhile;
+  // they happen on a cancellation and on entering or leaving the outermost deadline
+  // scope, never on a plain park.
+  static constexpr std::uint8_t cancel_pending = 1;
+  static constexpr std::uint8_t in_deadline_scope = 2;
+  std::atomic<std::uint8_t> attention_{0};
+  bool cancel_requested() const noexcept { return attention_.load(std::memory_order_relaxed) & cancel_pending; }
+  void request_cancel() noexcept { attention_.fetch_or(cancel_pending, std::memory_order_relaxed); }
+  // take_cancel consumes a pending cancellation: true if there was one.
+  bool take_cancel() noexcept {
+    return attention_.fetch_and(static_cast<std::uint8_t>(~cancel_pending), std::memory_order_relaxed) &
+           cancel_pending;
+  }
   // owner thread: deadline scopes and shields (runtime/scope.hpp). scope_deadline_ is
   // the earliest deadline of the scopes the fiber is inside; a park that would wait
   // past it ends at it, as `cancelled` with scope_expired_ set, which the blocking
   // call turns into timeout_error. While shield_depth_ > 0, cancellation stays pending.
+  // Written only through set_scope_deadline, which keeps in_deadline_scope with it.
   time_point scope_deadline_ = no_deadline;
+  void set_scope_deadline(time_point t) noexcept {
+    const bool was = scope_deadline_ != no_deadline;
+    const bool is = t != no_deadline;
+    scope_deadline_ = t;
+    if (is && !was) attention_.fetch_or(in_deadline_scope, std::memory_order_relaxed);
+    if (was && !is) attention_.fetch_and(static_cast<std::uint8_t>(~in_deadline_scope), std::memory_order_relaxed);
+  }
   std::uint32_t shield_depth_ = 0;
   bool scope_expired_ = false;
 

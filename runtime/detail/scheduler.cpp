@@ -104,7 +104,7 @@ void scheduler::start(fiber_record* rec, std::size_t stack_size) {
       stack_return{&stacks_, s},
       [rec](boost::context::fiber&& from) { return fiber_main(rec, std::move(from)); });
   tsan_switch_to_fiber(running_->tsan_fiber_);
-  if (shutting_down_) rec->cancel_requested_.store(true, std::memory_order_relaxed);
+  if (shutting_down_) rec->request_cancel();
   link_alive(rec);
   ready_.push(rec);
 }
@@ -183,6 +183,11 @@ void scheduler::arm_deadline(fiber_record* self, time_point deadline) noexcept {
   if (timers_.has_due()) timers_.fire_due();
 }
 
+wake_reason scheduler::park_attentive(park_token token, time_point deadline) noexcept {
+  if (token.fiber->scope_deadline_ < deadline) return park_scoped(token, deadline);
+  return park_plain(token, deadline);
+}
+
 wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexcept {
   fiber_record* self = token.fiber;
   const time_point scope = self->scope_deadline_;
@@ -211,7 +216,7 @@ void throw_cancelled() {
 
 void scheduler::cancel(fiber_record* f) noexcept {
   if (f->done_.load(std::memory_order_acquire)) return;
-  f->cancel_requested_.store(true, std::memory_order_relaxed);
+  f->request_cancel();
   scheduler* owner = f->owner_;
   if (owner != this_thread_scheduler) {
     wake_remote(park_token{f, 0}, wake_reason::cancelled);
@@ -244,7 +249,7 @@ void scheduler::apply_remote(const remote_wake& w) noexcept {
   const bool cancel_request = w.token.generation == 0;
   if (cancel_request) {
     // Only if still pending: the fiber may have seen the flag at a park already.
-    if (f->cancel_requested_.load(std::memory_order_relaxed) && f->parked_in_ && f->shield_depth_ == 0)
+    if (f->cancel_requested() && f->parked_in_ && f->shield_depth_ == 0)
       wake(park_token{f, f->parked_in_}, wake_reason::cancelled);
   } else {
     wake(w.token, w.why);

@@ -108,23 +108,32 @@ class scheduler {
   // Inside a deadline scope whose deadline comes first, the park ends there, as
   // `cancelled` with the fiber's scope_expired_ set (throw_cancelled turns that into
   // timeout_error). Inside a shield, a cancellation does not end the park.
+  // Scopes and cancellation are looked at only when the fiber's attention byte says
+  // there is something to see (park_attentive), so a plain park tests one load.
   [[gnu::always_inline]] wake_reason park(park_token token, time_point deadline) noexcept {
-    if (token.fiber->scope_deadline_ < deadline) [[unlikely]]
-      return park_scoped(token, deadline);
-    return park_plain(token, deadline);
+    if (token.fiber->attention_.load(std::memory_order_relaxed) != 0) [[unlikely]]
+      return park_attentive(token, deadline);
+    return park_core(token, deadline);
   }
   wake_reason park_until(time_point deadline) noexcept { return park(prepare_park(), deadline); }
 
-  // park_plain is park without deadline scopes.
+  // park_plain is park without deadline scopes: a pending cancellation (outside a
+  // shield) ends it before it suspends.
   [[gnu::always_inline]] wake_reason park_plain(park_token token, time_point deadline) noexcept {
     fiber_record* self = token.fiber;
-    if (self->cancel_requested_.load(std::memory_order_relaxed) && self->shield_depth_ == 0) [[unlikely]] {
+    if (self->cancel_requested() && self->shield_depth_ == 0) [[unlikely]] {
       if (end_park(self, token.generation, wake_reason::cancelled)) {
-        self->cancel_requested_.store(false, std::memory_order_relaxed);
+        self->take_cancel();
         return wake_reason::cancelled;
       }
       // Already woken (we are queued to run): suspend normally, the wake stands.
     }
+    return park_core(token, deadline);
+  }
+
+  // park_core suspends until a wake, the deadline or a cancellation's wake.
+  [[gnu::always_inline]] wake_reason park_core(park_token token, time_point deadline) noexcept {
+    fiber_record* self = token.fiber;
     if (deadline != no_deadline) [[unlikely]]
       arm_deadline(self, deadline);
     // A wake from another thread, applied by the loop's look at the inbox, may
@@ -137,7 +146,7 @@ class scheduler {
       timers_.cancel(&self->deadline_);
     const wake_reason why = self->wake_reason_;
     if (why != wake_reason::notified) [[unlikely]] {
-      if (why == wake_reason::cancelled) self->cancel_requested_.store(false, std::memory_order_relaxed);
+      if (why == wake_reason::cancelled) self->take_cancel();
     }
     return why;
   }
@@ -150,7 +159,7 @@ class scheduler {
     if (self->scope_expired_)
       self->scope_expired_ = false;
     else
-      self->cancel_requested_.store(true, std::memory_order_relaxed);
+      self->request_cancel();
   }
 
   // wake ends the park named by `token` with `why`. On the owner's thread it returns
@@ -307,7 +316,8 @@ class scheduler {
     return true;
   }
   [[gnu::noinline]] void arm_deadline(fiber_record* self, time_point deadline) noexcept;
-  [[gnu::noinline]] wake_reason park_scoped(park_token token, time_point deadline) noexcept;
+  [[gnu::noinline]] wake_reason park_attentive(park_token token, time_point deadline) noexcept;
+  wake_reason park_scoped(park_token token, time_point deadline) noexcept;
   [[gnu::noinline]] static bool wake_remote(park_token token, wake_reason why) noexcept;
   void apply_remote(const remote_wake& w) noexcept;
 
@@ -365,12 +375,13 @@ class scheduler {
 class shield_guard {
  public:
   explicit shield_guard(fiber_record* self) noexcept
-      : self_(self), saved_scope_(std::exchange(self->scope_deadline_, no_deadline)) {
+      : self_(self), saved_scope_(self->scope_deadline_) {
+    self_->set_scope_deadline(no_deadline);
     ++self_->shield_depth_;
   }
   ~shield_guard() {
     --self_->shield_depth_;
-    self_->scope_deadline_ = saved_scope_;
+    self_->set_scope_deadline(saved_scope_);
   }
   shield_guard(const shield_guard&) = delete;
   shield_guard& operator=(const shield_guard&) = delete;
