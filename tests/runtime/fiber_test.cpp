@@ -169,6 +169,28 @@ TEST(Spawn, FibersRunInSpawnOrder) {
   });
 }
 
+// Woken fibers run in the order they were woken, whether the run queue was empty
+// (its front slot) or not, and a fiber woken by one of them runs after the rest.
+TEST(Spawn, WokenFibersRunInTheOrderTheyWereWoken) {
+  run_checked([] {
+    std::vector<int> order;
+    std::vector<weft::channel<int>> wake(3);
+    weft::channel<int> late;
+    std::vector<weft::fiber<void>> fs;
+    for (int i = 0; i < 3; ++i)
+      fs.push_back(weft::spawn([&, i] {
+        const int v = *wake[i].recv();
+        order.push_back(v);
+        if (v == 2) late.send(9);  // wakes the fiber below, queued behind 0 and 1
+      }));
+    fs.push_back(weft::spawn([&] { order.push_back(*late.recv()); }));
+    weft::this_fiber::yield();  // every fiber now waits on its channel
+    for (int i : {2, 0, 1}) wake[i].send(int(i));  // receivers wait: no blocking
+    for (auto& f : fs) f.join();
+    EXPECT_EQ(order, (std::vector<int>{2, 0, 1, 9}));
+  });
+}
+
 TEST(Spawn, CustomStackSizeIsUsable) {
   run_checked([] {
     auto f = weft::spawn({.name = "big", .stack_size = 1 << 20}, [] {

@@ -47,6 +47,32 @@ TEST(Sleep, NegativeDurationActsAsZero) {
   run_checked([] { weft::this_fiber::sleep_for(-5s); });
 }
 
+// Two fibers that hand the CPU straight to each other never leave the run queue
+// empty: the scheduler must still look at its timers between their switches.
+TEST(Sleep, TimersFireWhileTwoFibersHandOffNonstop) {
+  run_checked([] {
+    bool stop = false;
+    long rounds = 0;
+    weft::channel<int> ping, pong;
+    auto echo = weft::spawn([&] {
+      while (auto v = ping.recv()) pong.send(int(*v));
+    });
+    auto sleeper = weft::spawn([&] {
+      weft::this_fiber::sleep_for(5ms);
+      stop = true;
+    });
+    while (!stop) {
+      ping.send(1);
+      ASSERT_EQ(pong.recv(), 1);
+      ++rounds;
+    }
+    ping.close();
+    echo.join();
+    sleeper.join();
+    EXPECT_GT(rounds, 0);
+  });
+}
+
 TEST(Sleep, SleepingFiberDoesNotBlockOthers) {
   run_checked([] {
     int ticks = 0;
