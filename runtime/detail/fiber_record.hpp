@@ -8,7 +8,7 @@
 // Who touches what:
 //   - "owner thread" fields are read and written only on the thread of the
 //     scheduler that runs the fiber (`owner_`); they need no synchronisation.
-//   - `cancel_requested_`, `refs_` and `done_` may be read or written from any
+//   - `attention_`, `refs_` and `done_` may be read or written from any
 //     thread. Parking state is owner-thread only: another thread that wants to wake
 //     or cancel a fiber hands the request to the owner's inbox (scheduler::wake),
 //     so the hot park/wake path has no lock-prefixed instruction.
