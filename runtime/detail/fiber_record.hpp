@@ -83,11 +83,11 @@ struct fiber_record {
   // wake_reason_ and queues the fiber. Generations start at 1, so a token with
   // generation 0 never names a park (remote cancel requests use that).
   std::uint64_t parked_in_ = 0;
-  std::uint64_t park_generation_ = 0;     // owner thread: generation of the last park
-  // owner thread: switches left before this fiber hands the loop its look at timers
-  // and I/O (scheduler::pick_next); staggered by start() so fibers started together
-  // do not all hand it over in the same round.
-  std::uint32_t until_catch_up_ = 1;
+  // owner thread: generation of the last park. It also counts the fiber's yields
+  // and its finish: every scheduler::poll_interval-th of these switches hands the
+  // loop its look at timers and I/O (scheduler::pick_next). start() staggers it,
+  // so fibers started together do not all hand the look over in the same round.
+  std::uint64_t park_generation_ = 0;
   wake_reason wake_reason_ = wake_reason::notified;  // owner thread: set by the winning waker
   // owner thread: the current park's deadline (knows its fiber so firing can wake it)
   struct deadline_timer : timer_node {

@@ -88,7 +88,7 @@ void scheduler::start(fiber_record* rec, std::size_t stack_size) {
     last_id_ = next_id_ + id_block;
   }
   rec->id_ = next_id_++;
-  rec->until_catch_up_ = 1 + static_cast<std::uint32_t>(rec->id_ % poll_interval);
+  rec->park_generation_ = rec->id_ % poll_interval;
   rec->deadline_.fire = &on_deadline;
   rec->deadline_.fiber = rec;
   boost::context::stack_context sctx;
@@ -143,7 +143,7 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
     rec->joiner_ = {};
   }
   if (rec->detached_) report_unretrieved(*rec);
-  fiber_record* next = rec->returns_to_loop_ ? &loop_ : pick_next(rec);
+  fiber_record* next = rec->returns_to_loop_ ? &loop_ : pick_next(++rec->park_generation_);
   // The loop releases this fiber's record, running its captures' destructors: on
   // the loop's own context, where blocking calls must be refused.
   if (next == &loop_) this_fiber_scheduler = nullptr;

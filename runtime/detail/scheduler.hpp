@@ -75,11 +75,11 @@ class scheduler {
   [[gnu::always_inline]] void yield() noexcept {
     fiber_record* self = running_;
     fiber_record* next;
-    if (--self->until_catch_up_ != 0) [[likely]] {
+    if (!look_due_at(++self->park_generation_)) [[likely]] {
       next = ready_.rotate(self);
     } else {
       ready_.push(self);
-      next = hand_loop_the_look(self);
+      next = hand_loop_the_look();
     }
     if (next != self) switch_to(self, next);
   }
@@ -138,7 +138,7 @@ class scheduler {
       arm_deadline(self, deadline);
     // A wake from another thread, applied by the loop's look at the inbox, may
     // already have queued us; then we are our own successor and simply go on.
-    fiber_record* next = pick_next(self);
+    fiber_record* next = pick_next(token.generation);
     if (next != self) switch_to(self, next);
     // Only this park arms the deadline timer; a park without one (a constant in
     // most callers) has nothing to cancel and skips the load.
@@ -283,30 +283,33 @@ class scheduler {
     }
   }
 
-  // pick_next: the fiber to run after `self` stops, or the loop's context: when
-  // nothing is runnable, and when the loop's look at timers and I/O is due.
+  // pick_next: the fiber to run after the running one stops, or the loop's context:
+  // when nothing is runnable, and when the loop's look at timers and I/O is due.
   //
   // Fibers that hand the CPU straight to each other never pass through the loop,
-  // so every fiber counts its own switches down (fiber_record::until_catch_up_)
-  // and every poll_interval of them hands the loop a look (catch_up) before the
-  // queue runs on; a busy run queue cannot starve I/O. The count is the fiber's,
-  // not the scheduler's: one counter shared by two fibers that take turns is a
-  // chain of read-modify-writes from each to the other, on the hand-off's path.
-  // And the look is a switch, not a call: a call here, even a cold one, is
-  // inlined into every blocking call and constrains its registers.
-  [[gnu::always_inline]] fiber_record* pick_next(fiber_record* self) noexcept {
-    if (--self->until_catch_up_ == 0) [[unlikely]]
-      return hand_loop_the_look(self);
+  // so every fiber counts its own switches (fiber_record::park_generation_, which
+  // a park increments anyway) and every poll_interval-th of them hands the loop a
+  // look (catch_up) before the queue runs on: a busy run queue cannot starve I/O.
+  // The count is the fiber's, not the scheduler's: one counter that two fibers
+  // taking turns both update is a chain of read-modify-writes from one to the
+  // other, on the hand-off's path. And the look is a switch, not a call: a call
+  // here, even a cold one, is inlined into every blocking call and constrains its
+  // registers.
+  [[gnu::always_inline]] fiber_record* pick_next(std::uint64_t switch_count) noexcept {
+    if (look_due_at(switch_count)) [[unlikely]]
+      return hand_loop_the_look();
     fiber_record* next = ready_.pop();
     return next ? next : &loop_;
   }
-  [[gnu::always_inline]] fiber_record* hand_loop_the_look(fiber_record* self) noexcept {
-    self->until_catch_up_ = poll_interval;
+  static bool look_due_at(std::uint64_t switch_count) noexcept {
+    return (switch_count & (poll_interval - 1)) == 0;
+  }
+  fiber_record* hand_loop_the_look() noexcept {
     look_due_ = true;
     return &loop_;
   }
 
-  static constexpr std::uint32_t poll_interval = 1024;
+  static constexpr std::uint32_t poll_interval = 1024;  // a power of two
 
   // end_park ends f's park if it is parked in `generation` (owner thread; never 0).
   static bool end_park(fiber_record* f, std::uint64_t generation, wake_reason why) noexcept {
