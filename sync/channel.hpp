@@ -35,7 +35,10 @@
 // std::shared_ptr, and destroy it only when no fiber waits on it (that terminates).
 #pragma once
 
+#include <bit>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <mutex>
@@ -89,6 +92,38 @@ struct recv_result {
 
 namespace detail {
 struct select_access;
+
+// deliver puts v into the empty optional `out`. emplace writes the value and the
+// engaged flag with two stores; a reader that then copies the optional whole (a
+// return, `auto v = ch.recv()`, benchmark::DoNotOptimize) right after cannot take
+// it from two smaller stores still in flight and waits for them to reach the
+// cache: ~2.5 ns on a receive that found a sender waiting. So a small trivially
+// copyable value goes in with one store of the whole optional, built in registers
+// (GCC assembles a local std::optional through memory, which stalls the same
+// way). Layout: libstdc++ places the flag right after the value; tests check it.
+template <class T>
+inline constexpr bool delivered_whole =
+    std::endian::native == std::endian::little && std::is_trivially_copyable_v<std::optional<T>> &&
+    (sizeof(T) == 4 || sizeof(T) == 8) && alignof(T) == sizeof(T) &&
+    sizeof(std::optional<T>) == 2 * sizeof(T);
+
+template <class T>
+[[gnu::always_inline]] inline void deliver(std::optional<T>& out, T&& v) noexcept {
+  if constexpr (delivered_whole<T> && sizeof(T) == 4) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    const std::uint64_t image = bits | std::uint64_t{1} << 32;  // value, then the flag
+    std::memcpy(static_cast<void*>(&out), &image, 8);
+  } else if constexpr (delivered_whole<T> && sizeof(T) == 8) {
+    using two_words = std::uint64_t __attribute__((vector_size(16)));
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, 8);
+    const two_words image = {bits, 1};
+    std::memcpy(static_cast<void*>(&out), &image, 16);
+  } else {
+    out.emplace(std::move(v));
+  }
+}
 
 template <class T>
 struct channel_waiter : waiter {
@@ -219,8 +254,11 @@ class channel {
     iterator& operator++() {
       // Received in place: copying an optional that was just written field by
       // field stalls store-to-load forwarding (~5 ns per value on a fast loop).
-      current_.reset();
-      ch_->recv_impl(current_, &detail::scheduler::require_fiber("weft::channel::recv"), no_deadline);
+      // A value delivered whole (detail::deliver) simply replaces the last one;
+      // any other is destroyed here first, not by whichever fiber delivers.
+      if constexpr (!detail::delivered_whole<T>) current_.reset();
+      auto& s = detail::scheduler::require_fiber("weft::channel::recv");
+      if (ch_->recv_impl(current_, &s, no_deadline) != channel_status::ok) current_.reset();
       return *this;
     }
     void operator++(int) { ++*this; }
@@ -246,7 +284,7 @@ class channel {
       return true;
     }
     if (detail::waiter* w = receivers_.pop_claimed()) {
-      static_cast<waiter_type*>(w)->dst->emplace(std::move(v));
+      detail::deliver(*static_cast<waiter_type*>(w)->dst, std::move(v));
       detail::wake_served(w, here);
       status = channel_status::ok;
       return true;
@@ -268,7 +306,7 @@ class channel {
   // recv_now is send_now's mirror: ok (out filled) or closed, or false to wait.
   bool recv_now(std::optional<T>& out, channel_status& status, detail::scheduler* here) noexcept {
     if (!buffer_.empty()) {
-      out.emplace(buffer_.pop());
+      detail::deliver(out, buffer_.pop());
       // The slot just freed goes to the longest-waiting sender.
       if (detail::waiter* w = senders_.pop_claimed()) {
         buffer_.push_within_capacity(std::move(*static_cast<waiter_type*>(w)->src));
@@ -278,7 +316,7 @@ class channel {
       return true;
     }
     if (detail::waiter* w = senders_.pop_claimed()) {
-      out.emplace(std::move(*static_cast<waiter_type*>(w)->src));
+      detail::deliver(out, std::move(*static_cast<waiter_type*>(w)->src));
       detail::wake_served(w, here);
       status = channel_status::ok;
       return true;

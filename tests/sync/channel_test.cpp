@@ -1,6 +1,8 @@
 // Channels: buffering kinds, FIFO, close, deadlines, cancellation, misuse.
 #include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -146,6 +148,50 @@ TEST(Channel, RangeForReceivesUntilClosed) {
     EXPECT_EQ(sum, 5050);
     producer.join();
   });
+}
+
+// Small trivially copyable values are written into the receiver's optional in one
+// store (detail::deliver), which assumes libstdc++'s layout: value, then the flag.
+// Every way a value reaches a receiver must still give an engaged, equal optional.
+template <class T>
+void expect_values_arrive_whole(T a, T b, T c) {
+  run_checked([&] {
+    weft::channel<T> buffered(4), unbuffered;
+    buffered.send(T(a));  // from the buffer
+    auto v = buffered.recv();
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(*v, a);
+    auto sender = weft::spawn([&] { unbuffered.send(T(b)); });
+    weft::this_fiber::yield();  // the sender waits: recv takes from it
+    v = unbuffered.recv();
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(*v, b);
+    sender.join();
+    auto receiver = weft::spawn([&] { return unbuffered.recv(); });
+    weft::this_fiber::yield();  // the receiver waits: send hands to it
+    unbuffered.send(T(c));
+    const std::optional<T> got = receiver.join();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(*got, c);
+    buffered.send(T(c));
+    buffered.send(T(a));
+    buffered.close();
+    std::vector<T> seen;
+    for (T& x : buffered) seen.push_back(x);  // the iterator reuses its optional
+    EXPECT_EQ(seen, (std::vector<T>{c, a}));
+  });
+}
+
+TEST(Channel, SmallValuesArriveWhole) {
+  static_assert(weft::detail::delivered_whole<int> && weft::detail::delivered_whole<double> &&
+                weft::detail::delivered_whole<int*>);
+  expect_values_arrive_whole<int>(-1, 0, 0x7fffffff);
+  expect_values_arrive_whole<float>(1.5f, -0.0f, 3e38f);
+  expect_values_arrive_whole<double>(-2.25, 1e300, 0.0);
+  expect_values_arrive_whole<std::int64_t>(-1, INT64_MIN, 42);
+  static int x, y;
+  expect_values_arrive_whole<int*>(&x, nullptr, &y);
+  expect_values_arrive_whole<char>('a', '\0', 'z');  // not delivered whole: emplace
 }
 
 TEST(Channel, MoveOnlyValues) {
