@@ -93,7 +93,8 @@ struct recv_result {
 namespace detail {
 struct select_access;
 
-// deliver puts v into the empty optional `out`. emplace writes the value and the
+// deliver puts v into `out`: empty, or (a value delivered whole, which the range-for
+// iterator reuses) simply overwritten. emplace writes the value and the
 // engaged flag with two stores; a reader that then copies the optional whole (a
 // return, `auto v = ch.recv()`, benchmark::DoNotOptimize) right after cannot take
 // it from two smaller stores still in flight and waits for them to reach the
