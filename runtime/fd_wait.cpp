@@ -18,7 +18,7 @@ fd_watch::fd_watch(int fd) : sched_(&detail::scheduler::require_fiber("weft::fd_
   if (fd < 0) throw error(errc::invalid_argument, "weft::fd_watch: negative file descriptor");
   auto st = std::make_unique<detail::fd_state>();
   st->fd = fd;
-  sched_->io().add(st.get());
+  sched_->io().add(st.get(), "weft::fd_watch");
   state_ = st.release();
 }
 

@@ -30,10 +30,18 @@ enum class fd_event { readable, writable };
 
 // fd_watch watches one descriptor on the calling fiber's scheduler; it does not own
 // the descriptor. Move-only; it must be used and destroyed on that scheduler.
+//
+// The descriptor may be closed before its watch is destroyed (a C library that
+// closes its own fd): from the watch's destruction on, nothing that happens to the
+// old open file reaches weft, even when a dup, a forked child or an SCM_RIGHTS
+// message keeps that file open, and a new watch of the reused fd number is not
+// disturbed. Until then, a fiber waiting on a closed fd is woken only by the file's
+// other descriptors' activity, its deadline, cancellation or the watch's destruction.
 class fd_watch {
  public:
-  // Registers fd. Throws errc::not_in_fiber outside a fiber, std::system_error if
-  // epoll refuses the fd (EEXIST: already watched; EPERM: a regular file).
+  // Registers fd. Throws errc::not_in_fiber outside a fiber, errc::invalid_argument
+  // for a negative fd, std::system_error (std::generic_category) if epoll refuses
+  // the fd (EEXIST: another live watch has it; EPERM: a regular file).
   explicit fd_watch(int fd);
   fd_watch(fd_watch&&) noexcept;
   fd_watch& operator=(fd_watch&&) noexcept;

@@ -8,9 +8,19 @@
 // never interrupt anything. A blocked signal can still be delivered to another
 // thread that has it unblocked: create the set before starting other threads
 // (they inherit the mask), or block the signals in them too.
+//
+// The signal mask is restored per signal, not as a whole: each thread counts, per
+// signal number, its live sets that include it. A signal is unblocked again when the
+// last set of the thread that has it goes, unless it was blocked already when the
+// first of them was made (then it stays blocked, as the program had it). So sets may
+// overlap and be destroyed in any order, and sets on different threads do not
+// disturb each other. weft changes no other process-wide signal state: no
+// disposition (it never calls sigaction or signal), and SIGPIPE is avoided per call
+// (MSG_NOSIGNAL) rather than ignored process-wide.
 #pragma once
 
 #include <csignal>
+#include <cstdint>
 #include <initializer_list>
 #include <optional>
 
@@ -18,18 +28,30 @@
 
 namespace weft {
 
+// signal_set receives the signals it names on the thread that made it. Make, wait on
+// and destroy a set on one thread (any fiber of it, or outside weft::run).
 class signal_set {
  public:
   // Blocks `signals` in this thread and opens the descriptor that receives them.
-  // Throws std::system_error, or weft::error(errc::invalid_argument) for a bad number.
+  // Throws weft::error(errc::invalid_argument) for a number that is not a signal or
+  // for SIGKILL / SIGSTOP (they cannot be caught), std::system_error
+  // (std::generic_category) if signalfd fails (EMFILE, ENOMEM, ...).
   signal_set(std::initializer_list<int> signals);
-  ~signal_set();  // closes the descriptor and restores the thread's signal mask
+  // Closes the descriptor and unblocks each of its signals that no other live set
+  // of this thread has and that was not blocked before (see above). Arrivals of
+  // those signals that nobody waited for are discarded first: unblocking them would
+  // run their default action, which for most signals ends the process. Destroyed on
+  // another thread than its own, it cannot reach its thread's mask: it says so on
+  // stderr and leaves its signals blocked there.
+  ~signal_set();
   signal_set(const signal_set&) = delete;
   signal_set& operator=(const signal_set&) = delete;
 
   // wait suspends the calling fiber until one of the signals arrives and returns its
-  // number. Signals that arrived earlier are queued and returned first. Throws
-  // cancelled_error on cancellation, errc::not_in_fiber outside a fiber.
+  // number. Signals that arrived earlier are queued and returned first (a standard
+  // signal arriving again before it is read is merged, as POSIX does). When two sets
+  // share a signal, each arrival goes to one of them. Throws cancelled_error on
+  // cancellation, errc::not_in_fiber outside a fiber.
   int wait();
   // wait_until returns nullopt when the deadline passes first.
   std::optional<int> wait_until(time_point deadline);
@@ -40,7 +62,8 @@ class signal_set {
 
  private:
   int fd_ = -1;
-  sigset_t previous_mask_;
+  sigset_t signals_;            // what this set counts in its thread's table
+  std::uint64_t thread_ = 0;    // the serial number of the thread that made it
 };
 
 }  // namespace weft

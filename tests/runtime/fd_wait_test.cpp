@@ -1,10 +1,15 @@
 // Waiting for fd readiness through the reactor.
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "../weft_test.hpp"
 
@@ -187,5 +192,186 @@ TEST(FdWait, ManyPairsPingPong) {
     int total = 0;
     for (auto& f : fs) total += f.join();
     EXPECT_EQ(total, pairs * rounds);
+  });
+}
+
+// ---- stale registrations: an fd closed before its watch is destroyed ---------------
+//
+// epoll registers the open file, not the fd number: when the fd is closed while
+// another descriptor of the same file lives (a dup, a forked child, an fd in flight
+// in an SCM_RIGHTS message), the registration outlives the watch and keeps
+// reporting edges. None of them may reach freed memory or another watch.
+
+namespace {
+
+// A keeper holds the open file of `fd` alive elsewhere; the returned function lets go.
+using keeper = std::function<std::function<void()>(int fd)>;
+
+std::function<void()> keep_nothing(int) {
+  return [] {};
+}
+
+std::function<void()> keep_by_dup(int fd) {
+  const int copy = ::dup(fd);
+  EXPECT_GE(copy, 0);
+  return [copy] { ::close(copy); };
+}
+
+// keep_in_child: a forked child holds every descriptor until the parent lets go
+// (closes the control pipe), then _exits.
+std::function<void()> keep_in_child(int) {
+  int control[2];
+  EXPECT_EQ(::pipe2(control, O_CLOEXEC), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(control[1]);
+    char c;
+    while (::read(control[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    ::_exit(0);
+  }
+  EXPECT_GT(child, 0);
+  ::close(control[0]);
+  return [child, write_end = control[1]] {
+    ::close(write_end);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+  };
+}
+
+// keep_in_flight: fd travels in an SCM_RIGHTS message nobody receives.
+std::function<void()> keep_in_flight(int fd) {
+  int carrier[2];
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, carrier), 0);
+  char byte = 'f';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  EXPECT_EQ(::sendmsg(carrier[0], &msg, 0), 1);
+  return [carrier] {  // closing the receiver drops the message and the fd in it
+    ::close(carrier[0]);
+    ::close(carrier[1]);
+  };
+}
+
+// closed_before_unwatch: a watch's fd is closed first while `keep` holds its file;
+// a new socket reuses the number and is watched, before or after the old watch is
+// destroyed. An edge on the old file must wake no one; the new watch must still see
+// its own edges.
+void closed_before_unwatch(const keeper& keep, bool unwatch_before_reuse) {
+  run_checked([&] {
+    socket_pair old_pair;
+    const int number = old_pair.fd[0];
+    auto old_watch = std::make_unique<weft::fd_watch>(number);
+    const auto let_go = keep(number);
+    ::close(old_pair.fd[0]);
+    if (unwatch_before_reuse) old_watch.reset();
+
+    socket_pair fresh;  // takes the lowest free number: the closed one
+    ASSERT_EQ(fresh.fd[0], number) << "the number was not reused; the test proves nothing";
+    weft::fd_watch watch(fresh.fd[0]);
+    old_watch.reset();  // when not done above: must not unregister the new socket
+
+    auto waiter = weft::spawn([&] { return watch.wait_for(weft::fd_event::readable, 200ms); });
+    weft::this_fiber::sleep_for(2ms);
+    // An edge on the old file only (EPIPE when nothing kept it open).
+    (void)::send(old_pair.fd[1], "x", 1, MSG_NOSIGNAL);
+    EXPECT_FALSE(waiter.join()) << "an edge of a closed fd's file woke a new watch";
+
+    ASSERT_EQ(::write(fresh.fd[1], "y", 1), 1);
+    EXPECT_TRUE(watch.wait_for(weft::fd_event::readable, 5s)) << "the new watch lost its registration";
+    EXPECT_EQ(read_some(watch), "y");
+    old_pair.fd[0] = -1;  // closed above; the number is fresh's now
+    let_go();
+  });
+}
+
+}  // namespace
+
+// The field case (cases/fd_closed_before_unwatch.cpp): a pipe closed before its
+// watch, a dup alive, a new socket on the number; the pipe's next edge used to land
+// in the freed watch state (ASan: heap-use-after-free in the reactor).
+TEST(FdWait, ClosedPipeWithLiveDupWakesNoNewWatch) {
+  run_checked([] {
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    const int keep = ::dup(p[0]);
+    {
+      weft::fd_watch w(p[0]);
+      ::close(p[0]);
+    }
+    socket_pair idle;
+    weft::fd_watch watch(idle.fd[0]);
+    auto waiter = weft::spawn([&] { return watch.wait_for(weft::fd_event::readable, 200ms); });
+    weft::this_fiber::sleep_for(2ms);
+    ASSERT_EQ(::write(p[1], "x", 1), 1);
+    EXPECT_FALSE(waiter.join()) << "an idle socket's waiter was woken by a closed fd's event";
+    ::close(keep);
+    ::close(p[1]);
+  });
+}
+
+TEST(FdWait, ClosedBeforeUnwatchThenNumberReusedKeepsNewWatch) {
+  closed_before_unwatch(keep_nothing, true);
+  closed_before_unwatch(keep_nothing, false);
+}
+
+TEST(FdWait, ClosedBeforeUnwatchWithDupDropsStaleEvents) {
+  closed_before_unwatch(keep_by_dup, true);
+  closed_before_unwatch(keep_by_dup, false);
+}
+
+TEST(FdWait, ClosedBeforeUnwatchWithForkedChildDropsStaleEvents) {
+  closed_before_unwatch(keep_in_child, true);
+  closed_before_unwatch(keep_in_child, false);
+}
+
+TEST(FdWait, ClosedBeforeUnwatchWithFdInFlightDropsStaleEvents) {
+  closed_before_unwatch(keep_in_flight, true);
+  closed_before_unwatch(keep_in_flight, false);
+}
+
+// The file comes back to its old number (dup2) while its stale registration lives:
+// a new watch takes that registration over instead of failing with EEXIST.
+TEST(FdWait, FileBackOnItsClosedNumberCanBeWatchedAgain) {
+  run_checked([] {
+    socket_pair p;
+    const int number = p.fd[0];
+    const int keep = ::dup(number);
+    {
+      weft::fd_watch w(number);
+      ::close(number);
+    }
+    ASSERT_EQ(::dup2(keep, number), number);
+    ::close(keep);
+    weft::fd_watch watch(number);
+    ASSERT_EQ(::write(p.fd[1], "z", 1), 1);
+    EXPECT_TRUE(watch.wait_for(weft::fd_event::readable, 5s));
+    EXPECT_EQ(read_some(watch), "z");
+  });
+}
+
+TEST(FdWait, SecondWatchOfOneDescriptorIsRefused) {
+  run_checked([] {
+    socket_pair p;
+    weft::fd_watch first(p.fd[0]);
+    try {
+      weft::fd_watch second(p.fd[0]);
+      ADD_FAILURE() << "a second watch of one descriptor was accepted";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), std::errc::file_exists);
+      EXPECT_NE(std::string(e.what()).find("weft::fd_watch"), std::string::npos) << e.what();
+    }
+    ASSERT_EQ(::write(p.fd[1], "w", 1), 1);
+    EXPECT_TRUE(first.wait_for(weft::fd_event::readable, 5s)) << "the refused watch disturbed the first";
   });
 }
