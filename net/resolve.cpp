@@ -62,7 +62,7 @@ std::vector<endpoint> resolve(std::string_view host, std::string_view service, d
   }
   const auto result = detail::call_on_thread(
       [host = std::string(host), service = std::string(service)] { return lookup(host, service); },
-      d.at);
+      d.at, "weft::net::resolve");
   if (!result) {
     ec = make_error_code(errc::timed_out);
     return {};

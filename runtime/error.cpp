@@ -12,9 +12,9 @@ class weft_category final : public std::error_category {
     switch (static_cast<errc>(value)) {
       case errc::cancelled: return "fiber cancelled";
       case errc::timed_out: return "deadline passed";
-      case errc::not_in_fiber: return "call requires a running weft fiber";
+      case errc::not_in_fiber: return "called outside a weft fiber";
       case errc::not_joinable: return "fiber handle is not joinable";
-      case errc::would_deadlock: return "a fiber cannot join itself";
+      case errc::would_deadlock: return "the call would deadlock";
       case errc::already_waited: return "another fiber is already waiting on this";
       case errc::scheduler_running: return "a weft scheduler already runs on this thread";
       case errc::scheduler_stopped: return "the scheduler has stopped";
@@ -38,9 +38,21 @@ const std::error_category& category() noexcept {
 
 std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
 
-error::error(errc e) : std::system_error(make_error_code(e)) {}
-error::error(errc e, const char* what) : std::system_error(make_error_code(e), what) {}
-error::error(errc e, const std::string& what) : std::system_error(make_error_code(e), what) {}
+error::error(errc e) : error(e, std::string_view{}, std::string_view{}) {}
+error::error(errc e, const char* call) : error(e, std::string_view(call), std::string_view{}) {}
+error::error(errc e, const std::string& call) : error(e, std::string_view(call), std::string_view{}) {}
+error::error(errc e, std::string_view call, std::string_view detail)
+    : std::system_error(make_error_code(e)) {
+  std::string text(call);
+  if (!text.empty()) text += ": ";
+  if (detail.empty())
+    text += category().message(static_cast<int>(e));
+  else
+    text += detail;
+  what_ = std::make_shared<const std::string>(std::move(text));
+}
+
+const char* error::what() const noexcept { return what_->c_str(); }
 
 cancelled_error::cancelled_error() : error(errc::cancelled) {}
 timeout_error::timeout_error() : error(errc::timed_out) {}

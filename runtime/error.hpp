@@ -5,17 +5,23 @@
 // because it must unwind the fiber; misuse throws `weft::error` with a code below.
 #pragma once
 
+#include <memory>
+#include <string>
+#include <string_view>
 #include <system_error>
 
 namespace weft {
 
 // errc lists weft's own error conditions (errno values stay in std::generic_category).
+// Each code's message (`category().message`, `std::error_code::message`) states the
+// condition in general terms; a thrown weft::error adds the call it came from.
 enum class errc {
   cancelled = 1,      // the fiber was cancelled while (or before) it blocked
   timed_out,          // a deadline passed
   not_in_fiber,       // a blocking call or fiber-only call made outside a fiber
   not_joinable,       // join/wait/detach on an empty, joined or detached handle
-  would_deadlock,     // a fiber joined itself
+  would_deadlock,     // the call could never return: a fiber joining itself, locking a
+                      //   mutex it holds, or run() finding every fiber blocked for good
   already_waited,     // a second fiber waits on the same handle or fd direction
   scheduler_running,  // weft::run called on a thread that already runs one
   scheduler_stopped,  // work handed to a scheduler that has finished
@@ -32,12 +38,24 @@ const std::error_category& category() noexcept;
 
 std::error_code make_error_code(errc e) noexcept;
 
-// error is the base of every exception weft throws.
+// error is the base of every exception weft throws. Its what() names the call the
+// user made, once, then what went wrong, without repeating itself:
+//   error(e)                 "<condition>"              (the code's message)
+//   error(e, call)           "<call>: <condition>"
+//   error(e, call, detail)   "<call>: <detail>"         (detail replaces the condition)
+// e.g. error(errc::not_in_fiber, "weft::this_fiber::sleep_for") says
+// "weft::this_fiber::sleep_for: called outside a weft fiber". code() is always `e`.
 class error : public std::system_error {
  public:
   explicit error(errc e);
-  error(errc e, const char* what);
-  error(errc e, const std::string& what);
+  error(errc e, const char* call);
+  error(errc e, const std::string& call);
+  error(errc e, std::string_view call, std::string_view detail);
+  const char* what() const noexcept override;
+
+ private:
+  // Shared, so that copying the exception (as throw and exception_ptr may) cannot throw.
+  std::shared_ptr<const std::string> what_;
 };
 
 // cancelled_error ends a blocking call of a fiber that was cancelled. Catch it only

@@ -15,7 +15,7 @@ void unref(detail::fd_state* st) noexcept {
 }  // namespace
 
 fd_watch::fd_watch(int fd) : sched_(&detail::scheduler::require_fiber("weft::fd_watch")) {
-  if (fd < 0) throw error(errc::invalid_argument, "weft::fd_watch: negative file descriptor");
+  if (fd < 0) throw error(errc::invalid_argument, "weft::fd_watch", "negative file descriptor");
   auto st = std::make_unique<detail::fd_state>();
   st->fd = fd;
   sched_->io().add(st.get(), "weft::fd_watch");
@@ -52,8 +52,8 @@ bool fd_watch::hung_up() const noexcept { return state_ && state_->hung_up; }
 void fd_watch::wait(fd_event ev) { wait_until(ev, no_deadline); }
 
 bool fd_watch::wait_until(fd_event ev, time_point deadline) {
-  auto& sched = detail::scheduler::require_fiber("fd_watch::wait");
-  if (!state_) throw error(errc::invalid_argument, "wait on a moved-from weft::fd_watch");
+  auto& sched = detail::scheduler::require_fiber("weft::fd_watch::wait");
+  if (!state_) throw error(errc::invalid_argument, "weft::fd_watch::wait", "the watch was moved from");
   detail::fd_state& st = *state_;
   const bool read = ev == fd_event::readable;
   bool& ready = read ? st.readable : st.writable;
@@ -62,8 +62,8 @@ bool fd_watch::wait_until(fd_event ev, time_point deadline) {
     ready = false;
     return true;
   }
-  if (slot) throw error(errc::already_waited, "another fiber already waits on this fd");
-  const detail::park_token token = sched.prepare_park();
+  if (slot) throw error(errc::already_waited, "weft::fd_watch::wait", "another fiber already waits on this fd in this direction");
+  const detail::park_token token = sched.prepare_park("weft::fd_watch::wait");
   slot = token;
   ++st.refs;  // the watch may be destroyed while we wait (its release() wakes us)
   const detail::wake_reason why = sched.park(token, deadline);

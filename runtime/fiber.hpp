@@ -76,15 +76,15 @@ class fiber {
   // joinable() is true until join() or detach().
   bool joinable() const noexcept { return state_ != nullptr; }
   // done() is true once the fiber's function has returned or thrown.
-  bool done() const { return checked()->done_.load(std::memory_order_acquire); }
-  fiber_id id() const { return checked()->id_; }
-  std::string_view name() const { return checked()->name_; }
+  bool done() const { return checked("weft::fiber::done")->done_.load(std::memory_order_acquire); }
+  fiber_id id() const { return checked("weft::fiber::id")->id_; }
+  std::string_view name() const { return checked("weft::fiber::name")->name_; }
 
   // cancel() asks the fiber to stop: the blocking call it is parked in (or the next
   // one it makes) throws weft::cancelled_error. Once per cancel(); no effect on a
   // fiber that has finished.
   void cancel() const {
-    auto* s = checked();
+    auto* s = checked("weft::fiber::cancel");
     if (!s->done_.load(std::memory_order_acquire)) detail::scheduler::cancel(s);
   }
 
@@ -92,22 +92,18 @@ class fiber {
   // wait_until(t)/wait_for(d) also return at the deadline: true if it finished.
   // Throws cancelled_error if the *caller* is cancelled, errc::not_in_fiber outside a
   // fiber (unless already done), errc::would_deadlock on oneself, errc::already_waited
-  // if another fiber is waiting.
-  void wait() const { wait_until(no_deadline); }
-  bool wait_until(time_point deadline) const {
-    auto* s = checked();
-    if (s->done_.load(std::memory_order_acquire)) return true;
-    return detail::scheduler::require_fiber("fiber::wait").wait_done(s, deadline);
-  }
+  // if another fiber is waiting, errc::not_joinable on an empty handle.
+  void wait() const { wait_impl(no_deadline, "weft::fiber::wait"); }
+  bool wait_until(time_point deadline) const { return wait_impl(deadline, "weft::fiber::wait_until"); }
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> d) const {
-    return wait_until(deadline_after(d));
+    return wait_impl(deadline_after(d), "weft::fiber::wait_for");
   }
 
   // join() waits for the fiber, then returns its result or rethrows its exception.
   // The handle is empty afterwards; a second join throws errc::not_joinable.
   T join() {
-    wait();
+    wait_impl(no_deadline, "weft::fiber::join");
     auto* s = std::exchange(state_, nullptr);
     struct release {
       detail::fiber_record* r;
@@ -119,7 +115,7 @@ class fiber {
 
   // detach() lets the fiber run on its own; its exception, if any, is reported.
   void detach() {
-    checked();
+    checked("weft::fiber::detach");
     reset();
   }
 
@@ -128,9 +124,17 @@ class fiber {
 
   explicit fiber(detail::task_state<T>* state) noexcept : state_(state) {}
 
-  detail::task_state<T>* checked() const {
-    if (!state_) throw error(errc::not_joinable, "empty, joined or detached weft::fiber");
+  // checked is the fiber's state, or errc::not_joinable naming `call` (a static
+  // string, the user's call) for an empty handle.
+  detail::task_state<T>* checked(const char* call) const {
+    if (!state_) [[unlikely]]
+      throw error(errc::not_joinable, call, "the handle is empty (already joined, detached or moved from)");
     return state_;
+  }
+  bool wait_impl(time_point deadline, const char* call) const {
+    auto* s = checked(call);
+    if (s->done_.load(std::memory_order_acquire)) return true;
+    return detail::scheduler::require_fiber(call).wait_done(s, deadline, call);
   }
   void reset() noexcept {
     if (auto* s = std::exchange(state_, nullptr)) {

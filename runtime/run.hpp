@@ -23,9 +23,22 @@ struct run_options {
 // cancelled_error) and run() waits for all of them to finish: nothing outlives run().
 // Functions other threads posted before then still run; later posts are refused.
 //
-// If every fiber ends up parked with nothing able to wake it (no timer, no watched
-// fd, no scheduler_handle held elsewhere), run() cancels them all and throws
-// weft::error(errc::would_deadlock) instead of hanging.
+// Deadlock: if every fiber ends up parked with nothing able to wake it, run()
+// cancels them all and throws weft::error(errc::would_deadlock) instead of hanging.
+// It reports that only when it is certain, which is when all of these hold:
+//   - no fiber is runnable, no timer is pending (a sleep or a deadline would end a
+//     park) and no fd is watched (a socket, a signal_set, an fd_watch);
+//   - the process has no thread but this one (counted in /proc/self/task). Any
+//     other thread could still set an event, send on a channel, cancel a fiber or
+//     post through a scheduler_handle, and weft cannot know what a thread holds.
+// While another thread exists, the scheduler sleeps in epoll_wait, woken by its
+// eventfd when a thread wakes one of its fibers; it looks again after 10 ms, then
+// at doubling intervals up to once a second (never a busy wait), so a deadlock is
+// still reported once the other threads have exited. The report takes ~10 ms to
+// come. The message names each parked fiber and the call it waits in:
+//   weft::run: every fiber is blocked and nothing can wake them: fiber 1 (main):
+//   weft::fiber::join of fiber 2 "worker"; fiber 2 "worker": weft::event::wait
+// A fiber spawned without a name shows as "fiber <id>".
 //
 // Throws errc::scheduler_running if this thread already runs a scheduler.
 template <class F>
@@ -43,7 +56,8 @@ auto run(const run_options& options, F&& main) {
   auto handle = detail::fiber_access::adopt<result>(t);
   sched.run(t);
   if (sched.deadlocked())
-    throw error(errc::would_deadlock, "weft::run: every fiber is blocked and nothing can wake them");
+    throw error(errc::would_deadlock, "weft::run",
+                "every fiber is blocked and nothing can wake them: " + sched.deadlock_report());
   return handle.join();
 }
 

@@ -5,7 +5,7 @@
 namespace weft {
 
 bool scheduler_handle::post(std::function<void()> fn) const {
-  if (!inbox_) throw error(errc::scheduler_stopped, "post on an empty scheduler_handle");
+  if (!inbox_) throw error(errc::scheduler_stopped, "weft::scheduler_handle::post", "the handle is empty");
   return inbox_->post(std::move(fn));
 }
 

@@ -89,7 +89,7 @@ namespace this_fiber {
 // cancellation_requested: a cancellation is pending for this fiber (it will be
 // delivered by the next blocking call outside a shield). Does not consume it.
 inline bool cancellation_requested() {
-  return detail::scheduler::require_fiber("this_fiber::cancellation_requested")
+  return detail::scheduler::require_fiber("weft::this_fiber::cancellation_requested")
       .running()
       ->cancel_requested();
 }

@@ -7,10 +7,10 @@
 namespace weft::this_fiber {
 
 void sleep_until(time_point deadline) {
-  auto& sched = detail::scheduler::require_fiber("this_fiber::sleep_until");
+  auto& sched = detail::scheduler::require_fiber("weft::this_fiber::sleep_until");
   // Only the deadline or a cancellation ends a sleep; anything else is spurious.
   for (;;) {
-    switch (sched.park_until(deadline)) {
+    switch (sched.park_until(deadline, "weft::this_fiber::sleep_until")) {
       case detail::wake_reason::timed_out: return;
       case detail::wake_reason::cancelled: detail::throw_cancelled();
       case detail::wake_reason::notified:
@@ -21,22 +21,22 @@ void sleep_until(time_point deadline) {
 }
 
 void sleep_for(duration d) {
+  auto& sched = detail::scheduler::require_fiber("weft::this_fiber::sleep_for");  // names this call
   if (d > duration::zero()) return sleep_until(deadline_after(d));
-  auto& sched = detail::scheduler::require_fiber("this_fiber::sleep_for");
   // time_point::min(): due at once, without a clock read; other fibers run first.
-  if (sched.park_until(time_point::min()) == detail::wake_reason::cancelled) detail::throw_cancelled();
+  if (sched.park_until(time_point::min(), "weft::this_fiber::sleep_for") == detail::wake_reason::cancelled) detail::throw_cancelled();
 }
 
-fiber_id id() { return detail::scheduler::require_fiber("this_fiber::id").running()->id_; }
+fiber_id id() { return detail::scheduler::require_fiber("weft::this_fiber::id").running()->id_; }
 
-std::string_view name() { return detail::scheduler::require_fiber("this_fiber::name").running()->name_; }
+std::string_view name() { return detail::scheduler::require_fiber("weft::this_fiber::name").running()->name_; }
 
 }  // namespace weft::this_fiber
 
 namespace weft::this_fiber {
 
 void check_cancelled() {
-  auto& sched = detail::scheduler::require_fiber("this_fiber::check_cancelled");
+  auto& sched = detail::scheduler::require_fiber("weft::this_fiber::check_cancelled");
   detail::fiber_record* self = sched.running();
   if (self->shield_depth_ > 0) return;
   if (self->take_cancel()) throw cancelled_error();

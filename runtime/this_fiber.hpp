@@ -12,7 +12,7 @@ namespace weft::this_fiber {
 
 // yield() lets every other runnable fiber of this scheduler run once, then returns.
 // Not a cancellation point. Throws errc::not_in_fiber outside a fiber.
-inline void yield() { detail::scheduler::require_fiber("this_fiber::yield").yield(); }
+inline void yield() { detail::scheduler::require_fiber("weft::this_fiber::yield").yield(); }
 
 // sleep_until(t) suspends the calling fiber until t (never earlier; timers have 1 ms
 // resolution, so up to ~1 ms later). sleep_for(d) sleeps for d; d <= 0 still goes
@@ -22,6 +22,7 @@ void sleep_until(time_point deadline);
 void sleep_for(duration d);
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
+  detail::scheduler::require_fiber("weft::this_fiber::sleep_for");  // names this call, not sleep_until
   if (d <= d.zero())
     sleep_for(duration::zero());
   else

@@ -5,7 +5,7 @@
 namespace weft {
 
 barrier::barrier(std::size_t parties) : parties_(parties) {
-  if (parties == 0) throw error(errc::invalid_argument, "weft::barrier: needs at least one party");
+  if (parties == 0) throw error(errc::invalid_argument, "weft::barrier", "needs at least one party");
 }
 
 bool barrier::arrive_and_wait_until(time_point deadline) {
@@ -20,7 +20,7 @@ bool barrier::arrive_and_wait_until(time_point deadline) {
   detail::waiter w;
   // A waiter that leaves takes its arrival back, under the same lock that counts
   // arrivals, so the round cannot fill with it counted but gone.
-  const auto outcome = detail::block_on(s, lock_, waiters_, w, deadline, true, [this] { --arrived_; });
+  const auto outcome = detail::block_on(s, lock_, waiters_, w, "weft::barrier::arrive_and_wait", deadline, true, [this] { --arrived_; });
   return detail::served_or_throw(outcome);
 }
 

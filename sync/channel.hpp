@@ -68,7 +68,7 @@ enum class channel_status {
 // channel_closed_error is what send() throws on a closed channel.
 class channel_closed_error : public error {
  public:
-  channel_closed_error() : error(errc::channel_closed, "send on a closed weft::channel") {}
+  explicit channel_closed_error(const char* call = "weft::channel::send") : error(errc::channel_closed, call) {}
 };
 
 // unbounded selects a channel whose send never waits (it grows instead).
@@ -356,7 +356,7 @@ class channel {
     }
     waiter_type w;
     w.src = &v;
-    return finish_wait(detail::block_on(*s, lock, senders_, w, deadline), w);  // block_on unlocks
+    return finish_wait(detail::block_on(*s, lock, senders_, w, "weft::channel::send", deadline), w);  // block_on unlocks
   }
 
   [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, detail::scheduler* s, time_point deadline) {
@@ -374,7 +374,7 @@ class channel {
     }
     waiter_type w;
     w.dst = &out;
-    return finish_wait(detail::block_on(*s, lock, receivers_, w, deadline), w);
+    return finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w);
   }
 
   static channel_status finish_wait(detail::wait_outcome outcome, const waiter_type& w) {

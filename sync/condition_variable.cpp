@@ -15,12 +15,12 @@ void condition_variable::notify_all() noexcept {
 std::cv_status condition_variable::wait_until(std::unique_lock<mutex>& lk, time_point deadline) {
   auto& s = detail::scheduler::require_fiber("weft::condition_variable::wait");
   if (!lk.owns_lock())
-    throw error(errc::not_owner, "weft::condition_variable::wait: the lock does not hold its mutex");
+    throw error(errc::not_owner, "weft::condition_variable::wait", "the lock does not hold its mutex");
   detail::waiter w;
   lock_.lock();
   // Queued before the mutex is released: a notify from whoever takes the mutex next
   // finds us, so no wake-up falls between the unlock and the park.
-  const detail::park_token token = detail::enqueue_waiter(s, waiters_, w);
+  const detail::park_token token = detail::enqueue_waiter(s, waiters_, w, "weft::condition_variable::wait");
   lock_.unlock();
   lk.mutex()->unlock();
   const detail::wait_outcome outcome = detail::await_served(s, lock_, waiters_, w, token, deadline);

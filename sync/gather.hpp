@@ -77,7 +77,7 @@ outcome<std::invoke_result_t<F&>> call_for_outcome(F& fn) {
 template <class R>
 using range_callable_t = std::ranges::range_value_t<R>;
 
-[[noreturn]] inline void throw_empty(const char* what) { throw error(errc::invalid_argument, what); }
+[[noreturn]] inline void throw_empty(const char* call) { throw error(errc::invalid_argument, call, "nothing to wait for"); }
 
 }  // namespace detail
 
@@ -252,7 +252,7 @@ std::optional<std::pair<std::size_t, outcome<T>>> race(Range& fns, bool failures
     });
     ++i;
   }
-  if (i == 0) throw_empty("weft::wait_any / first_success: nothing to wait for");
+  if (i == 0) throw_empty("weft::wait_any / weft::first_success");
   group.join();
   return winner;
 }
@@ -324,7 +324,7 @@ auto first_success(R&& fns) {
 // (join the winner, cancel the rest if you want them gone).
 template <class T>
 std::size_t wait_any(std::span<fiber<T>> handles) {
-  if (handles.empty()) detail::throw_empty("weft::wait_any: no fibers");
+  if (handles.empty()) detail::throw_empty("weft::wait_any");
   for (std::size_t i = 0; i < handles.size(); ++i)
     if (handles[i].done()) return i;
   std::optional<std::size_t> first;

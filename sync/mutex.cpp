@@ -3,11 +3,11 @@
 namespace weft {
 
 void mutex::throw_not_owner() {
-  throw error(errc::not_owner, "weft::mutex::unlock: the calling fiber does not hold the mutex");
+  throw error(errc::not_owner, "weft::mutex::unlock");
 }
 
 void mutex::throw_would_deadlock() {
-  throw error(errc::would_deadlock, "weft::mutex::lock: the calling fiber already holds the mutex");
+  throw error(errc::would_deadlock, "weft::mutex::lock", "the calling fiber already holds the mutex (it is not recursive)");
 }
 
 }  // namespace weft

@@ -90,7 +90,7 @@ class mutex {
       throw_would_deadlock();
     detail::waiter w;
     guard.release();
-    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, deadline, cancellable));
+    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::mutex::lock", deadline, cancellable));
   }
   [[noreturn, gnu::cold]] static void throw_not_owner();
   [[noreturn, gnu::cold]] static void throw_would_deadlock();

@@ -19,11 +19,11 @@ bool once_flag::begin() {
     }
     if (runner_ == s.running()) {
       lock_.unlock();
-      throw error(errc::would_deadlock, "weft::call_once: the function called call_once on its own flag");
+      throw error(errc::would_deadlock, "weft::call_once", "the function called call_once on its own flag");
     }
     detail::waiter w;
     // Woken when the run ends: done, or failed and open to the next runner.
-    detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, no_deadline));
+    detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::call_once", no_deadline));
   }
 }
 

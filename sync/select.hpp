@@ -179,7 +179,7 @@ struct op_for<send_case<T, F>> final : select_op {
   }
   void served() noexcept override { status = w.closed ? channel_status::closed : channel_status::ok; }
   void run() override {
-    if (status == channel_status::closed) throw channel_closed_error();
+    if (status == channel_status::closed) throw channel_closed_error("weft::select");
     c.fn();
   }
 };
@@ -233,7 +233,7 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
   int default_index = -1;
   for (std::size_t i = 0; i < N; ++i)
     if (ops[i]->is_default()) {
-      if (default_index >= 0) throw error(errc::invalid_argument, "weft::select: more than one on_default case");
+      if (default_index >= 0) throw error(errc::invalid_argument, "weft::select", "more than one on_default case");
       default_index = static_cast<int>(i);
     }
   scheduler* s = default_index < 0 ? &scheduler::require_fiber("weft::select") : nullptr;
@@ -262,7 +262,7 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
 
   // Nothing ready: one waiter per case, one token for all of them.
   select_group group;
-  const park_token token = s->prepare_park();
+  const park_token token = s->prepare_park("weft::select");
   for (std::size_t i = 0; i < N; ++i) ops[i]->enqueue(&group, static_cast<int>(i), token);
   locks.unlock();
   const wake_reason why = s->park(token, deadline);

@@ -88,7 +88,7 @@ class semaphore {
     }
     detail::waiter w;
     guard.release();
-    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, deadline));
+    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::semaphore::acquire", deadline));
   }
   [[noreturn, gnu::cold]] void throw_bad_release(std::ptrdiff_t n) const;
 

@@ -70,7 +70,7 @@ void task_group::cancel() noexcept {
 
 bool task_group::wait_all(bool cancellable) noexcept {
   while (running_ > 0) {
-    const detail::park_token token = sched_->prepare_park();
+    const detail::park_token token = sched_->prepare_park("weft::task_group::join");
     waiter_ = token;
     const detail::wake_reason why = sched_->park(token, no_deadline);
     if (waiter_.fiber == token.fiber && waiter_.generation == token.generation) waiter_ = {};
@@ -92,7 +92,7 @@ void task_group::report_unreported() noexcept {
 
 void task_group::wait_or_unwind() {
   detail::scheduler::require_fiber("weft::task_group::join");
-  if (waiter_) throw error(errc::already_waited, "another fiber already joins this weft::task_group");
+  if (waiter_) throw error(errc::already_waited, "weft::task_group::join", "another fiber already joins this task group");
   if (wait_all(true)) return;
   // The waiting fiber was cancelled (or its deadline scope expired): so is the group.
   cancel();

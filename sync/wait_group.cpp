@@ -8,7 +8,7 @@ namespace weft {
 
 void wait_group::add(std::ptrdiff_t n) {
   std::lock_guard guard(lock_);
-  if (count_ + n < 0) throw error(errc::invalid_argument, "weft::wait_group: counter would go negative");
+  if (count_ + n < 0) throw error(errc::invalid_argument, "weft::wait_group::add", "the counter would go negative");
   count_ += n;
   if (count_ == 0) waiters_.drain_claimed([](detail::waiter* w) { detail::wake_served(w); });
 }
@@ -26,7 +26,7 @@ bool wait_group::wait_until(time_point deadline) {
     return true;
   }
   detail::waiter w;
-  return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, deadline));
+  return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::wait_group::wait", deadline));
 }
 
 }  // namespace weft

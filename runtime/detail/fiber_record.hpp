@@ -89,6 +89,10 @@ struct fiber_record {
   // so fibers started together do not all hand the look over in the same round.
   std::uint64_t park_generation_ = 0;
   wake_reason wake_reason_ = wake_reason::notified;  // owner thread: set by the winning waker
+  // owner thread: what the current (or last) park waits in, a static string naming
+  // the user's call ("weft::channel::send"); null for a park that did not say. Set
+  // by prepare_park; read only to describe a deadlock (scheduler::describe_parked).
+  const char* waits_on_ = nullptr;
   // owner thread: the current park's deadline (knows its fiber so firing can wake it)
   struct deadline_timer : timer_node {
     fiber_record* fiber = nullptr;

@@ -1,8 +1,12 @@
 #include "runtime/detail/scheduler.hpp"
 
+#include <dirent.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <string>
 #include <unordered_set>
 
 #include "runtime/detail/sanitizer.hpp"
@@ -47,7 +51,7 @@ scheduler::scheduler(const scheduler_options& options)
       stacks_(options.stack_size, options.guards),
       stack_size_(options.stack_size) {
   if (this_thread_scheduler != nullptr)
-    throw error(errc::scheduler_running, "weft::run: this thread already runs a scheduler");
+    throw error(errc::scheduler_running, "weft::run");
   {
     std::lock_guard lock(live_schedulers_mutex);
     live_schedulers.insert(this);
@@ -72,7 +76,7 @@ scheduler::~scheduler() {
 }
 
 void scheduler::throw_not_in_fiber(const char* what) {
-  throw error(errc::not_in_fiber, std::string(what) + " must be called from a weft fiber");
+  throw error(errc::not_in_fiber, what);
 }
 
 // ---- starting and finishing ---------------------------------------------------------
@@ -257,14 +261,14 @@ void scheduler::apply_remote(const remote_wake& w) noexcept {
   release_record(f);
 }
 
-bool scheduler::wait_done(fiber_record* target, time_point deadline) {
+bool scheduler::wait_done(fiber_record* target, time_point deadline, const char* call) {
   if (target->done_.load(std::memory_order_acquire)) return true;
   if (target->owner_ != this)
-    throw error(errc::not_joinable,
-                "waiting for a running fiber of another scheduler's thread is not supported");
-  if (target == running_) throw error(errc::would_deadlock, "a fiber cannot join itself");
-  if (target->joiner_) throw error(errc::already_waited, "another fiber already waits for this fiber");
-  const park_token token = prepare_park();
+    throw error(errc::not_joinable, call,
+                "the fiber runs on another scheduler's thread; waiting for it there is not supported");
+  if (target == running_) throw error(errc::would_deadlock, call, "a fiber cannot wait for itself");
+  if (target->joiner_) throw error(errc::already_waited, call, "another fiber already waits for this fiber");
+  const park_token token = prepare_park(call);
   target->joiner_ = token;
   const wake_reason why = park(token, deadline);
   if (target->joiner_.fiber == token.fiber) target->joiner_ = {};
@@ -290,17 +294,106 @@ void scheduler::poll_now() noexcept {
   take_inbox();
 }
 
+// ---- idle and deadlock -----------------------------------------------------------------
+//
+// When nothing here can wake a fiber (no runnable fiber, no timer, no watched fd),
+// only another thread still can: any thread may set an event, send on a channel,
+// cancel a fiber or post through a scheduler_handle, and weft cannot know which
+// objects a thread holds. So a deadlock is certain only when the process has no
+// other thread: then every fiber that could act is parked here, for good.
+//
+// The loop does not count threads at once (a fiber woken by a thread over and over
+// would pay for reading /proc each time): it first sleeps in epoll_wait, where the
+// inbox's eventfd wakes it for a wake-up from another thread. Only a sleep that
+// ends by its own timeout with nothing woken makes it count the threads in
+// /proc/self/task. One thread (this one): deadlock, reported. More: it sleeps
+// again, twice as long each time (10 ms, 20 ms, ... up to 1 s): never a busy wait,
+// and a deadlock is still reported once the other threads have exited (a thread
+// that was to set the event and ended without doing so). Without /proc the count
+// is unknown and nothing is reported.
+
+namespace {
+
+constexpr int first_quiet_ms = 10;
+constexpr int max_quiet_ms = 1000;
+
+// only_thread_in_process: true if /proc/self/task lists exactly one thread (us).
+bool only_thread_in_process() noexcept {
+  DIR* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr) return false;  // unknown: assume another thread may act
+  int threads = 0;
+  while (const dirent* entry = ::readdir(dir))
+    if (entry->d_name[0] != '.') ++threads;
+  ::closedir(dir);
+  return threads == 1;
+}
+
+void append_fiber(std::string& out, const fiber_record* f) {
+  out += "fiber ";
+  out += std::to_string(f->id_);
+  if (f->returns_to_loop_) {
+    out += " (main)";
+  } else if (!f->name_.empty()) {
+    out += " \"";
+    out += f->name_;
+    out += '"';
+  }
+}
+
+}  // namespace
+
+// timeout_ms: the timers' epoll timeout, -1 when no timer is pending.
+bool scheduler::nothing_here_can_wake(int timeout_ms) const noexcept {
+  return alive_ > 0 && ready_.empty() && timeout_ms < 0 && reactor_.registered() == 0;
+}
+
+// describe_parked lists the parked fibers (at most a dozen) and what each waits in.
+std::string scheduler::describe_parked() const {
+  constexpr std::size_t max_listed = 12;
+  std::string out;
+  std::size_t listed = 0, parked = 0;
+  for (const fiber_record* f = alive_head_; f; f = f->next_alive_) {
+    if (f->parked_in_ == 0) continue;
+    if (++parked > max_listed) continue;
+    if (listed++ > 0) out += "; ";
+    append_fiber(out, f);
+    out += ": ";
+    out += f->waits_on_ ? f->waits_on_ : "a blocking call";
+    // A join names the fiber it waits for: the live fiber whose joiner this park is.
+    for (const fiber_record* t = alive_head_; t; t = t->next_alive_) {
+      if (t->joiner_.fiber == f && t->joiner_.generation == f->parked_in_) {
+        out += " of ";
+        append_fiber(out, t);
+        break;
+      }
+    }
+  }
+  if (parked > listed) out += "; and " + std::to_string(parked - listed) + " more parked fibers";
+  return out;
+}
+
 void scheduler::idle() noexcept {
   timers_.advance(clock::now());
   take_inbox();
   if (!ready_.empty()) return;
-  const int timeout = timers_.timeout_ms(clock::now());
-  // Nothing runnable, no timer, no fd, and nobody outside holds a way in (a
-  // scheduler_handle shares the inbox): no fiber can ever run again.
-  if (timeout < 0 && reactor_.registered() == 0 && inbox_.use_count() == 1 && alive_ > 0) {
-    deadlocked_ = true;
-    cancel_all();
-    return;
+  int timeout = timers_.timeout_ms(clock::now());
+  if (nothing_here_can_wake(timeout)) {
+    // The last sleep ended by its timeout and nothing arrived: count threads.
+    if (quiet_ms_ > 0 && only_thread_in_process()) {
+      deadlocked_ = true;
+      quiet_ms_ = 0;
+      try {
+        deadlock_report_ = describe_parked();
+      } catch (...) {
+        deadlock_report_.clear();  // out of memory: the code alone must do
+      }
+      cancel_all();
+      return;
+    }
+    quiet_ms_ = quiet_ms_ == 0 ? first_quiet_ms : std::min(2 * quiet_ms_, max_quiet_ms);
+    timeout = quiet_ms_;
+  } else {
+    quiet_ms_ = 0;
   }
   if (inbox_->begin_sleep()) {
     const bool woken = reactor_.poll(timeout);
@@ -311,6 +404,7 @@ void scheduler::idle() noexcept {
   }
   timers_.advance(clock::now());
   take_inbox();
+  if (!ready_.empty()) quiet_ms_ = 0;  // woken: the quiet spell is over
 }
 
 template <class Done>

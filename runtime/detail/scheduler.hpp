@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -55,7 +56,8 @@ class scheduler {
   // current is the scheduler of the calling thread, or nullptr.
   static scheduler* current() noexcept { return this_thread_scheduler; }
   // require_fiber is current() if the caller is a fiber; otherwise it throws
-  // weft::error(errc::not_in_fiber) naming `what`.
+  // weft::error(errc::not_in_fiber) naming `what`, the user's call
+  // ("weft::this_fiber::sleep_for").
   static scheduler& require_fiber(const char* what) {
     scheduler* s = this_fiber_scheduler;
     if (s == nullptr) [[unlikely]]
@@ -98,10 +100,13 @@ class scheduler {
   // belongs to the owner thread, and other threads reach it only through the inbox
   // (wake_remote). Inline also keeps the switch's return-address mismatch out of
   // the caller (see switch_to).
-  [[gnu::always_inline]] park_token prepare_park() noexcept {
+  // `waits_on` names the user's call the fiber blocks in ("weft::event::wait"), a
+  // string with static storage: a deadlock report lists it (one store per park).
+  [[gnu::always_inline]] park_token prepare_park(const char* waits_on = nullptr) noexcept {
     fiber_record* self = running_;
     const std::uint64_t generation = ++self->park_generation_;
     self->parked_in_ = generation;
+    self->waits_on_ = waits_on;
     return park_token{self, generation};
   }
 
@@ -115,7 +120,9 @@ class scheduler {
       return park_attentive(token, deadline);
     return park_core(token, deadline);
   }
-  wake_reason park_until(time_point deadline) noexcept { return park(prepare_park(), deadline); }
+  wake_reason park_until(time_point deadline, const char* waits_on = nullptr) noexcept {
+    return park(prepare_park(waits_on), deadline);
+  }
 
   // park_plain is park without deadline scopes: a pending cancellation (outside a
   // shield) ends it before it suspends.
@@ -186,15 +193,20 @@ class scheduler {
   // returns `cancelled`. Callable from any thread; no effect on a finished fiber.
   static void cancel(fiber_record* f) noexcept;
   // wait_done parks the running fiber until `target` finishes or the deadline
-  // passes; true if it finished. Throws cancelled_error and misuse errors.
-  bool wait_done(fiber_record* target, time_point deadline);
+  // passes; true if it finished. Throws cancelled_error and misuse errors naming
+  // `call`, the user's call (a static string: a deadlock report shows it too).
+  bool wait_done(fiber_record* target, time_point deadline, const char* call);
 
   // run drives the scheduler until `main` finishes, then cancels and finishes every
   // other fiber and runs what other threads posted before it closed.
   void run(fiber_record* main);
   // deadlocked is true if run() found every fiber parked with nothing able to wake
-  // them (no timer, fd, other thread) and cancelled them to end the program.
+  // them (no timer, no watched fd, no other thread in the process; see idle()) and
+  // cancelled them to end the program. deadlock_report() then lists the fibers that
+  // were parked and what each waited in, e.g.
+  //   fiber 1 (main): weft::fiber::join of fiber 2 "worker"; fiber 2 "worker": weft::event::wait
   bool deadlocked() const noexcept { return deadlocked_; }
+  const std::string& deadlock_report() const noexcept { return deadlock_report_; }
 
   std::size_t alive() const noexcept { return alive_; }
   reactor& io() noexcept { return reactor_; }
@@ -331,6 +343,8 @@ class scheduler {
   template <class Done>
   void loop_until(Done done);
   void idle() noexcept;
+  bool nothing_here_can_wake(int timeout_ms) const noexcept;
+  std::string describe_parked() const;
   void cancel_all() noexcept;
   void link_alive(fiber_record* rec) noexcept {
     rec->prev_alive_ = nullptr;
@@ -367,6 +381,10 @@ class scheduler {
   std::uint64_t last_id_ = 0;
   bool shutting_down_ = false;
   bool deadlocked_ = false;
+  std::string deadlock_report_;  // describe_parked() at the moment of the deadlock
+  // idle(): how long the loop last slept with nothing here able to wake a fiber
+  // (ms; 0 when it did not), the back-off of the deadlock check (see idle()).
+  int quiet_ms_ = 0;
   std::vector<remote_wake> inbox_wakes_;            // reused buffers for take_inbox
   std::vector<std::function<void()>> inbox_posts_;
 };

@@ -23,14 +23,16 @@ namespace weft::detail {
 // call_on_thread(fn, deadline) runs fn() on a new thread and suspends the calling
 // fiber until it returns; it returns fn's result (or rethrows its exception), or
 // nullopt if the deadline passes first. Throws cancelled_error if the fiber is
-// cancelled. fn cannot be interrupted: after a timeout or cancellation it runs to its
+// cancelled, errc::not_in_fiber outside a fiber; `call` (a static string) is the
+// user's call that errors and a deadlock report name. fn cannot be interrupted: after a timeout or cancellation it runs to its
 // end on its own and its result is dropped, so fn must own everything it uses.
 template <class F>
-auto call_on_thread(F fn, time_point deadline) -> std::optional<std::invoke_result_t<F&>> {
+auto call_on_thread(F fn, time_point deadline, const char* call = "weft::detail::call_on_thread")
+    -> std::optional<std::invoke_result_t<F&>> {
   using result = std::invoke_result_t<F&>;
   static_assert(!std::is_void_v<result> && !std::is_reference_v<result>,
                 "call_on_thread: fn must return a value");
-  scheduler& s = scheduler::require_fiber("weft: a call run on another thread");
+  scheduler& s = scheduler::require_fiber(call);
 
   // Shared by the fiber and the thread; whoever leaves last frees it. The handle
   // tells the scheduler that a wake-up may still come from outside, so a fiber
@@ -75,7 +77,7 @@ auto call_on_thread(F fn, time_point deadline) -> std::optional<std::invoke_resu
   std::unique_lock lock(st->m);
   bool cancel_pending = false;
   while (!st->done) {
-    st->token = s.prepare_park();
+    st->token = s.prepare_park(call);
     st->waiting = true;
     lock.unlock();
     const wake_reason why = s.park(st->token, deadline);

@@ -138,8 +138,10 @@ struct no_withdraw {
 // (lock held), and returns the token for await_served. Between the two the caller
 // may release other locks (a condition variable releases its mutex there): a
 // wake-up from now on is kept.
-[[gnu::always_inline]] inline park_token enqueue_waiter(scheduler& s, wait_queue& q, waiter& w) noexcept {
-  const park_token token = s.prepare_park();
+// `waits_on` (a static string) names the user's call for a deadlock report.
+[[gnu::always_inline]] inline park_token enqueue_waiter(scheduler& s, wait_queue& q, waiter& w,
+                                                        const char* waits_on = nullptr) noexcept {
+  const park_token token = s.prepare_park(waits_on);
   w.token = token;
   q.push_back(&w);
   return token;
@@ -184,13 +186,21 @@ template <class Lock, class Withdraw = no_withdraw>
 }
 
 // block_on is the whole wait: call it with `lock` held; it returns with it released.
+// `waits_on` (a static string) names the user's call ("weft::event::wait"), which a
+// deadlock report shows for the fiber.
+template <class Lock, class Withdraw = no_withdraw>
+[[gnu::always_inline]] inline wait_outcome block_on(scheduler& s, Lock& lock, wait_queue& q, waiter& w,
+                                                   const char* waits_on, time_point deadline,
+                                                   bool cancellable = true, Withdraw withdraw = {}) noexcept {
+  const park_token token = enqueue_waiter(s, q, w, waits_on);
+  lock.unlock();
+  return await_served(s, lock, q, w, token, deadline, cancellable, withdraw);
+}
 template <class Lock, class Withdraw = no_withdraw>
 [[gnu::always_inline]] inline wait_outcome block_on(scheduler& s, Lock& lock, wait_queue& q, waiter& w,
                                                    time_point deadline, bool cancellable = true,
                                                    Withdraw withdraw = {}) noexcept {
-  const park_token token = enqueue_waiter(s, q, w);
-  lock.unlock();
-  return await_served(s, lock, q, w, token, deadline, cancellable, withdraw);
+  return block_on(s, lock, q, w, nullptr, deadline, cancellable, withdraw);
 }
 
 // served_or_throw turns a wait's outcome into "served?" for the calls that

@@ -1,5 +1,6 @@
 // Handing work to a running scheduler from plain threads.
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -37,19 +38,23 @@ TEST(SchedulerHandle, SubmitReturnsFutureValue) {
 }
 
 TEST(SchedulerHandle, SubmitDeliversException) {
-  run_checked([] {
+  hang_guard guard;  // a lost exception would leave the loop below polling forever
+  std::string what;
+  run_checked([&what] {
     auto sched = weft::this_scheduler();
-    std::atomic<bool> threw{false};
+    std::atomic<bool> finished{false};
     std::thread t([&] {
       try {
         sched.submit([]() -> int { throw std::runtime_error("remote"); }).get();
-      } catch (const std::runtime_error&) {
-        threw = true;
+      } catch (const std::runtime_error& e) {
+        what = e.what();
       }
+      finished = true;
     });
-    while (!threw) weft::this_fiber::sleep_for(1ms);
+    while (!finished) weft::this_fiber::sleep_for(1ms);
     t.join();
   });
+  EXPECT_EQ(what, "remote");
 }
 
 TEST(SchedulerHandle, WakesIdleSchedulerBlockedInEpoll) {

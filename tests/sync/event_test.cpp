@@ -37,13 +37,15 @@ TEST(Event, CancelledWaiterLeaves) {
 }
 
 TEST(Event, SetFromAnotherThread) {
-  run_checked([] {
+  hang_guard guard;  // a lost wake-up would leave wait() parked forever
+  const bool woken = run_checked([] {
     weft::event ev;
-    auto handle = weft::this_scheduler();
-    std::thread t([&ev, handle] { ev.set(); });
+    std::thread t([&ev] { ev.set(); });  // no scheduler_handle: the thread is the way in
     ev.wait();
     t.join();
+    return ev.is_set();
   });
+  EXPECT_TRUE(woken);
 }
 
 TEST(WaitGroup, WaitsForEveryTask) {

@@ -1,0 +1,142 @@
+// run()'s deadlock report: only when certain, and naming who waits in what.
+//
+// A deadlock is certain only when no other thread exists (see run.hpp). A test that
+// could hang holds a hang_guard, which is a thread; so the tests that expect a
+// report run in a forked child ("fast" death-test style: the child has only the
+// forking thread), and the guard in the parent bounds the wait for it.
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+
+namespace {
+
+// CPU time (user + system) the calling thread has used.
+std::chrono::microseconds thread_cpu_time() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  return std::chrono::seconds(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         std::chrono::microseconds(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
+// expect_deadlock_report runs `main` under weft::run in this (child) process and
+// exits 0 if run() threw errc::would_deadlock, printing what() for the matcher.
+template <class F>
+[[noreturn]] void expect_deadlock_report(F main) {
+  try {
+    weft::run(main);
+    std::fprintf(stderr, "run returned normally\n");
+    std::exit(1);
+  } catch (const weft::error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    std::exit(e.code() == weft::errc::would_deadlock ? 0 : 2);
+  }
+}
+
+}  // namespace
+
+// /work/shared/cases/thread_sets_event.cpp: a plain std::thread sets the event a
+// fiber waits on. Not a deadlock: the scheduler sleeps until the thread's wake-up
+// arrives through its eventfd, without spinning.
+TEST(Deadlock, EventSetByPlainThreadWakesFiberInsteadOfDeadlock) {
+  hang_guard guard;
+  bool woken = false;
+  std::chrono::microseconds cpu{};
+  EXPECT_NO_THROW(run_checked([&] {
+    auto done = std::make_shared<weft::event>();
+    std::thread([done] {
+      std::this_thread::sleep_for(300ms);
+      done->set();
+    }).detach();
+    const auto cpu_before = thread_cpu_time();
+    done->wait();
+    cpu = thread_cpu_time() - cpu_before;
+    woken = true;
+  }));
+  EXPECT_TRUE(woken);
+  // No busy wait: the 300 ms passed asleep in epoll_wait (a generous bound).
+  EXPECT_LT(cpu, 100ms);
+}
+
+// The same through a channel: a thread's try_send wakes the receiving fiber.
+TEST(Deadlock, ChannelFedByPlainThreadIsNotADeadlock) {
+  hang_guard guard;
+  const int got = run_checked([] {
+    auto ch = std::make_shared<weft::channel<int>>(1);
+    std::thread([ch] {
+      std::this_thread::sleep_for(50ms);
+      ch->try_send(42);
+    }).detach();
+    return *ch->recv();
+  });
+  EXPECT_EQ(got, 42);
+}
+
+// Two fibers joining each other, main waiting on an event nobody holds, one thread:
+// a real deadlock, reported with every parked fiber and what it waits in.
+TEST(DeadlockDeathTest, JoinCycleIsReportedWithFibersAndCalls) {
+  hang_guard guard;
+  GTEST_FLAG_SET(death_test_style, "fast");
+  // Fibers are listed newest first.
+  EXPECT_EXIT(expect_deadlock_report([] {
+                weft::fiber<void> a, b;
+                a = weft::spawn({.name = "a"}, [&] { b.join(); });
+                b = weft::spawn({.name = "b"}, [&] { a.join(); });
+                weft::event never;
+                never.wait();
+              }),
+              testing::ExitedWithCode(0),
+              "^weft::run: every fiber is blocked and nothing can wake them: "
+              "fiber [0-9]+ \"b\": weft::fiber::join of fiber [0-9]+ \"a\"; "
+              "fiber [0-9]+ \"a\": weft::fiber::join of fiber [0-9]+ \"b\"; "
+              "fiber [0-9]+ \\(main\\): weft::event::wait\n");
+}
+
+TEST(DeadlockDeathTest, MainJoiningAFiberStuckOnAChannelIsReported) {
+  hang_guard guard;
+  GTEST_FLAG_SET(death_test_style, "fast");
+  EXPECT_EXIT(expect_deadlock_report([] {
+                weft::channel<int> ch;  // unbuffered, nobody receives
+                auto producer = weft::spawn({.name = "producer"}, [&] { ch.send(1); });
+                producer.join();
+              }),
+              testing::ExitedWithCode(0),
+              "fiber [0-9]+ \"producer\": weft::channel::send; "
+              "fiber [0-9]+ \\(main\\): weft::fiber::join of fiber [0-9]+ \"producer\"\n");
+}
+
+// A thread that has come and gone before the wait cannot wake anyone: the deadlock
+// is still reported.
+TEST(DeadlockDeathTest, ThreadJoinedBeforeTheWaitDoesNotHideDeadlock) {
+  hang_guard guard;
+  GTEST_FLAG_SET(death_test_style, "fast");
+  EXPECT_EXIT(
+      {
+        std::thread([] {}).join();
+        expect_deadlock_report([] {
+          weft::event never;
+          never.wait();
+        });
+      },
+      testing::ExitedWithCode(0), "fiber [0-9]+ \\(main\\): weft::event::wait");
+}
+
+// A thread that holds the event but exits without setting it: once it is gone the
+// deadlock is certain, and reported.
+TEST(DeadlockDeathTest, ReportedOnceTheOnlyOtherThreadHasExited) {
+  hang_guard guard;
+  GTEST_FLAG_SET(death_test_style, "fast");
+  EXPECT_EXIT(expect_deadlock_report([] {
+                auto ev = std::make_shared<weft::event>();
+                std::thread([ev] { std::this_thread::sleep_for(50ms); }).detach();
+                ev->wait();
+              }),
+              testing::ExitedWithCode(0), "fiber [0-9]+ \\(main\\): weft::event::wait");
+}

@@ -1,0 +1,100 @@
+// Error messages: each names the user's call once and says what went wrong once.
+#include <string>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+
+namespace {
+
+template <class F>
+std::string message_of(F f, weft::errc expected) {
+  try {
+    f();
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), expected) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no weft::error thrown";
+  return {};
+}
+
+}  // namespace
+
+TEST(ErrorMessage, EveryCodeReadsCallThenCondition) {
+  for (int i = static_cast<int>(weft::errc::cancelled); i <= static_cast<int>(weft::errc::end_of_stream); ++i) {
+    const auto e = static_cast<weft::errc>(i);
+    const std::string condition = weft::category().message(i);
+    EXPECT_EQ(std::string(weft::error(e).what()), condition);
+    EXPECT_EQ(std::string(weft::error(e, "weft::some_call").what()), "weft::some_call: " + condition);
+    EXPECT_EQ(std::string(weft::error(e, "weft::some_call", "what went wrong").what()),
+              "weft::some_call: what went wrong");
+    EXPECT_EQ(weft::error(e, "weft::some_call", "what went wrong").code(), e);
+  }
+}
+
+TEST(ErrorMessage, SleepForOutsideFiberNamesSleepFor) {
+  const std::string expected = "weft::this_fiber::sleep_for: called outside a weft fiber";
+  EXPECT_EQ(message_of([] { weft::this_fiber::sleep_for(1ms); }, weft::errc::not_in_fiber), expected);
+  EXPECT_EQ(message_of([] { weft::this_fiber::sleep_for(std::chrono::seconds(0)); }, weft::errc::not_in_fiber),
+            expected);
+  EXPECT_EQ(message_of([] { weft::this_fiber::sleep_for(weft::duration(5)); }, weft::errc::not_in_fiber), expected);
+  EXPECT_EQ(message_of([] { weft::this_fiber::sleep_until(weft::clock::now()); }, weft::errc::not_in_fiber),
+            "weft::this_fiber::sleep_until: called outside a weft fiber");
+  EXPECT_EQ(message_of([] { weft::this_fiber::yield(); }, weft::errc::not_in_fiber),
+            "weft::this_fiber::yield: called outside a weft fiber");
+}
+
+TEST(ErrorMessage, SelfJoinSaysItOnce) {
+  std::string text;
+  run_checked([&text] {
+    auto self = std::make_shared<weft::fiber<void>>();
+    *self = weft::spawn([self, &text] {
+      weft::this_fiber::yield();
+      text = message_of([&] { self->join(); }, weft::errc::would_deadlock);
+    });
+    self->wait();
+    self->detach();
+  });
+  EXPECT_EQ(text, "weft::fiber::join: a fiber cannot wait for itself");
+}
+
+TEST(ErrorMessage, SecondJoinNamesJoin) {
+  std::string text;
+  run_checked([&text] {
+    auto f = weft::spawn([] {});
+    f.join();
+    text = message_of([&] { f.join(); }, weft::errc::not_joinable);
+  });
+  EXPECT_EQ(text, "weft::fiber::join: the handle is empty (already joined, detached or moved from)");
+}
+
+TEST(ErrorMessage, SecondWaiterNamesItsCall) {
+  std::string text;
+  run_checked([&text] {
+    auto sleeper = weft::spawn([] { weft::this_fiber::sleep_for(20ms); });
+    auto first = weft::spawn([&] { sleeper.wait(); });
+    weft::this_fiber::yield();
+    text = message_of([&] { sleeper.wait_for(1s); }, weft::errc::already_waited);
+    first.join();
+    sleeper.join();
+  });
+  EXPECT_EQ(text, "weft::fiber::wait_for: another fiber already waits for this fiber");
+}
+
+TEST(ErrorMessage, SyncMisuseNamesTheCall) {
+  EXPECT_EQ(message_of([] { weft::semaphore s(-1); }, weft::errc::invalid_argument),
+            "weft::semaphore: negative initial count");
+  run_checked([] {
+    weft::mutex m;
+    EXPECT_EQ(message_of([&] { m.unlock(); }, weft::errc::not_owner),
+              "weft::mutex::unlock: the calling fiber does not own this mutex");
+    m.lock();
+    EXPECT_EQ(message_of([&] { m.lock(); }, weft::errc::would_deadlock),
+              "weft::mutex::lock: the calling fiber already holds the mutex (it is not recursive)");
+    m.unlock();
+    weft::channel<int> ch(1);
+    ch.close();
+    EXPECT_EQ(message_of([&] { ch.send(1); }, weft::errc::channel_closed), "weft::channel::send: channel is closed");
+  });
+}
