@@ -52,7 +52,7 @@ std::size_t task_group::claim_slot() {
 void task_group::child_failed(std::exception_ptr e) noexcept {
   if (is_cancellation(e)) return;  // cancelled, by us or anyone: not a failure
   failures_.push_back(std::move(e));
-  if (failures_.size() == 1) cancel();
+  cancel();  // the first failure of the round cancels the rest; later ones find it done
 }
 
 void task_group::child_finished(std::size_t slot) noexcept {
@@ -64,6 +64,7 @@ void task_group::child_finished(std::size_t slot) noexcept {
 }
 
 void task_group::cancel() noexcept {
+  if (std::exchange(cancelled_, true)) return;  // each child is cancelled once
   for (fiber<void>& child : children_)
     if (child.joinable()) child.cancel();
 }
@@ -93,10 +94,14 @@ void task_group::report_unreported() noexcept {
 void task_group::wait_or_unwind() {
   detail::scheduler::require_fiber("weft::task_group::join");
   if (waiter_) throw error(errc::already_waited, "weft::task_group::join", "another fiber already joins this task group");
-  if (wait_all(true)) return;
+  if (wait_all(true)) {
+    end_round();
+    return;
+  }
   // The waiting fiber was cancelled (or its deadline scope expired): so is the group.
   cancel();
   wait_all_after_interrupt();
+  end_round();
   report_unreported();
   detail::throw_cancelled();
 }

@@ -12,6 +12,15 @@
 // failed, join() throws weft::exception_group holding every failure, first failure
 // first: none is dropped. A child that ends by cancellation is not a failure.
 //
+// Cancellation is sticky: once the group is cancelled (a child failed, the body
+// threw, the joiner was cancelled or its deadline scope expired, cancel() was
+// called), every child spawned into it afterwards (a sibling spawning from its
+// cancellation handler, say) starts cancelled: its first blocking call throws
+// cancelled_error. So the wait always ends, and a child that fails later is still
+// a failure of the group, kept like the first. The group is cancelled until a join
+// has waited for every child; then a new round starts (the object form may be
+// spawned into and joined again).
+//
 // Cancelling the fiber that waits in join() (or a deadline scope expiring around
 // it) cancels every child, waits for them all, then throws cancelled_error (or
 // timeout_error); child failures that happen meanwhile go to the unhandled
@@ -82,6 +91,8 @@ class task_group {
       throw;
     }
     ++running_;
+    if (cancelled_) [[unlikely]]
+      children_[slot].cancel();  // sticky: a child of a cancelled group starts cancelled
   }
   template <class F, class... Args>
     requires(!std::is_same_v<std::decay_t<F>, spawn_options>)
@@ -101,8 +112,13 @@ class task_group {
   [[noreturn]] void fail_with(std::exception_ptr e);
 
   // cancel cancels every running child (each child's current or next blocking call
-  // throws cancelled_error). The group stays usable.
+  // throws cancelled_error), and every child spawned afterwards, until the next join
+  // has waited for all of them. Cancelling again does nothing more: a child is
+  // cancelled once. The group stays usable.
   void cancel() noexcept;
+  // cancelled is true from a cancellation (a failure, cancel(), ...) until the next
+  // completed join.
+  bool cancelled() const noexcept { return cancelled_; }
   std::size_t running() const noexcept { return running_; }
   const std::vector<std::exception_ptr>& failures() const noexcept { return failures_; }
 
@@ -118,11 +134,14 @@ class task_group {
   // then throw the cancellation.
   void wait_or_unwind();
   void report_unreported() noexcept;
+  // end_round: every child has finished; the next spawn starts a fresh round.
+  void end_round() noexcept { cancelled_ = false; }
 
   detail::scheduler* sched_;
   std::vector<fiber<void>> children_;  // by slot; a finished child's slot is empty
   std::vector<std::size_t> free_slots_;
   std::size_t running_ = 0;
+  bool cancelled_ = false;  // sticky until end_round (see the top of this file)
   detail::park_token waiter_{};
   std::vector<std::exception_ptr> failures_;
   std::size_t reported_ = 0;  // failures_[0, reported_) reached a caller or the handler

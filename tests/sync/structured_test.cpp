@@ -176,6 +176,133 @@ TEST(TaskGroup, ObjectFormJoinsAndReportsUnjoinedFailures) {
   EXPECT_EQ(reported, (std::vector<std::string>{"never joined"}));
 }
 
+// Field case taskgroup_late_failure: a sibling, handling the cancellation that the
+// first failure caused, spawns one child that fails and one that sleeps for an hour.
+TEST(TaskGroup, ChildSpawnedAfterTheFirstFailureStartsCancelledAndItsFailureIsKept) {
+  hang_guard guard;
+  run_checked([] {
+    auto f = weft::spawn([] {
+      weft::with_task_group([](weft::task_group& g) {
+        g.spawn([] { throw boom("first"); });
+        g.spawn([&g] {
+          try {
+            weft::this_fiber::sleep_for(1h);
+          } catch (const weft::cancelled_error&) {
+            g.spawn([] { throw boom("second"); });
+            g.spawn([] { weft::this_fiber::sleep_for(1h); });
+            throw;
+          }
+        });
+      });
+    });
+    ASSERT_TRUE(f.wait_for(10s)) << "the group is still joining";
+    try {
+      f.join();
+      ADD_FAILURE() << "no exception";
+    } catch (const weft::exception_group& e) {
+      ASSERT_EQ(e.exceptions().size(), 2u);
+      EXPECT_EQ(weft::describe_exception(e.exceptions()[0]), "first");
+      EXPECT_EQ(weft::describe_exception(e.exceptions()[1]), "second");
+    }
+  });
+}
+
+TEST(TaskGroup, ChildSpawnedAfterTheJoinerWasCancelledStartsCancelled) {
+  hang_guard guard;
+  run_checked([] {
+    bool late_started = false;
+    auto parent = weft::spawn([&] {
+      weft::with_task_group([&](weft::task_group& g) {
+        g.spawn([&] {
+          try {
+            weft::this_fiber::sleep_for(1h);
+          } catch (const weft::cancelled_error&) {
+            g.spawn([&] {
+              late_started = true;
+              weft::this_fiber::sleep_for(1h);
+            });
+            throw;
+          }
+        });
+      });
+    });
+    weft::this_fiber::sleep_for(2ms);
+    parent.cancel();
+    EXPECT_THROW(parent.join(), weft::cancelled_error);
+    EXPECT_TRUE(late_started);
+  });
+}
+
+TEST(TaskGroup, ChildSpawnedAfterTheBodyThrewStartsCancelled) {
+  hang_guard guard;
+  run_checked([] {
+    EXPECT_THROW(weft::with_task_group([](weft::task_group& g) {
+                   g.spawn([&g] {
+                     try {
+                       weft::this_fiber::sleep_for(1h);
+                     } catch (const weft::cancelled_error&) {
+                       g.spawn([] { weft::this_fiber::sleep_for(1h); });
+                       throw;
+                     }
+                   });
+                   weft::this_fiber::yield();
+                   EXPECT_FALSE(g.cancelled());
+                   throw boom("body");
+                 }),
+                 boom);
+  });
+}
+
+TEST(TaskGroup, ExplicitCancelIsStickyUntilTheJoin) {
+  hang_guard guard;
+  run_checked([] {
+    weft::task_group g;
+    g.cancel();
+    EXPECT_TRUE(g.cancelled());
+    bool cancelled = false;
+    g.spawn([&] {
+      try {
+        weft::this_fiber::sleep_for(1h);
+      } catch (const weft::cancelled_error&) {
+        cancelled = true;
+        throw;
+      }
+    });
+    g.join();  // a cancelled child is not a failure
+    EXPECT_TRUE(cancelled);
+    EXPECT_FALSE(g.cancelled());  // a new round
+    int done = 0;
+    g.spawn([&] {
+      weft::this_fiber::sleep_for(1ms);
+      ++done;
+    });
+    g.join();
+    EXPECT_EQ(done, 1);
+  });
+}
+
+// A reused group's next round: its first failure must cancel the siblings too (it
+// used to cancel only on the group's first failure ever, so this joined forever).
+TEST(TaskGroup, ReusedGroupCancelsOnTheFirstFailureOfEachRound) {
+  hang_guard guard;
+  run_checked([] {
+    weft::task_group g;
+    g.spawn([] { throw boom("round one"); });
+    EXPECT_THROW(g.join(), boom);
+    g.spawn([] { weft::this_fiber::sleep_for(1h); });
+    g.spawn([] {
+      weft::this_fiber::sleep_for(1ms);
+      throw boom("round two");
+    });
+    try {
+      g.join();
+      ADD_FAILURE() << "no exception";
+    } catch (const boom& e) {
+      EXPECT_STREQ(e.what(), "round two");
+    }
+  });
+}
+
 // ---- gather ----------------------------------------------------------------------------
 
 TEST(Gather, ResultsInInputOrder) {
@@ -367,6 +494,121 @@ TEST(AsCompleted, DeliversInCompletionOrder) {
       EXPECT_EQ(set.next()->index, 0u);
     }
     EXPECT_TRUE(unwound);
+  });
+}
+
+// Failures after the first (here: raised while handling the first one's
+// cancellation) reach the unhandled exception handler, never lost; the race ends.
+struct collect_reports {
+  std::vector<std::string> reported;
+  weft::unhandled_exception_handler previous = weft::set_unhandled_exception_handler(
+      [this](weft::fiber_id, std::string_view, std::exception_ptr e) {
+        reported.push_back(weft::describe_exception(e));
+      });
+  ~collect_reports() { weft::set_unhandled_exception_handler(previous); }
+};
+
+auto fail_when_cancelled(const char* what) {
+  return [what]() -> int {
+    try {
+      weft::this_fiber::sleep_for(1h);
+    } catch (const weft::cancelled_error&) {
+      throw boom(what);
+    }
+    return 0;
+  };
+}
+
+TEST(Gather, FailuresAfterTheFirstAreReportedAndTheGatherEnds) {
+  hang_guard guard;
+  collect_reports reports;
+  run_checked([] {
+    try {
+      weft::gather(fail_when_cancelled("late"), []() -> int {
+        weft::this_fiber::sleep_for(1ms);
+        throw boom("first");
+      });
+      ADD_FAILURE() << "no exception";
+    } catch (const boom& e) {
+      EXPECT_STREQ(e.what(), "first");
+    }
+  });
+  EXPECT_EQ(reports.reported, (std::vector<std::string>{"late"}));
+}
+
+TEST(Gather, CancellingTheCallerCancelsEveryCallable) {
+  hang_guard guard;
+  run_checked([] {
+    int unwound = 0;
+    auto sleeper = [&] {
+      struct mark {
+        int& n;
+        ~mark() { ++n; }
+      } m{unwound};
+      weft::this_fiber::sleep_for(1h);
+      return 0;
+    };
+    auto caller = weft::spawn([&] { weft::gather(sleeper, sleeper, sleeper); });
+    weft::this_fiber::sleep_for(2ms);
+    caller.cancel();
+    EXPECT_THROW(caller.join(), weft::cancelled_error);
+    EXPECT_EQ(unwound, 3);
+  });
+}
+
+TEST(WaitAny, LoserFailingInItsCancellationIsReportedAndTheRaceEnds) {
+  hang_guard guard;
+  collect_reports reports;
+  run_checked([] {
+    auto r = weft::wait_any(fail_when_cancelled("loser"), [] {
+      weft::this_fiber::sleep_for(1ms);
+      return 5;
+    });
+    EXPECT_EQ(r.index, 1u);
+    EXPECT_EQ(r.value, 5);
+  });
+  EXPECT_EQ(reports.reported, (std::vector<std::string>{"loser"}));
+}
+
+TEST(FirstSuccess, LoserFailingInItsCancellationIsReportedAndTheRaceEnds) {
+  hang_guard guard;
+  collect_reports reports;
+  run_checked([] {
+    auto r = weft::first_success([]() -> int { throw boom("early"); }, fail_when_cancelled("loser"), [] {
+      weft::this_fiber::sleep_for(1ms);
+      return 9;
+    });
+    EXPECT_EQ(r.index, 2u);
+    EXPECT_EQ(r.value, 9);
+  });
+  // The failure before the win is not the race's outcome and not an error either.
+  EXPECT_EQ(reports.reported, (std::vector<std::string>{"loser"}));
+}
+
+TEST(AsCompleted, CancellingTheCallerWhileIteratingCancelsTheRest) {
+  hang_guard guard;
+  run_checked([] {
+    int unwound = 0;
+    std::vector<std::function<int()>> fns;
+    fns.push_back([] { return 1; });
+    for (int i = 0; i < 3; ++i)
+      fns.push_back([&] {
+        struct mark {
+          int& n;
+          ~mark() { ++n; }
+        } m{unwound};
+        weft::this_fiber::sleep_for(1h);
+        return 2;
+      });
+    int seen = 0;
+    auto caller = weft::spawn([&] {
+      for (auto& done : weft::as_completed(fns)) seen += done.value();
+    });
+    weft::this_fiber::sleep_for(2ms);
+    caller.cancel();
+    EXPECT_THROW(caller.join(), weft::cancelled_error);
+    EXPECT_EQ(seen, 1);
+    EXPECT_EQ(unwound, 3);
   });
 }
 
