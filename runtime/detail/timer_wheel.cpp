@@ -3,14 +3,16 @@
 #include <algorithm>
 #include <bit>
 #include <cstddef>
+#include <utility>
 
 namespace weft::detail {
 namespace {
 
 constexpr int bits_per_level = 6;
 constexpr std::uint64_t slot_mask = 63;
-// Ticks the top level can tell apart; later deadlines are clamped into it and
-// re-placed (not fired) when their clamped slot comes up.
+// Ticks the wheel's six levels tell apart: one turn of the top level (2^36 ms, ~2.2
+// years). A timer whose tick lies outside the top level's current turn waits on the
+// overflow list instead (see place()).
 constexpr std::uint64_t max_span = std::uint64_t{1} << (bits_per_level * timer_wheel::levels);
 
 constexpr std::uint64_t slot_range(int level) noexcept {
@@ -18,10 +20,10 @@ constexpr std::uint64_t slot_range(int level) noexcept {
 }
 constexpr std::uint64_t level_range(int level) noexcept { return slot_range(level + 1); }
 
-// level_for: the highest 6-bit group where `when` differs from `elapsed`.
+// level_for: the highest 6-bit group where `when` differs from `elapsed`; below
+// `levels` for every `when` in the top level's current turn (place() sees to it).
 int level_for(std::uint64_t elapsed, std::uint64_t when) noexcept {
-  std::uint64_t masked = (elapsed ^ when) | slot_mask;
-  if (masked >= max_span) masked = max_span - 1;
+  const std::uint64_t masked = (elapsed ^ when) | slot_mask;
   const int significant = 63 - std::countl_zero(masked);
   return significant / bits_per_level;
 }
@@ -57,7 +59,7 @@ void timer_wheel::unlink(timer_node* node) noexcept {
   if (node->next) node->next->prev = node->prev;
   // An emptied wheel slot clears its occupancy bit; the slot's index is recovered
   // from the address of its list head.
-  if (*node->head == nullptr && node->head != &due_) {
+  if (*node->head == nullptr && node->head != &due_ && node->head != &overflow_) {
     const auto index = static_cast<std::size_t>(node->head - &slots_[0][0]);
     occupied_[index / slots] &= ~(std::uint64_t{1} << (index % slots));
   }
@@ -71,9 +73,15 @@ void timer_wheel::place(timer_node* node) noexcept {
     push(&due_, node);
     return;
   }
-  const std::uint64_t when = std::min(node->when, elapsed_ + max_span - 1);
-  const int level = level_for(elapsed_, when);
-  const int slot = static_cast<int>((when >> (bits_per_level * level)) & slot_mask);
+  // Beyond the top level's current turn, the tick's top-level slot would be one the
+  // wheel has passed or is draining: such a timer waits on the overflow list, which
+  // is re-placed when that turn ends (next_expiration), at most once per ~2.2 years.
+  if ((node->when ^ elapsed_) >= max_span) {
+    push(&overflow_, node);
+    return;
+  }
+  const int level = level_for(elapsed_, node->when);
+  const int slot = static_cast<int>((node->when >> (bits_per_level * level)) & slot_mask);
   push(&slots_[level][slot], node);
   occupied_[level] |= std::uint64_t{1} << slot;
 }
@@ -104,24 +112,42 @@ std::optional<timer_wheel::expiration> timer_wheel::next_expiration() const noex
     if (mask == 0) continue;
     const std::uint64_t range = slot_range(level);
     const int now_slot = static_cast<int>((elapsed_ / range) & slot_mask);
-    // Scan from the current slot onward, wrapping: slots behind it belong to the
-    // next turn of this level.
-    const int distance = std::countr_zero(std::rotr(mask, now_slot));
-    const int slot = (now_slot + distance) & static_cast<int>(slot_mask);
-    std::uint64_t deadline = (elapsed_ & ~(level_range(level) - 1)) + slot * range;
-    if (slot < now_slot) deadline += level_range(level);
+    // Every timer of this level is in the current turn of the level above and after
+    // `elapsed_`, so its slot is at or after the current one: no slot behind it is
+    // occupied (the mask has no bits below now_slot).
+    const int slot = std::countr_zero(mask >> now_slot) + now_slot;
+    const std::uint64_t deadline = (elapsed_ & ~(level_range(level) - 1)) + slot * range;
     return expiration{level, slot, deadline};
   }
+  // Nothing in the wheel: the overflow list is looked at when the top level's turn
+  // ends. Every wheel timer is due before that, so it comes last.
+  if (overflow_) return expiration{levels, 0, (elapsed_ | (max_span - 1)) + 1};
   return std::nullopt;
 }
 
 void timer_wheel::take_slot(int level, int slot) noexcept {
+  if (level == levels) {
+    // A new turn of the top level: re-place the overflow list. Detach it first, since
+    // a timer still beyond this turn goes back onto it.
+    timer_node* node = std::exchange(overflow_, nullptr);
+    while (node) {
+      timer_node* next = node->next;
+      node->head = nullptr;
+      node->prev = node->next = nullptr;
+      --size_;
+      place(node);
+      node = next;
+    }
+    return;
+  }
   while (timer_node* node = slots_[level][slot]) {
     unlink(node);
+    // A slot is taken when time reaches its start; a timer in it is due then or
+    // belongs to a lower level (never to this slot again).
     if (node->when <= elapsed_)
       node->fire(node);
     else
-      place(node);  // cascades to a lower level (or re-clamps a far deadline)
+      place(node);
   }
 }
 
@@ -141,10 +167,14 @@ int timer_wheel::timeout_ms(time_point now) const noexcept {
   if (due_) return 0;
   const auto e = next_expiration();
   if (!e) return -1;
+  // Compared in ticks first: a far expiration (up to ~2^43 ticks) in nanoseconds
+  // would overflow a time_point.
+  constexpr std::uint64_t max_wait = 1000ULL * 60 * 60;  // re-check hourly
+  const std::uint64_t now_tick = tick_before(now);
+  if (e->deadline > now_tick + max_wait) return static_cast<int>(max_wait);
   const time_point at = origin_ + tick_duration(e->deadline);
   if (at <= now) return 0;
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(at - now).count();
-  return static_cast<int>(std::min<long long>(ms, 1000LL * 60 * 60));  // re-check hourly
+  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(at - now).count());
 }
 
 }  // namespace weft::detail

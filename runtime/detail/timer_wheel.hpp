@@ -7,7 +7,9 @@
 //   level 0: 64 slots x 1 ms        timers due in the current 64 ms block
 //   level 1: 64 slots x 64 ms       ... in the current 4 s block, not level 0's
 //   ...
-//   level 5: 64 slots x 64^5 ms     the rest, up to ~2.2 years ahead (later: clamped)
+//   level 5: 64 slots x 64^5 ms     ... in the current 2^36 ms (~2.2 year) turn
+//   overflow list                    later ones (up to time_point::max(), ~292 years):
+//                                    re-placed when the top level starts a new turn
 //
 // A timer's level is the highest 6-bit group in which its tick differs from the
 // wheel's `elapsed_` tick, so every level-L timer is due after every level-(L-1) one.
@@ -72,7 +74,7 @@ class timer_wheel {
 
  private:
   struct expiration {
-    int level;
+    int level;  // `levels` for the overflow list
     int slot;
     std::uint64_t deadline;  // tick at which the slot is due
   };
@@ -88,6 +90,7 @@ class timer_wheel {
   std::uint64_t elapsed_ = 0;  // every timer due at or before this tick has fired
   std::size_t size_ = 0;
   timer_node* due_ = nullptr;
+  timer_node* overflow_ = nullptr;  // timers beyond the top level's current turn
   std::array<std::uint64_t, levels> occupied_{};
   std::array<std::array<timer_node*, slots>, levels> slots_{};
 };

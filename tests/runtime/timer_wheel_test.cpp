@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/detail/timer_wheel.hpp"
+#include "tests/weft_test.hpp"
 
 using weft::detail::timer_node;
 using weft::detail::timer_wheel;
@@ -156,4 +157,95 @@ TEST_F(wheel_fixture, TimerWheelMillionTimersInsertAndCancel) {
   EXPECT_EQ(wheel.timeout_ms(origin), -1);
   wheel.advance(origin + 2h);
   EXPECT_TRUE(fired.empty());
+}
+
+// A timer due exactly where a level's slot or turn begins (64^L ticks, and one tick
+// either side) fires at that tick, never a tick early, whether the wheel's clock is
+// at the origin or has moved.
+TEST_F(wheel_fixture, TimerWheelFiresExactlyAtLevelBoundaries) {
+  for (const std::uint64_t start : {std::uint64_t{0}, std::uint64_t{5}, std::uint64_t{4095}}) {
+    for (int level = 1; level <= 5; ++level) {
+      const std::uint64_t boundary = std::uint64_t{1} << (6 * level);
+      for (const std::uint64_t tick : {boundary - 1, boundary, boundary + 1}) {
+        if (tick <= start) continue;
+        SCOPED_TRACE(testing::Message() << "start " << start << " tick " << tick);
+        timer_wheel w(origin);
+        w.advance(origin + std::chrono::milliseconds(start));
+        std::vector<int> log;
+        recording_timer t;
+        t.label = 1;
+        t.log = &log;
+        t.fire = &record;
+        w.insert(&t, origin + std::chrono::milliseconds(tick), origin + std::chrono::milliseconds(start));
+        // One tick before: nothing (reached in a few jumps, as a sleeping loop would).
+        w.advance(origin + std::chrono::milliseconds(tick - 1) + 999us);
+        EXPECT_TRUE(log.empty());
+        EXPECT_GE(w.timeout_ms(origin + std::chrono::milliseconds(tick - 1)), 1);
+        w.advance(origin + std::chrono::milliseconds(tick));
+        EXPECT_EQ(log, std::vector<int>{1});
+        EXPECT_EQ(w.size(), 0u);
+      }
+    }
+  }
+}
+
+// Timers beyond the top level's turn (2^36 ms, ~2.2 years), inserted after the wheel's
+// clock has moved, wait on the overflow list: advancing to any time short of them
+// fires nothing and terminates (the issue-12 hang re-filed such a timer into the slot
+// being drained, forever), cancelling them leaves an empty wheel, and they fire at
+// their tick when it comes.
+TEST_F(wheel_fixture, TimerWheelFarTimersAfterTheClockMoved) {
+  weft_test::hang_guard guard;
+  const std::uint64_t span = std::uint64_t{1} << 36;
+  wheel.advance(origin + 2ms);
+  auto* a = add(std::chrono::hours(24 * 800), 1);  // ~2^36.0 ms: beyond the turn
+  auto* b = add(std::chrono::milliseconds(span + 5), 2);
+  auto* c = add(std::chrono::milliseconds(3 * span + 17), 3);
+  auto* d = add(std::chrono::hours(24 * 365 * 200), 4);  // near time_point::max()
+  EXPECT_EQ(wheel.size(), 4u);
+  EXPECT_EQ(wheel.timeout_ms(origin + 2ms), 3'600'000);  // capped, no overflow
+  wheel.advance(origin + 10ms);
+  wheel.advance(origin + std::chrono::hours(24 * 700));
+  EXPECT_TRUE(fired.empty());
+  wheel.advance(origin + std::chrono::milliseconds(span + 4));
+  EXPECT_EQ(fired, std::vector<int>{}) << "b is due at span + 5, not before";
+  wheel.advance(origin + std::chrono::milliseconds(span + 5));
+  EXPECT_EQ(fired, std::vector<int>{2});
+  EXPECT_FALSE(b->pending());
+  wheel.cancel(a);
+  EXPECT_FALSE(a->pending());
+  wheel.advance(origin + std::chrono::milliseconds(3 * span + 16));
+  EXPECT_EQ(fired, std::vector<int>{2});
+  wheel.advance(origin + std::chrono::milliseconds(3 * span + 17));
+  EXPECT_EQ(fired, (std::vector<int>{2, 3}));
+  EXPECT_FALSE(c->pending());
+  EXPECT_TRUE(d->pending());
+  wheel.cancel(d);
+  EXPECT_EQ(wheel.size(), 0u);
+  EXPECT_EQ(wheel.timeout_ms(origin), -1);
+}
+
+// The farthest deadlines a time_point holds (time_point::max() - 1 ns) and the
+// nearest (time_point::min(), anything before the origin) are accepted.
+TEST_F(wheel_fixture, TimerWheelExtremeDeadlines) {
+  recording_timer far, past, min;
+  for (auto* t : {&far, &past, &min}) {
+    t->log = &fired;
+    t->fire = &record;
+  }
+  far.label = 1;
+  past.label = 2;
+  min.label = 3;
+  wheel.advance(origin + 1s);
+  wheel.insert(&far, weft::time_point::max() - 1ns, origin + 1s);
+  wheel.insert(&past, origin - 1h, origin + 1s);
+  wheel.insert(&min, weft::time_point::min(), origin + 1s);
+  EXPECT_EQ(wheel.timeout_ms(origin + 1s), 0);
+  wheel.advance(origin + 2s);
+  std::sort(fired.begin(), fired.end());
+  EXPECT_EQ(fired, (std::vector<int>{2, 3}));
+  EXPECT_TRUE(far.pending());
+  EXPECT_EQ(wheel.timeout_ms(origin + 2s), 3'600'000);
+  wheel.cancel(&far);
+  EXPECT_EQ(wheel.size(), 0u);
 }
