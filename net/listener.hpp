@@ -7,11 +7,14 @@
 //   }
 //
 // accept() suspends only its fiber and follows stream.hpp's conventions (optional
-// deadline, optional std::error_code&, cancellation throws). When the process runs
-// out of descriptors (EMFILE/ENFILE), accept does not fail or spin: it backs off
-// (1 ms doubling to 100 ms) until a descriptor is free, leaving the connection in
-// the backlog meanwhile. close() wakes a fiber blocked in accept with
-// errc::socket_closed, which is how a server stops accepting.
+// deadline, optional std::error_code&, cancellation throws). A connection the peer
+// aborted before it was taken (ECONNABORTED, EPROTO, or a network error accept(2)
+// passes on) is skipped and the next one taken. When the process runs out of
+// descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), accept does not fail or
+// spin: it backs off (1 ms doubling to 100 ms) until a descriptor is free or the
+// deadline passes (timed_out), leaving the connection in the backlog meanwhile.
+// close() wakes a fiber blocked in accept with errc::socket_closed, which is how a
+// server stops accepting.
 #pragma once
 
 #include <sys/socket.h>

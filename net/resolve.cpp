@@ -68,7 +68,7 @@ std::vector<endpoint> resolve(std::string_view host, std::string_view service, d
     return {};
   }
   if (result->gai == EAI_SYSTEM) {
-    ec = std::error_code(result->sys, std::system_category());
+    ec = std::error_code(result->sys, std::generic_category());
     return {};
   }
   if (result->gai != 0) {

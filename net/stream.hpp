@@ -9,7 +9,8 @@
 // Every call suspends only the calling fiber, and takes an optional deadline (see
 // deadline.hpp) and an optional std::error_code&:
 //   - without the error_code, failures throw std::system_error (errno values in
-//     std::system_category), weft::timeout_error at the deadline, and
+//     std::generic_category: compare with std::errc), weft::timeout_error at the
+//     deadline, and
 //     errc::socket_closed if the socket was closed;
 //   - with it, they set the code and return what was transferred until then.
 //   - Cancellation always throws cancelled_error: it must unwind the fiber.
@@ -163,6 +164,11 @@ class unix_stream : public stream_socket {
   unix_stream() noexcept = default;
   static unix_stream adopt(int fd) noexcept { return unix_stream(fd); }
 
+  // connect opens a connection to the listener at `path`. When the listener's
+  // backlog is full (Linux answers EAGAIN, and no event says when room appears),
+  // it retries after short sleeps (1 ms doubling to 20 ms) until an accept makes
+  // room or the deadline passes (timeout_error / errc::timed_out). Failures:
+  // ENOENT (no such path), ECONNREFUSED (nobody listens), ...
   static unix_stream connect(std::string_view path, deadline d = {});
   static unix_stream connect(std::string_view path, deadline d, std::error_code& ec);
   // pair() is two streams connected to each other (socketpair).

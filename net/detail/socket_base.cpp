@@ -76,6 +76,42 @@ bool socket_base::wait(fd_event ev, time_point deadline, std::error_code& ec) {
   return true;
 }
 
+namespace {
+
+// lost_connection is true for the accept errors that belong to the one connection
+// being taken, not to the listener (accept(2), Linux notes: "treat them like EAGAIN
+// by retrying"): the listener goes on with the next. Not EOPNOTSUPP, which the same
+// list names: it is also what a socket that cannot accept at all gets, every time,
+// and retrying that at once would spin.
+bool lost_connection(int e) noexcept {
+  switch (e) {
+    case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
+    case ENONET: case EHOSTUNREACH: case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool out_of_resources(int e) noexcept { return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM; }
+
+}  // namespace
+
+bool socket_base::back_off(duration& delay, duration max_delay, time_point deadline, std::error_code& ec) {
+  const time_point now = clock::now();
+  if (now >= deadline) {
+    ec = make_error_code(errc::timed_out);
+    return false;
+  }
+  this_fiber::sleep_until(deadline - now > delay ? now + delay : deadline);
+  delay = std::min(delay * 2, max_delay);
+  if (fd_ < 0) {
+    ec = make_error_code(errc::socket_closed);
+    return false;
+  }
+  return true;
+}
+
 int socket_base::accept_fd(sockaddr_storage* peer, socklen_t* peer_len, time_point deadline,
                            std::error_code& ec) {
   using namespace std::chrono_literals;
@@ -83,36 +119,37 @@ int socket_base::accept_fd(sockaddr_storage* peer, socklen_t* peer_len, time_poi
   for (;;) {
     ec.clear();
     *peer_len = sizeof(sockaddr_storage);
+    // io: EAGAIN waits for readability, EINTR retries.
     const long fd = io(fd_event::readable, deadline, false, ec, [&](int listen_fd) {
       return static_cast<long>(
           ::accept4(listen_fd, reinterpret_cast<sockaddr*>(peer), peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC));
     });
     if (fd >= 0) return static_cast<int>(fd);
-    const int e = ec.category() == std::system_category() ? ec.value() : 0;
-    if (e == ECONNABORTED || e == EPROTO) continue;  // the peer gave up first; take the next
-    if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) return -1;
+    const int e = ec.category() == std::generic_category() ? ec.value() : 0;
+    if (lost_connection(e)) continue;  // the peer gave up first; take the next
+    if (!out_of_resources(e)) return -1;
     // Out of descriptors: epoll will not report the waiting connection again, and
     // retrying at once would spin. Sleep, then look again.
-    const time_point now = clock::now();
-    if (now >= deadline) {
-      ec = make_error_code(errc::timed_out);
-      return -1;
-    }
-    this_fiber::sleep_until(deadline - now > backoff ? now + backoff : deadline);
-    backoff = std::min<duration>(backoff * 2, 100ms);
-    if (fd_ < 0) {
-      ec = make_error_code(errc::socket_closed);
-      return -1;
-    }
+    if (!back_off(backoff, 100ms, deadline, ec)) return -1;
   }
 }
 
 void socket_base::connect_fd(const sockaddr* to, socklen_t len, time_point deadline, std::error_code& ec) {
+  using namespace std::chrono_literals;
   ec.clear();
-  if (::connect(fd_, to, len) == 0) return;
-  if (errno != EINPROGRESS && errno != EINTR) {
-    ec = errno_code();
-    return;
+  duration backoff = 1ms;
+  for (;;) {
+    if (::connect(fd_, to, len) == 0) return;
+    const int e = errno;
+    if (e == EINPROGRESS || e == EINTR || e == EALREADY) break;
+    if (e != EAGAIN) {
+      ec = std::error_code(e, std::generic_category());
+      return;
+    }
+    // EAGAIN: an AF_UNIX listener's backlog is full (or TCP found no free local
+    // port). Nothing will be reported on this socket when room appears: sleep a
+    // little and try again, until the deadline.
+    if (!back_off(backoff, 20ms, deadline, ec)) return;
   }
   // The outcome is known when the socket turns writable; SO_ERROR says which.
   for (;;) {
@@ -125,7 +162,7 @@ void socket_base::connect_fd(const sockaddr* to, socklen_t len, time_point deadl
     }
     if (err == EINPROGRESS || err == EALREADY) continue;
     if (err != 0) {
-      ec = std::error_code(err, std::system_category());
+      ec = std::error_code(err, std::generic_category());
       return;
     }
     sockaddr_storage peer;

@@ -6,6 +6,21 @@
 // busy connection succeed at once). The descriptor is registered with the
 // scheduler's epoll the first time a call has to wait, and stays registered until
 // close: sockets that never wait never cost an epoll_ctl.
+//
+// Transient errors. Every errno a socket call can see has one defined outcome, said
+// at each call below; in short (Go's net package and asyncio do the same):
+//   EAGAIN / EWOULDBLOCK   wait for readiness (epoll), then retry; a connect that gets
+//                          EAGAIN (AF_UNIX: the listener's backlog is full) has no
+//                          event to wait for, so it retries after a backoff sleep
+//   EINTR                  retry at once (a connect goes on in the background: wait)
+//   EINPROGRESS, EALREADY  connect: wait for writability, then read SO_ERROR
+//   ECONNABORTED, EPROTO,  accept: that one connection failed before it was taken;
+//   network errors         take the next (accept(2) asks for this on Linux)
+//   EMFILE, ENFILE,        accept: back off (sleep, 1 ms doubling to 100 ms) and retry
+//   ENOBUFS, ENOMEM        until the deadline; socket(): reported
+//   anything else          reported
+// Retries end at the deadline with errc::timed_out. errno values are reported in
+// std::generic_category (compare with std::errc), weft's own in weft::category().
 #pragma once
 
 #include <sys/socket.h>
@@ -31,7 +46,9 @@ inline void throw_if(const std::error_code& ec, const char* what) {
   if (ec) [[unlikely]]
     throw_error(ec, what);
 }
-inline std::error_code errno_code() noexcept { return {errno, std::system_category()}; }
+// errno_code is errno as an error_code: in std::generic_category, like every errno
+// weft reports.
+inline std::error_code errno_code() noexcept { return {errno, std::generic_category()}; }
 
 // or_throw(what, f) is how each call's throwing form is made from its error_code
 // form: it runs f(ec) and throws (throw_error) if the code is set.
@@ -68,7 +85,9 @@ class socket_base {
   socket_base& operator=(socket_base&& other) noexcept;
   ~socket_base() { close(); }
 
-  // open_fd is socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); -1 and ec on failure.
+  // open_fd is socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); -1 and ec on
+  // failure. Nothing is retried: EMFILE, ENFILE, ENOBUFS, ENOMEM are reported (the
+  // caller has no connection waiting that a retry would serve).
   static int open_fd(int domain, int type, std::error_code& ec) noexcept;
 
   // require_usable throws not_in_fiber outside a fiber (so a call behaves the same
@@ -91,7 +110,9 @@ class socket_base {
   // io runs op(fd) (a non-blocking system call: >= 0 done, -1 with errno) until it
   // succeeds or fails with something other than EAGAIN/EINTR, waiting for ev in
   // between. wait_first skips the first attempt when the caller knows it would
-  // only get EAGAIN. Returns op's result, or -1 with ec.
+  // only get EAGAIN. Returns op's result, or -1 with ec: the errno (ENOBUFS and
+  // ENOMEM included: for a datagram they mean it was dropped, which the caller must
+  // hear), timed_out, or socket_closed.
   template <class Op>
   [[gnu::always_inline]] long io(fd_event ev, time_point deadline, bool wait_first, std::error_code& ec, Op op) {
     if (wait_first && !wait(ev, deadline, ec)) return -1;
@@ -102,7 +123,7 @@ class socket_base {
       const int e = errno;
       if (e == EINTR) continue;
       if (e != EAGAIN && e != EWOULDBLOCK) {
-        ec = std::error_code(e, std::system_category());
+        ec = std::error_code(e, std::generic_category());
         return -1;
       }
       if (!wait(ev, deadline, ec)) return -1;
@@ -110,13 +131,29 @@ class socket_base {
   }
 
   // accept_fd takes one connection (non-blocking, close-on-exec) from a listening
-  // socket. When the process is out of descriptors (EMFILE, ENFILE) or memory, it
-  // backs off (1 ms doubling to 100 ms) and tries again instead of spinning or
-  // failing: the connection waits in the backlog until descriptors free up.
+  // socket. EAGAIN: waits for readability. EINTR: retries. ECONNABORTED, EPROTO and
+  // the network errors accept(2) passes on from the new connection (ENETDOWN,
+  // ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, ENETUNREACH): that
+  // connection is lost, the next is taken. EMFILE, ENFILE, ENOBUFS, ENOMEM: the
+  // process is out of descriptors or memory; epoll will not report the waiting
+  // connection again and retrying at once would spin, so it backs off (1 ms doubling
+  // to 100 ms) and retries until the deadline (timed_out): the connection waits in
+  // the backlog until descriptors free up. Anything else is reported.
   int accept_fd(sockaddr_storage* peer, socklen_t* peer_len, time_point deadline, std::error_code& ec);
 
   // connect_fd starts a non-blocking connect on fd_ and waits for its outcome.
+  // EINPROGRESS, EINTR, EALREADY: the connect goes on; waits for writability and
+  // reports SO_ERROR. EAGAIN (AF_UNIX: the listener's backlog is full; TCP: no
+  // local port free): no event will say when there is room, so it retries after a
+  // backoff sleep (1 ms doubling to 20 ms) until the deadline (timed_out). Anything
+  // else (ECONNREFUSED, ENOENT, ENETUNREACH, ...) is reported.
   void connect_fd(const sockaddr* to, socklen_t len, time_point deadline, std::error_code& ec);
+
+  // back_off sleeps the fiber for `delay`, never past the deadline, and doubles
+  // delay up to max_delay: the retry pause for errors that no epoll event ends.
+  // false with ec when the deadline has passed (timed_out) or another fiber closed
+  // the socket meanwhile (socket_closed). Throws cancelled_error.
+  bool back_off(duration& delay, duration max_delay, time_point deadline, std::error_code& ec);
 
   // Socket options and names, shared by the socket kinds.
   void set_int_option(int level, int name, int value, const char* what);

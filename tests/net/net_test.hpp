@@ -26,16 +26,40 @@ inline std::string pattern(std::uint32_t seed, std::size_t n) {
 
 inline weft::net::endpoint loopback_any_port() { return {weft::net::ip_address::v4_loopback(), 0}; }
 
-// raise_fd_limit(n) lifts the soft RLIMIT_NOFILE to at least n if the hard limit
-// allows; returns false if it cannot.
-inline bool raise_fd_limit(rlim_t n) {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return false;
-  if (lim.rlim_cur >= n) return true;
-  if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < n) return false;
-  lim.rlim_cur = n;
-  return ::setrlimit(RLIMIT_NOFILE, &lim) == 0;
-}
+// fd_limit changes the soft RLIMIT_NOFILE (process-wide) for its lifetime and puts
+// back exactly the limit it found, however the test ends.
+class fd_limit {
+ public:
+  fd_limit() { found_ = ::getrlimit(RLIMIT_NOFILE, &saved_) == 0; }
+  fd_limit(const fd_limit&) = delete;
+  fd_limit& operator=(const fd_limit&) = delete;
+  ~fd_limit() { restore(); }
+
+  // raise_to lifts the soft limit to at least n; false if the hard limit forbids.
+  bool raise_to(rlim_t n) {
+    if (!found_) return false;
+    if (saved_.rlim_cur >= n) return true;
+    if (saved_.rlim_max != RLIM_INFINITY && saved_.rlim_max < n) return false;
+    return set(n);
+  }
+  // lower_to sets the soft limit to n (n below the current one).
+  bool lower_to(rlim_t n) { return found_ && set(n); }
+  void restore() {
+    if (changed_ && ::setrlimit(RLIMIT_NOFILE, &saved_) == 0) changed_ = false;
+  }
+
+ private:
+  bool set(rlim_t n) {
+    rlimit lim = saved_;
+    lim.rlim_cur = n;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return false;
+    changed_ = true;
+    return true;
+  }
+  rlimit saved_{};
+  bool found_ = false;
+  bool changed_ = false;
+};
 
 // echo_connection serves one stream: every byte read is written back, until EOF.
 template <class Stream>

@@ -385,17 +385,14 @@ TEST(Tcp, SocketsMoveAndCloseExactlyOnce) {
 // EMFILE: the listener backs off instead of spinning, and serves again once
 // descriptors are free.
 TEST(Tcp, AcceptSurvivesDescriptorExhaustion) {
-  rlimit saved{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  fd_limit limit;
   run_checked([&] {
     auto listener = tcp_listener::bind(loopback_any_port());
     std::vector<tcp_stream> clients;
     // Connect first (the clients' fds exist before the limit bites); the
     // connections wait in the backlog.
     for (int i = 0; i < 3; ++i) clients.push_back(tcp_stream::connect(listener.local_endpoint()));
-    rlimit low = saved;
-    low.rlim_cur = static_cast<rlim_t>(open_fd_count() + 8);
-    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    ASSERT_TRUE(limit.lower_to(static_cast<rlim_t>(open_fd_count() + 8)));
     std::vector<int> filler;
     for (int fd; (fd = ::dup(0)) >= 0;) filler.push_back(fd);
     ASSERT_EQ(errno, EMFILE);
@@ -416,7 +413,7 @@ TEST(Tcp, AcceptSurvivesDescriptorExhaustion) {
     EXPECT_LT(cpu_us(after) - cpu_us(before), 150000L) << "accept spins on EMFILE";
 
     for (int fd : filler) ::close(fd);
-    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+    limit.restore();
     ASSERT_TRUE(acceptor.wait_for(30s)) << "accept never recovered";
     acceptor.join();
     ASSERT_EQ(accepted.size(), 3u);
@@ -427,11 +424,11 @@ TEST(Tcp, AcceptSurvivesDescriptorExhaustion) {
       EXPECT_EQ(std::string(buf, 2), "ok");
     }
   });
-  ::setrlimit(RLIMIT_NOFILE, &saved);
 }
 
 TEST(Tcp, ThousandConcurrentConnectionsLoseNoByte) {
-  if (!raise_fd_limit(4096)) GTEST_SKIP() << "RLIMIT_NOFILE cannot reach 4096";
+  fd_limit limit;
+  if (!limit.raise_to(4096)) GTEST_SKIP() << "RLIMIT_NOFILE cannot reach 4096";
   constexpr int connections = 1000;
   const int fds_before = open_fd_count();
   run_checked([] {
