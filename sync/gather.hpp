@@ -252,7 +252,7 @@ std::optional<std::pair<std::size_t, outcome<T>>> race(Range& fns, bool failures
     });
     ++i;
   }
-  if (i == 0) throw_empty("weft::wait_any / first_success: nothing to wait for");
+  if (i == 0) throw_empty(failures_win ? "weft::wait_any: nothing to wait for" : "weft::first_success: nothing to wait for");
   group.join();
   return winner;
 }
