@@ -27,6 +27,7 @@
 #include "sync/condition_variable.hpp"
 #include "sync/event.hpp"
 #include "sync/gather.hpp"
+#include "sync/generator.hpp"
 #include "sync/mutex.hpp"
 #include "sync/once.hpp"
 #include "sync/select.hpp"

@@ -24,6 +24,7 @@ class weft_category final : public std::error_category {
       case errc::semaphore_overflow: return "semaphore released beyond its limit";
       case errc::socket_closed: return "socket is closed";
       case errc::end_of_stream: return "the peer closed the stream early";
+      case errc::destroyed_while_waiting: return "destroyed while this fiber waited on it";
     }
     return "unknown weft error";
   }

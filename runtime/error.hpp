@@ -31,6 +31,7 @@ enum class errc {
   semaphore_overflow, // a bounded semaphore released beyond its initial count
   socket_closed,      // the socket was closed (by another fiber) while the call used it
   end_of_stream,      // the peer closed the stream before the bytes a call needed arrived
+  destroyed_while_waiting,  // the sync/ primitive a fiber waited on was destroyed
 };
 
 // category() is the std::error_category of weft::errc ("weft").

@@ -63,9 +63,9 @@ signal_set::signal_set(std::initializer_list<int> signals) : thread_(this_thread
   sigemptyset(&signals_);
   for (int sig : signals) {
     if (sig == SIGKILL || sig == SIGSTOP)
-      throw error(errc::invalid_argument, "weft::signal_set: SIGKILL and SIGSTOP cannot be caught");
+      throw error(errc::invalid_argument, "weft::signal_set", "SIGKILL and SIGSTOP cannot be caught");
     if (sig <= 0 || sig >= NSIG || sigaddset(&signals_, sig) != 0)
-      throw error(errc::invalid_argument, "weft::signal_set: " + std::to_string(sig) + " is not a signal number");
+      throw error(errc::invalid_argument, "weft::signal_set", std::to_string(sig) + " is not a signal number");
   }
   sigset_t before;
   if (const int e = ::pthread_sigmask(SIG_BLOCK, &signals_, &before); e != 0)

@@ -9,6 +9,7 @@
 // nobody is released early.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 
 #include "runtime/clock.hpp"
@@ -19,11 +20,16 @@ namespace weft {
 
 class barrier {
  public:
-  // barrier(parties) needs parties >= 1 (errc::invalid_argument).
+  // barrier(parties) needs 1 <= parties <= PTRDIFF_MAX (errc::invalid_argument:
+  // zero, negative, or a negative number converted to size_t).
   explicit barrier(std::size_t parties);
+  template <std::signed_integral I>
+  explicit barrier(I parties) : barrier(checked(static_cast<std::ptrdiff_t>(parties))) {}
   barrier(const barrier&) = delete;
   barrier& operator=(const barrier&) = delete;
-  ~barrier() { detail::require_no_waiters(waiters_.empty(), "weft::barrier"); }
+  // ~barrier wakes any waiter with errc::destroyed_while_waiting, and returns once
+  // none can touch the barrier any more (see sync/detail/wait_queue.hpp).
+  ~barrier() { detail::abandon_waiters(lock_, "weft::barrier", waiters_); }
 
   std::size_t parties() const noexcept { return parties_; }
 
@@ -35,6 +41,8 @@ class barrier {
   bool arrive_and_wait_for(duration d) { return arrive_and_wait_until(deadline_after(d)); }
 
  private:
+  static std::size_t checked(std::ptrdiff_t parties);
+
   detail::biased_lock lock_;  // guards arrived_ and waiters_
   const std::size_t parties_;
   std::size_t arrived_ = 0;

@@ -32,10 +32,15 @@
 // or run() may report a deadlock.
 //
 // A channel does not move (waiters point into it); share it by reference or
-// std::shared_ptr, and destroy it only when no fiber waits on it (that terminates).
+// std::shared_ptr. Destroying it while fibers wait in it wakes them: each waiting
+// call (send, recv, the range-for, a select) throws
+// weft::error(errc::destroyed_while_waiting), "weft::channel::send: destroyed while
+// this fiber waited on it", and the destructor returns once none of them can touch
+// the channel any more (also waiters of other threads; see wait_queue.hpp).
 #pragma once
 
 #include <bit>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -43,6 +48,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -126,13 +132,18 @@ template <class T>
   }
 }
 
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_bad_capacity(const std::string& why) {
+  throw error(errc::invalid_argument,
+              "weft::channel", "capacity " + why + " (for a channel without limit: weft::unbounded)");
+}
+
 template <class T>
 struct channel_waiter : waiter {
   union {
     T* src;                  // a sender's value: moved from when served
     std::optional<T>* dst;   // a receiver's slot: filled when served
   };
-  bool closed = false;       // served by close(), nothing transferred
+  bool closed = false;       // served by close() (or the channel's end), nothing transferred
   channel_waiter() noexcept : src(nullptr) {}
 };
 }  // namespace detail
@@ -147,12 +158,22 @@ class channel {
   using value_type = T;
 
   // channel(capacity) makes a channel buffering up to `capacity` values; 0 (the
-  // default) makes an unbuffered one.
-  explicit channel(std::size_t capacity = 0) : capacity_(capacity) {}
+  // default) makes an unbuffered one. A negative capacity, or one no memory could
+  // hold (more than PTRDIFF_MAX / sizeof(T): a negative number converted to
+  // size_t, say), is weft::error(errc::invalid_argument); a channel without limit
+  // is channel(weft::unbounded).
+  explicit channel(std::size_t capacity = 0) : capacity_(checked_capacity(capacity)) {}
+  template <std::signed_integral I>
+  explicit channel(I capacity) : channel(checked_capacity(capacity)) {}
   explicit channel(unbounded_t) : capacity_(std::numeric_limits<std::size_t>::max()) {}
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
-  ~channel() { detail::require_no_waiters(senders_.empty() && receivers_.empty(), "weft::channel"); }
+  // ~channel wakes any waiter with errc::destroyed_while_waiting (see above).
+  ~channel() {
+    detail::abandon_waiters(
+        lock_, "weft::channel", [](detail::waiter* w) { static_cast<waiter_type*>(w)->closed = true; },
+        senders_, receivers_);
+  }
 
   // capacity() is the buffer size given at construction (SIZE_MAX: unbounded).
   std::size_t capacity() const noexcept { return capacity_; }
@@ -276,6 +297,19 @@ class channel {
   friend struct detail::select_access;
   using waiter_type = detail::channel_waiter<T>;
 
+  static constexpr std::size_t max_capacity = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(T);
+  static std::size_t checked_capacity(std::size_t capacity) {
+    if (capacity > max_capacity) [[unlikely]]
+      detail::throw_bad_capacity(std::to_string(capacity) + " is more than memory can hold");
+    return capacity;
+  }
+  template <std::signed_integral I>
+  static std::size_t checked_capacity(I capacity) {
+    if (capacity < 0) [[unlikely]]
+      detail::throw_bad_capacity(std::to_string(capacity) + " is negative");
+    return checked_capacity(static_cast<std::size_t>(capacity));
+  }
+
   // send_now completes a send that needs no waiting (lock held): true with `status`
   // set (ok or closed), or false if the sender would have to wait. `here` is this
   // thread's scheduler (null on a plain thread), for waking the receiver.
@@ -356,7 +390,7 @@ class channel {
     }
     waiter_type w;
     w.src = &v;
-    return finish_wait(detail::block_on(*s, lock, senders_, w, "weft::channel::send", deadline), w);  // block_on unlocks
+    return finish_wait(detail::block_on(*s, lock, senders_, w, "weft::channel::send", deadline), w, "weft::channel::send");  // unlocks
   }
 
   [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, detail::scheduler* s, time_point deadline) {
@@ -374,12 +408,17 @@ class channel {
     }
     waiter_type w;
     w.dst = &out;
-    return finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w);
+    return finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w, "weft::channel::recv");
   }
 
-  static channel_status finish_wait(detail::wait_outcome outcome, const waiter_type& w) {
+  // finish_wait: a channel's end also sets `closed`, so the ok path tests one flag.
+  static channel_status finish_wait(detail::wait_outcome outcome, const waiter_type& w, const char* call) {
     switch (outcome) {
-      case detail::wait_outcome::served: return w.closed ? channel_status::closed : channel_status::ok;
+      case detail::wait_outcome::served:
+        if (!w.closed) [[likely]]
+          return channel_status::ok;
+        if (detail::abandoned(w)) detail::throw_abandoned(w, call);
+        return channel_status::closed;
       case detail::wait_outcome::timed_out: return channel_status::timeout;
       case detail::wait_outcome::cancelled: break;
     }

@@ -30,7 +30,10 @@ class condition_variable {
   condition_variable() = default;
   condition_variable(const condition_variable&) = delete;
   condition_variable& operator=(const condition_variable&) = delete;
-  ~condition_variable() { detail::require_no_waiters(waiters_.empty(), "weft::condition_variable"); }
+  // ~condition_variable wakes any waiter with errc::destroyed_while_waiting (after
+  // re-taking its mutex, as always), and returns once none can touch the condition
+  // variable any more (see sync/detail/wait_queue.hpp).
+  ~condition_variable() { detail::abandon_waiters(lock_, "weft::condition_variable", waiters_); }
 
   // notify_one wakes the longest-waiting fiber, if any.
   void notify_one() noexcept;

@@ -28,7 +28,7 @@ bool event::wait_until(time_point deadline) {
     return true;
   }
   detail::waiter w;
-  return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::event::wait", deadline));
+  return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::event::wait", deadline), w, "weft::event::wait");
 }
 
 }  // namespace weft

@@ -4,6 +4,7 @@
 // returns at once; clear() resets it. A wait_for/wait_until returns false if the
 // deadline passes first; a cancelled waiter throws cancelled_error. Waiters are
 // woken in FIFO order. set() and clear() work from any thread; wait from fibers.
+// Destroying an event wakes its waiters with weft::error(errc::destroyed_while_waiting).
 #pragma once
 
 #include "runtime/clock.hpp"
@@ -17,7 +18,9 @@ class event {
   event() = default;
   event(const event&) = delete;
   event& operator=(const event&) = delete;
-  ~event() { detail::require_no_waiters(waiters_.empty(), "weft::event"); }
+  // ~event wakes any waiter with errc::destroyed_while_waiting, and returns once
+  // none can touch the event any more (see sync/detail/wait_queue.hpp).
+  ~event() { detail::abandon_waiters(lock_, "weft::event", waiters_); }
 
   // set sets the flag and wakes every waiter.
   void set() noexcept;

@@ -252,7 +252,7 @@ std::optional<std::pair<std::size_t, outcome<T>>> race(Range& fns, bool failures
     });
     ++i;
   }
-  if (i == 0) throw_empty("weft::wait_any / weft::first_success");
+  if (i == 0) throw_empty(failures_win ? "weft::wait_any" : "weft::first_success");
   group.join();
   return winner;
 }

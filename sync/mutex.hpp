@@ -32,7 +32,9 @@ class mutex {
   mutex() = default;
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
-  ~mutex() { detail::require_no_waiters(waiters_.empty(), "weft::mutex"); }
+  // ~mutex wakes any waiter with errc::destroyed_while_waiting, and returns once none
+  // can touch the mutex any more (see sync/detail/wait_queue.hpp).
+  ~mutex() { detail::abandon_waiters(lock_, "weft::mutex", waiters_); }
 
   // lock takes the mutex, waiting in FIFO order while another fiber holds it.
   [[gnu::always_inline]] void lock() {
@@ -90,7 +92,8 @@ class mutex {
       throw_would_deadlock();
     detail::waiter w;
     guard.release();
-    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::mutex::lock", deadline, cancellable));
+    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::mutex::lock", deadline, cancellable), w,
+                                   "weft::mutex::lock");
   }
   [[noreturn, gnu::cold]] static void throw_not_owner();
   [[noreturn, gnu::cold]] static void throw_would_deadlock();

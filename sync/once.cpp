@@ -23,7 +23,7 @@ bool once_flag::begin() {
     }
     detail::waiter w;
     // Woken when the run ends: done, or failed and open to the next runner.
-    detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::call_once", no_deadline));
+    detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::call_once", no_deadline), w, "weft::call_once");
   }
 }
 

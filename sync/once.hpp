@@ -28,7 +28,9 @@ class once_flag {
   once_flag() = default;
   once_flag(const once_flag&) = delete;
   once_flag& operator=(const once_flag&) = delete;
-  ~once_flag() { detail::require_no_waiters(waiters_.empty(), "weft::once_flag"); }
+  // ~once_flag wakes any waiter with errc::destroyed_while_waiting, and returns once
+  // none can touch the flag any more (see sync/detail/wait_queue.hpp).
+  ~once_flag() { detail::abandon_waiters(lock_, "weft::once_flag", waiters_); }
 
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }
 

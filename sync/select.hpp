@@ -125,6 +125,9 @@ struct select_op {
   virtual void enqueue(select_group*, int, park_token) noexcept {}
   virtual void dequeue() noexcept {}
   virtual void served() noexcept {}
+  // acknowledge_if_abandoned: true if the case's channel was destroyed while the
+  // select waited (its waiter marked; acknowledged now, see wait_queue.hpp).
+  virtual bool acknowledge_if_abandoned() noexcept { return false; }
   virtual void run() = 0;
 
  protected:
@@ -155,6 +158,11 @@ struct op_for<recv_case<T, F>> final : select_op {
     if (w.queued) select_access::receivers(*c.ch).remove(&w);
   }
   void served() noexcept override { status = w.closed ? channel_status::closed : channel_status::ok; }
+  bool acknowledge_if_abandoned() noexcept override {
+    if (!abandoned(w)) return false;
+    acknowledge_abandon(w);
+    return true;
+  }
   void run() override { c.fn(std::move(out)); }
 };
 
@@ -178,6 +186,11 @@ struct op_for<send_case<T, F>> final : select_op {
     if (w.queued) select_access::senders(*c.ch).remove(&w);
   }
   void served() noexcept override { status = w.closed ? channel_status::closed : channel_status::ok; }
+  bool acknowledge_if_abandoned() noexcept override {
+    if (!abandoned(w)) return false;
+    acknowledge_abandon(w);
+    return true;
+  }
   void run() override {
     if (status == channel_status::closed) throw channel_closed_error("weft::select");
     c.fn();
@@ -273,6 +286,15 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
   for (select_op* op : ops) op->dequeue();
   locks.unlock();
   const int won = group.winner.load(std::memory_order_acquire);
+  // A channel destroyed meanwhile waits for its cases' acknowledgement (the pass
+  // above re-locked it); from here on no channel of a case is touched.
+  bool won_abandoned = false;
+  for (std::size_t i = 0; i < N; ++i)
+    if (ops[i]->acknowledge_if_abandoned() && static_cast<int>(i) == won) won_abandoned = true;
+  if (won_abandoned) [[unlikely]] {
+    if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());
+    throw error(errc::destroyed_while_waiting, "weft::select");
+  }
   if (won >= 0) {
     if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());
     ops[won]->served();

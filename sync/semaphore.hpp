@@ -34,7 +34,9 @@ class semaphore {
   explicit semaphore(std::ptrdiff_t initial);
   semaphore(const semaphore&) = delete;
   semaphore& operator=(const semaphore&) = delete;
-  ~semaphore() { detail::require_no_waiters(waiters_.empty(), "weft::semaphore"); }
+  // ~semaphore wakes any waiter with errc::destroyed_while_waiting, and returns once
+  // none can touch the semaphore any more (see sync/detail/wait_queue.hpp).
+  virtual ~semaphore() { detail::abandon_waiters(lock_, "weft::semaphore", waiters_); }
 
   // acquire takes one permit, waiting in FIFO order while there is none.
   [[gnu::always_inline]] void acquire() {
@@ -55,7 +57,7 @@ class semaphore {
   bool acquire_for(duration d) { return acquire_until(deadline_after(d)); }
 
   // release gives back n permits, each to the next waiter or to the count.
-  // Negative n: errc::invalid_argument.
+  // Negative n, or a count that would pass PTRDIFF_MAX: errc::invalid_argument.
   [[gnu::always_inline]] void release(std::ptrdiff_t n = 1) {
     std::lock_guard guard(lock_);
     if (n < 0 || n > headroom()) [[unlikely]]
@@ -77,6 +79,7 @@ class semaphore {
  protected:
   // headroom: how many permits a release may give back (unlimited here).
   virtual std::ptrdiff_t headroom() const noexcept { return PTRDIFF_MAX - count_; }
+  virtual bool bounded() const noexcept { return false; }
   std::ptrdiff_t count_;
 
  private:
@@ -88,7 +91,7 @@ class semaphore {
     }
     detail::waiter w;
     guard.release();
-    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::semaphore::acquire", deadline));
+    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::semaphore::acquire", deadline), w, "weft::semaphore::acquire");
   }
   [[noreturn, gnu::cold]] void throw_bad_release(std::ptrdiff_t n) const;
 
@@ -103,6 +106,7 @@ class bounded_semaphore : public semaphore {
 
  private:
   std::ptrdiff_t headroom() const noexcept override { return limit_ - count_; }
+  bool bounded() const noexcept override { return true; }
   std::ptrdiff_t limit_;
 };
 

@@ -1,14 +1,19 @@
 #include "sync/wait_group.hpp"
 
+#include <cstdint>
 #include <mutex>
+#include <string>
 
 #include "runtime/error.hpp"
 
 namespace weft {
 
-void wait_group::add(std::ptrdiff_t n) {
+void wait_group::add(std::ptrdiff_t n, const char* call) {
   std::lock_guard guard(lock_);
-  if (count_ + n < 0) throw error(errc::invalid_argument, "weft::wait_group::add", "the counter would go negative");
+  if (n < 0 ? count_ + n < 0 : count_ > PTRDIFF_MAX - n)
+    throw error(errc::invalid_argument, call, std::string("counter would go ") +
+                                            (n < 0 ? "negative" : "past PTRDIFF_MAX") + " (it is " +
+                                            std::to_string(count_) + ", adding " + std::to_string(n) + ")");
   count_ += n;
   if (count_ == 0) waiters_.drain_claimed([](detail::waiter* w) { detail::wake_served(w); });
 }
@@ -26,7 +31,7 @@ bool wait_group::wait_until(time_point deadline) {
     return true;
   }
   detail::waiter w;
-  return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::wait_group::wait", deadline));
+  return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::wait_group::wait", deadline), w, "weft::wait_group::wait");
 }
 
 }  // namespace weft

@@ -6,8 +6,8 @@
 //
 // add(n) raises the counter, done() lowers it by one; when it reaches zero every
 // waiting fiber wakes (FIFO). wait() returns at once while the counter is zero.
-// A counter that would go negative is errc::invalid_argument (and is left as it
-// was). wait_for/wait_until return false at the deadline; a cancelled waiter throws
+// A counter that would go negative (or overflow) is errc::invalid_argument (and is
+// left as it was). wait_for/wait_until return false at the deadline; a cancelled waiter throws
 // cancelled_error. add and done work from any thread; wait from fibers.
 #pragma once
 
@@ -24,12 +24,15 @@ class wait_group {
   wait_group() = default;
   wait_group(const wait_group&) = delete;
   wait_group& operator=(const wait_group&) = delete;
-  ~wait_group() { detail::require_no_waiters(waiters_.empty(), "weft::wait_group"); }
+  // ~wait_group wakes any waiter with errc::destroyed_while_waiting, and returns once
+  // none can touch the wait_group any more (see sync/detail/wait_queue.hpp).
+  ~wait_group() { detail::abandon_waiters(lock_, "weft::wait_group", waiters_); }
 
   // add adds n (which may be negative) to the counter; zero wakes the waiters.
-  void add(std::ptrdiff_t n = 1);
+  // A counter that would go negative or past PTRDIFF_MAX is errc::invalid_argument.
+  void add(std::ptrdiff_t n = 1) { add(n, "weft::wait_group::add"); }
   // done is add(-1).
-  void done() { add(-1); }
+  void done() { add(-1, "weft::wait_group::done"); }
   std::ptrdiff_t count() const noexcept;
 
   // wait returns once the counter is zero.
@@ -38,6 +41,8 @@ class wait_group {
   bool wait_for(duration d) { return wait_until(deadline_after(d)); }
 
  private:
+  void add(std::ptrdiff_t n, const char* call);
+
   mutable detail::biased_lock lock_;  // guards count_ and waiters_
   std::ptrdiff_t count_ = 0;
   detail::wait_queue waiters_;

@@ -20,7 +20,7 @@ class ring {
   ring(const ring&) = delete;
   ring& operator=(const ring&) = delete;
   ~ring() {
-    while (size_ > 0) pop().~T();
+    while (size_ > 0) (void)pop();  // the popped value dies at the end of the statement
     std::allocator<T>().deallocate(slots_, capacity_);
   }
 

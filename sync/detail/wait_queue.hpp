@@ -24,12 +24,38 @@
 // A select (select.hpp) puts one waiter per case in several queues, all sharing one
 // park token and one select_group: a waker must first *claim* the group, and only
 // the first claim wins; the losers' waiters are dropped from their queues as found.
+//
+// Destruction with waiters. A primitive destroyed while fibers wait on it does not
+// end the program: its destructor calls abandon_waiters, which (lock held) unlinks
+// every waiter, marks it *abandoned* and wakes it like a waker would; the woken call
+// sees the mark and throws weft::error(errc::destroyed_while_waiting) naming itself
+// (throw_abandoned). The hard part is the memory: a waiter may still touch the
+// primitive after the destructor has unlinked it,
+//   - a waiter whose park already ended by deadline or cancellation (on this thread:
+//     queued to run; on another: running, or about to) re-locks the primitive to
+//     look at `queued` (await_served's slow path);
+//   - a select re-locks every channel of its cases to withdraw them, also the case
+//     a destroyed channel dropped without claiming it.
+// So the destructor does not return while any of them may still do that. The mark
+// is the waiter's park token, which no one reads after the unlink: fiber = null,
+// generation = the address of an abandon_ack on the destructor's stack, whose
+// `pending` counts the marked waiters. Every marked waiter, once past its last
+// touch of the primitive (after its re-lock and unlock, if any), decrements
+// `pending` (release) as the very last thing it does with the primitive or the ack;
+// the destructor first releases the lock (so the re-locks can proceed), then waits
+// (acquire) until `pending` is 0, yielding its fiber meanwhile so that waiters of
+// its own thread can run (a plain thread just yields the CPU). Only then does it
+// return and the memory go. The fast path pays nothing: a served waiter already
+// reads its own record (the token is on its stack), and the plain waits test one
+// more byte of it.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "runtime/clock.hpp"
@@ -116,6 +142,13 @@ class wait_queue {
   template <class Fn>
   void drain_claimed(Fn fn) noexcept {
     while (waiter* w = pop_claimed()) fn(w);
+  }
+
+  // pop_any unlinks the first waiter, claimable or not (abandon_waiters).
+  waiter* pop_any() noexcept {
+    waiter* w = head_;
+    if (w) remove(w);
+    return w;
   }
 
  private:
@@ -210,13 +243,97 @@ inline bool served_or_throw(wait_outcome outcome) {
   return outcome == wait_outcome::served;
 }
 
-// require_no_waiters ends the program with a clear message if a primitive is
-// destroyed while fibers still wait on it: they hold pointers into it, and carrying
-// on would be a use-after-free.
-inline void require_no_waiters(bool empty, const char* what) noexcept {
-  if (empty) return;
-  std::fprintf(stderr, "weft: %s destroyed while fibers are waiting on it\n", what);
-  std::terminate();
+// ---- destruction with waiters (see the top of this file) ----------------------------
+
+// abandon_ack: on the destructor's stack; `pending` counts marked waiters that may
+// still touch the primitive.
+struct abandon_ack {
+  std::atomic<std::size_t> pending{0};
+};
+
+// abandoned: a waiter served by its primitive's destruction (its own record).
+inline bool abandoned(const waiter& w) noexcept { return w.token.fiber == nullptr; }
+
+// acknowledge_abandon is a marked waiter's last touch of the primitive's world.
+inline void acknowledge_abandon(const waiter& w) noexcept {
+  reinterpret_cast<abandon_ack*>(static_cast<std::uintptr_t>(w.token.generation))
+      ->pending.fetch_sub(1, std::memory_order_release);
+}
+
+// throw_abandoned acknowledges and throws errc::destroyed_while_waiting naming the
+// call (what() reads "weft::channel::send: destroyed while this fiber waited on it").
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_abandoned(const waiter& w, const char* call) {
+  acknowledge_abandon(w);
+  throw error(errc::destroyed_while_waiting, call);
+}
+
+// served_or_throw for the waits whose primitive may be destroyed under them.
+[[gnu::always_inline]] inline bool served_or_throw(wait_outcome outcome, const waiter& w, const char* call) {
+  if (outcome == wait_outcome::served) [[likely]] {
+    if (abandoned(w)) [[unlikely]]
+      throw_abandoned(w, call);
+    return true;
+  }
+  return served_or_throw(outcome);
+}
+
+// abandon_queue (lock held) unlinks every waiter of `q`, lets `mark` record the
+// end in a derived waiter (a channel's), marks it abandoned and wakes it if it can
+// still be claimed (a select's case that lost is only marked: the select is awake
+// already, and acknowledges when it withdraws its cases).
+template <class Mark>
+void abandon_queue(wait_queue& q, abandon_ack& ack, Mark mark) noexcept {
+  while (waiter* w = q.pop_any()) {
+    const park_token token = w->token;
+    const bool claimed = w->claim();
+    mark(w);
+    ack.pending.fetch_add(1, std::memory_order_relaxed);
+    w->token = park_token{nullptr, static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&ack))};
+    if (claimed) scheduler::wake(token, wake_reason::notified);
+  }
+}
+
+// await_acknowledgements: the destructor's wait (lock released) until no marked
+// waiter can touch the primitive any more.
+inline void await_acknowledgements(abandon_ack& ack, const char* what) noexcept {
+  if (ack.pending.load(std::memory_order_acquire) == 0) return;
+  if (this_fiber_scheduler == nullptr && this_thread_scheduler != nullptr) {
+    // On a scheduler's own context (not in a fiber), the waiters of this thread
+    // cannot run while we wait: nothing safe is left to do.
+    std::fprintf(stderr, "weft: %s destroyed outside a fiber while fibers wait on it\n", what);
+    std::terminate();
+  }
+  while (ack.pending.load(std::memory_order_acquire) != 0) {
+    if (scheduler* s = this_fiber_scheduler)
+      s->yield();
+    else
+      std::this_thread::yield();
+  }
+}
+
+struct no_mark {
+  void operator()(waiter*) const noexcept {}
+};
+
+// abandon_waiters is the whole destructor step for a primitive with one or more
+// queues under `lock`. The look at the queues is made under the lock: a waiter that
+// is withdrawing itself (deadline, cancellation) empties the queue before it
+// unlocks, and the memory must outlive that unlock.
+template <class Lock, class Mark, class... Queues>
+void abandon_waiters(Lock& lock, const char* what, Mark mark, Queues&... queues) noexcept {
+  lock.lock();
+  if ((queues.empty() && ...)) [[likely]] {
+    lock.unlock();
+    return;
+  }
+  abandon_ack ack;
+  (abandon_queue(queues, ack, mark), ...);
+  lock.unlock();
+  await_acknowledgements(ack, what);
+}
+template <class Lock>
+void abandon_waiters(Lock& lock, const char* what, wait_queue& q) noexcept {
+  abandon_waiters(lock, what, no_mark{}, q);
 }
 
 }  // namespace weft::detail

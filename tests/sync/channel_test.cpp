@@ -328,3 +328,25 @@ TEST(Channel, SharedBetweenTwoSchedulerThreads) {
   std::sort(got.begin(), got.end());
   for (int i = 0; i < senders * per_sender; ++i) ASSERT_EQ(got[i], i);
 }
+
+// channel<int>(-1) used to be an unbounded channel (the -1 converted to SIZE_MAX).
+TEST(Channel, NegativeOrAbsurdCapacityIsInvalidArgument) {
+  auto expect_invalid = [](auto make, const std::string& what) {
+    try {
+      make();
+      ADD_FAILURE() << "accepted: " << what;
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).rfind("weft::channel: capacity ", 0), 0u) << e.what();
+    }
+  };
+  expect_invalid([] { weft::channel<int> ch(-1); }, "-1 is negative");
+  expect_invalid([] { weft::channel<int> ch(static_cast<long long>(-5)); }, "-5 is negative");
+  expect_invalid([] { weft::channel<int> ch(static_cast<std::size_t>(-1)); }, "more than memory can hold");
+  expect_invalid([] { weft::channel<std::string> ch(SIZE_MAX / 2); }, "more than memory can hold");
+  weft::channel<int> zero(0), some(16), many(std::size_t{1} << 40), endless(weft::unbounded);
+  EXPECT_EQ(some.capacity(), 16u);
+  EXPECT_EQ(many.capacity(), std::size_t{1} << 40);  // bounded, memory taken as values come
+  EXPECT_EQ(endless.capacity(), SIZE_MAX);
+}

@@ -185,3 +185,41 @@ TEST(Once, RecursiveCallIsReported) {
     EXPECT_FALSE(flag.done());
   });
 }
+
+TEST(Barrier, NegativeOrAbsurdPartiesIsInvalidArgument) {
+  for (auto make : {+[] { weft::barrier b(-1); }, +[] { weft::barrier b(static_cast<std::size_t>(-3)); },
+                    +[] { weft::barrier b(0); }}) {
+    try {
+      make();
+      ADD_FAILURE() << "accepted";
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+      EXPECT_EQ(std::string(e.what()).rfind("weft::barrier: ", 0), 0u) << e.what();
+    }
+  }
+  weft::barrier fine(3);
+  EXPECT_EQ(fine.parties(), 3u);
+}
+
+TEST(WaitGroup, CounterOverflowOrUnderflowIsInvalidArgumentAndLeavesIt) {
+  weft::wait_group wg;
+  wg.add(PTRDIFF_MAX);
+  try {
+    wg.add(1);
+    ADD_FAILURE() << "overflow accepted";
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+    EXPECT_EQ(std::string(e.what()).rfind("weft::wait_group::add: counter would go past PTRDIFF_MAX", 0), 0u)
+        << e.what();
+  }
+  EXPECT_EQ(wg.count(), PTRDIFF_MAX);
+  wg.add(-PTRDIFF_MAX);
+  try {
+    wg.done();
+    ADD_FAILURE() << "underflow accepted";
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+    EXPECT_EQ(std::string(e.what()).rfind("weft::wait_group::done: counter would go negative", 0), 0u) << e.what();
+  }
+  EXPECT_EQ(wg.count(), 0);
+}

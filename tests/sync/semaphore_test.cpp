@@ -96,3 +96,23 @@ TEST(BoundedSemaphore, ReleaseBeyondInitialCountIsReported) {
     EXPECT_EQ(sem.available(), 2);
   });
 }
+
+TEST(Semaphore, CountsBeyondPtrdiffMaxAreInvalidArgument) {
+  weft::semaphore sem(PTRDIFF_MAX - 1);
+  sem.release();  // exactly PTRDIFF_MAX: fine
+  try {
+    sem.release();
+    FAIL();
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+    EXPECT_EQ(std::string(e.what()).rfind("weft::semaphore::release: 1 permit(s) would take the count", 0), 0u)
+        << e.what();
+  }
+  EXPECT_EQ(sem.available(), PTRDIFF_MAX);
+  try {
+    weft::semaphore negative(-3);
+    FAIL();
+  } catch (const weft::error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("weft::semaphore: negative initial count -3", 0), 0u) << e.what();
+  }
+}

@@ -679,6 +679,22 @@ TEST(Structured, EmptyRacesAreMisuse) {
     std::vector<std::function<int()>> none;
     EXPECT_THROW(weft::wait_any(none), weft::error);
     EXPECT_TRUE(weft::gather(none).empty());
+    // Each names the call the user made.
+    auto what = [](auto call) {
+      try {
+        call();
+      } catch (const weft::error& e) {
+        EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+        return std::string(e.what());
+      }
+      return std::string("no exception");
+    };
+    EXPECT_EQ(what([&] { weft::wait_any(none); }).rfind("weft::wait_any: nothing to wait for", 0), 0u);
+    EXPECT_EQ(what([&] { weft::first_success(none); }).rfind("weft::first_success: nothing to wait for", 0), 0u);
+    std::vector<weft::fiber<int>> no_fibers;
+    EXPECT_EQ(what([&] { weft::wait_any(no_fibers); }).rfind("weft::wait_any: no fibers", 0), 0u);
+    auto empty = weft::as_completed(none);  // nothing to deliver: not an error
+    EXPECT_FALSE(empty.next().has_value());
   });
 }
 

@@ -1,0 +1,276 @@
+// Destroying a sync/ primitive while fibers wait on it: every waiter wakes with
+// weft::error(errc::destroyed_while_waiting) naming its call, the process goes on,
+// and the destructor returns only when no waiter can touch the memory (ASan checks
+// the latter: the primitives live on the heap and are freed by the destruction).
+#include <atomic>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+
+namespace {
+
+// expect_destroyed joins a fiber that must have ended by the destruction of what
+// it waited on, in `call`.
+template <class T>
+void expect_destroyed(weft::fiber<T>& f, const std::string& call) {
+  try {
+    f.join();
+    ADD_FAILURE() << call << ": no exception";
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::destroyed_while_waiting);
+    EXPECT_EQ(std::string(e.what()), call + ": destroyed while this fiber waited on it");
+  }
+}
+
+// one_waiter: `wait(p)` in a fiber, parked when p is destroyed.
+template <class P, class Wait>
+void destroy_under_one_waiter(std::unique_ptr<P> p, Wait wait, const std::string& call) {
+  hang_guard guard;
+  run_checked([&] {
+    auto waiter = weft::spawn([&wait, raw = p.get()] { wait(*raw); });
+    weft::this_fiber::yield();  // the waiter runs and parks
+    ASSERT_FALSE(waiter.done());
+    p.reset();
+    expect_destroyed(waiter, call);
+  });
+}
+
+}  // namespace
+
+TEST(Destroyed, ChannelWakesItsSenderAndReceivers) {
+  destroy_under_one_waiter(std::make_unique<weft::channel<int>>(), [](auto& ch) { ch.send(1); },
+                           "weft::channel::send");
+  destroy_under_one_waiter(std::make_unique<weft::channel<std::string>>(1),
+                           [](auto& ch) {
+                             ch.send("fills the buffer");
+                             ch.send_for("waits", 1h);
+                           },
+                           "weft::channel::send");
+  destroy_under_one_waiter(std::make_unique<weft::channel<int>>(), [](auto& ch) { ch.recv(); },
+                           "weft::channel::recv");
+  destroy_under_one_waiter(std::make_unique<weft::channel<int>>(),
+                           [](auto& ch) {
+                             for (int v : ch) (void)v;
+                           },
+                           "weft::channel::recv");
+}
+
+// Not about waiters: buffered values are destroyed once each (ring's destructor
+// used to destroy each popped value twice: a double free for std::string).
+TEST(Destroyed, ChannelDestroysBufferedValuesOnce) {
+  run_checked([] {
+    auto counted = std::make_shared<int>(0);
+    {
+      weft::channel<std::shared_ptr<int>> ch(4);
+      for (int i = 0; i < 3; ++i) ASSERT_EQ(ch.try_send(counted), weft::channel_status::ok);
+      weft::channel<std::string> strings(weft::unbounded);
+      for (int i = 0; i < 20; ++i) strings.send(std::string(100, 'x'));  // grown, then destroyed
+      EXPECT_EQ(counted.use_count(), 4);
+    }
+    EXPECT_EQ(counted.use_count(), 1);
+  });
+}
+
+TEST(Destroyed, ChannelWakesEveryWaiterInFifoOrder) {
+  hang_guard guard;
+  run_checked([] {
+    auto ch = std::make_unique<weft::channel<int>>();
+    std::vector<int> order;
+    std::vector<weft::fiber<void>> fs;
+    for (int i = 0; i < 4; ++i)
+      fs.push_back(weft::spawn([&order, &c = *ch, i] {
+        try {
+          c.recv();
+        } catch (const weft::error&) {
+          order.push_back(i);
+          throw;
+        }
+      }));
+    weft::this_fiber::yield();
+    ch.reset();
+    for (auto& f : fs) expect_destroyed(f, "weft::channel::recv");
+    EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+  });
+}
+
+// Field case generator_early_break: main breaks out of a range-for over a channel a
+// producer fiber feeds, and returns; the producer is still parked in send().
+TEST(Destroyed, GeneratorEarlyBreakRunReturnsAndTheProducerIsReported) {
+  hang_guard guard;
+  std::vector<std::string> reported;
+  auto previous = weft::set_unhandled_exception_handler(
+      [&](weft::fiber_id, std::string_view name, std::exception_ptr e) {
+        reported.push_back(std::string(name) + ": " + weft::describe_exception(e));
+      });
+  const int rc = run_checked([] {
+    weft::channel<int> ch;
+    auto producer = weft::spawn({.name = "producer"}, [&] {
+      for (int i = 0;; ++i) ch.send(i);
+    });
+    for (int& v : ch) {
+      weft::this_fiber::sleep_for(1ms);
+      if (v == 2) break;
+    }
+    return 0;
+  });
+  weft::set_unhandled_exception_handler(previous);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(reported,
+            (std::vector<std::string>{"producer: weft::channel::send: destroyed while this fiber waited on it"}));
+}
+
+TEST(Destroyed, SelectWaitingOnTheChannelThrows) {
+  hang_guard guard;
+  run_checked([] {
+    auto a = std::make_unique<weft::channel<int>>();
+    weft::channel<int> b;
+    auto waiter = weft::spawn([&, raw = a.get()] { weft::select(weft::on_recv(*raw), weft::on_recv(b)); });
+    weft::this_fiber::yield();
+    a.reset();
+    expect_destroyed(waiter, "weft::select");
+    EXPECT_TRUE(b.try_send(1) == weft::channel_status::full);  // the select left b's queue too
+  });
+}
+
+// A select already won by another channel still has a waiter in the destroyed
+// one, and re-locks it to withdraw: the destructor must wait for that.
+TEST(Destroyed, SelectWonElsewhereCompletesNormally) {
+  hang_guard guard;
+  run_checked([] {
+    auto a = std::make_unique<weft::channel<int>>();
+    weft::channel<int> b;
+    int got = 0;
+    auto waiter = weft::spawn([&, raw = a.get()] {
+      return weft::select(weft::on_recv(*raw), weft::on_recv(b, [&](std::optional<int> v) { got = *v; }));
+    });
+    weft::this_fiber::yield();
+    ASSERT_EQ(b.try_send(7), weft::channel_status::ok);  // the select has won, not run yet
+    a.reset();
+    EXPECT_EQ(waiter.join(), 1u);
+    EXPECT_EQ(got, 7);
+  });
+}
+
+// A waiter whose park already ended (cancelled, queued to run) but is still in the
+// queue re-locks the primitive when it runs: the destructor must wait for it.
+TEST(Destroyed, WaiterCancelledJustBeforeTheDestructionStillFinds) {
+  hang_guard guard;
+  run_checked([] {
+    auto ch = std::make_unique<weft::channel<int>>();
+    auto waiter = weft::spawn([raw = ch.get()] { raw->recv(); });
+    weft::this_fiber::yield();
+    waiter.cancel();  // its park ends now; it runs later
+    ch.reset();
+    // Served by the destruction in the same instant as the cancellation: the
+    // destruction is what it reports, the cancellation stays pending.
+    expect_destroyed(waiter, "weft::channel::recv");
+  });
+}
+
+TEST(Destroyed, EventSemaphoreMutexBarrierWaitGroup) {
+  destroy_under_one_waiter(std::make_unique<weft::event>(), [](auto& e) { e.wait(); }, "weft::event::wait");
+  destroy_under_one_waiter(std::make_unique<weft::semaphore>(0), [](auto& s) { s.acquire(); },
+                           "weft::semaphore::acquire");
+  destroy_under_one_waiter(std::make_unique<weft::bounded_semaphore>(0), [](auto& s) { s.acquire_for(1h); },
+                           "weft::semaphore::acquire");
+  destroy_under_one_waiter(std::make_unique<weft::barrier>(2), [](auto& b) { b.arrive_and_wait(); },
+                           "weft::barrier::arrive_and_wait");
+  auto wg = std::make_unique<weft::wait_group>();
+  wg->add(1);
+  destroy_under_one_waiter(std::move(wg), [](auto& w) { w.wait(); }, "weft::wait_group::wait");
+  hang_guard guard;
+  run_checked([] {
+    auto m = std::make_unique<weft::mutex>();
+    m->lock();  // main holds it while the waiter queues
+    auto waiter = weft::spawn([raw = m.get()] { raw->lock(); });
+    weft::this_fiber::yield();
+    m.reset();
+    expect_destroyed(waiter, "weft::mutex::lock");
+  });
+}
+
+TEST(Destroyed, ConditionVariableWaiterGetsItsMutexBack) {
+  hang_guard guard;
+  run_checked([] {
+    weft::mutex m;
+    auto cv = std::make_unique<weft::condition_variable>();
+    bool held_when_thrown = false;
+    auto waiter = weft::spawn([&, raw = cv.get()] {
+      std::unique_lock lk(m);
+      try {
+        raw->wait(lk);
+      } catch (const weft::error&) {
+        held_when_thrown = lk.owns_lock() && !m.try_lock();
+        throw;
+      }
+    });
+    weft::this_fiber::yield();
+    cv.reset();
+    expect_destroyed(waiter, "weft::condition_variable::wait");
+    EXPECT_TRUE(held_when_thrown);
+    EXPECT_TRUE(m.try_lock());  // released by the unique_lock on the way out
+    m.unlock();
+  });
+}
+
+// A once_flag has waiters only while its function runs, so the runner outlives the
+// destruction here: the flag is destroyed and a new one built in its place (a
+// transparent replacement), which the runner then finishes.
+TEST(Destroyed, OnceFlagWaiter) {
+  hang_guard guard;
+  run_checked([] {
+    alignas(weft::once_flag) unsigned char storage[sizeof(weft::once_flag)];
+    auto* flag = ::new (storage) weft::once_flag;
+    weft::event release_runner;
+    auto runner = weft::spawn([&] { weft::call_once(*flag, [&] { release_runner.wait(); }); });
+    weft::this_fiber::yield();
+    auto waiter = weft::spawn([&] { weft::call_once(*flag, [] {}); });
+    weft::this_fiber::yield();
+    flag->~once_flag();
+    expect_destroyed(waiter, "weft::call_once");
+    flag = ::new (storage) weft::once_flag;
+    release_runner.set();
+    runner.join();
+    flag->~once_flag();
+  });
+}
+
+// A waiter on another scheduler thread: the destructor must not return before that
+// thread's fiber has woken and left the primitive alone.
+TEST(Destroyed, WaiterOnAnotherThread) {
+  hang_guard guard;
+  for (int round = 0; round < 20; ++round) {
+    auto ev = std::make_unique<weft::event>();
+    std::atomic<bool> parked{false};
+    std::optional<weft::scheduler_handle> other_sched;  // keeps run() from seeing a deadlock
+    std::string what;
+    std::thread other([&, raw = ev.get()] {
+      weft::run([&] {
+        other_sched = weft::this_scheduler();
+        // Runs only once main has parked in wait (a new fiber waits for its spawner to block).
+        weft::spawn([&] { parked = true; }).detach();
+        try {
+          raw->wait();
+        } catch (const weft::error& e) {
+          what = e.what();
+        }
+      });
+    });
+    while (!parked) std::this_thread::yield();
+    if (round % 2 == 0) {
+      ev.reset();  // from a plain thread
+    } else {
+      weft::run([&] { ev.reset(); });  // from a fiber of this thread's scheduler
+    }
+    other_sched.reset();
+    other.join();
+    EXPECT_EQ(what, "weft::event::wait: destroyed while this fiber waited on it");
+  }
+}

@@ -1,0 +1,184 @@
+// weft::generator: a producer fiber iterated with range-for; stopped silently when
+// the consumer stops early.
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+
+namespace {
+
+struct boom : std::runtime_error {
+  explicit boom(const std::string& what) : std::runtime_error(what) {}
+};
+
+// Collects what reaches the unhandled exception handler during a test.
+struct collect_reports {
+  std::vector<std::string> reported;
+  weft::unhandled_exception_handler previous = weft::set_unhandled_exception_handler(
+      [this](weft::fiber_id, std::string_view, std::exception_ptr e) {
+        reported.push_back(weft::describe_exception(e));
+      });
+  ~collect_reports() { weft::set_unhandled_exception_handler(previous); }
+};
+
+}  // namespace
+
+TEST(Generator, NormalEndEndsTheLoop) {
+  run_checked([] {
+    weft::generator<std::string> words([](auto& out) {
+      for (const char* w : {"one", "two", "three"}) {
+        weft::this_fiber::sleep_for(1ms);
+        out.yield(w);
+      }
+    });
+    std::vector<std::string> got;
+    for (std::string& w : words) got.push_back(w);
+    EXPECT_EQ(got, (std::vector<std::string>{"one", "two", "three"}));
+    for (std::string& w : words) ADD_FAILURE() << "a finished generator gave " << w;
+  });
+}
+
+// The case generator_early_break, with the type made for it: the producer is
+// cancelled, unwinds, and nothing is reported.
+TEST(Generator, EarlyBreakCancelsTheProducerSilently) {
+  hang_guard guard;
+  collect_reports reports;
+  bool unwound = false;
+  const int rc = run_checked([&] {
+    int last = -1;
+    {
+      weft::generator<int> numbers({.name = "numbers"}, [&](weft::generator<int>::sink& out) {
+        struct mark {
+          bool& b;
+          ~mark() { b = true; }
+        } m{unwound};
+        for (int i = 0;; ++i) out.yield(i);
+      });
+      for (int v : numbers) {
+        weft::this_fiber::sleep_for(1ms);
+        last = v;
+        if (v == 2) break;
+      }
+      EXPECT_FALSE(unwound);  // parked in yield until the generator goes
+    }
+    EXPECT_TRUE(unwound);  // the destructor waited for the producer to unwind
+    EXPECT_EQ(last, 2);
+    return 0;
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(reports.reported.empty());
+}
+
+TEST(Generator, ProducerExceptionIsRethrownAfterItsValues) {
+  run_checked([] {
+    weft::generator<int> g([](auto& out) {
+      out.yield(1);
+      out.yield(2);
+      throw boom("producer failed");
+    });
+    std::vector<int> got;
+    try {
+      for (int v : g) got.push_back(v);
+      ADD_FAILURE() << "no exception";
+    } catch (const boom& e) {
+      EXPECT_STREQ(e.what(), "producer failed");
+    }
+    EXPECT_EQ(got, (std::vector<int>{1, 2}));
+    for (int v : g) ADD_FAILURE() << "after the end: " << v;  // rethrown once
+  });
+}
+
+TEST(Generator, ConsumerCancelledWhileWaitingStopsTheProducer) {
+  hang_guard guard;
+  collect_reports reports;
+  run_checked([] {
+    bool producer_unwound = false;
+    auto consumer = weft::spawn([&] {
+      weft::generator<int> slow([&](auto& out) {
+        struct mark {
+          bool& b;
+          ~mark() { b = true; }
+        } m{producer_unwound};
+        out.yield(1);
+        weft::this_fiber::sleep_for(1h);  // the consumer waits for the second value
+        out.yield(2);
+      });
+      for (int v : slow) (void)v;
+    });
+    weft::this_fiber::sleep_for(2ms);
+    consumer.cancel();
+    EXPECT_THROW(consumer.join(), weft::cancelled_error);
+    EXPECT_TRUE(producer_unwound);
+  });
+  EXPECT_TRUE(reports.reported.empty());
+}
+
+TEST(Generator, DeadlineScopeAroundTheLoop) {
+  hang_guard guard;
+  run_checked([] {
+    int seen = 0;
+    EXPECT_THROW(weft::with_timeout(5ms,
+                                    [&] {
+                                      weft::generator<int> g([](auto& out) {
+                                        for (int i = 0;; ++i) {
+                                          weft::this_fiber::sleep_for(1ms);
+                                          out.yield(i);
+                                        }
+                                      });
+                                      for (int v : g) seen = v + 1;
+                                    }),
+                 weft::timeout_error);
+    EXPECT_GT(seen, 0);
+  });
+}
+
+TEST(Generator, DestroyedWithoutIteratingNeverRunsTheProducer) {
+  run_checked([] {
+    int calls = 0;
+    {
+      weft::generator<int> g([&](auto& out) {
+        ++calls;
+        out.yield(1);
+      });
+      weft::this_fiber::yield();
+    }
+    EXPECT_EQ(calls, 0);
+  });
+  // Outside a fiber too (nothing started, nothing to stop).
+  weft::generator<int> idle([](auto& out) { out.yield(0); });
+}
+
+TEST(Generator, MovesAndTakesMoveOnlyValuesAndProducers) {
+  run_checked([] {
+    auto make = [] {
+      auto start = std::make_unique<int>(10);
+      return weft::generator<std::unique_ptr<int>>([start = std::move(start)](auto& out) {
+        for (int i = 0; i < 3; ++i) out.yield(std::make_unique<int>(*start + i));
+      });
+    };
+    weft::generator<std::unique_ptr<int>> g = make();
+    std::vector<int> got;
+    for (auto& p : g) got.push_back(*p);
+    EXPECT_EQ(got, (std::vector<int>{10, 11, 12}));
+  });
+}
+
+TEST(Generator, ProducerFailingWhileStoppedIsReported) {
+  collect_reports reports;
+  run_checked([] {
+    weft::generator<int> g([](auto& out) {
+      try {
+        for (int i = 0;; ++i) out.yield(i);
+      } catch (const weft::cancelled_error&) {
+        throw boom("cleanup failed");
+      }
+    });
+    for (int v : g)
+      if (v == 1) break;
+  });
+  EXPECT_EQ(reports.reported, (std::vector<std::string>{"cleanup failed"}));
+}
