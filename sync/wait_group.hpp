@@ -35,7 +35,10 @@ class wait_group {
   // wait returns once the counter is zero.
   void wait() { wait_until(no_deadline); }
   bool wait_until(time_point deadline);
-  bool wait_for(duration d) { return wait_until(deadline_after(d)); }
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> d) {
+    return wait_until(deadline_after(d));
+  }
 
  private:
   mutable detail::biased_lock lock_;  // guards count_ and waiters_
