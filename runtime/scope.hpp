@@ -37,23 +37,28 @@ class deadline_scope {
   explicit deadline_scope(time_point deadline)
       : self_(detail::scheduler::require_fiber("weft::deadline_scope").running()),
         saved_(self_->scope_deadline_),
-        deadline_(deadline) {
+        link_{deadline, self_->innermost_scope_, self_->scopes_opened_++} {
+    self_->innermost_scope_ = &link_;
     if (deadline < saved_) self_->set_scope_deadline(deadline);
   }
   template <class Rep, class Period>
   explicit deadline_scope(std::chrono::duration<Rep, Period> d) : deadline_scope(deadline_after(d)) {}
-  ~deadline_scope() { self_->set_scope_deadline(saved_); }
+  ~deadline_scope() {
+    self_->innermost_scope_ = link_.outer;
+    if (link_.outer == nullptr) self_->masks_.reset();  // nothing left to mask
+    self_->set_scope_deadline(saved_);
+  }
   deadline_scope(const deadline_scope&) = delete;
   deadline_scope& operator=(const deadline_scope&) = delete;
 
-  time_point deadline() const noexcept { return deadline_; }
+  time_point deadline() const noexcept { return link_.deadline; }
   // expired: this scope's deadline has passed.
-  bool expired() const { return clock::now() >= deadline_; }
+  bool expired() const { return clock::now() >= link_.deadline; }
 
  private:
   detail::fiber_record* self_;
   time_point saved_;  // the enclosing scopes' deadline, restored at the end
-  time_point deadline_;
+  detail::scope_link link_;  // this scope in the fiber's stack of scopes
 };
 
 // with_deadline(t, fn) runs fn() inside a deadline_scope(t) and returns its result;
