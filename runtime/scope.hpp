@@ -18,7 +18,24 @@
 // code outside can tell a timeout from a cancellation (cancelled_error). A call's
 // own `_for`/`_until` deadline still reports as that call documents (false, a
 // status). Scopes nest; the earliest deadline rules. Scopes belong to one fiber and
-// must end in the order they began (they are RAII objects, so they do).
+// must end in the order they began (they are RAII objects, so they do). A deadline
+// too far to represent (hours::max(), time_point::max()) never expires; one already
+// past expires at the first blocking call.
+//
+// Cleanup may block. Once a blocking call has thrown timeout_error (or
+// cancelled_error), the scopes the fiber is in at that moment no longer interrupt its
+// blocking calls for as long as that exception object lives: while it unwinds
+// through destructors, while a catch block handles it, until it is rethrown out of
+// them (`catch (...) { flush(); throw; }`). So a destructor that sleeps, sends a
+// goodbye or waits for an event runs to completion (asyncio's `finally: await ...`)
+// instead of throwing again, which during unwinding would call std::terminate; then
+// the original exception goes on. What still interrupts cleanup: a scope it opens
+// itself (`with_timeout(100ms, [&] { conn.write_all(bye); })`, the way to bound it),
+// a call's own deadline, and a new cancel() (catch that one inside a destructor).
+// When the exception is gone (caught and not rethrown), an expired scope fails the
+// next call again, as before; code that keeps an exception_ptr to it inside the
+// scope keeps the scope quiet until it lets go. The rule is per fiber: other
+// fibers' scopes are not affected.
 #pragma once
 
 #include <chrono>
@@ -37,27 +54,35 @@ class deadline_scope {
   explicit deadline_scope(time_point deadline)
       : self_(detail::scheduler::require_fiber("weft::deadline_scope").running()),
         saved_(self_->scope_deadline_),
-        deadline_(deadline) {
+        link_{deadline, self_->innermost_scope_, self_->scopes_opened_++} {
+    self_->innermost_scope_ = &link_;
     if (deadline < saved_) self_->set_scope_deadline(deadline);
   }
   template <class Rep, class Period>
   explicit deadline_scope(std::chrono::duration<Rep, Period> d) : deadline_scope(deadline_after(d)) {}
-  ~deadline_scope() { self_->set_scope_deadline(saved_); }
+  ~deadline_scope() {
+    self_->innermost_scope_ = link_.outer;
+    if (link_.outer == nullptr) self_->masks_.reset();  // nothing left to mask
+    self_->set_scope_deadline(saved_);
+  }
   deadline_scope(const deadline_scope&) = delete;
   deadline_scope& operator=(const deadline_scope&) = delete;
 
-  time_point deadline() const noexcept { return deadline_; }
+  time_point deadline() const noexcept { return link_.deadline; }
   // expired: this scope's deadline has passed.
-  bool expired() const { return clock::now() >= deadline_; }
+  bool expired() const { return clock::now() >= link_.deadline; }
 
  private:
   detail::fiber_record* self_;
   time_point saved_;  // the enclosing scopes' deadline, restored at the end
-  time_point deadline_;
+  detail::scope_link link_;  // this scope in the fiber's stack of scopes
 };
 
 // with_deadline(t, fn) runs fn() inside a deadline_scope(t) and returns its result;
-// with_timeout(d, fn) and wait_for(d, fn) (asyncio's name) do it for a duration.
+// with_timeout(d, fn) and wait_for(d, fn) (asyncio's name) do it for a duration of
+// any type (weft::deadline_after: hours::max() never expires, zero or negative has
+// expired already). Throws what fn throws: timeout_error when the deadline ended a
+// blocking call inside it; errc::not_in_fiber outside a fiber.
 template <class F>
 decltype(auto) with_deadline(time_point deadline, F&& fn) {
   deadline_scope scope(deadline);

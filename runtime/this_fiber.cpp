@@ -39,8 +39,12 @@ void check_cancelled() {
   auto& sched = detail::scheduler::require_fiber("weft::this_fiber::check_cancelled");
   detail::fiber_record* self = sched.running();
   if (self->shield_depth_ > 0) return;
-  if (self->take_cancel()) throw cancelled_error();
-  if (self->scope_deadline_ != no_deadline && clock::now() >= self->scope_deadline_) throw timeout_error();
+  if (self->take_cancel()) detail::throw_delivered(self, false);
+  if (self->scope_deadline_ == no_deadline) return;
+  const time_point now = clock::now();
+  if (now < self->scope_deadline_) return;
+  // Expired, unless only scopes masked by a cleanup in progress have (scope_state.hpp).
+  if (!self->masks_ || detail::unmasked_scope_deadline(self) <= now) detail::throw_delivered(self, true);
 }
 
 }  // namespace weft::this_fiber

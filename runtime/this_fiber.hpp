@@ -15,9 +15,13 @@ namespace weft::this_fiber {
 inline void yield() { detail::scheduler::require_fiber("weft::this_fiber::yield").yield(); }
 
 // sleep_until(t) suspends the calling fiber until t (never earlier; timers have 1 ms
-// resolution, so up to ~1 ms later). sleep_for(d) sleeps for d; d <= 0 still goes
-// once through the timer queue, letting other fibers run (asyncio.sleep(0)).
-// Throws cancelled_error if the fiber is cancelled, errc::not_in_fiber outside one.
+// resolution, so up to ~1 ms later). sleep_for(d) sleeps for d, any duration type:
+// one too long to represent (hours::max(), years, an infinity) sleeps until
+// cancelled, as does sleep_until(no_deadline). d <= 0 (or NaN), or a t already past,
+// goes once through the timer queue without waiting, letting the fibers already
+// runnable run first (asyncio.sleep(0)). Throws cancelled_error if the fiber is
+// cancelled, timeout_error if a deadline scope around it expires (runtime/scope.hpp),
+// errc::not_in_fiber outside a fiber.
 void sleep_until(time_point deadline);
 void sleep_for(duration d);
 template <class Rep, class Period>

@@ -38,7 +38,10 @@ class barrier {
   // arrive_and_wait_until: true when the round filled, false (arrival withdrawn) if
   // `deadline` passed first.
   bool arrive_and_wait_until(time_point deadline);
-  bool arrive_and_wait_for(duration d) { return arrive_and_wait_until(deadline_after(d)); }
+  template <class Rep, class Period>
+  bool arrive_and_wait_for(std::chrono::duration<Rep, Period> d) {
+    return arrive_and_wait_until(deadline_after(d));
+  }
 
  private:
   static std::size_t checked(std::ptrdiff_t parties);

@@ -214,8 +214,12 @@ class channel {
     T copy(v);
     return send_until(std::move(copy), deadline);
   }
-  channel_status send_for(T&& v, duration d) { return send_until(std::move(v), deadline_after(d)); }
-  channel_status send_for(const T& v, duration d) requires std::is_copy_constructible_v<T> {
+  template <class Rep, class Period>
+  channel_status send_for(T&& v, std::chrono::duration<Rep, Period> d) {
+    return send_until(std::move(v), deadline_after(d));
+  }
+  template <class Rep, class Period>
+  channel_status send_for(const T& v, std::chrono::duration<Rep, Period> d) requires std::is_copy_constructible_v<T> {
     return send_until(v, deadline_after(d));
   }
 
@@ -245,7 +249,10 @@ class channel {
     r.status = recv_impl(r.value, &s, deadline);
     return r;
   }
-  recv_result<T> recv_for(duration d) { return recv_until(deadline_after(d)); }
+  template <class Rep, class Period>
+  recv_result<T> recv_for(std::chrono::duration<Rep, Period> d) {
+    return recv_until(deadline_after(d));
+  }
 
   // close ends the channel for senders: waiting senders fail (channel_closed_error or
   // closed, their values untouched), waiting receivers see the end, buffered values

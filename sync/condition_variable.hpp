@@ -49,7 +49,10 @@ class condition_variable {
 
   // wait_until is wait with a deadline: std::cv_status::timeout once it passed.
   std::cv_status wait_until(std::unique_lock<mutex>& lk, time_point deadline);
-  std::cv_status wait_for(std::unique_lock<mutex>& lk, duration d) { return wait_until(lk, deadline_after(d)); }
+  template <class Rep, class Period>
+  std::cv_status wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d) {
+    return wait_until(lk, deadline_after(d));
+  }
   // The predicate forms return pred() as it is at the end (false: timed out).
   template <class Predicate>
   bool wait_until(std::unique_lock<mutex>& lk, time_point deadline, Predicate pred) {
@@ -57,8 +60,8 @@ class condition_variable {
       if (wait_until(lk, deadline) == std::cv_status::timeout) return pred();
     return true;
   }
-  template <class Predicate>
-  bool wait_for(std::unique_lock<mutex>& lk, duration d, Predicate pred) {
+  template <class Rep, class Period, class Predicate>
+  bool wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d, Predicate pred) {
     return wait_until(lk, deadline_after(d), std::move(pred));
   }
 

@@ -32,7 +32,10 @@ class event {
   void wait() { wait_until(no_deadline); }
   // wait_until: true once the flag is set, false if `deadline` passes first.
   bool wait_until(time_point deadline);
-  bool wait_for(duration d) { return wait_until(deadline_after(d)); }
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> d) {
+    return wait_until(deadline_after(d));
+  }
 
  private:
   mutable detail::biased_lock lock_;  // guards set_ and waiters_

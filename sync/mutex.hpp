@@ -55,11 +55,11 @@ class mutex {
   }
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    return try_lock_until(clock::now() + std::chrono::ceil<duration>(deadline - Clock::now()));
+    return try_lock_until(deadline_at(deadline));
   }
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return try_lock_until(deadline_after(std::chrono::ceil<duration>(d)));
+    return try_lock_until(deadline_after(d));
   }
 
   // unlock releases the mutex to the next waiter, if any.

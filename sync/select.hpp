@@ -332,8 +332,8 @@ std::optional<std::size_t> select_until(time_point deadline, Cases&&... cases) {
   return detail::select_cases(deadline, cases...);
 }
 
-template <class... Cases>
-std::optional<std::size_t> select_for(duration d, Cases&&... cases) {
+template <class Rep, class Period, class... Cases>
+std::optional<std::size_t> select_for(std::chrono::duration<Rep, Period> d, Cases&&... cases) {
   return select_until(deadline_after(d), std::forward<Cases>(cases)...);
 }
 

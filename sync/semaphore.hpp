@@ -54,7 +54,10 @@ class semaphore {
   bool acquire_until(time_point deadline) {
     return acquire_until(detail::scheduler::require_fiber("weft::semaphore::acquire_until"), deadline);
   }
-  bool acquire_for(duration d) { return acquire_until(deadline_after(d)); }
+  template <class Rep, class Period>
+  bool acquire_for(std::chrono::duration<Rep, Period> d) {
+    return acquire_until(deadline_after(d));
+  }
 
   // release gives back n permits, each to the next waiter or to the count.
   // Negative n, or a count that would pass PTRDIFF_MAX: errc::invalid_argument.

@@ -38,7 +38,10 @@ class wait_group {
   // wait returns once the counter is zero.
   void wait() { wait_until(no_deadline); }
   bool wait_until(time_point deadline);
-  bool wait_for(duration d) { return wait_until(deadline_after(d)); }
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> d) {
+    return wait_until(deadline_after(d));
+  }
 
  private:
   void add(std::ptrdiff_t n, const char* call);

@@ -17,12 +17,14 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <string>
 
 #include <boost/context/fiber.hpp>
 
 #include "runtime/clock.hpp"
 #include "runtime/detail/record_cache.hpp"
+#include "runtime/detail/scope_state.hpp"
 #include "runtime/detail/stack_pool.hpp"
 #include "runtime/detail/timer_wheel.hpp"
 
@@ -132,6 +134,14 @@ struct fiber_record {
   }
   std::uint32_t shield_depth_ = 0;
   bool scope_expired_ = false;
+  // owner thread: the scopes themselves, for the rare look past scope_deadline_
+  // (scope_state.hpp): the innermost one, the innermost one a shield hides (the walk
+  // stops there), how many were opened so far (their numbers), and the masks that
+  // keep cleanup after a delivered timeout or cancellation from being interrupted.
+  scope_link* innermost_scope_ = nullptr;
+  scope_link* shield_boundary_ = nullptr;
+  std::uint64_t scopes_opened_ = 0;
+  std::shared_ptr<expiry_mask> masks_;
 
   // ---- completion (owner thread) ----------------------------------------------------
   std::atomic<std::uint32_t> refs_{2};    // the running fiber + its handle

@@ -194,8 +194,15 @@ wake_reason scheduler::park_attentive(park_token token, time_point deadline) noe
 
 wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexcept {
   fiber_record* self = token.fiber;
-  const time_point scope = self->scope_deadline_;
-  if (scope <= clock::now()) {
+  time_point scope = self->scope_deadline_;
+  const time_point now = clock::now();
+  if (self->masks_) [[unlikely]] {
+    // Cleanup after a delivered timeout or cancellation: the scopes it masks do not
+    // count (scope_state.hpp), the others (opened since) still do.
+    scope = unmasked_scope_deadline(self);
+    if (scope >= deadline) return park_plain(token, deadline);
+  }
+  if (scope <= now) {
     // Expired already: report it without suspending, unless a wake got in first.
     if (end_park(self, token.generation, wake_reason::cancelled)) {
       self->scope_expired_ = true;
@@ -211,11 +218,9 @@ wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexce
 
 void throw_cancelled() {
   scheduler* s = scheduler::current();
-  if (s != nullptr && s->running()->scope_expired_) {
-    s->running()->scope_expired_ = false;
-    throw timeout_error();
-  }
-  throw cancelled_error();
+  if (s == nullptr) throw cancelled_error();
+  fiber_record* self = s->running();
+  throw_delivered(self, std::exchange(self->scope_expired_, false));
 }
 
 void scheduler::cancel(fiber_record* f) noexcept {

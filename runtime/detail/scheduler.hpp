@@ -396,12 +396,14 @@ class scheduler {
 class shield_guard {
  public:
   explicit shield_guard(fiber_record* self) noexcept
-      : self_(self), saved_scope_(self->scope_deadline_) {
+      : self_(self), saved_scope_(self->scope_deadline_), saved_boundary_(self->shield_boundary_) {
     self_->set_scope_deadline(no_deadline);
+    self_->shield_boundary_ = self_->innermost_scope_;
     ++self_->shield_depth_;
   }
   ~shield_guard() {
     --self_->shield_depth_;
+    self_->shield_boundary_ = saved_boundary_;
     self_->set_scope_deadline(saved_scope_);
   }
   shield_guard(const shield_guard&) = delete;
@@ -410,10 +412,12 @@ class shield_guard {
  private:
   fiber_record* self_;
   time_point saved_scope_;
+  scope_link* saved_boundary_;
 };
 
 // throw_cancelled throws what a blocking call reports when its park returned
-// `cancelled`: timeout_error if a deadline scope expired, cancelled_error otherwise.
+// `cancelled`: timeout_error if a deadline scope expired, cancelled_error otherwise
+// (through throw_delivered, which keeps the cleanup after it uninterrupted).
 [[noreturn, gnu::cold]] void throw_cancelled();
 
 }  // namespace weft::detail

@@ -3,6 +3,10 @@
 // cancellation stays distinct; shields defer it.
 #include <unistd.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "runtime/scope.hpp"
 #include "tests/net/net_test.hpp"
 
@@ -161,6 +165,208 @@ TEST(Shield, OuterScopesDoNotApplyInnerOnesDo) {
       EXPECT_THROW(weft::this_fiber::sleep_for(1s), timeout_error);  // outside the shield again
     });
     EXPECT_TRUE(inner_done);
+  });
+}
+
+// ---- cleanup while unwinding from a timeout or a cancellation ---------------------------
+// (runtime/scope.hpp: the scopes a fiber is in when a timeout_error or cancelled_error
+// is thrown do not interrupt it again while that exception lives.)
+
+// Field case cleanup_blocks_under_timeout (issue 12): RAII cleanup that sleeps while
+// with_timeout unwinds called std::terminate (its sleep threw timeout_error again).
+TEST(ScopeCleanup, DestructorThatSleepsWhileWithTimeoutUnwinds) {
+  hang_guard guard;
+  run_checked([] {
+    std::vector<std::string> trace;
+    weft::duration cleanup_slept{};
+    struct goodbye {
+      std::vector<std::string>& trace;
+      weft::duration& slept;
+      ~goodbye() {
+        const auto start = weft::clock::now();
+        weft::this_fiber::sleep_for(10ms);
+        slept = weft::clock::now() - start;
+        trace.push_back("cleanup: done");
+      }
+    };
+    try {
+      weft::with_timeout(20ms, [&] {
+        goodbye g{trace, cleanup_slept};
+        weft::this_fiber::sleep_for(10s);
+      });
+      trace.push_back("returned");
+    } catch (const timeout_error&) {
+      trace.push_back("with_timeout: timeout_error");
+    }
+    EXPECT_EQ(trace, (std::vector<std::string>{"cleanup: done", "with_timeout: timeout_error"}));
+    EXPECT_GE(cleanup_slept, 10ms) << "the cleanup's sleep was cut short";
+  });
+}
+
+// A cancelled fiber's destructors may receive, wait and sleep, also inside a deadline
+// scope that expires while they do; join reports the cancellation, not a timeout.
+TEST(ScopeCleanup, DestructorThatReceivesAndWaitsWhileACancelUnwinds) {
+  hang_guard guard;
+  run_checked([] {
+    struct drain {
+      weft::channel<int>& ch;
+      weft::event& ev;
+      std::optional<int>& received;
+      bool& event_seen;
+      ~drain() {
+        received = ch.recv_for(5s).value;
+        event_seen = ev.wait_for(5s);
+        weft::this_fiber::sleep_for(30ms);  // outlives the 20 ms scope around it
+      }
+    };
+    for (const bool in_scope : {false, true}) {
+      SCOPED_TRACE(in_scope ? "inside with_timeout" : "outside any scope");
+      weft::channel<int> ch;
+      weft::event ev;
+      std::optional<int> received;
+      bool event_seen = false;
+      auto f = weft::spawn([&] {
+        auto body = [&] {
+          drain d{ch, ev, received, event_seen};
+          weft::event never;
+          never.wait();
+        };
+        if (in_scope)
+          weft::with_timeout(20ms, body);
+        else
+          body();
+      });
+      weft::this_fiber::sleep_for(2ms);
+      f.cancel();
+      weft::this_fiber::sleep_for(2ms);
+      ch.send(42);
+      ev.set();
+      EXPECT_THROW(f.join(), weft::cancelled_error);
+      EXPECT_EQ(received, 42);
+      EXPECT_TRUE(event_seen);
+    }
+  });
+}
+
+// A catch block is cleanup too: it may block, then rethrow; the caller gets the very
+// exception the scope's expiry threw.
+TEST(ScopeCleanup, CatchBlockThatBlocksThenRethrows) {
+  hang_guard guard;
+  run_checked([] {
+    const void* thrown = nullptr;
+    const void* caught = nullptr;
+    bool handler_finished = false;
+    weft::channel<int> ch(1);
+    try {
+      weft::with_timeout(10ms, [&] {
+        try {
+          weft::this_fiber::sleep_for(10s);
+        } catch (const timeout_error& e) {
+          thrown = &e;
+          weft::this_fiber::sleep_for(15ms);
+          EXPECT_EQ(ch.send_for(1, 1s), weft::channel_status::ok);
+          EXPECT_EQ(ch.recv(), 1);
+          handler_finished = true;
+          throw;
+        }
+      });
+    } catch (const timeout_error& e) {
+      caught = &e;
+    }
+    EXPECT_TRUE(handler_finished);
+    EXPECT_NE(caught, nullptr);
+    EXPECT_EQ(caught, thrown);
+  });
+}
+
+// Inside the cleanup, scopes opened by the cleanup itself still time out (a way to
+// bound it), a call's own deadline still ends the call, and a new cancel() still
+// interrupts; the original exception then goes on.
+TEST(ScopeCleanup, NestedScopesOwnDeadlinesAndNewCancelsStillCount) {
+  hang_guard guard;
+  run_checked([] {
+    bool inner_timed_out = false, past_scope_timed_out = false, own_deadline = false;
+    bool second_cancel_seen = false;
+    weft::event cleanup_waiting;
+    struct cleanup {
+      bool& inner_timed_out;
+      bool& past_scope_timed_out;
+      bool& own_deadline;
+      bool& second_cancel_seen;
+      weft::event& waiting;
+      ~cleanup() {
+        try {
+          weft::with_timeout(5ms, [] { weft::this_fiber::sleep_for(10s); });
+        } catch (const timeout_error&) {
+          inner_timed_out = true;
+        }
+        try {
+          weft::with_deadline(weft::time_point::min(), [] { weft::this_fiber::sleep_for(10s); });
+        } catch (const timeout_error&) {
+          past_scope_timed_out = true;
+        }
+        weft::channel<int> idle;
+        own_deadline = idle.recv_for(5ms).status == weft::channel_status::timeout;
+        waiting.set();
+        try {
+          idle.recv();
+        } catch (const weft::cancelled_error&) {
+          second_cancel_seen = true;
+        }
+      }
+    };
+    auto f = weft::spawn([&] {
+      weft::with_timeout(5ms, [&] {
+        cleanup c{inner_timed_out, past_scope_timed_out, own_deadline, second_cancel_seen, cleanup_waiting};
+        weft::this_fiber::sleep_for(10s);
+      });
+    });
+    cleanup_waiting.wait();
+    f.cancel();  // a new cancellation, while the first timeout unwinds
+    EXPECT_THROW(f.join(), timeout_error);  // the original exception reaches the joiner
+    EXPECT_TRUE(inner_timed_out);
+    EXPECT_TRUE(past_scope_timed_out);
+    EXPECT_TRUE(own_deadline);
+    EXPECT_TRUE(second_cancel_seen);
+  });
+}
+
+// The mask lasts as long as the exception: swallowed, the expired scope fails the
+// next call again (Trio's level-triggered scopes); and one fiber's cleanup leaves the
+// scopes of the others alone.
+TEST(ScopeCleanup, MaskEndsWithTheExceptionAndStaysInItsFiber) {
+  hang_guard guard;
+  run_checked([] {
+    weft::event in_cleanup, other_done;
+    auto slow_cleanup = weft::spawn([&] {
+      struct slow {
+        weft::event& in_cleanup;
+        weft::event& other_done;
+        ~slow() {
+          in_cleanup.set();
+          EXPECT_TRUE(other_done.wait_for(5s));
+        }
+      };
+      EXPECT_THROW(weft::with_timeout(2ms, [&] {
+                     slow s{in_cleanup, other_done};
+                     weft::this_fiber::sleep_for(10s);
+                   }),
+                   timeout_error);
+    });
+    in_cleanup.wait();
+    // Another fiber's scope, while the first is parked in its cleanup.
+    EXPECT_THROW(weft::with_timeout(5ms, [] { weft::this_fiber::sleep_for(10s); }), timeout_error);
+    other_done.set();
+    slow_cleanup.join();
+
+    weft::deadline_scope scope(5ms);
+    try {
+      weft::this_fiber::sleep_for(10s);
+    } catch (const timeout_error&) {
+      weft::this_fiber::sleep_for(1ms);  // handling it: not interrupted
+    }
+    EXPECT_THROW(weft::this_fiber::sleep_for(10s), timeout_error);  // handled: fails again
+    EXPECT_THROW(weft::this_fiber::check_cancelled(), timeout_error);
   });
 }
 

@@ -14,8 +14,27 @@ TEST(Sleep, SleepForNeverReturnsEarly) {
   });
 }
 
+// A past deadline is due at once: the sleep lets the fibers already runnable run
+// (like sleep_for(0)), but it does not wait for a timer: a fiber sleeping 200 ms has
+// not woken when it returns.
 TEST(Sleep, SleepUntilPastDeadlineReturns) {
-  run_checked([] { weft::this_fiber::sleep_until(weft::clock::now() - 1s); });
+  hang_guard guard;
+  run_checked([] {
+    bool other_ran = false, late = false;
+    auto other = weft::spawn([&] { other_ran = true; });
+    auto alarm = weft::spawn([&] {
+      weft::this_fiber::sleep_for(200ms);
+      late = true;
+    });
+    weft::this_fiber::sleep_until(weft::clock::now() - 1s);
+    EXPECT_TRUE(other_ran);
+    weft::this_fiber::sleep_until(weft::time_point::min());
+    weft::this_fiber::sleep_until(weft::clock::now());
+    EXPECT_FALSE(late) << "sleep_until with a past deadline suspended for long";
+    other.join();
+    alarm.cancel();
+    EXPECT_THROW(alarm.join(), weft::cancelled_error);
+  });
 }
 
 TEST(Sleep, ShorterSleepWakesFirst) {
@@ -43,8 +62,30 @@ TEST(Sleep, SleepZeroLetsOthersRun) {
   });
 }
 
+// A negative duration (as far down as duration::min()) sleeps like zero: the fibers
+// already runnable run first, and no timer is waited for.
 TEST(Sleep, NegativeDurationActsAsZero) {
-  run_checked([] { weft::this_fiber::sleep_for(-5s); });
+  hang_guard guard;
+  run_checked([] {
+    std::string trace;
+    bool late = false;
+    auto other = weft::spawn([&] { trace += 'o'; });
+    auto alarm = weft::spawn([&] {
+      weft::this_fiber::sleep_for(200ms);
+      late = true;
+    });
+    trace += 'a';
+    weft::this_fiber::sleep_for(-5s);
+    trace += 'b';
+    EXPECT_EQ(trace, "aob");
+    weft::this_fiber::sleep_for(std::chrono::hours::min());
+    weft::this_fiber::sleep_for(weft::duration::min());
+    weft::this_fiber::sleep_for(std::chrono::duration<double>(-1e300));
+    EXPECT_FALSE(late) << "a negative sleep suspended for long";
+    other.join();
+    alarm.cancel();
+    EXPECT_THROW(alarm.join(), weft::cancelled_error);
+  });
 }
 
 // Two fibers that hand the CPU straight to each other never leave the run queue
@@ -87,6 +128,7 @@ TEST(Sleep, SleepingFiberDoesNotBlockOthers) {
 }
 
 TEST(Sleep, HugeDurationDoesNotOverflow) {
+  hang_guard guard;
   run_checked([] {
     auto f = weft::spawn([] { weft::this_fiber::sleep_for(std::chrono::hours(24 * 365 * 100)); });
     weft::this_fiber::yield();
@@ -112,5 +154,20 @@ TEST(Sleep, ManySleepersAllWake) {
     long sum = 0;
     for (auto& f : fs) sum += f.join();
     EXPECT_EQ(sum, 1999L * 2000 / 2);
+  });
+}
+
+// Field case timer_far_future (issue 12): a sleep more than 2^36 ms ahead, armed after
+// the clock has moved, must not stop the scheduler (the timer wheel re-filed it into
+// the slot it was draining, forever, at 100% CPU).
+TEST(Sleep, FarSleepAfterTheClockMovedLetsOthersRun) {
+  hang_guard guard;
+  run_checked([] {
+    weft::this_fiber::sleep_for(2ms);
+    auto f = weft::spawn([] { weft::this_fiber::sleep_for(std::chrono::hours(24 * 800)); });
+    weft::this_fiber::sleep_for(10ms);  // hung here
+    EXPECT_FALSE(f.done());
+    f.cancel();
+    EXPECT_THROW(f.join(), weft::cancelled_error);
   });
 }

@@ -1,0 +1,61 @@
+// scope_state.hpp: a fiber's stack of deadline scopes, and what keeps its cleanup
+// from being interrupted by the expiry or cancellation it is cleaning up after.
+//
+// The rule (runtime/scope.hpp says it for users): when a blocking call throws
+// timeout_error (a deadline scope expired) or cancelled_error, the deadline scopes
+// the fiber is in at that moment stop interrupting its blocking calls for as long as
+// that exception object is alive: while it propagates through destructors, while a
+// catch block handles it, until it is rethrown past them or dropped. Scopes opened
+// after it (a with_timeout inside a destructor) still interrupt, a call's own
+// deadline still ends the call, and a new cancel() still counts. Once the exception
+// is gone (caught and not rethrown), an expired scope fails the next call again.
+//
+// Why the exception's lifetime and not std::uncaught_exceptions(): a catch block is
+// not unwinding (uncaught_exceptions() is back to 0 inside it, and `catch (...) {
+// flush(); throw; }` is cleanup too), and the count is per thread, shared by every
+// fiber of the scheduler: a fiber parked in a destructor would make every other
+// fiber look as if it were unwinding. The exception object belongs to the fiber that
+// it was thrown in, and lives exactly as long as somebody is still handling it.
+//
+// How: every scope is a scope_link on the fiber's own stack, numbered in the order
+// they were opened. A delivery throws an exception that holds a token (a
+// shared_ptr, so copies and exception_ptrs share it) and pushes an expiry_mask
+// with a weak reference to it, covering the scopes numbered below the next number.
+// scope_deadline_ stays the earliest deadline of all scopes (masks do not change it),
+// so a park looks at masks only when that deadline has passed, i.e. only in cleanup.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "runtime/clock.hpp"
+
+namespace weft::detail {
+
+struct fiber_record;
+
+// scope_link: one deadline_scope in its fiber's stack of scopes, innermost first.
+struct scope_link {
+  time_point deadline;
+  scope_link* outer;
+  std::uint64_t number;  // fiber_record::scopes_opened_ when it was opened
+};
+
+// expiry_mask: scopes numbered below `covers` do not interrupt while `exception`
+// (the delivered exception's token) is alive. Newer masks cover at least what older
+// ones do, so only the newest live one matters.
+struct expiry_mask {
+  std::weak_ptr<const void> exception;
+  std::uint64_t covers;
+  std::shared_ptr<expiry_mask> older;
+};
+
+// unmasked_scope_deadline is the earliest deadline among the scopes that may still
+// interrupt `self` (not covered by a live mask, not hidden by a shield).
+time_point unmasked_scope_deadline(fiber_record* self) noexcept;
+
+// throw_delivered throws timeout_error (`timeout`) or cancelled_error for `self`, and
+// masks the scopes it is in while the thrown exception lives (see above).
+[[noreturn, gnu::cold]] void throw_delivered(fiber_record* self, bool timeout);
+
+}  // namespace weft::detail
