@@ -84,7 +84,7 @@ TEST(ErrorMessage, SecondWaiterNamesItsCall) {
 
 TEST(ErrorMessage, SyncMisuseNamesTheCall) {
   EXPECT_EQ(message_of([] { weft::semaphore s(-1); }, weft::errc::invalid_argument),
-            "weft::semaphore: negative initial count");
+            "weft::semaphore: negative initial count -1");
   run_checked([] {
     weft::mutex m;
     EXPECT_EQ(message_of([&] { m.unlock(); }, weft::errc::not_owner),
