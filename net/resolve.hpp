@@ -17,7 +17,9 @@
 namespace weft::net {
 
 // resolve_category() holds getaddrinfo's EAI_* codes ("resolve"); EAI_SYSTEM is
-// reported as the errno it carries.
+// reported as the errno it carries (std::generic_category). EAI_AGAIN (a
+// temporary failure of the name server) is reported, not retried: one lookup
+// already waited for the resolver's own timeouts and retries.
 const std::error_category& resolve_category() noexcept;
 
 // resolve(host, service) lists the endpoints for stream sockets, in getaddrinfo's
