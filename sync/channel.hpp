@@ -143,7 +143,7 @@ struct channel_waiter : waiter {
     T* src;                  // a sender's value: moved from when served
     std::optional<T>* dst;   // a receiver's slot: filled when served
   };
-  bool closed = false;       // served by close() (or the channel's end), nothing transferred
+  bool closed = false;       // served by close(), nothing transferred
   channel_waiter() noexcept : src(nullptr) {}
 };
 }  // namespace detail
@@ -169,11 +169,7 @@ class channel {
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
   // ~channel wakes any waiter with errc::destroyed_while_waiting (see above).
-  ~channel() {
-    detail::abandon_waiters(
-        lock_, "weft::channel", [](detail::waiter* w) { static_cast<waiter_type*>(w)->closed = true; },
-        senders_, receivers_);
-  }
+  ~channel() { detail::abandon_waiters(lock_, "weft::channel", senders_, receivers_); }
 
   // capacity() is the buffer size given at construction (SIZE_MAX: unbounded).
   std::size_t capacity() const noexcept { return capacity_; }
@@ -418,14 +414,10 @@ class channel {
     return finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w, "weft::channel::recv");
   }
 
-  // finish_wait: a channel's end also sets `closed`, so the ok path tests one flag.
   static channel_status finish_wait(detail::wait_outcome outcome, const waiter_type& w, const char* call) {
     switch (outcome) {
-      case detail::wait_outcome::served:
-        if (!w.closed) [[likely]]
-          return channel_status::ok;
-        if (detail::abandoned(w)) detail::throw_abandoned(w, call);
-        return channel_status::closed;
+      case detail::wait_outcome::served: return w.closed ? channel_status::closed : channel_status::ok;
+      case detail::wait_outcome::abandoned: detail::throw_abandoned(w, call);
       case detail::wait_outcome::timed_out: return channel_status::timeout;
       case detail::wait_outcome::cancelled: break;
     }

@@ -26,13 +26,14 @@ std::cv_status condition_variable::wait_until(std::unique_lock<mutex>& lk, time_
   const detail::wait_outcome outcome = detail::await_served(s, lock_, waiters_, w, token, deadline);
   // Destroyed while we waited: acknowledge before re-taking the mutex, which may
   // take long (the destructor waits for us).
-  const bool abandoned = outcome == detail::wait_outcome::served && detail::abandoned(w);
+  const bool abandoned = outcome == detail::wait_outcome::abandoned;
   if (abandoned) [[unlikely]]
     detail::acknowledge_abandon(w);
   lk.mutex()->lock_until(s, no_deadline, /*cancellable=*/false);
   if (abandoned) [[unlikely]]
     throw error(errc::destroyed_while_waiting, "weft::condition_variable::wait");
   if (outcome == detail::wait_outcome::cancelled) detail::throw_cancelled();
+  // (abandoned threw above)
   return outcome == detail::wait_outcome::served ? std::cv_status::no_timeout : std::cv_status::timeout;
 }
 

@@ -24,7 +24,10 @@
 // case wins (its handler runs) and the cancellation stays pending.
 //
 // Waiting selects are served like other waiters: in FIFO order per channel. Exactly
-// one case completes; the others take and give nothing.
+// one case completes; the others take and give nothing. If the channel of the case
+// that would complete is destroyed while select waits, select throws
+// weft::error(errc::destroyed_while_waiting) ("weft::select: ..."); a destroyed
+// channel of another case does not disturb it.
 #pragma once
 
 #include <algorithm>
@@ -123,10 +126,12 @@ struct select_op {
   virtual bool is_default() const noexcept { return false; }
   virtual bool try_now() { return false; }
   virtual void enqueue(select_group*, int, park_token) noexcept {}
-  virtual void dequeue() noexcept {}
+  // dequeue withdraws the case's waiter if still queued; true if its channel was
+  // destroyed meanwhile (the waiter is marked abandoned, see wait_queue.hpp).
+  virtual bool dequeue() noexcept { return false; }
   virtual void served() noexcept {}
-  // acknowledge_if_abandoned: true if the case's channel was destroyed while the
-  // select waited (its waiter marked; acknowledged now, see wait_queue.hpp).
+  // acknowledge_if_abandoned: true if the case's waiter was marked abandoned, which
+  // it then acknowledges (with every channel lock released).
   virtual bool acknowledge_if_abandoned() noexcept { return false; }
   virtual void run() = 0;
 
@@ -154,8 +159,9 @@ struct op_for<recv_case<T, F>> final : select_op {
     w.dst = &out;
     select_access::receivers(*c.ch).push_back(&w);
   }
-  void dequeue() noexcept override {
+  bool dequeue() noexcept override {
     if (w.queued) select_access::receivers(*c.ch).remove(&w);
+    return abandoned(w);
   }
   void served() noexcept override { status = w.closed ? channel_status::closed : channel_status::ok; }
   bool acknowledge_if_abandoned() noexcept override {
@@ -182,8 +188,9 @@ struct op_for<send_case<T, F>> final : select_op {
     w.src = &c.value();
     select_access::senders(*c.ch).push_back(&w);
   }
-  void dequeue() noexcept override {
+  bool dequeue() noexcept override {
     if (w.queued) select_access::senders(*c.ch).remove(&w);
+    return abandoned(w);
   }
   void served() noexcept override { status = w.closed ? channel_status::closed : channel_status::ok; }
   bool acknowledge_if_abandoned() noexcept override {
@@ -282,18 +289,21 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
   // Withdraw every case still queued. After this pass no waker can reach our
   // waiters, and a waker that claimed the group did so (and completed its case)
   // inside a lock we have since taken: `winner` is final and its transfer visible.
+  bool any_abandoned = false;
   locks.lock();
-  for (select_op* op : ops) op->dequeue();
+  for (select_op* op : ops) any_abandoned |= op->dequeue();
   locks.unlock();
   const int won = group.winner.load(std::memory_order_acquire);
-  // A channel destroyed meanwhile waits for its cases' acknowledgement (the pass
-  // above re-locked it); from here on no channel of a case is touched.
-  bool won_abandoned = false;
-  for (std::size_t i = 0; i < N; ++i)
-    if (ops[i]->acknowledge_if_abandoned() && static_cast<int>(i) == won) won_abandoned = true;
-  if (won_abandoned) [[unlikely]] {
-    if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());
-    throw error(errc::destroyed_while_waiting, "weft::select");
+  if (any_abandoned) [[unlikely]] {
+    // A channel destroyed meanwhile waits for its cases' acknowledgement (the pass
+    // above re-locked it); from here on no channel of a case is touched.
+    bool won_abandoned = false;
+    for (std::size_t i = 0; i < N; ++i)
+      if (ops[i]->acknowledge_if_abandoned() && static_cast<int>(i) == won) won_abandoned = true;
+    if (won_abandoned) {
+      if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());
+      throw error(errc::destroyed_while_waiting, "weft::select");
+    }
   }
   if (won >= 0) {
     if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());

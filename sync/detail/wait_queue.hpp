@@ -29,8 +29,11 @@
 // end the program: its destructor calls abandon_waiters, which (lock held) unlinks
 // every waiter, marks it *abandoned* and wakes it like a waker would; the woken call
 // sees the mark and throws weft::error(errc::destroyed_while_waiting) naming itself
-// (throw_abandoned). The hard part is the memory: a waiter may still touch the
-// primitive after the destructor has unlinked it,
+// (throw_abandoned). The wake says `timed_out`, so that only await_served's slow
+// path, never the served path, looks for the mark (wait_outcome::abandoned).
+//
+// The hard part is the memory: a waiter may still touch the primitive after the
+// destructor has unlinked it,
 //   - a waiter whose park already ended by deadline or cancellation (on this thread:
 //     queued to run; on another: running, or about to) re-locks the primitive to
 //     look at `queued` (await_served's slow path);
@@ -45,9 +48,7 @@
 // the destructor first releases the lock (so the re-locks can proceed), then waits
 // (acquire) until `pending` is 0, yielding its fiber meanwhile so that waiters of
 // its own thread can run (a plain thread just yields the CPU). Only then does it
-// return and the memory go. The fast path pays nothing: a served waiter already
-// reads its own record (the token is on its stack), and the plain waits test one
-// more byte of it.
+// return and the memory go. The served path pays nothing.
 #pragma once
 
 #include <atomic>
@@ -90,6 +91,9 @@ struct waiter {
   // for a select's case, only if no other case of that select completed first.
   bool claim() noexcept { return group == nullptr || group->claim(case_index); }
 };
+
+// abandoned: a waiter served by its primitive's destruction (its own record).
+inline bool abandoned(const waiter& w) noexcept { return w.token.fiber == nullptr; }
 
 class wait_queue {
  public:
@@ -161,7 +165,12 @@ class wait_queue {
 inline void wake_served(waiter* w) noexcept { scheduler::wake(w->token, wake_reason::notified); }
 inline void wake_served(waiter* w, scheduler* here) noexcept { scheduler::wake(w->token, wake_reason::notified, here); }
 
-enum class wait_outcome { served, timed_out, cancelled };
+enum class wait_outcome {
+  served,     // a waker completed the operation
+  timed_out,  // the deadline passed first
+  cancelled,  // the fiber was cancelled (or its deadline scope expired) first
+  abandoned,  // the primitive is being destroyed (see the top of this file)
+};
 
 struct no_withdraw {
   void operator()() const noexcept {}
@@ -204,9 +213,11 @@ template <class Lock, class Withdraw = no_withdraw>
     if (why == wake_reason::notified) [[likely]]
       break;  // only our waker holds the token
     lock.lock();
-    if (!w.queued) {  // served while our deadline or cancellation fired
+    if (!w.queued) {  // served while our deadline or cancellation fired, or abandoned
       lock.unlock();
       if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(self);
+      if (abandoned(w)) [[unlikely]]
+        outcome = wait_outcome::abandoned;
       break;
     }
     q.remove(&w);
@@ -240,7 +251,7 @@ template <class Lock, class Withdraw = no_withdraw>
 // report a deadline as false and a cancellation as cancelled_error.
 inline bool served_or_throw(wait_outcome outcome) {
   if (outcome == wait_outcome::cancelled) throw_cancelled();
-  return outcome == wait_outcome::served;
+  return outcome == wait_outcome::served;  // (abandoned is handled by the overload below)
 }
 
 // ---- destruction with waiters (see the top of this file) ----------------------------
@@ -251,8 +262,6 @@ struct abandon_ack {
   std::atomic<std::size_t> pending{0};
 };
 
-// abandoned: a waiter served by its primitive's destruction (its own record).
-inline bool abandoned(const waiter& w) noexcept { return w.token.fiber == nullptr; }
 
 // acknowledge_abandon is a marked waiter's last touch of the primitive's world.
 inline void acknowledge_abandon(const waiter& w) noexcept {
@@ -267,29 +276,28 @@ inline void acknowledge_abandon(const waiter& w) noexcept {
   throw error(errc::destroyed_while_waiting, call);
 }
 
-// served_or_throw for the waits whose primitive may be destroyed under them.
+// served_or_throw, for a wait that may be abandoned: `call` names it in the error.
 [[gnu::always_inline]] inline bool served_or_throw(wait_outcome outcome, const waiter& w, const char* call) {
-  if (outcome == wait_outcome::served) [[likely]] {
-    if (abandoned(w)) [[unlikely]]
-      throw_abandoned(w, call);
+  if (outcome == wait_outcome::served) [[likely]]
     return true;
-  }
+  if (outcome == wait_outcome::abandoned) throw_abandoned(w, call);
   return served_or_throw(outcome);
 }
 
-// abandon_queue (lock held) unlinks every waiter of `q`, lets `mark` record the
-// end in a derived waiter (a channel's), marks it abandoned and wakes it if it can
-// still be claimed (a select's case that lost is only marked: the select is awake
-// already, and acknowledges when it withdraws its cases).
-template <class Mark>
-void abandon_queue(wait_queue& q, abandon_ack& ack, Mark mark) noexcept {
+// abandon_queue (lock held) unlinks every waiter of `q`, marks it abandoned and
+// wakes it if it can still be claimed (a select's case that lost is only marked:
+// the select is awake already, and acknowledges when it withdraws its cases).
+inline void abandon_queue(wait_queue& q, abandon_ack& ack) noexcept {
   while (waiter* w = q.pop_any()) {
     const park_token token = w->token;
     const bool claimed = w->claim();
-    mark(w);
     ack.pending.fetch_add(1, std::memory_order_relaxed);
     w->token = park_token{nullptr, static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&ack))};
-    if (claimed) scheduler::wake(token, wake_reason::notified);
+    // Woken as if by its deadline, not `notified`: the served path then stays free
+    // of any check, and the waiter's slow path (which re-locks and looks at its
+    // record anyway) finds the mark. A deadline scope may report the wake as its
+    // expiry; the slow path's keep_cancel_pending undoes that.
+    if (claimed) scheduler::wake(token, wake_reason::timed_out);
   }
 }
 
@@ -311,29 +319,21 @@ inline void await_acknowledgements(abandon_ack& ack, const char* what) noexcept 
   }
 }
 
-struct no_mark {
-  void operator()(waiter*) const noexcept {}
-};
-
 // abandon_waiters is the whole destructor step for a primitive with one or more
 // queues under `lock`. The look at the queues is made under the lock: a waiter that
 // is withdrawing itself (deadline, cancellation) empties the queue before it
 // unlocks, and the memory must outlive that unlock.
-template <class Lock, class Mark, class... Queues>
-void abandon_waiters(Lock& lock, const char* what, Mark mark, Queues&... queues) noexcept {
+template <class Lock, class... Queues>
+void abandon_waiters(Lock& lock, const char* what, Queues&... queues) noexcept {
   lock.lock();
   if ((queues.empty() && ...)) [[likely]] {
     lock.unlock();
     return;
   }
   abandon_ack ack;
-  (abandon_queue(queues, ack, mark), ...);
+  (abandon_queue(queues, ack), ...);
   lock.unlock();
   await_acknowledgements(ack, what);
-}
-template <class Lock>
-void abandon_waiters(Lock& lock, const char* what, wait_queue& q) noexcept {
-  abandon_waiters(lock, what, no_mark{}, q);
 }
 
 }  // namespace weft::detail
