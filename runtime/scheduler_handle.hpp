@@ -45,6 +45,7 @@ class scheduler_handle {
   template <class F>
   auto submit(F&& fn) const -> std::future<std::invoke_result_t<std::decay_t<F>>> {
     using result = std::invoke_result_t<std::decay_t<F>>;
+    if (!inbox_) throw error(errc::scheduler_stopped, "weft::scheduler_handle::submit", "the handle is empty");
     auto promise = std::make_shared<std::promise<result>>();
     auto future = promise->get_future();
     const bool accepted = post([promise, fn = std::forward<F>(fn)]() mutable {
@@ -60,7 +61,7 @@ class scheduler_handle {
       }
     });
     if (!accepted)
-      promise->set_exception(std::make_exception_ptr(error(errc::scheduler_stopped)));
+      promise->set_exception(std::make_exception_ptr(error(errc::scheduler_stopped, "weft::scheduler_handle::submit")));
     return future;
   }
 

@@ -19,13 +19,20 @@ enum class guard_pages {
   never,              // no guard pages; every stack comes from a slab
 };
 
-// default_stack_size is the usable stack of a fiber when nothing else is asked for.
-// Only the pages a fiber touches become resident, so a big nominal size is cheap.
+// default_stack_size is the usable stack of a fiber when nothing else is asked for:
+// 1 MiB, room for ordinary library code (std::regex_match on a 1,000-character line
+// needs ~740 KiB with libstdc++; getaddrinfo ~12 KiB, iostreams ~7 KiB). It is
+// address space, not memory: only the pages a fiber touches become resident (an
+// idle fiber costs ~4 KiB), and a stack that comes back from a deep call gives all
+// but its top 64 KiB back to the kernel (detail/stack_pool.hpp). What it does cost:
+// virtual address space (a million default fibers reserve 1 TiB of the 128 TiB a
+// process has; under vm.overcommit_memory=2 every stack counts in full, so use
+// smaller stacks there) and about 2 KiB of page tables per fiber.
 // Sanitizer builds use four times as much: their frames are larger.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr std::size_t default_stack_size = 256 * 1024;
+inline constexpr std::size_t default_stack_size = 4 * 1024 * 1024;
 #else
-inline constexpr std::size_t default_stack_size = 64 * 1024;
+inline constexpr std::size_t default_stack_size = 1024 * 1024;
 #endif
 
 // min_stack_size is the smallest stack weft hands out; smaller requests round up.

@@ -385,12 +385,15 @@ void scheduler::idle() noexcept {
   if (nothing_here_can_wake(timeout)) {
     // The last sleep ended by its timeout and nothing arrived: count threads.
     if (quiet_ms_ > 0 && only_thread_in_process()) {
-      deadlocked_ = true;
       quiet_ms_ = 0;
-      try {
-        deadlock_report_ = describe_parked();
-      } catch (...) {
-        deadlock_report_.clear();  // out of memory: the code alone must do
+      // The first report stands: fibers that shield themselves from the
+      // cancellation below may be found stuck again.
+      if (!std::exchange(deadlocked_, true)) {
+        try {
+          deadlock_report_ = describe_parked();
+        } catch (...) {
+          deadlock_report_.clear();  // out of memory: the code alone must do
+        }
       }
       cancel_all();
       return;

@@ -24,6 +24,7 @@
 #include "runtime/detail/remote_inbox.hpp"
 #include "runtime/detail/run_queue.hpp"
 #include "runtime/detail/sanitizer.hpp"
+#include "runtime/detail/stack_overflow.hpp"
 #include "runtime/detail/stack_pool.hpp"
 #include "runtime/detail/timer_wheel.hpp"
 #include "runtime/stack_options.hpp"
@@ -368,6 +369,7 @@ class scheduler {
   reactor reactor_;
   timer_wheel timers_;
   stack_pool stacks_;
+  overflow_reporter overflow_;  // names a fiber that overflows into its guard page
   std::size_t stack_size_;
   run_queue ready_;
   loop_record loop_;                    // the scheduler's own context

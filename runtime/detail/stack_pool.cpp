@@ -79,7 +79,7 @@ stack stack_pool::acquire_slow(std::size_t requested) {
 
 stack stack_pool::map_guarded(std::size_t size) {
   const std::size_t page = page_size();
-  // MAP_NORESERVE: only touched pages count; a 64 KiB stack usually touches one.
+  // MAP_NORESERVE: only touched pages count; an idle fiber's stack usually touches one.
   void* base = ::mmap(nullptr, size + page, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) throw_errno("weft: cannot map a fiber stack");
@@ -103,6 +103,13 @@ void stack_pool::carve_slab(free_list& list) {
   // Pushed highest first so the lowest stacks are handed out first.
   for (std::size_t i = stacks_per_slab; i-- > 0;)
     list.stacks.push_back(stack{static_cast<char*>(base) + i * list.size, list.size, false});
+}
+
+void stack_pool::trim(const stack& s) noexcept {
+  // [bottom, top - keep_resident) back to the kernel: reads as zeros again, and the
+  // next fiber commits pages as it touches them. keep_resident is page-aligned and
+  // so are stacks. Failure only leaves the pages resident.
+  ::madvise(s.bottom, s.size - keep_resident, MADV_DONTNEED);
 }
 
 void stack_pool::release_slow(const stack& s) noexcept {

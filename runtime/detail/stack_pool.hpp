@@ -9,9 +9,21 @@
 // A stack grows down from `top`. Spawning takes a stack of the requested size from a
 // free list and finishing a fiber puts it back: the steady state costs no system call.
 // The pool belongs to one scheduler and is used only from that scheduler's thread.
+//
+// Stacks are address space, not memory: they are mapped MAP_NORESERVE and the
+// kernel commits a page when the fiber first touches it, so a 1 MiB stack whose
+// fiber touched 4 KiB costs 4 KiB. A stack that comes back deep-touched gives back
+// what lies below its top `keep_resident` bytes (madvise(MADV_DONTNEED)), so one
+// deep call (a regex, a recursive parser) does not pin its pages in the pool for
+// good. How deep it went is read from one word: the last word below the top
+// `keep_resident` bytes. A page never touched reads as zero (the kernel maps its shared zero page for
+// the read, which counts in no one's RSS); a fiber that went deeper wrote a frame
+// there. A frame that happened to leave exactly that word zero goes unnoticed once;
+// its stack keeps its pages until a later release sees the word set.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <vector>
 
@@ -52,8 +64,16 @@ class stack_pool {
     return acquire_slow(size);
   }
 
-  // release returns a stack to its free list (or unmaps a surplus guarded stack).
+  // Bytes below a stack's top that a released stack keeps resident; the rest of a
+  // deep-touched stack goes back to the kernel (64 KiB: weft's old default stack,
+  // so stacks that fitted in it cost no system call on release).
+  static constexpr std::size_t keep_resident = 64 * 1024;
+
+  // release returns a stack to its free list (or unmaps a surplus guarded stack),
+  // after giving back the pages of a deep-touched one.
   void release(const stack& s) noexcept {
+    if (s.size > keep_resident && touched_deep(s)) [[unlikely]]
+      trim(s);
     // Slab stacks are always kept; guarded ones up to a cap.
     if (s.size == default_size_ && (!s.guarded || default_list_->stacks.size() < max_cached_guarded)) {
       default_list_->stacks.push_back(s);
@@ -71,6 +91,13 @@ class stack_pool {
     std::size_t size;
     std::vector<stack> stacks;
   };
+  // touched_deep: the last word of the part a trim gives back (just below the top
+  // keep_resident bytes) is set (see the top); a trim zeroes it again. Not
+  // instrumented: ASan may still hold redzones of the finished fiber's frames there.
+  [[gnu::no_sanitize_address]] static bool touched_deep(const stack& s) noexcept {
+    return *reinterpret_cast<const volatile std::uint64_t*>(s.top() - keep_resident - sizeof(std::uint64_t)) != 0;
+  }
+  static void trim(const stack& s) noexcept;
   stack acquire_slow(std::size_t size);
   void release_slow(const stack& s) noexcept;
   free_list& list_for(std::size_t size);

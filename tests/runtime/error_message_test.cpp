@@ -98,3 +98,13 @@ TEST(ErrorMessage, SyncMisuseNamesTheCall) {
     EXPECT_EQ(message_of([&] { ch.send(1); }, weft::errc::channel_closed), "weft::channel::send: channel is closed");
   });
 }
+
+TEST(ErrorMessage, SubmitToStoppedSchedulerNamesSubmit) {
+  weft::scheduler_handle handle;
+  run_checked([&handle] { handle = weft::this_scheduler(); });
+  auto future = handle.submit([] { return 1; });
+  EXPECT_EQ(message_of([&] { future.get(); }, weft::errc::scheduler_stopped),
+            "weft::scheduler_handle::submit: the scheduler has stopped");
+  EXPECT_EQ(message_of([] { weft::scheduler_handle{}.submit([] {}); }, weft::errc::scheduler_stopped),
+            "weft::scheduler_handle::submit: the handle is empty");
+}

@@ -3,7 +3,13 @@
 
 #include <sys/mman.h>
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <string>
 
 #include <set>
 #include <vector>
@@ -80,6 +86,174 @@ TEST(StackPool, NeverPolicyHasNoGuards) {
   return deep(n - 1) + frame[0];
 }
 
+// An overflow into a guard page names the fiber, its id and its stack size, then
+// aborts, instead of a bare "Segmentation fault".
+TEST(StackPoolDeathTest, OverflowInNamedFiberIsReportedWithNameAndAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        weft::run([] {  // default options: the first stacks are guarded
+          weft::spawn({.name = "deep recursion"}, [] { return deep(1 << 30); }).join();
+        });
+      },
+#if WEFT_ASAN
+      // ASan (told about the fiber's stack at each switch) names the overflow itself.
+      testing::ExitedWithCode(1), "stack-overflow");
+#else
+      testing::KilledBySignal(SIGABRT),
+      "weft: stack overflow in fiber [0-9]+ \"deep recursion\" \\(stack of [0-9]+ bytes\\)");
+#endif
+}
+
+TEST(StackPoolDeathTest, OverflowOfAlwaysGuardedSmallStackIsReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        weft::run({.guards = weft::guard_pages::always}, [] {
+          weft::spawn({.name = "overflow", .stack_size = 64 * 1024}, [] { return deep(1 << 20); }).join();
+        });
+      },
+#if WEFT_ASAN
+      testing::ExitedWithCode(1), "stack-overflow");
+#else
+      testing::KilledBySignal(SIGABRT), "stack overflow in fiber [0-9]+ \"overflow\" \\(stack of 65536 bytes\\)");
+#endif
+}
+
+#if !WEFT_ASAN
+// Any other SIGSEGV keeps its default meaning: the process dies of SIGSEGV.
+TEST(StackPoolDeathTest, OtherSegfaultInFiberKeepsDefaultDisposition) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        weft::run([] {
+          weft::spawn([] {
+            volatile int* null = nullptr;
+            *null = 1;
+          }).join();
+        });
+      },
+      testing::KilledBySignal(SIGSEGV), "");
+}
+
+// A handler installed before weft's is called for a SIGSEGV that is not an overflow.
+TEST(StackPoolDeathTest, OtherSegfaultIsPassedToPreviousHandler) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        struct sigaction user {};
+        user.sa_handler = [](int) {
+          const char text[] = "user handler\n";
+          [[maybe_unused]] auto n = ::write(2, text, sizeof text - 1);
+          ::_exit(3);
+        };
+        sigemptyset(&user.sa_mask);
+        ::sigaction(SIGSEGV, &user, nullptr);
+        weft::run([] {
+          weft::spawn([] {
+            volatile int* null = nullptr;
+            *null = 1;
+          }).join();
+        });
+      },
+      testing::ExitedWithCode(3), "user handler");
+}
+
+// run() puts back exactly what it changed: the SIGSEGV action and the thread's
+// (absent) alternate signal stack.
+TEST(StackPool, RunRestoresSignalActionAndAltStack) {
+  struct sigaction before {}, after {};
+  stack_t alt_before{}, alt_during{}, alt_after{};
+  ::sigaction(SIGSEGV, nullptr, &before);
+  ::sigaltstack(nullptr, &alt_before);
+  weft::run([&] { ::sigaltstack(nullptr, &alt_during); });
+  ::sigaction(SIGSEGV, nullptr, &after);
+  ::sigaltstack(nullptr, &alt_after);
+  EXPECT_EQ(reinterpret_cast<void*>(after.sa_handler), reinterpret_cast<void*>(before.sa_handler));
+  constexpr int sa_restorer = 0x04000000;  // set by glibc on every sigaction() call
+  EXPECT_EQ(after.sa_flags & ~sa_restorer, before.sa_flags & ~sa_restorer);
+  if (alt_before.ss_flags & SS_DISABLE) {
+    EXPECT_FALSE(alt_during.ss_flags & SS_DISABLE) << "no alternate stack while a scheduler runs";
+  }
+  EXPECT_EQ(alt_after.ss_flags, alt_before.ss_flags);
+  EXPECT_EQ(alt_after.ss_sp, alt_before.ss_sp);
+}
+#endif
+
+// /work/shared/cases/regex_in_fiber.cpp: ordinary library code (libstdc++'s
+// recursive regex on a 1,000-character line, ~740 KiB deep) fits the default stack.
+TEST(StackPool, RegexOnThousandCharactersFitsDefaultStack) {
+  const std::string line(1000, 'a');
+  const bool matched = run_checked([&line] {
+    return weft::spawn({.name = "parser"}, [&line] { return std::regex_match(line, std::regex("(a|b)*")); }).join();
+  });
+  EXPECT_TRUE(matched);
+}
+
+namespace {
+// resident_pages counts the stack's pages mincore reports in core. The release
+// check's read of an untouched page maps the kernel's shared zero page there, which
+// mincore counts (RSS does not): allow one page for it.
+std::size_t resident_pages(const stack& s) {
+  const std::size_t page = 4096;
+  std::vector<unsigned char> in_core(s.size / page);
+  if (::mincore(s.bottom, s.size, in_core.data()) != 0) return SIZE_MAX;
+  std::size_t n = 0;
+  for (unsigned char c : in_core) n += c & 1;
+  return n;
+}
+}  // namespace
+
+// A stack that comes back deep-touched keeps only its top keep_resident bytes.
+TEST(StackPool, DeepTouchedStackGivesPagesBackOnRelease) {
+  stack_pool pool(0, weft::guard_pages::within_map_budget);
+  stack s = pool.acquire(0);
+  ASSERT_GE(s.size, 1024u * 1024);
+  std::memset(s.bottom + s.size / 4, 1, s.size * 3 / 4);  // 3/4 of it, from the top down
+  EXPECT_GE(resident_pages(s), s.size * 3 / 4 / 4096);
+  pool.release(s);
+  EXPECT_LE(resident_pages(s), stack_pool::keep_resident / 4096 + 1);
+  // Reused shallowly, it keeps its top pages; nothing below them comes back.
+  stack t = pool.acquire(0);
+  EXPECT_EQ(t.bottom, s.bottom);
+  std::memset(t.top() - 8192, 1, 8192);
+  pool.release(t);
+  EXPECT_LE(resident_pages(t), stack_pool::keep_resident / 4096 + 1);
+  // Deep again: trimmed again.
+  stack u = pool.acquire(0);
+  std::memset(u.top() - 256 * 1024, 1, 256 * 1024);
+  pool.release(u);
+  EXPECT_LE(resident_pages(u), stack_pool::keep_resident / 4096 + 1);
+}
+
+// An idle fiber on the default (1 MiB) stack costs at most 5 KiB resident: the
+// stack's top page and its record, not its reservation.
+TEST(StackPool, IdleFiberOnDefaultStackCostsAtMostFiveKiB) {
+  constexpr int count = 20'000;
+  const auto resident_bytes = [] {
+    std::ifstream statm("/proc/self/statm");
+    long size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * 4096L;
+  };
+  double per_fiber = 0;
+  run_checked([&] {
+    std::vector<weft::fiber<void>> fs;
+    fs.reserve(count);
+    const long before = resident_bytes();
+    for (int i = 0; i < count; ++i)
+      fs.push_back(weft::spawn([] { weft::this_fiber::sleep_for(std::chrono::hours(1)); }));
+    weft::this_fiber::yield();  // every fiber runs until it parks in its sleep
+    per_fiber = double(resident_bytes() - before) / count;
+    for (auto& f : fs) f.cancel();
+    for (auto& f : fs) EXPECT_THROW(f.join(), weft::cancelled_error);
+  });
+#if !WEFT_ASAN
+  EXPECT_LE(per_fiber, 5 * 1024.0);
+#endif
+  EXPECT_GT(per_fiber, 0.0);
+}
+
 TEST(StackPoolDeathTest, OverflowHitsGuardPageAndFaults) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
@@ -92,6 +266,6 @@ TEST(StackPoolDeathTest, OverflowHitsGuardPageAndFaults) {
       // ASan (told about the fiber's stack at each switch) names the overflow itself.
       testing::ExitedWithCode(1), "stack-overflow");
 #else
-      testing::KilledBySignal(SIGSEGV), "");
+      testing::KilledBySignal(SIGABRT), "stack overflow");
 #endif
 }
