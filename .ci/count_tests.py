@@ -1,14 +1,24 @@
 #!/usr/bin/env python3
 """Counts GoogleTest cases from meson's JUnit logs and prints "N passed, N failed".
 
-A test executable that meson saw fail (crash, timeout) without any failed case in
-its JUnit output still counts as one failure, so nothing red can hide.
-Exits non-zero if anything failed or a log is missing.
+Usage: count_tests.py JUNIT... (CI passes one log per build: release, ASan+UBSan,
+TSan). Each log gets a line of its own; the last line is the total over all of them.
+A test executable that meson saw fail (crash, timeout, a sanitizer's exit status)
+without any failed case in its JUnit output still counts as one failure, so nothing
+red can hide. Exits non-zero if anything failed or a log is missing.
 """
 import json
 import os
 import sys
 import xml.etree.ElementTree as ET
+
+
+def summary(passed, failed, skipped):
+    line = f"{passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    return line
+
 
 passed = failed = skipped = 0
 missing = False
@@ -17,6 +27,7 @@ for junit in sys.argv[1:]:
         print(f"count_tests: {junit} is missing (the build or the test run failed)")
         missing = True
         continue
+    before = (passed, failed, skipped)
     failed_suites = set()
     for suite in ET.parse(junit).getroot().iter("testsuite"):
         exe = suite.get("name", "").rsplit(".", 1)[0]
@@ -38,9 +49,8 @@ for junit in sys.argv[1:]:
                     if not any(s.endswith(name) for s in failed_suites):
                         print(f"count_tests: {name} failed as a whole ({entry['result']})")
                         failed += 1
+    build = os.path.dirname(os.path.dirname(junit)) or "."
+    print(f"count_tests: {build}: " + summary(passed - before[0], failed - before[1], skipped - before[2]))
 
-line = f"{passed} passed, {failed} failed"
-if skipped:
-    line += f", {skipped} skipped"
-print(line)
+print(summary(passed, failed, skipped))
 sys.exit(1 if failed or missing else 0)

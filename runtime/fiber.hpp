@@ -59,6 +59,17 @@ struct spawn_options {
 // belong to fibers of the scheduler that spawned it; waiting from another
 // scheduler's fiber throws errc::not_joinable, and detaching or destroying the
 // handle on another thread is not supported yet (multi-core work).
+//
+// One handle, several threads: like a std:: object, a handle may be used by several
+// threads at once only through its const members (cancel, done, id, name, wait,
+// wait_for, wait_until). join(), detach(), assignment and destruction change the
+// handle and must not overlap any other call on the same handle, on any thread. In
+// particular, a cancel() on another thread must have returned before this thread's
+// join(): cancel() works on the fiber's record through the handle's reference, and
+// join() empties the handle and drops that reference, which can free the record
+// (making the handle's pointer atomic would not change that). To cancel from another
+// thread while this one waits, wait() here, and join() once the other thread is done
+// with the handle (tests/runtime/cancel_test.cpp, RemoteCancelsRacingWithParks...).
 template <class T>
 class fiber {
  public:

@@ -63,9 +63,34 @@ inline void asan_unpoison(const void* bottom, std::size_t size) noexcept {
 #endif
 }
 
+// WEFT_TSAN_SWITCH_POINT marks a function in whose body TSan's current fiber
+// changes (it calls tsan_switch_to_fiber itself, or it is entered under the fiber we
+// left and left under the one we arrived on). TSan keeps a shadow call stack per
+// fiber: an instrumented function records its entry on the shadow stack of the fiber
+// current at its entry and its exit on the one current at its exit, so a function
+// that spans a switch pops a frame off a fiber that never pushed it, and a few such
+// pops run that shadow stack below its start (TSan then crashes hashing it). A switch
+// point is therefore built without TSan instrumentation: GCC's no_sanitize_thread
+// drops the entry/exit records too; clang's needs disable_sanitizer_instrumentation
+// for that. noinline keeps it (and its missing records) out of its instrumented
+// callers; what it calls after the switch is instrumented as usual, so a switch point
+// keeps its own memory accesses to the owner thread's scheduler fields.
 #if WEFT_TSAN
-// The TSan calls live out of line in a non-instrumented unit (sanitizer_tsan.cpp):
-// calling __tsan_switch_to_fiber from instrumented code corrupts TSan's shadow stack.
+#if defined(__clang__)
+#define WEFT_TSAN_SWITCH_POINT __attribute__((disable_sanitizer_instrumentation, noinline))
+#else
+#define WEFT_TSAN_SWITCH_POINT __attribute__((no_sanitize_thread, noinline))
+#endif
+// WEFT_TSAN_INSTRUMENTED keeps a function called from a switch point out of it, so
+// that its atomics and memory accesses stay visible to TSan.
+#define WEFT_TSAN_INSTRUMENTED __attribute__((noinline))
+#else
+#define WEFT_TSAN_SWITCH_POINT
+#define WEFT_TSAN_INSTRUMENTED
+#endif
+
+#if WEFT_TSAN
+// The TSan calls live out of line, in switch points (sanitizer_tsan.cpp).
 void* tsan_current_fiber() noexcept;
 void* tsan_create_fiber() noexcept;
 void tsan_switch_to_fiber(void* fiber) noexcept;

@@ -1,21 +1,23 @@
-// The TSan fiber calls, kept in their own unit that is built without TSan
-// instrumentation (see meson.build): TSan's shadow stack must not be touched by the
-// function that performs the switch (Tencent/flare PR #197).
+// The TSan fiber calls, out of line and without TSan instrumentation
+// (WEFT_TSAN_SWITCH_POINT, see sanitizer.hpp): TSan's shadow stack must not be
+// touched by the function that performs the switch (Tencent/flare PR #197). They
+// are compiled with the rest of libweft; the attribute alone keeps them
+// uninstrumented.
 #include "runtime/detail/sanitizer.hpp"
 
 namespace weft::detail {
 
 #if WEFT_TSAN
-__attribute__((no_sanitize_thread, noinline)) void* tsan_current_fiber() noexcept {
+WEFT_TSAN_SWITCH_POINT void* tsan_current_fiber() noexcept {
   return __tsan_get_current_fiber();
 }
-__attribute__((no_sanitize_thread, noinline)) void* tsan_create_fiber() noexcept {
+WEFT_TSAN_SWITCH_POINT void* tsan_create_fiber() noexcept {
   return __tsan_create_fiber(0);
 }
-__attribute__((no_sanitize_thread, noinline)) void tsan_switch_to_fiber(void* fiber) noexcept {
+WEFT_TSAN_SWITCH_POINT void tsan_switch_to_fiber(void* fiber) noexcept {
   __tsan_switch_to_fiber(fiber, 0);
 }
-__attribute__((no_sanitize_thread, noinline)) void tsan_destroy_fiber(void* fiber) noexcept {
+WEFT_TSAN_SWITCH_POINT void tsan_destroy_fiber(void* fiber) noexcept {
   __tsan_destroy_fiber(fiber);
 }
 #endif

@@ -128,6 +128,10 @@ void scheduler::start_detached(std::function<void()> fn) noexcept {
   }
 }
 
+// fiber_main is a TSan switch point: a fiber that starts right after another
+// finished arrives here still under the finished fiber's TSan identity (after_switch
+// switches), and an instrumented fiber_main would record its entry there and its
+// exit on this fiber's shadow stack. Its own accesses are owner-thread fields.
 boost::context::fiber scheduler::fiber_main(fiber_record* rec, boost::context::fiber&& from) {
   scheduler* self = rec->owner_;
   self->running_ = rec;
@@ -162,12 +166,28 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
 
 // ---- the switch point's rare work ----------------------------------------------------
 
+#if WEFT_TSAN
+WEFT_TSAN_SWITCH_POINT boost::context::fiber scheduler::resume(boost::context::fiber&& target,
+                                                               void* tsan_target) noexcept {
+  tsan_switch_to_fiber(tsan_target);
+  return std::move(target).resume();
+}
+#endif
+
 void scheduler::catch_up() noexcept {
   if (timers_.has_due()) timers_.fire_due();
   poll_now();
 }
 
+// release_finished runs first thing on arrival from a finished fiber (after_switch).
+// TSan still counts us as the finished fiber, which did not switch (see finish());
+// this switch point switches, and everything after it is ours.
 void scheduler::release_finished() noexcept {
+  tsan_switch_to_fiber(running_->tsan_fiber_);
+  drop_finished();
+}
+
+void scheduler::drop_finished() noexcept {
   // The finished fiber is the one that switched to us. Its record goes, and a new
   // one may reuse its address, so the context cache must not name it any more.
   fiber_record* done = std::exchange(last_suspended_, nullptr);

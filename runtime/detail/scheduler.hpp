@@ -221,8 +221,9 @@ class scheduler {
   };
 
   [[noreturn, gnu::cold, gnu::noinline]] static void throw_not_in_fiber(const char* what);
-  static boost::context::fiber fiber_main(fiber_record* rec, boost::context::fiber&& from);
-  boost::context::fiber finish(fiber_record* rec) noexcept;
+  WEFT_TSAN_SWITCH_POINT static boost::context::fiber fiber_main(fiber_record* rec,
+                                                                 boost::context::fiber&& from);
+  WEFT_TSAN_INSTRUMENTED boost::context::fiber finish(fiber_record* rec) noexcept;
 
   // The switch path is inline on purpose. boost's jump_fcontext leaves by `jmp`, so
   // the `call` that entered it is never matched by a `ret`: the first `ret` the
@@ -245,11 +246,26 @@ class scheduler {
     boost::context::fiber& target = context_of(next);
     last_suspended_ = prev;
     asan_start_switch(&prev->asan_fake_stack_, next->asan_bottom_, next->asan_size_);
-    tsan_switch_to_fiber(next->tsan_fiber_);
-    boost::context::fiber from = std::move(target).resume();
+    boost::context::fiber from = resume(std::move(target), next->tsan_fiber_);
     running_ = prev;
     after_switch(std::move(from));
   }
+
+  // resume jumps to `target` and returns the context of whoever jumps back, as
+  // boost's resume() does. Under TSan it also makes `tsan_target` TSan's current
+  // fiber, inside one switch point (WEFT_TSAN_SWITCH_POINT) that every switch goes
+  // through: boost's resume() is inlined at some call sites and not at others, and
+  // TSan's shadow stacks stay balanced only if the frames entered on the way out of
+  // one fiber are the same ones every fiber leaves on the way back in.
+#if WEFT_TSAN
+  WEFT_TSAN_SWITCH_POINT static boost::context::fiber resume(boost::context::fiber&& target,
+                                                             void* tsan_target) noexcept;
+#else
+  [[gnu::always_inline]] static boost::context::fiber resume(boost::context::fiber&& target,
+                                                             void*) noexcept {
+    return std::move(target).resume();
+  }
+#endif
 
   // The context of the fiber that suspended last is kept here, in last_context_,
   // not in its record: the fiber that arrives stores it at an address it knows
@@ -273,8 +289,10 @@ class scheduler {
   // after_switch: first thing on arriving on a stack (in switch_to, or at a new
   // fiber's entry). Keeps the context of the fiber that switched to us, so it can
   // be resumed later. Only a finished fiber hands back an empty context (boost's
-  // fiber_exit), and its record is then released.
-  void after_switch(boost::context::fiber&& from) noexcept {
+  // fiber_exit), and its record is then released. Always inline: under TSan an
+  // out-of-line copy would be entered under the finished fiber's identity and left
+  // under ours (see release_finished and WEFT_TSAN_SWITCH_POINT).
+  [[gnu::always_inline]] void after_switch(boost::context::fiber&& from) noexcept {
     const bool from_finished = !from;
 #if WEFT_ASAN
     const void* from_bottom = nullptr;
@@ -288,12 +306,11 @@ class scheduler {
 #endif
     // The cache is empty here (context_of and the resume emptied it).
     ::new (&last_context_) boost::context::fiber(std::move(from));
-    if (from_finished) [[unlikely]] {
-      // We arrived from a finished fiber, which did not switch TSan (see finish());
-      // switch before any call, so the call's return lands on our shadow stack.
-      tsan_switch_to_fiber(running_->tsan_fiber_);
+    // We arrived from a finished fiber, which did not switch TSan (see finish()):
+    // release_finished does, in a switch point (no instrumented frame of ours
+    // spans the switch), then drops the fiber's record.
+    if (from_finished) [[unlikely]]
       release_finished();
-    }
   }
 
   // pick_next: the fiber to run after the running one stops, or the loop's context:
@@ -338,7 +355,8 @@ class scheduler {
   void apply_remote(const remote_wake& w) noexcept;
 
   void catch_up() noexcept;
-  void release_finished() noexcept;
+  WEFT_TSAN_SWITCH_POINT void release_finished() noexcept;
+  WEFT_TSAN_INSTRUMENTED void drop_finished() noexcept;
   void poll_now() noexcept;
   void take_inbox() noexcept;
   template <class Done>

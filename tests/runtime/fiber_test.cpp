@@ -258,6 +258,58 @@ TEST(Yield, AlternatesBetweenFibers) {
 
 TEST(Yield, OutsideFiberThrows) { EXPECT_THROW(weft::this_fiber::yield(), weft::error); }
 
+// Every way control moves between fibers, many times over: a yield to a yielder, a
+// park in one channel call handed to a park in another, a fiber finishing into its
+// joiner, into a fiber that never ran, and into the scheduler's loop. weft tells
+// TSan about each switch (runtime/detail/sanitizer.hpp), and each must leave every
+// fiber's TSan shadow call stack as deep as it found it: a switch path that pushed
+// one frame more than it popped (boost's resume() inlined on one side of a switch
+// and not on the other) overran TSan's 65,536-entry shadow stack within these
+// rounds, and one that popped more crashed TSan at the next stack it hashed. In
+// every build the test also checks that all the values arrive.
+TEST(Switch, EveryKindOfSwitchManyTimesOver) {
+  hang_guard guard;
+  static constexpr int round_trips = 70'000;  // more than a TSan shadow stack has entries
+  static constexpr int finishes = 1'000;
+  run_checked([] {
+    weft::channel<int> ping, pong;
+    long yields = 0;
+    auto echo = weft::spawn([&] {
+      for (int i = 0; i < round_trips; ++i) {
+        const int v = ping.recv().value();
+        weft::this_fiber::yield();  // to main, which yields back
+        ++yields;
+        pong.send(v + 1);
+      }
+    });
+    long sum = 0;
+    for (int i = 0; i < round_trips; ++i) {
+      ping.send(int(i));
+      weft::this_fiber::yield();
+      sum += pong.recv().value();
+    }
+    echo.join();
+    EXPECT_EQ(yields, round_trips);
+    EXPECT_EQ(sum, static_cast<long>(round_trips) * (round_trips + 1) / 2);
+
+    int finished = 0;
+    for (int i = 0; i < finishes; ++i) {
+      // a finishes into b, which never ran; b into main, its joiner's wake queued.
+      auto a = weft::spawn([&finished] { ++finished; });
+      auto b = weft::spawn([&finished] { ++finished; });
+      a.join();
+      b.join();
+    }
+    EXPECT_EQ(finished, 2 * finishes);
+    for (int i = 0; i < finishes / 10; ++i) {
+      // Main sleeps: the fiber finishes with nothing runnable, into the loop.
+      weft::spawn([&finished] { ++finished; }).detach();
+      weft::this_fiber::sleep_for(1ms);
+    }
+    EXPECT_EQ(finished, 2 * finishes + finishes / 10);
+  });
+}
+
 // ---- unhandled exceptions ------------------------------------------------------------
 
 struct captured_report {
