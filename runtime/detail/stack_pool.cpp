@@ -67,7 +67,13 @@ stack stack_pool::acquire_slow(std::size_t requested) {
   if (list.stacks.empty()) {
     const bool guard = policy_ == guard_pages::always ||
                        (policy_ == guard_pages::within_map_budget && guarded_ < guard_budget_);
-    if (guard) return map_guarded(size);
+    if (guard) {
+      // A fresh mapping may reuse the addresses of an unmapped stack whose frames
+      // left ASan redzones in the shadow: clear them as for a recycled stack.
+      stack s = map_guarded(size);
+      asan_unpoison(s.bottom, s.size);
+      return s;
+    }
     carve_slab(list);
   }
   stack s = list.stacks.back();
