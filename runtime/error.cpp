@@ -28,6 +28,20 @@ class weft_category final : public std::error_category {
     }
     return "unknown weft error";
   }
+
+  // The codes that have a POSIX counterpart compare equal to it, so code written
+  // against the standard conditions works unchanged: `e.code() ==
+  // std::errc::invalid_argument` holds for a weft::error(errc::invalid_argument), and
+  // `ec == std::errc::timed_out` for a deadline whether a socket call or weft saw it.
+  std::error_condition default_error_condition(int value) const noexcept override {
+    switch (static_cast<errc>(value)) {
+      case errc::cancelled: return std::errc::operation_canceled;
+      case errc::timed_out: return std::errc::timed_out;
+      case errc::invalid_argument: return std::errc::invalid_argument;
+      case errc::would_deadlock: return std::errc::resource_deadlock_would_occur;
+      default: return {value, *this};
+    }
+  }
 };
 
 }  // namespace

@@ -34,7 +34,13 @@ enum class errc {
   destroyed_while_waiting,  // the sync/ primitive a fiber waited on was destroyed
 };
 
-// category() is the std::error_category of weft::errc ("weft").
+// category() is the std::error_category of weft::errc ("weft"). Codes with a POSIX
+// counterpart compare equal to its std::errc condition: cancelled ==
+// std::errc::operation_canceled, timed_out == std::errc::timed_out, invalid_argument ==
+// std::errc::invalid_argument, would_deadlock == std::errc::resource_deadlock_would_occur.
+// Bad sizes and counts throw weft::error(errc::invalid_argument) (a std::system_error,
+// not a std::invalid_argument), so that one `catch (const weft::error&)` sees every
+// misuse of weft; test them with `e.code() == std::errc::invalid_argument`.
 const std::error_category& category() noexcept;
 
 std::error_code make_error_code(errc e) noexcept;

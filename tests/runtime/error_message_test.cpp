@@ -108,3 +108,19 @@ TEST(ErrorMessage, SubmitToStoppedSchedulerNamesSubmit) {
   EXPECT_EQ(message_of([] { weft::scheduler_handle{}.submit([] {}); }, weft::errc::scheduler_stopped),
             "weft::scheduler_handle::submit: the handle is empty");
 }
+
+TEST(ErrorMessage, CodesCompareEqualToTheirPosixConditions) {
+  try {
+    weft::channel<int> ch(-1);
+    ADD_FAILURE() << "a negative capacity was accepted";
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+    EXPECT_TRUE(e.code() == std::errc::invalid_argument);
+  }
+  EXPECT_TRUE(std::error_code(weft::errc::timed_out) == std::errc::timed_out);
+  EXPECT_TRUE(std::error_code(weft::errc::cancelled) == std::errc::operation_canceled);
+  EXPECT_TRUE(std::error_code(weft::errc::would_deadlock) == std::errc::resource_deadlock_would_occur);
+  // Codes without a POSIX counterpart stay weft's own.
+  EXPECT_FALSE(std::error_code(weft::errc::channel_closed) == std::errc::broken_pipe);
+  EXPECT_EQ(std::error_code(weft::errc::channel_closed).default_error_condition().category(), weft::category());
+}
