@@ -36,6 +36,14 @@
 // next call again, as before; code that keeps an exception_ptr to it inside the
 // scope keeps the scope quiet until it lets go. The rule is per fiber: other
 // fibers' scopes are not affected.
+//
+// Blocking in cleanup is safe for the C++ runtime's exception state too (for any
+// exception, not only weft's): each fiber has its own stack of exceptions being
+// handled and its own uncaught count. While a fiber blocks in a catch block or in a
+// destructor during unwinding, std::current_exception(), `throw;` and
+// std::uncaught_exceptions() in it keep naming its own exception, other fibers of
+// the thread throw, catch and leave their catch blocks without touching it, and the
+// fibers may leave their catch blocks in any order. A new fiber starts with none.
 #pragma once
 
 #include <chrono>

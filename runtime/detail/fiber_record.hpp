@@ -23,6 +23,7 @@
 #include <boost/context/fiber.hpp>
 
 #include "runtime/clock.hpp"
+#include "runtime/detail/eh_state.hpp"
 #include "runtime/detail/record_cache.hpp"
 #include "runtime/detail/scope_state.hpp"
 #include "runtime/detail/stack_pool.hpp"
@@ -78,6 +79,10 @@ struct fiber_record {
   const void* asan_bottom_ = nullptr;     // stack bounds as ASan should see them
   std::size_t asan_size_ = 0;
   void* tsan_fiber_ = nullptr;
+  // The C++ runtime's exception state (caught exceptions, uncaught count) of this
+  // fiber while it is suspended and that state is not empty; empty otherwise (while
+  // it runs, the state is the thread's). See scheduler::hand_over_eh.
+  eh_state eh_;
 
   // ---- parking --------------------------------------------------------------------
   // owner thread: the generation of the park in progress, 0 when not parked. The

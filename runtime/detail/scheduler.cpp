@@ -155,6 +155,9 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
   // The loop releases this fiber's record, running its captures' destructors: on
   // the loop's own context, where blocking calls must be refused.
   if (next == &loop_) this_fiber_scheduler = nullptr;
+  // A returning function has left every catch block, so the finishing fiber's
+  // exception state is empty: hand_over_eh only gives next its own.
+  hand_over_eh(rec, next);
   boost::context::fiber& target = context_of(next);
   last_suspended_ = rec;  // its context, empty, lands in the cache
   asan_start_switch(nullptr, next->asan_bottom_, next->asan_size_);  // nullptr: dying
@@ -173,6 +176,23 @@ WEFT_TSAN_SWITCH_POINT boost::context::fiber scheduler::resume(boost::context::f
   return std::move(target).resume();
 }
 #endif
+
+// move_eh: the rare half of hand_over_eh, when prev's state is not empty or some
+// suspended fiber keeps one. prev's goes into its record, next's comes out of its
+// record (or the thread's becomes empty: a new fiber, the loop, any fiber suspended
+// outside exception handling).
+void scheduler::move_eh(fiber_record* prev, fiber_record* next) noexcept {
+  if (!eh_live_->empty()) {
+    prev->eh_ = *eh_live_;
+    ++eh_kept_;
+  }
+  if (!next->eh_.empty()) {
+    *eh_live_ = std::exchange(next->eh_, eh_state{});
+    --eh_kept_;
+  } else {
+    *eh_live_ = eh_state{};
+  }
+}
 
 void scheduler::catch_up() noexcept {
   if (timers_.has_due()) timers_.fire_due();

@@ -243,6 +243,7 @@ class scheduler {
   // written from it would hand that whole chain of loads on to the next fiber's
   // first look at running_.
   [[gnu::always_inline]] void switch_to(fiber_record* prev, fiber_record* next) noexcept {
+    hand_over_eh(prev, next);
     boost::context::fiber& target = context_of(next);
     last_suspended_ = prev;
     asan_start_switch(&prev->asan_fake_stack_, next->asan_bottom_, next->asan_size_);
@@ -313,6 +314,19 @@ class scheduler {
       release_finished();
   }
 
+  // hand_over_eh: before `prev` suspends, the C++ runtime's per-thread exception
+  // state (eh_state.hpp: caught exceptions, uncaught count) becomes `next`'s. The
+  // state of a fiber suspended inside a catch block or a destructor during unwinding
+  // waits in its record (eh_); every other fiber's, and a new fiber's, is empty. So
+  // the common switch, with nothing to move, reads two words of the thread's state
+  // (at an address known since the scheduler started) and the count of states kept
+  // in records, and branches once; no call, no store.
+  [[gnu::always_inline]] void hand_over_eh(fiber_record* prev, fiber_record* next) noexcept {
+    const eh_state* live = eh_live_;
+    if ((live->caught != nullptr) | (live->uncaught != 0) | (eh_kept_ != 0)) [[unlikely]]
+      move_eh(prev, next);
+  }
+
   // pick_next: the fiber to run after the running one stops, or the loop's context:
   // when nothing is runnable, and when the loop's look at timers and I/O is due.
   //
@@ -354,6 +368,7 @@ class scheduler {
   [[gnu::noinline]] static bool wake_remote(park_token token, wake_reason why) noexcept;
   void apply_remote(const remote_wake& w) noexcept;
 
+  [[gnu::cold, gnu::noinline]] void move_eh(fiber_record* prev, fiber_record* next) noexcept;
   void catch_up() noexcept;
   WEFT_TSAN_SWITCH_POINT void release_finished() noexcept;
   WEFT_TSAN_INSTRUMENTED void drop_finished() noexcept;
@@ -394,6 +409,8 @@ class scheduler {
   fiber_record* running_ = &loop_;      // whose stack we are on (set on arrival)
   fiber_record* last_suspended_ = nullptr;  // whose context last_context_ holds
   boost::context::fiber last_context_;       //   (see context_of)
+  eh_state* const eh_live_ = this_thread_eh_state();  // this thread's (see hand_over_eh)
+  std::uint32_t eh_kept_ = 0;  // suspended fibers (and loop_) whose eh_ is not empty
   fiber_record* alive_head_ = nullptr;  // every started, unfinished fiber
   std::size_t alive_ = 0;
   bool look_due_ = false;  // a fiber handed the loop its look at timers and I/O (pick_next)

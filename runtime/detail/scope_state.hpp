@@ -12,10 +12,11 @@
 //
 // Why the exception's lifetime and not std::uncaught_exceptions(): a catch block is
 // not unwinding (uncaught_exceptions() is back to 0 inside it, and `catch (...) {
-// flush(); throw; }` is cleanup too), and the count is per thread, shared by every
-// fiber of the scheduler: a fiber parked in a destructor would make every other
-// fiber look as if it were unwinding. The exception object belongs to the fiber that
-// it was thrown in, and lives exactly as long as somebody is still handling it.
+// flush(); throw; }` is cleanup too), and the count says "some exception is in
+// flight", not "this delivery is": the scheduler keeps it per fiber (eh_state.hpp),
+// but a fiber's own unrelated exception would count as well. The exception object
+// belongs to the fiber that it was thrown in, and lives exactly as long as somebody
+// is still handling it.
 //
 // How: every scope is a scope_link on the fiber's own stack, numbered in the order
 // they were opened. A delivery throws an exception that holds a token (a
