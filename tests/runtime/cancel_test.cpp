@@ -139,6 +139,11 @@ TEST(Cancel, CancelAfterSchedulerEndedIsNoOp) {
 }
 
 TEST(Cancel, DeadlockIsReportedNotHung) {
+#if WEFT_TSAN
+  // TSan runs a background thread of its own, which weft cannot tell from a thread
+  // that could still wake the fiber: under TSan a deadlock is not reported (README).
+  GTEST_SKIP() << "TSan's background thread makes every deadlock uncertain";
+#endif
   try {
     weft::run([] {
       // Parked forever: no timer, no fd, no other thread can wake it.
