@@ -264,19 +264,3 @@ TEST(StackPool, IdleFiberOnDefaultStackCostsAtMostFiveKiB) {
 #endif
   EXPECT_GT(per_fiber, 0.0);
 }
-
-TEST(StackPoolDeathTest, OverflowHitsGuardPageAndFaults) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        weft::run({.guards = weft::guard_pages::always}, [] {
-          weft::spawn({.name = "overflow", .stack_size = 64 * 1024}, [] { return deep(1 << 20); }).join();
-        });
-      },
-#if WEFT_ASAN
-      // ASan (told about the fiber's stack at each switch) names the overflow itself.
-      testing::ExitedWithCode(1), "stack-overflow");
-#else
-      testing::KilledBySignal(SIGABRT), "stack overflow");
-#endif
-}
