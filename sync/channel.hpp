@@ -39,11 +39,9 @@
 // the channel any more (also waiters of other threads; see wait_queue.hpp).
 #pragma once
 
-#include <bit>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <iterator>
 #include <limits>
 #include <mutex>
@@ -98,39 +96,6 @@ struct recv_result {
 
 namespace detail {
 struct select_access;
-
-// deliver puts v into `out`: empty, or (a value delivered whole, which the range-for
-// iterator reuses) simply overwritten. emplace writes the value and the
-// engaged flag with two stores; a reader that then copies the optional whole (a
-// return, `auto v = ch.recv()`, benchmark::DoNotOptimize) right after cannot take
-// it from two smaller stores still in flight and waits for them to reach the
-// cache: ~2.5 ns on a receive that found a sender waiting. So a small trivially
-// copyable value goes in with one store of the whole optional, built in registers
-// (GCC assembles a local std::optional through memory, which stalls the same
-// way). Layout: libstdc++ places the flag right after the value; tests check it.
-template <class T>
-inline constexpr bool delivered_whole =
-    std::endian::native == std::endian::little && std::is_trivially_copyable_v<std::optional<T>> &&
-    (sizeof(T) == 4 || sizeof(T) == 8) && alignof(T) == sizeof(T) &&
-    sizeof(std::optional<T>) == 2 * sizeof(T);
-
-template <class T>
-[[gnu::always_inline]] inline void deliver(std::optional<T>& out, T&& v) noexcept {
-  if constexpr (delivered_whole<T> && sizeof(T) == 4) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &v, 4);
-    const std::uint64_t image = bits | std::uint64_t{1} << 32;  // value, then the flag
-    std::memcpy(static_cast<void*>(&out), &image, 8);
-  } else if constexpr (delivered_whole<T> && sizeof(T) == 8) {
-    using two_words = std::uint64_t __attribute__((vector_size(16)));
-    std::uint64_t bits;
-    std::memcpy(&bits, &v, 8);
-    const two_words image = {bits, 1};
-    std::memcpy(static_cast<void*>(&out), &image, 16);
-  } else {
-    out.emplace(std::move(v));
-  }
-}
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_bad_capacity(const std::string& why) {
   throw error(errc::invalid_argument,
@@ -276,12 +241,11 @@ class channel {
     explicit iterator(channel* ch) : ch_(ch) { ++*this; }
     T& operator*() const noexcept { return *current_; }
     T* operator->() const noexcept { return &*current_; }
-    iterator& operator++() {
-      // Received in place: copying an optional that was just written field by
-      // field stalls store-to-load forwarding (~5 ns per value on a fast loop).
-      // A value delivered whole (detail::deliver) simply replaces the last one;
-      // any other is destroyed here first, not by whichever fiber delivers.
-      if constexpr (!detail::delivered_whole<T>) current_.reset();
+    [[gnu::always_inline]] iterator& operator++() {
+      // Received in place, into the iterator's own optional: copying an optional
+      // that was just written field by field (value, then flag) as one word
+      // stalls store-to-load forwarding (~5 ns per value on a fast loop).
+      current_.reset();
       auto& s = detail::scheduler::require_fiber("weft::channel::recv");
       if (ch_->recv_impl(current_, &s, no_deadline) != channel_status::ok) current_.reset();
       return *this;
@@ -316,13 +280,13 @@ class channel {
   // send_now completes a send that needs no waiting (lock held): true with `status`
   // set (ok or closed), or false if the sender would have to wait. `here` is this
   // thread's scheduler (null on a plain thread), for waking the receiver.
-  bool send_now(T& v, channel_status& status, detail::scheduler* here) {
+  [[gnu::always_inline]] bool send_now(T& v, channel_status& status, detail::scheduler* here) {
     if (closed_) {
       status = channel_status::closed;
       return true;
     }
     if (detail::waiter* w = receivers_.pop_claimed()) {
-      detail::deliver(*static_cast<waiter_type*>(w)->dst, std::move(v));
+      static_cast<waiter_type*>(w)->dst->emplace(std::move(v));
       detail::wake_served(w, here);
       status = channel_status::ok;
       return true;
@@ -342,9 +306,9 @@ class channel {
   [[gnu::noinline]] void grow_buffer() { buffer_.grow(); }
 
   // recv_now is send_now's mirror: ok (out filled) or closed, or false to wait.
-  bool recv_now(std::optional<T>& out, channel_status& status, detail::scheduler* here) noexcept {
+  [[gnu::always_inline]] bool recv_now(std::optional<T>& out, channel_status& status, detail::scheduler* here) noexcept {
     if (!buffer_.empty()) {
-      detail::deliver(out, buffer_.pop());
+      out.emplace(buffer_.pop());
       // The slot just freed goes to the longest-waiting sender.
       if (detail::waiter* w = senders_.pop_claimed()) {
         buffer_.push_within_capacity(std::move(*static_cast<waiter_type*>(w)->src));
@@ -354,7 +318,7 @@ class channel {
       return true;
     }
     if (detail::waiter* w = senders_.pop_claimed()) {
-      detail::deliver(out, std::move(*static_cast<waiter_type*>(w)->src));
+      out.emplace(std::move(*static_cast<waiter_type*>(w)->src));
       detail::wake_served(w, here);
       status = channel_status::ok;
       return true;

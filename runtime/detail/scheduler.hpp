@@ -27,6 +27,7 @@
 #include "runtime/detail/stack_overflow.hpp"
 #include "runtime/detail/stack_pool.hpp"
 #include "runtime/detail/timer_wheel.hpp"
+#include "runtime/error.hpp"
 #include "runtime/stack_options.hpp"
 
 namespace weft::detail {
@@ -451,6 +452,16 @@ class shield_guard {
   time_point saved_scope_;
   scope_link* saved_boundary_;
 };
+
+// throw_delivered throws timeout_error (`timeout`) or cancelled_error for `self`;
+// inside a scope, through throw_masked_delivery (scope_state.hpp). Outside every
+// scope there is nothing to mask, and the throw stays in the caller's frame: the
+// unwinder pays for every frame it crosses, twice (search, then cleanup).
+[[noreturn, gnu::always_inline]] inline void throw_delivered(fiber_record* self, bool timeout) {
+  if (self->innermost_scope_ != nullptr) throw_masked_delivery(self, timeout);
+  if (timeout) throw timeout_error();
+  throw cancelled_error();
+}
 
 // throw_cancelled throws what a blocking call reports when its park returned
 // `cancelled`: timeout_error if a deadline scope expired, cancelled_error otherwise

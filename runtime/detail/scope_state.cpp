@@ -45,12 +45,7 @@ time_point unmasked_scope_deadline(fiber_record* self) noexcept {
   return earliest;
 }
 
-void throw_delivered(fiber_record* self, bool timeout) {
-  // Outside every scope there is nothing to mask (and a plain cancel stays cheap).
-  if (self->innermost_scope_ == nullptr) {
-    if (timeout) throw timeout_error();
-    throw cancelled_error();
-  }
+void throw_masked_delivery(fiber_record* self, bool timeout) {
   auto token = std::make_shared<const char>('\0');
   self->masks_ = std::make_shared<expiry_mask>(expiry_mask{token, self->scopes_opened_, std::move(self->masks_)});
   if (timeout) throw delivered_timeout(std::move(token));

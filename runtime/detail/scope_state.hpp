@@ -55,8 +55,9 @@ struct expiry_mask {
 // interrupt `self` (not covered by a live mask, not hidden by a shield).
 time_point unmasked_scope_deadline(fiber_record* self) noexcept;
 
-// throw_delivered throws timeout_error (`timeout`) or cancelled_error for `self`, and
-// masks the scopes it is in while the thrown exception lives (see above).
-[[noreturn, gnu::cold]] void throw_delivered(fiber_record* self, bool timeout);
+// throw_masked_delivery throws timeout_error (`timeout`) or cancelled_error for
+// `self`, which is inside a scope, and masks the scopes it is in while the thrown
+// exception lives (see above). Callers go through throw_delivered (scheduler.hpp).
+[[noreturn, gnu::cold]] void throw_masked_delivery(fiber_record* self, bool timeout);
 
 }  // namespace weft::detail

@@ -72,8 +72,8 @@ class biased_lock {
   class held_as {
    public:
     held_as(biased_lock& l, const void* here) noexcept : lock_(l), here_(here) {}
-    void lock() noexcept { lock_.lock_as(here_); }
-    void unlock() noexcept { lock_.unlock_as(here_); }
+    [[gnu::always_inline]] void lock() noexcept { lock_.lock_as(here_); }
+    [[gnu::always_inline]] void unlock() noexcept { lock_.unlock_as(here_); }
 
    private:
     biased_lock& lock_;

@@ -162,8 +162,8 @@ class wait_queue {
 
 // wake_served wakes a waiter that a waker popped and completed (lock held);
 // `here` is the waker's scheduler, if it has it at hand.
-inline void wake_served(waiter* w) noexcept { scheduler::wake(w->token, wake_reason::notified); }
-inline void wake_served(waiter* w, scheduler* here) noexcept { scheduler::wake(w->token, wake_reason::notified, here); }
+[[gnu::always_inline]] inline void wake_served(waiter* w) noexcept { scheduler::wake(w->token, wake_reason::notified); }
+[[gnu::always_inline]] inline void wake_served(waiter* w, scheduler* here) noexcept { scheduler::wake(w->token, wake_reason::notified, here); }
 
 enum class wait_outcome {
   served,     // a waker completed the operation
