@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "echo_load.hpp"
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 namespace {
 

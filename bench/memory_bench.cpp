@@ -8,7 +8,7 @@
 #include <fstream>
 #include <vector>
 
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 namespace {
 

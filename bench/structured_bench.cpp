@@ -1,7 +1,7 @@
 // Structured concurrency: what a task-group child, a gather and a cancellation cost.
 #include <benchmark/benchmark.h>
 
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <optional>
 
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 namespace {
 

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 using namespace std::chrono_literals;
 

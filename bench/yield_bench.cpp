@@ -4,7 +4,7 @@
 
 #include <boost/fiber/all.hpp>
 
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 using namespace std::chrono_literals;
 namespace net = weft::net;

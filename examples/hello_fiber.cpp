@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <string>
 
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 using namespace std::chrono_literals;
 

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <vector>
 
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 using namespace std::chrono_literals;
 

@@ -3,7 +3,7 @@
 // channel, and the main fiber sums them. Prints "sum of squares 1..100 = 338350".
 #include <cstdio>
 
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 using namespace std::chrono_literals;
 

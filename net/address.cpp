@@ -1,4 +1,4 @@
-#include "net/address.hpp"
+#include <weft/net/address.hpp>
 
 #include <arpa/inet.h>
 #include <net/if.h>

@@ -13,7 +13,7 @@
 
 #include <chrono>
 
-#include "runtime/clock.hpp"
+#include <weft/runtime/clock.hpp>
 
 namespace weft::net {
 

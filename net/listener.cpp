@@ -1,9 +1,9 @@
-#include "net/listener.hpp"
+#include <weft/net/listener.hpp>
 
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "net/detail/unix_path.hpp"
+#include <weft/net/detail/unix_path.hpp>
 
 namespace weft::net {
 namespace {

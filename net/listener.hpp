@@ -24,10 +24,10 @@
 #include <system_error>
 #include <utility>
 
-#include "net/address.hpp"
-#include "net/deadline.hpp"
-#include "net/detail/socket_base.hpp"
-#include "net/stream.hpp"
+#include <weft/net/address.hpp>
+#include <weft/net/deadline.hpp>
+#include <weft/net/detail/socket_base.hpp>
+#include <weft/net/stream.hpp>
 
 namespace weft::net {
 

@@ -1,4 +1,4 @@
-#include "net/resolve.hpp"
+#include <weft/net/resolve.hpp>
 
 #include <netdb.h>
 
@@ -6,8 +6,8 @@
 #include <charconv>
 #include <string>
 
-#include "runtime/detail/thread_call.hpp"
-#include "runtime/error.hpp"
+#include <weft/runtime/detail/thread_call.hpp>
+#include <weft/runtime/error.hpp>
 
 namespace weft::net {
 namespace {

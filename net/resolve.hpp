@@ -11,8 +11,8 @@
 #include <system_error>
 #include <vector>
 
-#include "net/address.hpp"
-#include "net/deadline.hpp"
+#include <weft/net/address.hpp>
+#include <weft/net/deadline.hpp>
 
 namespace weft::net {
 

@@ -1,12 +1,12 @@
-#include "net/stream.hpp"
+#include <weft/net/stream.hpp>
 
 #include <sys/uio.h>
 
 #include <algorithm>
 #include <climits>
 
-#include "net/detail/unix_path.hpp"
-#include "net/resolve.hpp"
+#include <weft/net/detail/unix_path.hpp>
+#include <weft/net/resolve.hpp>
 
 namespace weft::net {
 

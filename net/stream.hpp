@@ -40,10 +40,10 @@
 #include <system_error>
 #include <utility>
 
-#include "net/address.hpp"
-#include "net/buffer.hpp"
-#include "net/deadline.hpp"
-#include "net/detail/socket_base.hpp"
+#include <weft/net/address.hpp>
+#include <weft/net/buffer.hpp>
+#include <weft/net/deadline.hpp>
+#include <weft/net/detail/socket_base.hpp>
 
 namespace weft::net {
 

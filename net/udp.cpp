@@ -1,4 +1,4 @@
-#include "net/udp.hpp"
+#include <weft/net/udp.hpp>
 
 #include <sys/socket.h>
 

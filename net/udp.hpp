@@ -13,10 +13,10 @@
 #include <cstddef>
 #include <system_error>
 
-#include "net/address.hpp"
-#include "net/buffer.hpp"
-#include "net/deadline.hpp"
-#include "net/detail/socket_base.hpp"
+#include <weft/net/address.hpp>
+#include <weft/net/buffer.hpp>
+#include <weft/net/deadline.hpp>
+#include <weft/net/detail/socket_base.hpp>
 
 namespace weft::net {
 

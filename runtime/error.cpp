@@ -1,4 +1,4 @@
-#include "runtime/error.hpp"
+#include <weft/runtime/error.hpp>
 
 #include <string>
 
@@ -25,6 +25,7 @@ class weft_category final : public std::error_category {
       case errc::socket_closed: return "socket is closed";
       case errc::end_of_stream: return "the peer closed the stream early";
       case errc::destroyed_while_waiting: return "destroyed while this fiber waited on it";
+      case errc::build_mismatch: return "the program and the weft library were built with different sanitizers";
     }
     return "unknown weft error";
   }

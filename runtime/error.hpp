@@ -32,6 +32,8 @@ enum class errc {
   socket_closed,      // the socket was closed (by another fiber) while the call used it
   end_of_stream,      // the peer closed the stream before the bytes a call needed arrived
   destroyed_while_waiting,  // the sync/ primitive a fiber waited on was destroyed
+  build_mismatch,     // the program and the weft library were built with different
+                      //   sanitizers (link weft-asan / weft-tsan, or plain weft)
 };
 
 // category() is the std::error_category of weft::errc ("weft"). Codes with a POSIX

@@ -1,8 +1,8 @@
-#include "runtime/fd_wait.hpp"
+#include <weft/runtime/fd_wait.hpp>
 
-#include "runtime/detail/reactor.hpp"
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/error.hpp"
+#include <weft/runtime/detail/reactor.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/error.hpp>
 
 namespace weft {
 

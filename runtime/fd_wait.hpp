@@ -16,7 +16,7 @@
 // Errors and hang-ups count as ready in both directions; the next call reports them.
 #pragma once
 
-#include "runtime/clock.hpp"
+#include <weft/runtime/clock.hpp>
 
 namespace weft {
 

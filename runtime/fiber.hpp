@@ -20,11 +20,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/clock.hpp"
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/detail/task.hpp"
-#include "runtime/error.hpp"
-#include "runtime/unhandled_exception.hpp"
+#include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/detail/task.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/unhandled_exception.hpp>
 
 namespace weft {
 

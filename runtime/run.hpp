@@ -4,9 +4,9 @@
 #include <cstddef>
 #include <utility>
 
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/fiber.hpp"
-#include "runtime/stack_options.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/fiber.hpp>
+#include <weft/runtime/stack_options.hpp>
 
 namespace weft {
 

@@ -1,6 +1,6 @@
-#include "runtime/scheduler_handle.hpp"
+#include <weft/runtime/scheduler_handle.hpp>
 
-#include "runtime/detail/scheduler.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
 
 namespace weft {
 

@@ -22,7 +22,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/error.hpp"
+#include <weft/runtime/error.hpp>
 
 namespace weft {
 

@@ -50,9 +50,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/clock.hpp"
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/error.hpp"
+#include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/error.hpp>
 
 namespace weft {
 

@@ -1,4 +1,4 @@
-#include "runtime/signal_set.hpp"
+#include <weft/runtime/signal_set.hpp>
 
 #include <pthread.h>
 #include <sys/signalfd.h>
@@ -10,9 +10,9 @@
 #include <string>
 #include <system_error>
 
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/error.hpp"
-#include "runtime/fd_wait.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/fd_wait.hpp>
 
 namespace weft {
 

@@ -24,7 +24,7 @@
 #include <initializer_list>
 #include <optional>
 
-#include "runtime/clock.hpp"
+#include <weft/runtime/clock.hpp>
 
 namespace weft {
 

@@ -1,8 +1,8 @@
-#include "runtime/this_fiber.hpp"
+#include <weft/runtime/this_fiber.hpp>
 
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/error.hpp"
-#include "runtime/scope.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/scope.hpp>
 
 namespace weft::this_fiber {
 

@@ -4,9 +4,9 @@
 #include <chrono>
 #include <string_view>
 
-#include "runtime/clock.hpp"
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/unhandled_exception.hpp"
+#include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/unhandled_exception.hpp>
 
 namespace weft::this_fiber {
 

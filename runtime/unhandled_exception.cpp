@@ -1,11 +1,11 @@
-#include "runtime/unhandled_exception.hpp"
+#include <weft/runtime/unhandled_exception.hpp>
 
 #include <cstdio>
 #include <mutex>
 #include <string>
 
-#include "runtime/detail/fiber_record.hpp"
-#include "runtime/error.hpp"
+#include <weft/runtime/detail/fiber_record.hpp>
+#include <weft/runtime/error.hpp>
 
 namespace weft {
 namespace {

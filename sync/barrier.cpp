@@ -1,9 +1,9 @@
-#include "sync/barrier.hpp"
+#include <weft/sync/barrier.hpp>
 
 #include <cstdint>
 #include <string>
 
-#include "runtime/error.hpp"
+#include <weft/runtime/error.hpp>
 
 namespace weft {
 

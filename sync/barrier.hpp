@@ -12,9 +12,9 @@
 #include <concepts>
 #include <cstddef>
 
-#include "runtime/clock.hpp"
-#include "sync/detail/biased_lock.hpp"
-#include "sync/detail/wait_queue.hpp"
+#include <weft/runtime/clock.hpp>
+#include <weft/sync/detail/biased_lock.hpp>
+#include <weft/sync/detail/wait_queue.hpp>
 
 namespace weft {
 

@@ -1,4 +1,4 @@
-#include "sync/condition_variable.hpp"
+#include <weft/sync/condition_variable.hpp>
 
 namespace weft {
 

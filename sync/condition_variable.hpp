@@ -18,10 +18,10 @@
 #include <condition_variable>
 #include <mutex>
 
-#include "runtime/clock.hpp"
-#include "sync/detail/biased_lock.hpp"
-#include "sync/detail/wait_queue.hpp"
-#include "sync/mutex.hpp"
+#include <weft/runtime/clock.hpp>
+#include <weft/sync/detail/biased_lock.hpp>
+#include <weft/sync/detail/wait_queue.hpp>
+#include <weft/sync/mutex.hpp>
 
 namespace weft {
 

@@ -1,4 +1,4 @@
-#include "sync/event.hpp"
+#include <weft/sync/event.hpp>
 
 #include <mutex>
 

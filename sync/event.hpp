@@ -7,9 +7,9 @@
 // Destroying an event wakes its waiters with weft::error(errc::destroyed_while_waiting).
 #pragma once
 
-#include "runtime/clock.hpp"
-#include "sync/detail/biased_lock.hpp"
-#include "sync/detail/wait_queue.hpp"
+#include <weft/runtime/clock.hpp>
+#include <weft/sync/detail/biased_lock.hpp>
+#include <weft/sync/detail/wait_queue.hpp>
 
 namespace weft {
 

@@ -27,13 +27,13 @@
 #include <variant>
 #include <vector>
 
-#include "runtime/error.hpp"
-#include "runtime/fiber.hpp"
-#include "runtime/scope.hpp"
-#include "runtime/unhandled_exception.hpp"
-#include "sync/channel.hpp"
-#include "sync/outcome.hpp"
-#include "sync/task_group.hpp"
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/fiber.hpp>
+#include <weft/runtime/scope.hpp>
+#include <weft/runtime/unhandled_exception.hpp>
+#include <weft/sync/channel.hpp>
+#include <weft/sync/outcome.hpp>
+#include <weft/sync/task_group.hpp>
 
 namespace weft {
 

@@ -46,11 +46,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/error.hpp"
-#include "runtime/fiber.hpp"
-#include "runtime/unhandled_exception.hpp"
-#include "sync/channel.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/fiber.hpp>
+#include <weft/runtime/unhandled_exception.hpp>
+#include <weft/sync/channel.hpp>
 
 namespace weft {
 

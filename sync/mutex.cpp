@@ -1,4 +1,4 @@
-#include "sync/mutex.hpp"
+#include <weft/sync/mutex.hpp>
 
 namespace weft {
 

@@ -17,11 +17,11 @@
 
 #include <mutex>
 
-#include "runtime/clock.hpp"
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/error.hpp"
-#include "sync/detail/biased_lock.hpp"
-#include "sync/detail/wait_queue.hpp"
+#include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/sync/detail/biased_lock.hpp>
+#include <weft/sync/detail/wait_queue.hpp>
 
 namespace weft {
 

@@ -1,6 +1,6 @@
-#include "sync/once.hpp"
+#include <weft/sync/once.hpp>
 
-#include "runtime/error.hpp"
+#include <weft/runtime/error.hpp>
 
 namespace weft {
 

@@ -17,9 +17,9 @@
 #include <mutex>
 #include <utility>
 
-#include "runtime/detail/scheduler.hpp"
-#include "sync/detail/biased_lock.hpp"
-#include "sync/detail/wait_queue.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/sync/detail/biased_lock.hpp>
+#include <weft/sync/detail/wait_queue.hpp>
 
 namespace weft {
 

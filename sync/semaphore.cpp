@@ -1,4 +1,4 @@
-#include "sync/semaphore.hpp"
+#include <weft/sync/semaphore.hpp>
 
 #include <string>
 

@@ -1,8 +1,8 @@
-#include "sync/task_group.hpp"
+#include <weft/sync/task_group.hpp>
 
-#include "runtime/error.hpp"
-#include "runtime/scope.hpp"
-#include "runtime/unhandled_exception.hpp"
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/scope.hpp>
+#include <weft/runtime/unhandled_exception.hpp>
 
 namespace weft {
 namespace {

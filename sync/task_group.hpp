@@ -39,8 +39,8 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/fiber.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/fiber.hpp>
 
 namespace weft {
 

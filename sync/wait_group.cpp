@@ -1,10 +1,10 @@
-#include "sync/wait_group.hpp"
+#include <weft/sync/wait_group.hpp>
 
 #include <cstdint>
 #include <mutex>
 #include <string>
 
-#include "runtime/error.hpp"
+#include <weft/runtime/error.hpp>
 
 namespace weft {
 

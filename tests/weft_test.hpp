@@ -18,7 +18,7 @@
 #include <thread>
 #include <utility>
 
-#include "weft.hpp"
+#include <weft/weft.hpp>
 
 namespace weft_test {
 

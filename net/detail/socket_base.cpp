@@ -1,4 +1,4 @@
-#include "net/detail/socket_base.hpp"
+#include <weft/net/detail/socket_base.hpp>
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "runtime/this_fiber.hpp"
+#include <weft/runtime/this_fiber.hpp>
 
 namespace weft::net::detail {
 

@@ -32,10 +32,10 @@
 #include <type_traits>
 #include <utility>
 
-#include "net/address.hpp"
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/error.hpp"
-#include "runtime/fd_wait.hpp"
+#include <weft/net/address.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/fd_wait.hpp>
 
 namespace weft::net::detail {
 

@@ -1,4 +1,4 @@
-#include "net/detail/unix_path.hpp"
+#include <weft/net/detail/unix_path.hpp>
 
 #include <cstddef>
 #include <cstring>

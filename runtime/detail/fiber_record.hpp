@@ -22,12 +22,12 @@
 
 #include <boost/context/fiber.hpp>
 
-#include "runtime/clock.hpp"
-#include "runtime/detail/eh_state.hpp"
-#include "runtime/detail/record_cache.hpp"
-#include "runtime/detail/scope_state.hpp"
-#include "runtime/detail/stack_pool.hpp"
-#include "runtime/detail/timer_wheel.hpp"
+#include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/eh_state.hpp>
+#include <weft/runtime/detail/record_cache.hpp>
+#include <weft/runtime/detail/scope_state.hpp>
+#include <weft/runtime/detail/stack_pool.hpp>
+#include <weft/runtime/detail/timer_wheel.hpp>
 
 namespace weft::detail {
 

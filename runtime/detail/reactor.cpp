@@ -1,4 +1,4 @@
-#include "runtime/detail/reactor.hpp"
+#include <weft/runtime/detail/reactor.hpp>
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <system_error>
 
-#include "runtime/detail/scheduler.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
 
 namespace weft::detail {
 

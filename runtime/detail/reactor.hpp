@@ -26,7 +26,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/detail/fiber_record.hpp"
+#include <weft/runtime/detail/fiber_record.hpp>
 
 namespace weft::detail {
 

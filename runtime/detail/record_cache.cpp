@@ -1,4 +1,4 @@
-#include "runtime/detail/record_cache.hpp"
+#include <weft/runtime/detail/record_cache.hpp>
 
 #include <cstdlib>
 #include <new>

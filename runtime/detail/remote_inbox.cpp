@@ -1,4 +1,4 @@
-#include "runtime/detail/remote_inbox.hpp"
+#include <weft/runtime/detail/remote_inbox.hpp>
 
 #include <sys/eventfd.h>
 #include <unistd.h>

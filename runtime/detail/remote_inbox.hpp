@@ -21,7 +21,7 @@
 #include <mutex>
 #include <vector>
 
-#include "runtime/detail/fiber_record.hpp"
+#include <weft/runtime/detail/fiber_record.hpp>
 
 namespace weft::detail {
 

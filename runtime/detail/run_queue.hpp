@@ -12,7 +12,7 @@
 // empty too, so it always holds the oldest fiber and the order stays FIFO.
 #pragma once
 
-#include "runtime/detail/fiber_record.hpp"
+#include <weft/runtime/detail/fiber_record.hpp>
 
 namespace weft::detail {
 

@@ -23,6 +23,20 @@
 #endif
 #endif
 
+// WEFT_BUILD_SANITIZERS names the sanitizers this translation unit tells about fiber
+// switches: 1 ASan, 2 TSan. The switch code is inline, so a program and the library
+// must agree; the scheduler compares the program's value (scheduler_options) with
+// its own at start (errc::build_mismatch).
+#if WEFT_ASAN && WEFT_TSAN
+#define WEFT_BUILD_SANITIZERS 3
+#elif WEFT_ASAN
+#define WEFT_BUILD_SANITIZERS 1
+#elif WEFT_TSAN
+#define WEFT_BUILD_SANITIZERS 2
+#else
+#define WEFT_BUILD_SANITIZERS 0
+#endif
+
 #if WEFT_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>

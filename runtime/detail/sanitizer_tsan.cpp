@@ -3,7 +3,7 @@
 // touched by the function that performs the switch (Tencent/flare PR #197). They
 // are compiled with the rest of libweft; the attribute alone keeps them
 // uninstrumented.
-#include "runtime/detail/sanitizer.hpp"
+#include <weft/runtime/detail/sanitizer.hpp>
 
 namespace weft::detail {
 

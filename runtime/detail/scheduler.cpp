@@ -1,4 +1,4 @@
-#include "runtime/detail/scheduler.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
 
 #include <dirent.h>
 
@@ -9,10 +9,10 @@
 #include <string>
 #include <unordered_set>
 
-#include "runtime/detail/sanitizer.hpp"
-#include "runtime/detail/task.hpp"
-#include "runtime/error.hpp"
-#include "runtime/unhandled_exception.hpp"
+#include <weft/runtime/detail/sanitizer.hpp>
+#include <weft/runtime/detail/task.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/unhandled_exception.hpp>
 
 namespace weft::detail {
 namespace {
@@ -44,6 +44,39 @@ struct stack_return {
 constinit thread_local scheduler* this_thread_scheduler = nullptr;
 constinit thread_local scheduler* this_fiber_scheduler = nullptr;
 
+namespace {
+
+const char* sanitizer_names(unsigned sanitizers) {
+  switch (sanitizers) {
+    case 0: return "no sanitizer";
+    case 1: return "AddressSanitizer";
+    case 2: return "ThreadSanitizer";
+    default: return "AddressSanitizer and ThreadSanitizer";
+  }
+}
+
+const char* library_for(unsigned sanitizers) {
+  switch (sanitizers) {
+    case 0: return "weft (pkg-config weft, CMake weft::weft)";
+    case 1: return "weft-asan (pkg-config weft-asan; a weft build configured with -Db_sanitize=address)";
+    case 2: return "weft-tsan (pkg-config weft-tsan; a weft build configured with -Db_sanitize=thread)";
+    default: return "a weft built with the same sanitizers";
+  }
+}
+
+// The fiber switch is inline code, partly in the program and partly in the library;
+// each half tells its sanitizer about the switch, or not. Mixed, the sanitizer sees
+// half a switch and fails later, far from the cause ("starting fiber switch while
+// in fiber switch"): say it here instead.
+[[noreturn]] void throw_build_mismatch(unsigned program) {
+  throw error(errc::build_mismatch, "weft::run",
+              std::string("this program is built with ") + sanitizer_names(program) +
+                  " and the weft library it links with " + sanitizer_names(WEFT_BUILD_SANITIZERS) +
+                  "; link " + library_for(program) + " instead");
+}
+
+}  // namespace
+
 scheduler::scheduler(const scheduler_options& options)
     : inbox_(std::make_shared<remote_inbox>()),
       reactor_(inbox_->event_fd()),
@@ -52,6 +85,7 @@ scheduler::scheduler(const scheduler_options& options)
       stack_size_(options.stack_size) {
   if (this_thread_scheduler != nullptr)
     throw error(errc::scheduler_running, "weft::run");
+  if (options.program_sanitizers != WEFT_BUILD_SANITIZERS) throw_build_mismatch(options.program_sanitizers);
   {
     std::lock_guard lock(live_schedulers_mutex);
     live_schedulers.insert(this);

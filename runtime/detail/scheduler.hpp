@@ -18,17 +18,17 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/clock.hpp"
-#include "runtime/detail/fiber_record.hpp"
-#include "runtime/detail/reactor.hpp"
-#include "runtime/detail/remote_inbox.hpp"
-#include "runtime/detail/run_queue.hpp"
-#include "runtime/detail/sanitizer.hpp"
-#include "runtime/detail/stack_overflow.hpp"
-#include "runtime/detail/stack_pool.hpp"
-#include "runtime/detail/timer_wheel.hpp"
-#include "runtime/error.hpp"
-#include "runtime/stack_options.hpp"
+#include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/fiber_record.hpp>
+#include <weft/runtime/detail/reactor.hpp>
+#include <weft/runtime/detail/remote_inbox.hpp>
+#include <weft/runtime/detail/run_queue.hpp>
+#include <weft/runtime/detail/sanitizer.hpp>
+#include <weft/runtime/detail/stack_overflow.hpp>
+#include <weft/runtime/detail/stack_pool.hpp>
+#include <weft/runtime/detail/timer_wheel.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/stack_options.hpp>
 
 namespace weft::detail {
 
@@ -46,6 +46,9 @@ extern constinit thread_local scheduler* this_fiber_scheduler [[gnu::tls_model("
 struct scheduler_options {
   std::size_t stack_size = 0;  // 0: weft::default_stack_size
   guard_pages guards = guard_pages::within_map_budget;
+  // The program's sanitizers: evaluated where the options are made (weft::run, in
+  // the program's code), checked against the library's own by the constructor.
+  unsigned program_sanitizers = WEFT_BUILD_SANITIZERS;
 };
 
 class scheduler {

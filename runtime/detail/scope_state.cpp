@@ -1,9 +1,9 @@
-#include "runtime/detail/scope_state.hpp"
+#include <weft/runtime/detail/scope_state.hpp>
 
 #include <utility>
 
-#include "runtime/detail/fiber_record.hpp"
-#include "runtime/error.hpp"
+#include <weft/runtime/detail/fiber_record.hpp>
+#include <weft/runtime/error.hpp>
 
 namespace weft::detail {
 namespace {

@@ -29,7 +29,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "runtime/clock.hpp"
+#include <weft/runtime/clock.hpp>
 
 namespace weft::detail {
 

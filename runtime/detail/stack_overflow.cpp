@@ -1,4 +1,4 @@
-#include "runtime/detail/stack_overflow.hpp"
+#include <weft/runtime/detail/stack_overflow.hpp>
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "runtime/detail/sanitizer.hpp"
-#include "runtime/detail/scheduler.hpp"
+#include <weft/runtime/detail/sanitizer.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
 
 namespace weft::detail {
 namespace {

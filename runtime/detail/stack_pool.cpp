@@ -1,4 +1,4 @@
-#include "runtime/detail/stack_pool.hpp"
+#include <weft/runtime/detail/stack_pool.hpp>
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <system_error>
 
-#include "runtime/detail/sanitizer.hpp"
+#include <weft/runtime/detail/sanitizer.hpp>
 
 namespace weft::detail {
 namespace {

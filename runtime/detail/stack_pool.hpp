@@ -27,8 +27,8 @@
 #include <deque>
 #include <vector>
 
-#include "runtime/detail/sanitizer.hpp"
-#include "runtime/stack_options.hpp"
+#include <weft/runtime/detail/sanitizer.hpp>
+#include <weft/runtime/stack_options.hpp>
 
 namespace weft::detail {
 

@@ -8,7 +8,7 @@
 
 #include <boost/context/detail/exception.hpp>
 
-#include "runtime/detail/fiber_record.hpp"
+#include <weft/runtime/detail/fiber_record.hpp>
 
 namespace weft::detail {
 

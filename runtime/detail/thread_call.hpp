@@ -14,9 +14,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/error.hpp"
-#include "runtime/scheduler_handle.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/scheduler_handle.hpp>
 
 namespace weft::detail {
 

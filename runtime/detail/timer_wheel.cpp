@@ -1,4 +1,4 @@
-#include "runtime/detail/timer_wheel.hpp"
+#include <weft/runtime/detail/timer_wheel.hpp>
 
 #include <algorithm>
 #include <bit>

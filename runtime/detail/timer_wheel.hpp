@@ -25,7 +25,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "runtime/clock.hpp"
+#include <weft/runtime/clock.hpp>
 
 namespace weft::detail {
 

@@ -1,4 +1,4 @@
-#include "sync/detail/biased_lock.hpp"
+#include <weft/sync/detail/biased_lock.hpp>
 
 #include <linux/membarrier.h>
 #include <sched.h>

@@ -29,7 +29,7 @@
 
 #include <atomic>
 
-#include "runtime/detail/scheduler.hpp"
+#include <weft/runtime/detail/scheduler.hpp>
 
 namespace weft::detail {
 

@@ -59,9 +59,9 @@
 #include <thread>
 #include <utility>
 
-#include "runtime/clock.hpp"
-#include "runtime/detail/scheduler.hpp"
-#include "runtime/error.hpp"
+#include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/error.hpp>
 
 namespace weft::detail {
 

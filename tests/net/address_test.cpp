@@ -3,8 +3,8 @@
 #include <chrono>
 #include <thread>
 
-#include "runtime/detail/thread_call.hpp"
-#include "tests/net/net_test.hpp"
+#include <weft/runtime/detail/thread_call.hpp>
+#include "net_test.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/weft_test.hpp"
+#include "../weft_test.hpp"
 
 namespace weft_test {
 

@@ -9,7 +9,7 @@
 #include <array>
 #include <vector>
 
-#include "tests/net/net_test.hpp"
+#include "net_test.hpp"
 
 namespace {
 

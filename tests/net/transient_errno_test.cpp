@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/net/net_test.hpp"
+#include "net_test.hpp"
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "tests/net/net_test.hpp"
+#include "net_test.hpp"
 
 namespace {
 

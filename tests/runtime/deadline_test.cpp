@@ -13,8 +13,8 @@
 #include <optional>
 #include <system_error>
 
-#include "runtime/scope.hpp"
-#include "tests/net/net_test.hpp"
+#include <weft/runtime/scope.hpp>
+#include "../net/net_test.hpp"
 
 namespace {
 

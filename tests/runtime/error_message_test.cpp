@@ -22,7 +22,7 @@ std::string message_of(F f, weft::errc expected) {
 }  // namespace
 
 TEST(ErrorMessage, EveryCodeReadsCallThenCondition) {
-  for (int i = static_cast<int>(weft::errc::cancelled); i <= static_cast<int>(weft::errc::end_of_stream); ++i) {
+  for (int i = static_cast<int>(weft::errc::cancelled); i <= static_cast<int>(weft::errc::build_mismatch); ++i) {
     const auto e = static_cast<weft::errc>(i);
     const std::string condition = weft::category().message(i);
     EXPECT_EQ(std::string(weft::error(e).what()), condition);
@@ -123,4 +123,16 @@ TEST(ErrorMessage, CodesCompareEqualToTheirPosixConditions) {
   // Codes without a POSIX counterpart stay weft's own.
   EXPECT_FALSE(std::error_code(weft::errc::channel_closed) == std::errc::broken_pipe);
   EXPECT_EQ(std::error_code(weft::errc::channel_closed).default_error_condition().category(), weft::category());
+}
+
+// A program built with another sanitizer than the library is told at start which
+// library to link (as if this test program had been built the other way).
+TEST(ErrorMessage, SanitizerMismatchNamesTheLibraryToLink) {
+  weft::detail::scheduler_options options;
+  options.program_sanitizers = WEFT_BUILD_SANITIZERS ^ 1;  // ASan on where it is off, or off where on
+  const std::string what =
+      message_of([&] { weft::detail::scheduler sched(options); }, weft::errc::build_mismatch);
+  const std::string want = WEFT_BUILD_SANITIZERS & 1 ? "link weft (pkg-config weft" : "link weft-asan (pkg-config weft-asan";
+  EXPECT_NE(what.find("weft::run: this program is built with "), std::string::npos) << what;
+  EXPECT_NE(what.find(want), std::string::npos) << what;
 }

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "../weft_test.hpp"
-#include "runtime/detail/sanitizer.hpp"
+#include <weft/runtime/detail/sanitizer.hpp>
 
 using namespace weft_test;
 

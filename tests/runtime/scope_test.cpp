@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/scope.hpp"
-#include "tests/net/net_test.hpp"
+#include <weft/runtime/scope.hpp>
+#include "../net/net_test.hpp"
 
 namespace {
 

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "../weft_test.hpp"
-#include "runtime/detail/sanitizer.hpp"
-#include "runtime/detail/stack_pool.hpp"
+#include <weft/runtime/detail/sanitizer.hpp>
+#include <weft/runtime/detail/stack_pool.hpp>
 
 using weft::detail::stack;
 using weft::detail::stack_pool;

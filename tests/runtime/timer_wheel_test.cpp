@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "runtime/detail/timer_wheel.hpp"
-#include "tests/weft_test.hpp"
+#include <weft/runtime/detail/timer_wheel.hpp>
+#include "../weft_test.hpp"
 
 using weft::detail::timer_node;
 using weft::detail::timer_wheel;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/net/net_test.hpp"
+#include "../net/net_test.hpp"
 
 namespace {
 
