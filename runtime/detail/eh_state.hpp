@@ -14,6 +14,8 @@
 
 #include <cxxabi.h>
 
+#include <cstddef>
+
 namespace weft::detail {
 
 // eh_state mirrors the first two members of the ABI's __cxa_eh_globals (declared
@@ -27,6 +29,8 @@ struct eh_state {
   unsigned int uncaught = 0;   // uncaughtExceptions
   bool empty() const noexcept { return caught == nullptr && uncaught == 0; }
 };
+static_assert(offsetof(eh_state, caught) == 0 && offsetof(eh_state, uncaught) == sizeof(void*),
+              "eh_state must mirror the ABI's __cxa_eh_globals: caughtExceptions, then uncaughtExceptions");
 
 // this_thread_eh_state is the calling thread's live state. A call into the C++
 // runtime (its address is fixed per thread): the scheduler asks once and keeps it.

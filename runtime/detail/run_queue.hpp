@@ -12,6 +12,7 @@
 // empty too, so it always holds the oldest fiber and the order stays FIFO.
 #pragma once
 
+#include <weft/runtime/detail/assert.hpp>
 #include <weft/runtime/detail/fiber_record.hpp>
 
 namespace weft::detail {
@@ -21,6 +22,9 @@ class run_queue {
   bool empty() const noexcept { return front_ == nullptr && head_ == nullptr; }
 
   [[gnu::always_inline]] void push(fiber_record* f) noexcept {
+    // Runnable means not parked; and a fiber is queued once (the cheap part of
+    // that: not the newest or the oldest entry already).
+    WEFT_ASSERT(f->parked_in_ == 0 && f != front_ && f != tail_);
     if (front_ == nullptr && head_ == nullptr) [[likely]] {
       front_ = f;
       return;
@@ -39,6 +43,7 @@ class run_queue {
   // rotate is push(f) then pop(), for a fiber that yields: with one other fiber
   // runnable (two fibers taking turns), the two trade places in the slot.
   [[gnu::always_inline]] fiber_record* rotate(fiber_record* f) noexcept {
+    WEFT_ASSERT(f->parked_in_ == 0 && f != front_ && f != tail_);
     if (head_ == nullptr) [[likely]] {
       fiber_record* next = front_;
       if (next == nullptr) return f;

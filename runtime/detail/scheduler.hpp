@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/assert.hpp>
 #include <weft/runtime/detail/fiber_record.hpp>
 #include <weft/runtime/detail/reactor.hpp>
 #include <weft/runtime/detail/remote_inbox.hpp>
@@ -109,6 +110,7 @@ class scheduler {
   // string with static storage: a deadlock report lists it (one store per park).
   [[gnu::always_inline]] park_token prepare_park(const char* waits_on = nullptr) noexcept {
     fiber_record* self = running_;
+    WEFT_ASSERT(self->parked_in_ == 0);  // one park at a time
     const std::uint64_t generation = ++self->park_generation_;
     self->parked_in_ = generation;
     self->waits_on_ = waits_on;
@@ -247,6 +249,7 @@ class scheduler {
   // written from it would hand that whole chain of loads on to the next fiber's
   // first look at running_.
   [[gnu::always_inline]] void switch_to(fiber_record* prev, fiber_record* next) noexcept {
+    WEFT_ASSERT(prev == running_ && next != prev && next != nullptr);
     hand_over_eh(prev, next);
     boost::context::fiber& target = context_of(next);
     last_suspended_ = prev;
@@ -361,6 +364,7 @@ class scheduler {
 
   // end_park ends f's park if it is parked in `generation` (owner thread; never 0).
   static bool end_park(fiber_record* f, std::uint64_t generation, wake_reason why) noexcept {
+    WEFT_ASSERT(generation != 0);
     if (f->parked_in_ != generation) return false;
     f->parked_in_ = 0;
     f->wake_reason_ = why;

@@ -60,6 +60,7 @@
 #include <utility>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/assert.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/error.hpp>
 
@@ -115,6 +116,8 @@ class wait_queue {
   }
 
   void remove(waiter* w) noexcept {
+    WEFT_ASSERT(w->queued && (w->prev ? w->prev->next == w : head_ == w) &&
+                (w->next ? w->next->prev == w : tail_ == w));
     if (w->prev)
       w->prev->next = w->next;
     else

@@ -136,3 +136,12 @@ TEST(ErrorMessage, SanitizerMismatchNamesTheLibraryToLink) {
   EXPECT_NE(what.find("weft::run: this program is built with "), std::string::npos) << what;
   EXPECT_NE(what.find(want), std::string::npos) << what;
 }
+
+// WEFT_ASSERT: on in debug builds (./run asan, ./run tsan) and with -Drelease_asserts.
+TEST(InternalCheck, FailedCheckNamesTheConditionAndAborts) {
+#if defined(NDEBUG) && !defined(WEFT_RELEASE_ASSERTS)
+  GTEST_SKIP() << "WEFT_ASSERT is off in this build";
+#else
+  EXPECT_DEATH(WEFT_ASSERT(1 + 1 == 3), "weft: internal check failed: 1 \\+ 1 == 3 \\(.*error_message_test.cpp:[0-9]+\\)");
+#endif
+}
