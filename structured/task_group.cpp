@@ -1,4 +1,4 @@
-#include <weft/sync/task_group.hpp>
+#include <weft/structured/task_group.hpp>
 
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/scope.hpp>

@@ -1,0 +1,72 @@
+// as_completed: results in completion order; cancelling the caller cancels the rest.
+#include "structured_test.hpp"
+
+namespace {
+
+using namespace structured_test;
+
+TEST(AsCompleted, DeliversInCompletionOrder) {
+  run_checked([] {
+    std::vector<std::function<int()>> fns;
+    for (int delay : {30, 10, 20})
+      fns.push_back([delay] {
+        weft::this_fiber::sleep_for(std::chrono::milliseconds(delay));
+        if (delay == 20) throw boom("twenty");
+        return delay;
+      });
+    std::vector<std::size_t> order;
+    for (auto& done : weft::as_completed(fns)) {
+      order.push_back(done.index);
+      if (done.index == 2)
+        EXPECT_THROW(done.value(), boom);
+      else
+        EXPECT_EQ(done.value(), done.index == 0 ? 30 : 10);
+    }
+    EXPECT_EQ(order, (std::vector<std::size_t>{1, 2, 0}));
+
+    // Leaving early cancels what is still running.
+    bool unwound = false;
+    {
+      auto set = weft::as_completed([] { return 1; },
+                                    [&] {
+                                      struct mark {
+                                        bool& b;
+                                        ~mark() { b = true; }
+                                      } m{unwound};
+                                      weft::this_fiber::sleep_for(10s);
+                                      return 2;
+                                    });
+      EXPECT_EQ(set.next()->index, 0u);
+    }
+    EXPECT_TRUE(unwound);
+  });
+}
+
+TEST(AsCompleted, CancellingTheCallerWhileIteratingCancelsTheRest) {
+  hang_guard guard;
+  run_checked([] {
+    int unwound = 0;
+    std::vector<std::function<int()>> fns;
+    fns.push_back([] { return 1; });
+    for (int i = 0; i < 3; ++i)
+      fns.push_back([&] {
+        struct mark {
+          int& n;
+          ~mark() { ++n; }
+        } m{unwound};
+        weft::this_fiber::sleep_for(1h);
+        return 2;
+      });
+    int seen = 0;
+    auto caller = weft::spawn([&] {
+      for (auto& done : weft::as_completed(fns)) seen += done.value();
+    });
+    weft::this_fiber::sleep_for(2ms);
+    caller.cancel();
+    EXPECT_THROW(caller.join(), weft::cancelled_error);
+    EXPECT_EQ(seen, 1);
+    EXPECT_EQ(unwound, 3);
+  });
+}
+
+}  // namespace

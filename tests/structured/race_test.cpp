@@ -1,0 +1,105 @@
+// wait_any and first_success: the first wins, the rest are cancelled and awaited.
+#include "structured_test.hpp"
+
+namespace {
+
+using namespace structured_test;
+
+TEST(WaitAny, FirstCompletedWinsAndTheRestAreCancelled) {
+  run_checked([] {
+    int cancelled = 0;
+    auto slow = [&] {
+      try {
+        weft::this_fiber::sleep_for(10s);
+      } catch (const weft::cancelled_error&) {
+        ++cancelled;
+        throw;
+      }
+      return std::string("slow");
+    };
+    auto r = weft::wait_any(slow, [] {
+      weft::this_fiber::sleep_for(2ms);
+      return std::string("fast");
+    }, slow);
+    EXPECT_EQ(r.index, 1u);
+    EXPECT_EQ(r.value, "fast");
+    EXPECT_EQ(cancelled, 2);
+
+    // A failure that comes first is the race's outcome.
+    EXPECT_THROW(weft::wait_any([]() -> int { throw boom("first"); },
+                                [] {
+                                  weft::this_fiber::sleep_for(10s);
+                                  return 1;
+                                }),
+                 boom);
+  });
+}
+
+TEST(WaitAny, OverHandlesLeavesTheFibersAlone) {
+  run_checked([] {
+    std::vector<weft::fiber<int>> fs;
+    fs.push_back(weft::spawn([] {
+      weft::this_fiber::sleep_for(10s);
+      return 0;
+    }));
+    fs.push_back(weft::spawn([] {
+      weft::this_fiber::sleep_for(1ms);
+      return 1;
+    }));
+    const std::size_t first = weft::wait_any(fs);
+    EXPECT_EQ(first, 1u);
+    EXPECT_EQ(fs[1].join(), 1);
+    EXPECT_FALSE(fs[0].done());  // still running: cancelling the rest is the caller's call
+    fs[0].cancel();
+    EXPECT_THROW(fs[0].join(), weft::cancelled_error);
+  });
+}
+
+TEST(FirstSuccess, SkipsFailuresAndGroupsThemWhenAllFail) {
+  run_checked([] {
+    auto r = weft::first_success([]() -> int { throw boom("a"); },
+                                 [] {
+                                   weft::this_fiber::sleep_for(2ms);
+                                   return 7;
+                                 });
+    EXPECT_EQ(r.index, 1u);
+    EXPECT_EQ(r.value, 7);
+    try {
+      weft::first_success([]() -> int { throw boom("a"); }, []() -> int { throw boom("b"); });
+      ADD_FAILURE() << "no exception";
+    } catch (const weft::exception_group& e) {
+      EXPECT_EQ(e.exceptions().size(), 2u);
+    }
+  });
+}
+
+TEST(WaitAny, LoserFailingInItsCancellationIsReportedAndTheRaceEnds) {
+  hang_guard guard;
+  collect_reports reports;
+  run_checked([] {
+    auto r = weft::wait_any(fail_when_cancelled("loser"), [] {
+      weft::this_fiber::sleep_for(1ms);
+      return 5;
+    });
+    EXPECT_EQ(r.index, 1u);
+    EXPECT_EQ(r.value, 5);
+  });
+  EXPECT_EQ(reports.reported, (std::vector<std::string>{"loser"}));
+}
+
+TEST(FirstSuccess, LoserFailingInItsCancellationIsReportedAndTheRaceEnds) {
+  hang_guard guard;
+  collect_reports reports;
+  run_checked([] {
+    auto r = weft::first_success([]() -> int { throw boom("early"); }, fail_when_cancelled("loser"), [] {
+      weft::this_fiber::sleep_for(1ms);
+      return 9;
+    });
+    EXPECT_EQ(r.index, 2u);
+    EXPECT_EQ(r.value, 9);
+  });
+  // The failure before the win is not the race's outcome and not an error either.
+  EXPECT_EQ(reports.reported, (std::vector<std::string>{"loser"}));
+}
+
+}  // namespace

@@ -1,0 +1,294 @@
+// task_group: waits for every child, keeps every failure, sticky cancellation.
+#include "structured_test.hpp"
+
+namespace {
+
+using namespace structured_test;
+
+TEST(TaskGroup, WaitsForEveryChild) {
+  run_checked([] {
+    std::vector<int> done;
+    weft::with_task_group([&](weft::task_group& g) {
+      for (int i = 0; i < 5; ++i)
+        g.spawn([&done, i] {
+          weft::this_fiber::sleep_for(std::chrono::milliseconds(5 - i));
+          done.push_back(i);
+        });
+    });
+    EXPECT_EQ(done, (std::vector<int>{4, 3, 2, 1, 0}));
+  });
+}
+
+TEST(TaskGroup, FailureCancelsSiblingsBlockedInSocketsAndChannelsThenRethrows) {
+  run_checked([] {
+    auto listener = weft::net::tcp_listener::bind(loopback_any_port());
+    weft::channel<int> never;
+    weft::semaphore none(0);
+    int unwound = 0;
+    struct count_unwind {
+      int& n;
+      ~count_unwind() { ++n; }
+    };
+    try {
+      weft::with_task_group([&](weft::task_group& g) {
+        g.spawn([&] {
+          count_unwind c{unwound};
+          auto conn = weft::net::tcp_stream::connect(listener.local_endpoint());
+          char buf[8];
+          conn.read_some(buf);  // nobody writes
+        });
+        g.spawn([&] {
+          count_unwind c{unwound};
+          never.recv();
+        });
+        g.spawn([&] {
+          count_unwind c{unwound};
+          weft::semaphore_guard permit(none);
+        });
+        g.spawn([&] {
+          count_unwind c{unwound};
+          listener.accept();  // the first connection waits in the backlog: accepted
+          listener.accept();  // the second never comes
+        });
+        g.spawn([] {
+          weft::this_fiber::sleep_for(5ms);
+          throw boom("child failed");
+        });
+      });
+      ADD_FAILURE() << "no exception";
+    } catch (const boom& e) {
+      EXPECT_STREQ(e.what(), "child failed");
+    }
+    EXPECT_EQ(unwound, 4);  // every sibling unwound before the group returned
+    // The cancelled acquirer left the semaphore's queue: a permit released now is
+    // free, not handed to a fiber that no longer waits.
+    none.release();
+    EXPECT_TRUE(none.try_acquire());
+  });
+}
+
+TEST(TaskGroup, SeveralFailuresAreAllKept) {
+  run_checked([] {
+    try {
+      weft::with_task_group([](weft::task_group& g) {
+        // Both fail before either's cancellation can land: no blocking call between.
+        g.spawn([] { throw boom("one"); });
+        g.spawn([] { throw boom("two"); });
+      });
+      ADD_FAILURE() << "no exception";
+    } catch (const weft::exception_group& e) {
+      ASSERT_EQ(e.exceptions().size(), 2u);
+      EXPECT_THROW(e.rethrow_first(), boom);
+      EXPECT_NE(std::string(e.what()).find("2 failures"), std::string::npos);
+    }
+  });
+}
+
+TEST(TaskGroup, BodyFailureCancelsChildrenAndComesFirst) {
+  run_checked([] {
+    bool child_unwound = false;
+    EXPECT_THROW(weft::with_task_group([&](weft::task_group& g) {
+                   g.spawn([&] {
+                     struct mark {
+                       bool& b;
+                       ~mark() { b = true; }
+                     } m{child_unwound};
+                     weft::this_fiber::sleep_for(10s);
+                   });
+                   weft::this_fiber::yield();
+                   throw boom("body");
+                 }),
+                 boom);
+    EXPECT_TRUE(child_unwound);
+  });
+}
+
+TEST(TaskGroup, CancellingTheWaiterCancelsTheGroup) {
+  run_checked([] {
+    int unwound = 0;
+    auto parent = weft::spawn([&] {
+      weft::with_task_group([&](weft::task_group& g) {
+        for (int i = 0; i < 3; ++i)
+          g.spawn([&] {
+            struct mark {
+              int& n;
+              ~mark() { ++n; }
+            } m{unwound};
+            weft::this_fiber::sleep_for(10s);
+          });
+      });
+    });
+    weft::this_fiber::sleep_for(2ms);
+    parent.cancel();
+    EXPECT_THROW(parent.join(), weft::cancelled_error);
+    EXPECT_EQ(unwound, 3);
+  });
+}
+
+TEST(TaskGroup, NestsAndChildrenMaySpawnSiblings) {
+  run_checked([] {
+    int total = 0;
+    weft::with_task_group([&](weft::task_group& outer) {
+      outer.spawn([&] {
+        weft::with_task_group([&](weft::task_group& inner) {
+          for (int i = 0; i < 3; ++i) inner.spawn([&] { ++total; });
+        });
+        outer.spawn([&] { total += 10; });  // a sibling spawned by a child
+      });
+    });
+    EXPECT_EQ(total, 13);
+  });
+}
+
+TEST(TaskGroup, ObjectFormJoinsAndReportsUnjoinedFailures) {
+  std::vector<std::string> reported;
+  auto previous = weft::set_unhandled_exception_handler(
+      [&](weft::fiber_id, std::string_view, std::exception_ptr e) { reported.push_back(weft::describe_exception(e)); });
+  run_checked([] {
+    weft::task_group g;
+    g.spawn([] { weft::this_fiber::sleep_for(1ms); });
+    EXPECT_EQ(g.running(), 1u);
+    g.join();
+    EXPECT_EQ(g.running(), 0u);
+    g.spawn([] { throw boom("again"); });  // reusable after a join
+    EXPECT_THROW(g.join(), boom);
+    g.spawn([] { weft::this_fiber::sleep_for(5ms); });
+    auto other = weft::spawn([&] { g.join(); });
+    weft::this_fiber::yield();  // `other` waits in join
+    EXPECT_THROW(g.join(), weft::error);  // a second joiner is refused
+    other.join();
+    g.spawn([] { throw boom("never joined"); });
+    weft::this_fiber::yield();
+  });  // the destructor reports what nobody joined
+  weft::set_unhandled_exception_handler(previous);
+  EXPECT_EQ(reported, (std::vector<std::string>{"never joined"}));
+}
+
+// Field case taskgroup_late_failure: a sibling, handling the cancellation that the
+// first failure caused, spawns one child that fails and one that sleeps for an hour.
+TEST(TaskGroup, ChildSpawnedAfterTheFirstFailureStartsCancelledAndItsFailureIsKept) {
+  hang_guard guard;
+  run_checked([] {
+    auto f = weft::spawn([] {
+      weft::with_task_group([](weft::task_group& g) {
+        g.spawn([] { throw boom("first"); });
+        g.spawn([&g] {
+          try {
+            weft::this_fiber::sleep_for(1h);
+          } catch (const weft::cancelled_error&) {
+            g.spawn([] { throw boom("second"); });
+            g.spawn([] { weft::this_fiber::sleep_for(1h); });
+            throw;
+          }
+        });
+      });
+    });
+    ASSERT_TRUE(f.wait_for(10s)) << "the group is still joining";
+    try {
+      f.join();
+      ADD_FAILURE() << "no exception";
+    } catch (const weft::exception_group& e) {
+      ASSERT_EQ(e.exceptions().size(), 2u);
+      EXPECT_EQ(weft::describe_exception(e.exceptions()[0]), "first");
+      EXPECT_EQ(weft::describe_exception(e.exceptions()[1]), "second");
+    }
+  });
+}
+
+TEST(TaskGroup, ChildSpawnedAfterTheJoinerWasCancelledStartsCancelled) {
+  hang_guard guard;
+  run_checked([] {
+    bool late_started = false;
+    auto parent = weft::spawn([&] {
+      weft::with_task_group([&](weft::task_group& g) {
+        g.spawn([&] {
+          try {
+            weft::this_fiber::sleep_for(1h);
+          } catch (const weft::cancelled_error&) {
+            g.spawn([&] {
+              late_started = true;
+              weft::this_fiber::sleep_for(1h);
+            });
+            throw;
+          }
+        });
+      });
+    });
+    weft::this_fiber::sleep_for(2ms);
+    parent.cancel();
+    EXPECT_THROW(parent.join(), weft::cancelled_error);
+    EXPECT_TRUE(late_started);
+  });
+}
+
+TEST(TaskGroup, ChildSpawnedAfterTheBodyThrewStartsCancelled) {
+  hang_guard guard;
+  run_checked([] {
+    EXPECT_THROW(weft::with_task_group([](weft::task_group& g) {
+                   g.spawn([&g] {
+                     try {
+                       weft::this_fiber::sleep_for(1h);
+                     } catch (const weft::cancelled_error&) {
+                       g.spawn([] { weft::this_fiber::sleep_for(1h); });
+                       throw;
+                     }
+                   });
+                   weft::this_fiber::yield();
+                   EXPECT_FALSE(g.cancelled());
+                   throw boom("body");
+                 }),
+                 boom);
+  });
+}
+
+TEST(TaskGroup, ExplicitCancelIsStickyUntilTheJoin) {
+  hang_guard guard;
+  run_checked([] {
+    weft::task_group g;
+    g.cancel();
+    EXPECT_TRUE(g.cancelled());
+    bool cancelled = false;
+    g.spawn([&] {
+      try {
+        weft::this_fiber::sleep_for(1h);
+      } catch (const weft::cancelled_error&) {
+        cancelled = true;
+        throw;
+      }
+    });
+    g.join();  // a cancelled child is not a failure
+    EXPECT_TRUE(cancelled);
+    EXPECT_FALSE(g.cancelled());  // a new round
+    int done = 0;
+    g.spawn([&] {
+      weft::this_fiber::sleep_for(1ms);
+      ++done;
+    });
+    g.join();
+    EXPECT_EQ(done, 1);
+  });
+}
+
+// A reused group's next round: its first failure must cancel the siblings too (it
+// used to cancel only on the group's first failure ever, so this joined forever).
+TEST(TaskGroup, ReusedGroupCancelsOnTheFirstFailureOfEachRound) {
+  hang_guard guard;
+  run_checked([] {
+    weft::task_group g;
+    g.spawn([] { throw boom("round one"); });
+    EXPECT_THROW(g.join(), boom);
+    g.spawn([] { weft::this_fiber::sleep_for(1h); });
+    g.spawn([] {
+      weft::this_fiber::sleep_for(1ms);
+      throw boom("round two");
+    });
+    try {
+      g.join();
+      ADD_FAILURE() << "no exception";
+    } catch (const boom& e) {
+      EXPECT_STREQ(e.what(), "round two");
+    }
+  });
+}
+
+}  // namespace
