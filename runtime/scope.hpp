@@ -52,6 +52,7 @@
 
 #include <weft/runtime/clock.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/this_fiber.hpp>
 #include <weft/runtime/error.hpp>
 
 namespace weft {
@@ -117,22 +118,7 @@ class shield_scope {
   detail::shield_guard guard_;
 };
 
-namespace this_fiber {
-
-// cancellation_requested: a cancellation is pending for this fiber (it will be
-// delivered by the next blocking call outside a shield). Does not consume it.
-inline bool cancellation_requested() {
-  return detail::scheduler::require_fiber("weft::this_fiber::cancellation_requested")
-      .running()
-      ->cancel_requested();
-}
-
-// check_cancelled is a cancellation point that does not block: it throws
-// cancelled_error if a cancellation is pending (consuming it) and timeout_error if
-// a deadline scope around it has expired. Does nothing inside a shield.
-void check_cancelled();
-
-}  // namespace this_fiber
+// this_fiber::check_cancelled and cancellation_requested: runtime/this_fiber.hpp.
 
 // shield(fn) runs fn() so that cancellation cannot interrupt it (asyncio.shield).
 // A cancellation that arrives meanwhile is delivered when fn returns: shield then

@@ -1,4 +1,5 @@
-// this_fiber.hpp: what the running fiber can do to itself.
+// this_fiber.hpp: what the running fiber can do to itself; every this_fiber::
+// function is declared here.
 #pragma once
 
 #include <chrono>
@@ -36,5 +37,20 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
 // id() is the calling fiber's process-unique id (never 0); name() its spawn name.
 fiber_id id();
 std::string_view name();
+
+// cancellation_requested: a cancellation is pending for this fiber (it will be
+// delivered by the next blocking call outside a shield). Does not consume it.
+// Throws errc::not_in_fiber outside a fiber.
+inline bool cancellation_requested() {
+  return detail::scheduler::require_fiber("weft::this_fiber::cancellation_requested")
+      .running()
+      ->cancel_requested();
+}
+
+// check_cancelled is a cancellation point that does not block: it throws
+// cancelled_error if a cancellation is pending (consuming it) and timeout_error if
+// a deadline scope around it has expired (runtime/scope.hpp). Does nothing inside a
+// shield. Throws errc::not_in_fiber outside a fiber.
+void check_cancelled();
 
 }  // namespace weft::this_fiber
