@@ -32,6 +32,21 @@
 
 namespace weft {
 
+namespace detail {
+
+// spawn_result and spawn_outcome spawn fn into `group`; the child puts fn's result
+// (or its outcome: value or exception) into `slot`.
+template <class Slot, class F>
+void spawn_result(task_group& group, Slot& slot, F&& fn) {
+  group.spawn([&slot, fn = std::forward<F>(fn)]() mutable { slot.emplace(call_for_result(fn)); });
+}
+template <class Slot, class F>
+void spawn_outcome(task_group& group, Slot& slot, F&& fn) {
+  group.spawn([&slot, fn = std::forward<F>(fn)]() mutable { slot.emplace(call_for_outcome(fn)); });
+}
+
+}  // namespace detail
+
 // return_exceptions selects gather's collecting mode (asyncio's return_exceptions=True).
 inline constexpr struct return_exceptions_t {
 } return_exceptions;
@@ -45,11 +60,11 @@ template <class... F>
 auto gather(F&&... fns) {
   std::tuple<std::optional<detail::gather_result_t<F>>...> slots;
   task_group group;
+  // One child per callable, each filling its slot. (Through a function, not a
+  // capturing lambda inside the pack expansion: clang 14, Debian 12's, crashes on
+  // init-captures expanded there.)
   [&]<std::size_t... I>(std::index_sequence<I...>) {
-    (group.spawn([&slot = std::get<I>(slots), fn = std::forward<F>(fns)]() mutable {
-       slot.emplace(detail::call_for_result(fn));
-     }),
-     ...);
+    (detail::spawn_result(group, std::get<I>(slots), std::forward<F>(fns)), ...);
   }(std::index_sequence_for<F...>{});
   group.join_first();
   // A child cancelled from outside (not a failure) left its slot empty: gather as a
@@ -66,10 +81,7 @@ auto gather(return_exceptions_t, F&&... fns) {
   std::tuple<std::optional<outcome<std::invoke_result_t<std::decay_t<F>&>>>...> slots;
   task_group group;
   [&]<std::size_t... I>(std::index_sequence<I...>) {
-    (group.spawn([&slot = std::get<I>(slots), fn = std::forward<F>(fns)]() mutable {
-       slot.emplace(detail::call_for_outcome(fn));
-     }),
-     ...);
+    (detail::spawn_outcome(group, std::get<I>(slots), std::forward<F>(fns)), ...);  // (see above)
   }(std::index_sequence_for<F...>{});
   group.join();
   return std::apply([](auto&... slot) { return std::tuple{std::move(*slot)...}; }, slots);
