@@ -5,6 +5,11 @@
 // because it must unwind the fiber; misuse throws `weft::error` with a code below.
 #pragma once
 
+// weft's headers are C++20 (concepts, constinit, designated initializers).
+#if __cplusplus < 202002L
+#error "weft needs C++20: compile with -std=c++20 (pkg-config weft and CMake's weft::weft add it)"
+#endif
+
 #include <memory>
 #include <string>
 #include <string_view>
