@@ -148,7 +148,7 @@ struct fiber_record {
   std::uint64_t scopes_opened_ = 0;
   std::shared_ptr<expiry_mask> masks_;
 
-  // ---- completion (owner thread) ----------------------------------------------------
+  // ---- completion (refs_ and done_: any thread; the rest: owner thread) -------------
   std::atomic<std::uint32_t> refs_{2};    // the running fiber + its handle
   // Written once by the owner when the function has returned (release), after the
   // result; read anywhere (acquire), so a finished fiber can be joined from any thread.

@@ -2,8 +2,8 @@
 // thread that uses the primitive most.
 //
 // A primitive is almost always used by the fibers of one scheduler thread, and a
-// lock-prefixed instruction costs that thread ~2.5 ns per operation (a channel
-// round trip takes four). So the lock is biased: the first scheduler thread to take
+// lock-prefixed instruction on every operation is a large part of a hand-off (a
+// channel round trip takes four; bench/NOTES.md has the numbers). So the lock is biased: the first scheduler thread to take
 // it becomes its *home*, and home takes it with plain stores and loads. Any other
 // thread (another scheduler, a plain thread) takes the *remote* path: an ordinary
 // spin lock among remotes, plus a handshake with home that costs a membarrier(2)
@@ -91,9 +91,9 @@ class biased_lock {
 
   std::atomic<const void*> home_{unbound};  // written once, by remote_lock, under spin_
   std::atomic<bool> home_busy_{false};
-  // In another 8-byte word than home_busy_: on the CPU we measure (Zen 4), home's
-  // load of remote_busy_ right after its store to home_busy_ in the same word waits
-  // for that store (~0.6 ns per channel round trip, four locks).
+  // In another 8-byte word than home_busy_: home loads remote_busy_ right after its
+  // store to home_busy_, and a load from the word a store is still writing waits
+  // for that store on some CPUs (bench/NOTES.md).
   alignas(8) std::atomic<bool> remote_busy_{false};
   std::atomic<bool> spin_{false};           // among remote lockers
 };
