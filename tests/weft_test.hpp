@@ -1,8 +1,14 @@
 // weft_test.hpp: the shared fixture of weft's tests.
 //
-// run_checked(fn) runs fn as the main fiber of a fresh scheduler and checks, at
-// tear-down, that the process has exactly the file descriptors it had before (no
-// epoll, eventfd or socket leaked). run() itself guarantees no fiber outlives it.
+// run_checked(fn) runs fn as the main fiber of a fresh scheduler and fails the test
+// if the run left anything behind (marl's test fixture does this for its allocator):
+//   - a fiber record still allocated (spawned fibers whose handles were never
+//     joined, detached or dropped, or a reference weft forgot to release),
+//   - a started fiber that never finished, a timer still pending in the wheel, a
+//     reactor registration never ended (the scheduler's census at destruction),
+//   - a file descriptor (epoll, eventfd, signalfd, socket) still open.
+// run() itself promises that no fiber outlives it; this checks that promise, and the
+// bookkeeping behind it, after every test that runs a scheduler.
 #pragma once
 
 #include <dirent.h>
@@ -19,6 +25,8 @@
 #include <utility>
 
 #include <weft/weft.hpp>
+#include <weft/runtime/detail/record_cache.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
 
 namespace weft_test {
 
@@ -33,12 +41,31 @@ inline int open_fd_count() {
   return count;
 }
 
+// leak_check compares what the process holds when it is destroyed with what it held
+// when it was made. The scheduler's census is the one run() on this thread destroyed
+// last, so it is read only if the run completed (a throwing run still destroyed it).
+class leak_check {
+ public:
+  leak_check() = default;
+  leak_check(const leak_check&) = delete;
+  leak_check& operator=(const leak_check&) = delete;
+  ~leak_check() {
+    const auto census = weft::detail::scheduler::last_teardown_census();
+    EXPECT_EQ(census.fibers_alive, 0u) << "fibers still alive when the scheduler was destroyed";
+    EXPECT_EQ(census.timers_pending, 0u) << "timers left pending in the scheduler's wheel";
+    EXPECT_EQ(census.fds_registered, 0u) << "reactor registrations never ended";
+    EXPECT_EQ(weft::detail::live_records(), records_before_) << "fiber records leaked";
+    EXPECT_EQ(open_fd_count(), fds_before_) << "file descriptors leaked";
+  }
+
+ private:
+  std::ptrdiff_t records_before_ = weft::detail::live_records();
+  int fds_before_ = open_fd_count();
+};
+
 template <class F>
 auto run_checked(F&& fn, weft::run_options options = {}) {
-  struct fd_check {
-    int before = open_fd_count();
-    ~fd_check() { EXPECT_EQ(open_fd_count(), before) << "file descriptors leaked"; }
-  } check;
+  leak_check check;
   return weft::run(options, std::forward<F>(fn));
 }
 

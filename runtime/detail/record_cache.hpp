@@ -14,4 +14,9 @@ namespace weft::detail {
 void* allocate_record(std::size_t size);
 void free_record(void* block, std::size_t size) noexcept;
 
+// live_records is how many records are allocated and not yet freed, over every
+// thread: weft's test fixture checks it comes back to where it was after each run.
+// Takes a lock; never on a hot path.
+std::ptrdiff_t live_records() noexcept;
+
 }  // namespace weft::detail

@@ -96,7 +96,14 @@ scheduler::scheduler(const scheduler_options& options)
   loop_.name_ = "<scheduler>";
 }
 
+namespace {
+thread_local scheduler::teardown_census this_thread_last_census;
+}  // namespace
+
+scheduler::teardown_census scheduler::last_teardown_census() noexcept { return this_thread_last_census; }
+
 scheduler::~scheduler() {
+  this_thread_last_census = {alive_, timers_.size(), reactor_.registered()};
   {
     std::lock_guard lock(live_schedulers_mutex);
     live_schedulers.erase(this);

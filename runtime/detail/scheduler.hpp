@@ -216,6 +216,17 @@ class scheduler {
   const std::string& deadlock_report() const noexcept { return deadlock_report_; }
 
   std::size_t alive() const noexcept { return alive_; }
+
+  // teardown_census is what a scheduler still held when it was destroyed: all zero
+  // unless weft leaked. Each thread keeps the census of the last scheduler it
+  // destroyed; weft's test fixture (tests/weft_test.hpp) checks it after every run.
+  struct teardown_census {
+    std::size_t fibers_alive = 0;    // started fibers that never finished
+    std::size_t timers_pending = 0;  // timer nodes still linked in the wheel
+    std::size_t fds_registered = 0;  // reactor registrations never ended
+  };
+  static teardown_census last_teardown_census() noexcept;
+
   reactor& io() noexcept { return reactor_; }
   timer_wheel& timers() noexcept { return timers_; }
   stack_pool& stacks() noexcept { return stacks_; }

@@ -5,9 +5,32 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gtest/gtest-spi.h>
+
 #include "../weft_test.hpp"
 
 using namespace weft_test;
+
+// The shared fixture itself: a leak it exists to catch makes the test fail.
+TEST(Fixture, ReportsALeakedFiberRecord) {
+  weft::fiber<void>* leaked = nullptr;
+  EXPECT_NONFATAL_FAILURE(run_checked([&leaked] {
+                            leaked = new weft::fiber<void>(weft::spawn([] {}));
+                            leaked->wait();
+                          }),
+                          "fiber records leaked");
+  delete leaked;
+}
+
+TEST(Fixture, ReportsALeakedDescriptor) {
+  int fd = -1;
+  EXPECT_NONFATAL_FAILURE(run_checked([&fd] { fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC); }),
+                          "file descriptors leaked");
+  ::close(fd);
+}
 
 TEST(Run, ReturnsMainsResult) { EXPECT_EQ(run_checked([] { return 42; }), 42); }
 
@@ -239,8 +262,9 @@ TEST(Spawn, DroppedHandleDetachesAndFiberCompletes) {
 }
 
 TEST(Spawn, HandleOutlivesScheduler) {
+  leak_check check;  // spans the handle, which outlives the run on purpose
   weft::fiber<int> kept;
-  run_checked([&kept] { kept = weft::spawn([] { return 9; }); });
+  weft::run([&kept] { kept = weft::spawn([] { return 9; }); });
   EXPECT_TRUE(kept.done());
   EXPECT_EQ(kept.join(), 9);  // done: no fiber needed to collect the result
 }
