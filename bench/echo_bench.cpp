@@ -75,7 +75,7 @@ class floor_echo_server {
     if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0 ||
         ::listen(listen_fd_, SOMAXCONN) != 0 ||
         ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&at), &len) != 0)
-      throw std::system_error(errno, std::system_category(), "floor_echo_server: listen");
+      throw std::system_error(errno, std::generic_category(), "floor_echo_server: listen");
     port_ = ntohs(at.sin_port);
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);

@@ -13,7 +13,7 @@
 namespace weft_bench {
 namespace {
 
-[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::system_category(), what); }
+[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
 // The byte at position i of request `sequence` on connection `conn`.
 unsigned char expected_byte(std::size_t conn, std::uint32_t sequence, std::size_t i) {

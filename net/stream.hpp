@@ -7,14 +7,11 @@
 //   while (std::size_t n = conn.read_some(buf)) consume(buf, n);   // 0: end of stream
 //
 // Every call suspends only the calling fiber, and takes an optional deadline (see
-// deadline.hpp) and an optional std::error_code&:
-//   - without the error_code, failures throw std::system_error (errno values in
-//     std::generic_category: compare with std::errc), weft::timeout_error at the
-//     deadline, and
-//     errc::socket_closed if the socket was closed;
-//   - with it, they set the code and return what was transferred until then.
-//   - Cancellation always throws cancelled_error: it must unwind the fiber.
-//   - Calling outside a fiber throws errc::not_in_fiber.
+// deadline.hpp) and an optional std::error_code&, by weft's one convention
+// (runtime/error.hpp): without the error_code, failures throw (timeout_error at the
+// deadline, errc::socket_closed if the socket was closed, std::system_error for the
+// OS's errors); with it, they set the code and return what was transferred until
+// then. Cancellation and misuse always throw.
 // One fiber may read while another writes; two fibers reading (or writing) the same
 // stream at once is refused with errc::already_waited when the second has to wait.
 // A socket belongs to the scheduler (thread) whose fiber first had to wait on it.

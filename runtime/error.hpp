@@ -1,8 +1,28 @@
-// error.hpp: the error codes and exceptions every part of weft reports with.
+// error.hpp: the error codes and exceptions every part of weft reports with, and
+// the one convention for deadlines and errors that every header follows.
 //
-// Expected outcomes of blocking calls come back as values (a `_for`/`_until` wait
-// returns false on its deadline). Cancellation is an exception, `cancelled_error`,
-// because it must unwind the fiber; misuse throws `weft::error` with a code below.
+// Deadlines. Every blocking call has one.
+//   - How it is given: calls that mirror a std type (sync/'s primitives,
+//     fiber::wait, sleep, fd_wait, signal_set) keep std's names, an `_for(duration)`
+//     and an `_until(time_point)` form, so std::unique_lock and std-style code work
+//     unchanged; net/'s calls take a trailing `deadline` (net/deadline.hpp), a
+//     duration or a time point. Any std::chrono duration works: one too long to
+//     represent (hours::max()) means no deadline; zero or negative has passed already.
+//   - How it is reported depends on what the call returns. A call whose result is
+//     whether it happened (a wait, acquire, lock, recv, select) returns it: false,
+//     channel_status::timeout, std::cv_status::timeout or std::nullopt, as
+//     std::timed_mutex and Boost.Fiber do. A call that produces something (net/'s
+//     reads, writes, connect, accept, resolve; a deadline scope around any code)
+//     fails with timeout_error, code errc::timed_out.
+// Errors.
+//   - Cancellation is always the exception cancelled_error: it must unwind the fiber.
+//   - Misuse (outside a fiber, a second join, a negative size) always throws
+//     weft::error with a weft::errc below, whose what() names the call.
+//   - Failures from the OS are std::system_error with the errno in
+//     std::generic_category (compare with std::errc), everywhere in weft.
+//   - net/'s calls also have a `std::error_code&` overload (asio's pattern): it sets
+//     the code (errc::timed_out at the deadline) instead of throwing and returns what
+//     was done until then; cancellation and misuse still throw.
 #pragma once
 
 // weft's headers are C++20 (concepts, constinit, designated initializers).
@@ -79,8 +99,9 @@ class cancelled_error : public error {
   cancelled_error();
 };
 
-// timeout_error is thrown by calls whose only way to report a deadline is an
-// exception (a deadline scope, a connect); `_for`/`_until` waits return false instead.
+// timeout_error ends a call that produces something (net/ I/O, a deadline scope)
+// when its deadline passes; waits report their deadline in their result instead
+// (see the convention at the top of this file).
 class timeout_error : public error {
  public:
   timeout_error();
