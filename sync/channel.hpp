@@ -244,7 +244,7 @@ class channel {
     [[gnu::always_inline]] iterator& operator++() {
       // Received in place, into the iterator's own optional: copying an optional
       // that was just written field by field (value, then flag) as one word
-      // stalls store-to-load forwarding (~5 ns per value on a fast loop).
+      // stalls store-to-load forwarding (bench/NOTES.md).
       current_.reset();
       auto& s = detail::scheduler::require_fiber("weft::channel::recv");
       if (ch_->recv_impl(current_, &s, no_deadline) != channel_status::ok) current_.reset();

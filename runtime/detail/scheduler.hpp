@@ -244,9 +244,9 @@ class scheduler {
 
   // The switch path is inline on purpose. boost's jump_fcontext leaves by `jmp`, so
   // the `call` that entered it is never matched by a `ret`: the first `ret` the
-  // resumed fiber executes is mispredicted (~5 ns). Inlined, a fiber that yields in
-  // a loop resumes straight into its own code and returns nowhere, like the raw
-  // Boost.Context floor. Rare work (timers due, the periodic poll, releasing a
+  // resumed fiber executes is mispredicted (bench/NOTES.md). Inlined, a fiber that
+  // yields in a loop resumes straight into its own code and returns nowhere, like the
+  // raw Boost.Context floor. Rare work (timers due, the periodic poll, releasing a
   // finished fiber) stays out of line.
 
   // switch_to: `prev` (the running fiber, which the caller has at hand) suspends and
