@@ -102,14 +102,17 @@ struct select_access;
               "weft::channel", "capacity " + why + " (for a channel without limit: weft::unbounded)");
 }
 
+// channel_waiter is a fiber waiting in send or recv, on its own stack.
+// A waiting receiver's value is constructed in the receiver's own waiter, then moved
+// into the result once it is awake. Writing it straight into the caller's
+// std::optional would make that optional escape: its value and flag become two
+// stores that the caller's copy of the whole optional must wait for (a
+// store-forwarding stall, bench/NOTES.md); this way the result stays in registers.
 template <class T>
 struct channel_waiter : waiter {
-  union {
-    T* src;                  // a sender's value: moved from when served
-    std::optional<T>* dst;   // a receiver's slot: filled when served
-  };
-  bool closed = false;       // served by close(), nothing transferred
-  channel_waiter() noexcept : src(nullptr) {}
+  T* src = nullptr;            // a waiting sender's value: moved from when served
+  std::optional<T> received;   // a waiting receiver's value: filled when served
+  bool closed = false;         // served by close(), nothing transferred
 };
 }  // namespace detail
 
@@ -286,7 +289,7 @@ class channel {
       return true;
     }
     if (detail::waiter* w = receivers_.pop_claimed()) {
-      static_cast<waiter_type*>(w)->dst->emplace(std::move(v));
+      static_cast<waiter_type*>(w)->received.emplace(std::move(v));
       detail::wake_served(w, here);
       status = channel_status::ok;
       return true;
@@ -374,8 +377,10 @@ class channel {
       return channel_status::empty;
     }
     waiter_type w;
-    w.dst = &out;
-    return finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w, "weft::channel::recv");
+    const channel_status status_after_wait =
+        finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w, "weft::channel::recv");
+    if (status_after_wait == channel_status::ok) out.emplace(std::move(*w.received));
+    return status_after_wait;
   }
 
   static channel_status finish_wait(detail::wait_outcome outcome, const waiter_type& w, const char* call) {

@@ -156,14 +156,16 @@ struct op_for<recv_case<T, F>> final : select_op {
     w.group = g;
     w.case_index = i;
     w.token = t;
-    w.dst = &out;
     select_access::receivers(*c.ch).push_back(&w);
   }
   bool dequeue() noexcept override {
     if (w.queued) select_access::receivers(*c.ch).remove(&w);
     return abandoned(w);
   }
-  void served() noexcept override { status = w.closed ? channel_status::closed : channel_status::ok; }
+  void served() noexcept override {
+    status = w.closed ? channel_status::closed : channel_status::ok;
+    if (!w.closed) out.emplace(std::move(*w.received));
+  }
   bool acknowledge_if_abandoned() noexcept override {
     if (!abandoned(w)) return false;
     acknowledge_abandon(w);

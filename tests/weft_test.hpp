@@ -20,9 +20,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <weft/weft.hpp>
 #include <weft/runtime/detail/record_cache.hpp>
@@ -68,6 +71,25 @@ auto run_checked(F&& fn, weft::run_options options = {}) {
   leak_check check;
   return weft::run(options, std::forward<F>(fn));
 }
+
+// boom is the exception tests throw on purpose.
+struct boom : std::runtime_error {
+  explicit boom(const std::string& what) : std::runtime_error(what) {}
+};
+
+// collect_reports, while it lives, collects what reaches the unhandled exception
+// handler (described), so a test can assert that a failure was reported, not lost.
+struct collect_reports {
+  std::vector<std::string> reported;
+  weft::unhandled_exception_handler previous = weft::set_unhandled_exception_handler(
+      [this](weft::fiber_id, std::string_view, std::exception_ptr e) {
+        reported.push_back(weft::describe_exception(e));
+      });
+  collect_reports() = default;
+  collect_reports(const collect_reports&) = delete;
+  collect_reports& operator=(const collect_reports&) = delete;
+  ~collect_reports() { weft::set_unhandled_exception_handler(previous); }
+};
 
 // hang_guard turns a hang into a failure: a test that could otherwise only fail by
 // never returning holds one, and if the guard is still alive after `limit` the process

@@ -9,24 +9,6 @@
 
 using namespace weft_test;
 
-namespace {
-
-struct boom : std::runtime_error {
-  explicit boom(const std::string& what) : std::runtime_error(what) {}
-};
-
-// Collects what reaches the unhandled exception handler during a test.
-struct collect_reports {
-  std::vector<std::string> reported;
-  weft::unhandled_exception_handler previous = weft::set_unhandled_exception_handler(
-      [this](weft::fiber_id, std::string_view, std::exception_ptr e) {
-        reported.push_back(weft::describe_exception(e));
-      });
-  ~collect_reports() { weft::set_unhandled_exception_handler(previous); }
-};
-
-}  // namespace
-
 TEST(Generator, NormalEndEndsTheLoop) {
   run_checked([] {
     weft::generator<std::string> words([](auto& out) {
