@@ -103,11 +103,10 @@ struct select_access;
 }
 
 // channel_waiter is a fiber waiting in send or recv, on its own stack.
-// A waiting receiver's value is constructed in the receiver's own waiter, then moved
-// into the result once it is awake. Writing it straight into the caller's
-// std::optional would make that optional escape: its value and flag become two
-// stores that the caller's copy of the whole optional must wait for (a
-// store-forwarding stall, bench/NOTES.md); this way the result stays in registers.
+// A waiting receiver's value is constructed in the receiver's own waiter (a slot
+// weft owns), then moved into the result once the receiver is awake, so the
+// caller's std::optional never escapes to another fiber (bench/NOTES.md has what
+// this measured).
 template <class T>
 struct channel_waiter : waiter {
   T* src = nullptr;            // a waiting sender's value: moved from when served
