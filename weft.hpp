@@ -16,6 +16,7 @@
 #include <weft/runtime/signal_set.hpp>
 #include <weft/runtime/stack_options.hpp>
 #include <weft/runtime/this_fiber.hpp>
+#include <weft/runtime/to_thread.hpp>
 #include <weft/runtime/unhandled_exception.hpp>
 #include <weft/net/address.hpp>
 #include <weft/net/listener.hpp>

@@ -6,7 +6,7 @@
 #include <charconv>
 #include <string>
 
-#include <weft/runtime/detail/thread_call.hpp>
+#include <weft/runtime/detail/call_blocking.hpp>
 #include <weft/runtime/error.hpp>
 
 namespace weft::net {
@@ -60,7 +60,7 @@ std::vector<endpoint> resolve(std::string_view host, std::string_view service, d
   if (numeric_port) {
     if (const auto address = ip_address::try_parse(host)) return {endpoint(*address, port)};
   }
-  const auto result = detail::call_on_thread(
+  const auto result = detail::call_blocking(
       [host = std::string(host), service = std::string(service)] { return lookup(host, service); },
       d.at, "weft::net::resolve");
   if (!result) {

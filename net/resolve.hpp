@@ -2,9 +2,9 @@
 //
 //   for (const weft::net::endpoint& ep : weft::net::resolve("example.com", "443")) ...
 //
-// getaddrinfo blocks (files, DNS), so it runs on a helper thread while only the
-// calling fiber waits, as asyncio's loop.getaddrinfo does. Numeric hosts and ports
-// are answered without the thread.
+// getaddrinfo blocks (files, DNS), so it runs on weft::to_thread's pool while only
+// the calling fiber waits, as asyncio's loop.getaddrinfo does. Numeric hosts and
+// ports are answered without the pool.
 #pragma once
 
 #include <string_view>

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <thread>
 
-#include <weft/runtime/detail/thread_call.hpp>
+#include <weft/runtime/detail/call_blocking.hpp>
 #include "net_test.hpp"
 
 namespace {
@@ -64,57 +64,18 @@ TEST(Resolve, NumericAndLocalNames) {
   });
 }
 
-TEST(ThreadCall, OnlyTheCallingFiberWaits) {
+// resolve's own deadline reaches the pool call (weft::to_thread has its tests in
+// tests/runtime/to_thread_test.cpp).
+TEST(CallBlocking, DeadlineReturnsNothing) {
   run_checked([] {
-    int ticks = 0;
-    auto ticker = weft::spawn([&] {
-      for (;;) {
-        weft::this_fiber::sleep_for(1ms);
-        ++ticks;
-      }
-    });
-    const auto caller = std::this_thread::get_id();
-    auto result = weft::detail::call_on_thread(
-        [caller] {
-          std::this_thread::sleep_for(50ms);
-          return std::this_thread::get_id() != caller;
-        },
-        weft::no_deadline);
-    ASSERT_TRUE(result.has_value());
-    EXPECT_TRUE(*result);  // ran elsewhere
-    EXPECT_GT(ticks, 0);   // while the scheduler went on
-    ticker.cancel();
-  });
-}
-
-TEST(ThreadCall, DeadlineCancellationAndExceptions) {
-  run_checked([] {
-    auto late = weft::detail::call_on_thread(
+    auto late = weft::detail::call_blocking(
         [] {
           std::this_thread::sleep_for(100ms);
           return 1;
         },
-        weft::deadline_after(5ms));
+        weft::deadline_after(5ms), "test");
     EXPECT_FALSE(late.has_value());
-
-    auto waiter = weft::spawn([] {
-      return weft::detail::call_on_thread(
-          [] {
-            std::this_thread::sleep_for(100ms);
-            return 2;
-          },
-          weft::no_deadline);
-    });
-    weft::this_fiber::sleep_for(5ms);
-    waiter.cancel();
-    EXPECT_THROW(waiter.join(), weft::cancelled_error);
-
-    EXPECT_THROW(weft::detail::call_on_thread([]() -> int { throw std::runtime_error("boom"); },
-                                              weft::no_deadline),
-                 std::runtime_error);
   });
-  // Outside a fiber: refused.
-  EXPECT_THROW(weft::detail::call_on_thread([] { return 0; }, weft::no_deadline), weft::error);
 }
 
 TEST(SignalSet, DeliversASignalToTheWaitingFiber) {

@@ -1,0 +1,116 @@
+#include <weft/runtime/detail/blocking_pool.hpp>
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <csignal>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include <weft/runtime/error.hpp>
+
+namespace weft::detail {
+namespace {
+
+std::size_t default_limit() {
+  // asyncio's default executor: min(32, cores + 4).
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  return std::min<std::size_t>(32, cores + 4);
+}
+
+struct pool {
+  std::mutex mutex;
+  std::condition_variable work;  // a job was queued, or the limit went down
+  std::deque<std::function<void()>> queue;
+  std::size_t limit = default_limit();
+  std::size_t threads = 0;  // started and not yet left
+  std::size_t idle = 0;     // of those, waiting for a job
+};
+
+// Never destroyed: detached pool threads may still run while static destructors do.
+pool& the_pool() {
+  static pool* instance = new pool;
+  return *instance;
+}
+
+void work_loop() {
+  pool& p = the_pool();
+  std::unique_lock lock(p.mutex);
+  for (;;) {
+    while (p.queue.empty() && p.threads <= p.limit) {
+      ++p.idle;
+      const bool woken = p.work.wait_for(lock, blocking_pool_idle_exit,
+                                         [&] { return !p.queue.empty() || p.threads > p.limit; });
+      --p.idle;
+      if (!woken) break;  // idle too long: leave
+    }
+    if (p.queue.empty() || p.threads > p.limit) {
+      --p.threads;
+      return;
+    }
+    std::function<void()> job = std::move(p.queue.front());
+    p.queue.pop_front();
+    lock.unlock();
+    job();
+    job = nullptr;  // destroyed before the lock is taken again
+    lock.lock();
+  }
+}
+
+// Starts a pool thread with every signal blocked (the mask is inherited).
+void start_thread() {
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  struct restore_mask {
+    sigset_t* mask;
+    ~restore_mask() { pthread_sigmask(SIG_SETMASK, mask, nullptr); }
+  } restore{&previous};
+  std::thread(work_loop).detach();
+}
+
+}  // namespace
+
+void submit_blocking(std::function<void()> job) {
+  pool& p = the_pool();
+  std::unique_lock lock(p.mutex);
+  p.queue.push_back(std::move(job));
+  if (p.idle >= p.queue.size() || p.threads >= p.limit) {
+    p.work.notify_one();
+    return;
+  }
+  ++p.threads;
+  try {
+    start_thread();
+  } catch (...) {
+    --p.threads;
+    if (p.threads > 0) return;  // the threads there are will take it
+    p.queue.pop_back();
+    throw;
+  }
+}
+
+void set_blocking_pool_limit(std::size_t threads) {
+  if (threads == 0) throw error(errc::invalid_argument, "weft::set_to_thread_limit", "a pool of 0 threads");
+  pool& p = the_pool();
+  std::lock_guard lock(p.mutex);
+  p.limit = threads;
+  p.work.notify_all();  // idle threads above the limit leave
+}
+
+std::size_t blocking_pool_limit() noexcept {
+  pool& p = the_pool();
+  std::lock_guard lock(p.mutex);
+  return p.limit;
+}
+
+std::size_t blocking_pool_threads() noexcept {
+  pool& p = the_pool();
+  std::lock_guard lock(p.mutex);
+  return p.threads;
+}
+
+}  // namespace weft::detail
