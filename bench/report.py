@@ -30,6 +30,8 @@ COMPARISONS = [
     ("weft/task_group_spawn_join", "weft/spawn_join", 1.5, None, None),
     ("weft/gather_10", "weft/spawn_join", None, None, None),
     ("weft/cancel_blocked", "weft/spawn_join", None, None, None),
+    ("std/async_roundtrip", None, None, None, None),
+    ("weft/to_thread", "std/async_roundtrip", 1.0, None, None),
     ("weft/echo/50", "floor/epoll_echo/50", 1.05, None, None),
     ("weft/echo/1000", "floor/epoll_echo/1000", 1.05, None, None),
 ]
