@@ -49,6 +49,9 @@ void work_loop() {
     }
     if (p.queue.empty() || p.threads > p.limit) {
       --p.threads;
+      // Leaving above the limit with work queued: the wake-up that brought this
+      // thread here was meant for the job, so pass it on to a thread that stays.
+      if (!p.queue.empty()) p.work.notify_one();
       return;
     }
     std::function<void()> job = std::move(p.queue.front());
