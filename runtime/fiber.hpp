@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -22,6 +23,7 @@
 
 #include <weft/runtime/clock.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/detail/task.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/unhandled_exception.hpp>
@@ -41,10 +43,20 @@ struct fiber_access {
 };
 }  // namespace detail
 
+// Where spawn() starts a fiber (spawn_options::on), besides a scheduler's index in
+// the runtime (0 is run()'s own thread, up to run_options::threads - 1):
+inline constexpr std::ptrdiff_t on_caller = -1;  // the calling fiber's scheduler
+inline constexpr std::ptrdiff_t on_any = -2;     // each scheduler in turn (round robin)
+
 // spawn_options are the per-fiber settings of spawn().
 struct spawn_options {
-  std::string name;            // shown in reports and by this_fiber::name()
+  std::string name{};          // shown in reports and by this_fiber::name()
   std::size_t stack_size = 0;  // usable bytes; 0: the scheduler's default
+  // The scheduler that runs the fiber, for its whole life (fibers do not move
+  // between threads): on_caller, on_any or an index. A fiber on another
+  // scheduler's thread may touch the caller's data only through weft's
+  // primitives (channels, events, mutexes, join) or its own synchronisation.
+  std::ptrdiff_t on = on_caller;
 };
 
 // fiber<T> is the handle of a fiber whose function returns T.
@@ -54,11 +66,11 @@ struct spawn_options {
 // fiber): the fiber runs on, and if it ends with an exception, that exception goes
 // to the unhandled exception handler instead of being lost.
 //
-// Threads: cancel() works from any thread. Once done() is true, join() works from
-// any thread (also after run() has returned). While the fiber runs, wait/join/detach
-// belong to fibers of the scheduler that spawned it; waiting from another
-// scheduler's fiber throws errc::not_joinable, and detaching or destroying the
-// handle on another thread is not supported yet (multi-core work).
+// Threads: a handle may be used on any thread. cancel(), detach() and destruction
+// work from any thread; wait/join from a fiber of any scheduler (the fiber's own or
+// another's), and from anywhere once done() is true (also after run() has
+// returned). Several fibers of other schedulers may wait for one fiber at once;
+// among the fibers of its own scheduler, one at a time (errc::already_waited).
 //
 // One handle, several threads: like a std:: object, a handle may be used by several
 // threads at once only through its const members (cancel, done, id, name, wait,
@@ -148,28 +160,32 @@ class fiber {
     return detail::scheduler::require_fiber(call).wait_done(s, deadline, call);
   }
   void reset() noexcept {
-    if (auto* s = std::exchange(state_, nullptr)) {
-      s->detached_ = true;
-      if (s->done_.load(std::memory_order_acquire)) detail::report_unretrieved(*s);
-      detail::release_record(s);
-    }
+    if (auto* s = std::exchange(state_, nullptr)) detail::scheduler::release_handle(s);
   }
 
   detail::task_state<T>* state_ = nullptr;
 };
 
-// spawn(options, f, args...) starts f(args...) in a new fiber of the calling
-// fiber's scheduler and returns its handle. The new fiber runs once the caller
-// blocks or yields. Throws errc::not_in_fiber outside a fiber, std::system_error
-// (ENOMEM) if no stack can be had.
+// spawn(options, f, args...) starts f(args...) in a new fiber and returns its
+// handle. The fiber runs on the calling fiber's scheduler unless options.on names
+// another; there it runs once the caller blocks or yields, elsewhere as soon as
+// that scheduler's thread gets to it.
+// Throws errc::not_in_fiber outside a fiber, errc::invalid_argument for an `on`
+// the runtime does not have, errc::scheduler_stopped if that scheduler is shutting
+// down, std::system_error (ENOMEM) if no stack can be had (on another scheduler:
+// the fiber ends with that error, and join() rethrows it).
 template <class F, class... Args>
 auto spawn(spawn_options options, F&& f, Args&&... args) {
   auto& sched = detail::scheduler::require_fiber("weft::spawn");
+  detail::scheduler& target = options.on == on_caller ? sched : detail::placement(sched, options.on);
   auto* t = detail::make_task(std::forward<F>(f), std::forward<Args>(args)...);
   using result = typename std::remove_pointer_t<decltype(t)>::result_type;
   try {
     t->name_ = std::move(options.name);
-    sched.start(t, options.stack_size);
+    if (&target == &sched)
+      sched.start(t, options.stack_size);
+    else
+      sched.start_on(target, t, options.stack_size);
   } catch (...) {
     delete t;
     throw;

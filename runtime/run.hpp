@@ -2,19 +2,32 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <utility>
 
 #include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/fiber.hpp>
 #include <weft/runtime/stack_options.hpp>
 
 namespace weft {
 
-// run_options configure the scheduler that run() starts.
+// run_options configure the schedulers that run() starts.
 struct run_options {
   std::size_t stack_size = 0;  // default usable stack per fiber; 0: default_stack_size
   guard_pages guards = guard_pages::within_map_budget;
+  // How many scheduler threads: 1 (the default) runs every fiber on the calling
+  // thread; N > 1 adds N - 1 worker threads, each with its own run queue, timers
+  // and reactor; 0 means one per CPU the process may run on. See spawn_options::on
+  // for where fibers go.
+  std::size_t threads = 1;
 };
+
+namespace detail {
+// scheduler_threads resolves run_options::threads (0: the CPUs we may run on);
+// throws errc::invalid_argument above 1024.
+std::size_t scheduler_threads(std::size_t requested);
+}  // namespace detail
 
 // run(main) starts a scheduler on the calling thread, runs main() as its first
 // fiber (named "main") and returns main's result, or rethrows its exception.
@@ -40,10 +53,19 @@ struct run_options {
 //   weft::fiber::join of fiber 2 "worker"; fiber 2 "worker": weft::event::wait
 // A fiber spawned without a name shows as "fiber <id>".
 //
+// Several threads (options.threads): run() starts the workers before main and,
+// when main returns, cancels and waits for the fibers of every scheduler, then
+// joins the workers; nothing outlives run() there either. A deadlock is not
+// reported while the workers exist (they are threads that could wake a fiber).
+//
 // Throws errc::scheduler_running if this thread already runs a scheduler.
 template <class F>
 auto run(const run_options& options, F&& main) {
-  detail::scheduler sched(detail::scheduler_options{options.stack_size, options.guards});
+  const std::size_t threads = detail::scheduler_threads(options.threads);
+  const detail::scheduler_options sched_options{options.stack_size, options.guards};
+  detail::scheduler sched(sched_options);
+  std::optional<detail::scheduler_group> group;  // destroyed first: joins the workers
+  if (threads > 1) group.emplace(sched, threads, sched_options);
   auto* t = detail::make_task(std::forward<F>(main));
   using result = typename std::remove_pointer_t<decltype(t)>::result_type;
   t->name_ = "main";
@@ -55,6 +77,7 @@ auto run(const run_options& options, F&& main) {
   }
   auto handle = detail::fiber_access::adopt<result>(t);
   sched.run(t);
+  group.reset();
   if (sched.deadlocked())
     throw error(errc::would_deadlock, "weft::run",
                 "every fiber is blocked and nothing can wake them: " + sched.deadlock_report());

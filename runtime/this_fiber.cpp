@@ -1,6 +1,7 @@
 #include <weft/runtime/this_fiber.hpp>
 
 #include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/scope.hpp>
 
@@ -25,6 +26,13 @@ void sleep_for(duration d) {
   if (d > duration::zero()) return sleep_until(deadline_after(d));
   // time_point::min(): due at once, without a clock read; other fibers run first.
   if (sched.park_until(time_point::min(), "weft::this_fiber::sleep_for") == detail::wake_reason::cancelled) detail::throw_cancelled();
+}
+
+std::size_t scheduler_index() { return detail::scheduler::require_fiber("weft::this_fiber::scheduler_index").index(); }
+
+std::size_t scheduler_count() {
+  const auto* group = detail::scheduler::require_fiber("weft::this_fiber::scheduler_count").group();
+  return group ? group->size() : 1;
 }
 
 fiber_id id() { return detail::scheduler::require_fiber("weft::this_fiber::id").running()->id_; }

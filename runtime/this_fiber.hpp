@@ -38,6 +38,12 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
 fiber_id id();
 std::string_view name();
 
+// scheduler_index() is the index of the scheduler running the calling fiber in its
+// runtime: 0 for run()'s own thread, up to run_options::threads - 1 (see
+// spawn_options::on); scheduler_count() is how many the runtime has.
+std::size_t scheduler_index();
+std::size_t scheduler_count();
+
 // cancellation_requested: a cancellation is pending for this fiber (it will be
 // delivered by the next blocking call outside a shield). Does not consume it.
 // Throws errc::not_in_fiber outside a fiber.

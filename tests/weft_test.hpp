@@ -79,10 +79,14 @@ struct boom : std::runtime_error {
 
 // collect_reports, while it lives, collects what reaches the unhandled exception
 // handler (described), so a test can assert that a failure was reported, not lost.
+// Reports may come from any scheduler thread of the runtime; read `reported` once
+// the run has returned.
 struct collect_reports {
+  std::mutex mutex;
   std::vector<std::string> reported;
   weft::unhandled_exception_handler previous = weft::set_unhandled_exception_handler(
       [this](weft::fiber_id, std::string_view, std::exception_ptr e) {
+        std::lock_guard lock(mutex);
         reported.push_back(weft::describe_exception(e));
       });
   collect_reports() = default;

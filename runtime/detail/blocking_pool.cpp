@@ -1,15 +1,13 @@
 #include <weft/runtime/detail/blocking_pool.hpp>
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <condition_variable>
-#include <csignal>
 #include <deque>
 #include <mutex>
 #include <thread>
 #include <utility>
 
+#include <weft/runtime/detail/quiet_thread.hpp>
 #include <weft/runtime/error.hpp>
 
 namespace weft::detail {
@@ -63,17 +61,8 @@ void work_loop() {
   }
 }
 
-// Starts a pool thread with every signal blocked (the mask is inherited).
-void start_thread() {
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  struct restore_mask {
-    sigset_t* mask;
-    ~restore_mask() { pthread_sigmask(SIG_SETMASK, mask, nullptr); }
-  } restore{&previous};
-  std::thread(work_loop).detach();
-}
+// Starts a pool thread with every signal blocked (quiet_thread.hpp).
+void start_thread() { thread_with_signals_blocked(work_loop).detach(); }
 
 }  // namespace
 

@@ -19,6 +19,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/context/fiber.hpp>
 
@@ -156,6 +157,9 @@ struct fiber_record {
   bool detached_ = false;
   bool returns_to_loop_ = false;          // run()'s main: hand control straight back
   park_token joiner_{};                   // the fiber waiting in join/wait, if any
+  // Fibers of other schedulers waiting in join/wait (scheduler::wait_remote): made
+  // on the first such wait. Each entry holds a reference on its waiter's record.
+  std::unique_ptr<std::vector<park_token>> remote_joiners_;
   std::exception_ptr error_;              // what escaped the user's function
 
   std::uint64_t id_ = 0;

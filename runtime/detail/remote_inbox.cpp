@@ -24,10 +24,23 @@ bool remote_inbox::post(std::function<void()> fn) {
   return true;
 }
 
-void remote_inbox::push_wake(remote_wake w) {
+bool remote_inbox::push(const remote_request& r) {
   std::lock_guard lock(mutex_);
-  wakes_.push_back(w);
+  if (shut_down_ || (closed_ && r.what == remote_request::kind::start)) return false;
+  requests_.push_back(r);
   has_items_.store(true, std::memory_order_seq_cst);
+  notify_locked();
+  return true;
+}
+
+void remote_inbox::request_stop() noexcept {
+  stop_.store(true, std::memory_order_release);
+  poke();
+}
+
+void remote_inbox::poke() noexcept {
+  std::lock_guard lock(mutex_);
+  has_items_.store(true, std::memory_order_seq_cst);  // so the owner does not go to sleep
   notify_locked();
 }
 
@@ -38,10 +51,10 @@ void remote_inbox::notify_locked() noexcept {
   [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
 }
 
-void remote_inbox::take(std::vector<remote_wake>& wakes, std::vector<std::function<void()>>& posts) {
+void remote_inbox::take(std::vector<remote_request>& requests, std::vector<std::function<void()>>& posts) {
   std::lock_guard lock(mutex_);
   has_items_.store(false, std::memory_order_relaxed);
-  wakes.swap(wakes_);
+  requests.swap(requests_);
   posts.swap(posts_);
 }
 
@@ -65,16 +78,17 @@ void remote_inbox::drain_event_fd() noexcept {
 void remote_inbox::shutdown() noexcept {
   std::lock_guard lock(mutex_);
   closed_ = true;
+  shut_down_ = true;
   if (event_fd_ >= 0) ::close(event_fd_);
   event_fd_ = -1;
 }
 
-std::vector<std::function<void()>> remote_inbox::close() {
+void remote_inbox::close(std::vector<remote_request>& requests, std::vector<std::function<void()>>& posts) {
   std::lock_guard lock(mutex_);
   closed_ = true;
-  std::vector<std::function<void()>> rest;
-  rest.swap(posts_);
-  return rest;
+  has_items_.store(false, std::memory_order_relaxed);
+  requests.swap(requests_);
+  posts.swap(posts_);
 }
 
 }  // namespace weft::detail

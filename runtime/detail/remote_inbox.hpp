@@ -17,6 +17,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <vector>
@@ -25,12 +27,25 @@
 
 namespace weft::detail {
 
-// remote_wake asks the owner to end a park: the one named by `token` or, with
-// generation 0, whatever park the fiber is in if its cancellation is still pending.
-// The sender holds a reference on the record (refs_) that the owner drops.
-struct remote_wake {
-  park_token token;
-  wake_reason why;
+// remote_request is what another thread asks of a scheduler about one of its
+// fibers. Each kind says which references (fiber_record::refs_) travel with it; the
+// owner drops them once it has applied the request.
+struct remote_request {
+  enum class kind : std::uint8_t {
+    wake,    // end the park `token` names with `why`; holds a reference on token.fiber
+    cancel,  // end token.fiber's park if its cancellation is still pending; same reference
+    start,   // start `target` (spawned on another thread for this scheduler) with a
+             // stack of `stack_size` (0: the default); the record's own references
+    join,    // wake `token` (a fiber of another scheduler) when `target` finishes;
+             // holds a reference on token.fiber (kept while it waits) and on target
+    unjoin,  // that waiter stopped waiting (deadline, cancellation); a reference on target
+    detach,  // the handle of `target` was dropped on another thread; the handle's reference
+  };
+  kind what = kind::wake;
+  wake_reason why = wake_reason::notified;
+  park_token token{};
+  fiber_record* target = nullptr;
+  std::size_t stack_size = 0;
 };
 
 class remote_inbox {
@@ -44,12 +59,13 @@ class remote_inbox {
 
   // post queues fn to run in a new fiber; false if the scheduler has finished.
   bool post(std::function<void()> fn);
-  // push_wake queues a wake-up for the owner to check and apply. Never refused; the
-  // owner takes what is left when it is destroyed.
-  void push_wake(remote_wake w);
+  // push queues a request for the owner to check and apply; false only once the
+  // scheduler is gone (shutdown()), or for a start once it has closed (close()).
+  // The owner takes what is left when it is destroyed.
+  bool push(const remote_request& r);
 
   // take moves everything queued into the arguments (owner thread).
-  void take(std::vector<remote_wake>& wakes, std::vector<std::function<void()>>& posts);
+  void take(std::vector<remote_request>& requests, std::vector<std::function<void()>>& posts);
   bool has_items() const noexcept { return has_items_.load(std::memory_order_seq_cst); }
 
   // begin_sleep announces that the owner is about to block in epoll; false (and no
@@ -59,8 +75,16 @@ class remote_inbox {
   // drain_event_fd resets the eventfd after epoll reported it.
   void drain_event_fd() noexcept;
 
-  // close refuses further posts and returns the ones still queued.
-  std::vector<std::function<void()>> close();
+  // close refuses further posts and starts, and moves those still queued into the
+  // arguments (with every other request), so that the owner applies them now.
+  void close(std::vector<remote_request>& requests, std::vector<std::function<void()>>& posts);
+
+  // request_stop asks the owner's serve() loop to return (scheduler_group's
+  // shutdown); stop_requested is read by the owner.
+  void request_stop() noexcept;
+  // poke makes the owner look at its loop's condition again (it may be asleep).
+  void poke() noexcept;
+  bool stop_requested() const noexcept { return stop_.load(std::memory_order_acquire); }
   // shutdown also releases the eventfd; the owner calls it when it is destroyed.
   void shutdown() noexcept;
 
@@ -70,9 +94,11 @@ class remote_inbox {
   int event_fd_;
   std::atomic<bool> has_items_{false};
   std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_{false};
   std::mutex mutex_;  // guards the vectors, closed_ and writes/closing of event_fd_
-  bool closed_ = false;
-  std::vector<remote_wake> wakes_;
+  bool closed_ = false;    // no more posts or starts
+  bool shut_down_ = false;  // no more requests at all
+  std::vector<remote_request> requests_;
   std::vector<std::function<void()>> posts_;
 };
 

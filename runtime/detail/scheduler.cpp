@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include <weft/runtime/detail/sanitizer.hpp>
+#include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/detail/task.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/unhandled_exception.hpp>
@@ -98,20 +99,30 @@ scheduler::scheduler(const scheduler_options& options)
 
 namespace {
 thread_local scheduler::teardown_census this_thread_last_census;
+thread_local scheduler::teardown_census this_thread_carried_census;
 }  // namespace
 
 scheduler::teardown_census scheduler::last_teardown_census() noexcept { return this_thread_last_census; }
 
+void scheduler::carry_into_census(const teardown_census& workers) noexcept {
+  this_thread_carried_census.fibers_alive += workers.fibers_alive;
+  this_thread_carried_census.timers_pending += workers.timers_pending;
+  this_thread_carried_census.fds_registered += workers.fds_registered;
+}
+
 scheduler::~scheduler() {
-  this_thread_last_census = {alive_, timers_.size(), reactor_.registered()};
+  const teardown_census carried = std::exchange(this_thread_carried_census, {});
+  this_thread_last_census = {alive_ + carried.fibers_alive, timers_.size() + carried.timers_pending,
+                             reactor_.registered() + carried.fds_registered};
   {
     std::lock_guard lock(live_schedulers_mutex);
     live_schedulers.erase(this);
   }
-  // Requests that arrived after the last look: every fiber has finished, so only
-  // the references they hold are left to drop.
-  inbox_->take(inbox_wakes_, inbox_posts_);
-  for (const remote_wake& w : inbox_wakes_) release_record(w.token.fiber);
+  // Requests that arrived after the last look. Every fiber here has finished, so
+  // they only drop their references, wake remote waiters of finished fibers and
+  // report detached fibers' exceptions.
+  inbox_->take(inbox_requests_, inbox_posts_);
+  for (const remote_request& r : inbox_requests_) apply_remote(r);
   inbox_->shutdown();
   this_thread_scheduler = nullptr;
 }
@@ -122,17 +133,23 @@ void scheduler::throw_not_in_fiber(const char* what) {
 
 // ---- starting and finishing ---------------------------------------------------------
 
-void scheduler::start(fiber_record* rec, std::size_t stack_size) {
-  const stack s = stacks_.acquire(stack_size == 0 ? stack_size_ : stack_size);
-  rec->owner_ = this;
-  rec->stack_ = s;
-  rec->asan_bottom_ = s.bottom;
-  rec->asan_size_ = s.size;
+std::uint64_t scheduler::take_id() noexcept {
   if (next_id_ == last_id_) {
     next_id_ = next_id_block.fetch_add(id_block, std::memory_order_relaxed);
     last_id_ = next_id_ + id_block;
   }
-  rec->id_ = next_id_++;
+  return next_id_++;
+}
+
+void scheduler::start(fiber_record* rec, std::size_t stack_size) {
+  const stack s = stacks_.acquire(stack_size == 0 ? stack_size_ : stack_size);
+  // A fiber started for another thread (start_on) has its owner and id already,
+  // and that thread may be reading them: compare, do not write again.
+  if (rec->owner_ != this) rec->owner_ = this;
+  rec->stack_ = s;
+  rec->asan_bottom_ = s.bottom;
+  rec->asan_size_ = s.size;
+  if (rec->id_ == 0) rec->id_ = take_id();
   rec->park_generation_ = rec->id_ % poll_interval;
   rec->deadline_.fire = &on_deadline;
   rec->deadline_.fiber = rec;
@@ -169,6 +186,48 @@ void scheduler::start_detached(std::function<void()> fn) noexcept {
   }
 }
 
+void scheduler::start_on(scheduler& target, fiber_record* rec, std::size_t stack_size) {
+  rec->owner_ = &target;
+  rec->id_ = take_id();
+  remote_request r;
+  r.what = remote_request::kind::start;
+  r.target = rec;
+  r.stack_size = stack_size;
+  if (!send(&target, r)) {
+    rec->owner_ = nullptr;
+    throw error(errc::scheduler_stopped, "weft::spawn",
+                "scheduler " + std::to_string(target.index()) + " of the runtime is shutting down");
+  }
+}
+
+// apply_start: the owner's half of start_on. A fiber that cannot start (no stack)
+// ends at once with that error, which its join rethrows.
+void scheduler::apply_start(fiber_record* rec, std::size_t stack_size) noexcept {
+  try {
+    start(rec, stack_size);
+  } catch (...) {
+    rec->error_ = std::current_exception();
+    rec->done_.store(true, std::memory_order_release);
+    if (rec->remote_joiners_) wake_remote_joiners(rec);
+    if (rec->detached_) report_unretrieved(*rec);
+    release_record(rec);  // the fiber's own reference
+  }
+}
+
+void scheduler::release_handle(fiber_record* rec) noexcept {
+  scheduler* owner = rec->owner_;
+  if (owner != nullptr && owner != this_thread_scheduler) {
+    remote_request r;
+    r.what = remote_request::kind::detach;
+    r.target = rec;
+    if (send(owner, r)) return;
+    // Its scheduler has ended, after every fiber of it finished: no race left.
+  }
+  rec->detached_ = true;
+  if (rec->done_.load(std::memory_order_acquire)) report_unretrieved(*rec);
+  release_record(rec);
+}
+
 // fiber_main is a TSan switch point: a fiber that starts right after another
 // finished arrives here still under the finished fiber's TSan identity (after_switch
 // switches), and an instrumented fiber_main would record its entry there and its
@@ -191,6 +250,8 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
     wake(rec->joiner_, wake_reason::notified);
     rec->joiner_ = {};
   }
+  if (rec->remote_joiners_) [[unlikely]]
+    wake_remote_joiners(rec);
   if (rec->detached_) report_unretrieved(*rec);
   fiber_record* next = rec->returns_to_loop_ ? &loop_ : pick_next(++rec->park_generation_);
   // The loop releases this fiber's record, running its captures' destructors: on
@@ -309,7 +370,11 @@ void scheduler::cancel(fiber_record* f) noexcept {
   f->request_cancel();
   scheduler* owner = f->owner_;
   if (owner != this_thread_scheduler) {
-    wake_remote(park_token{f, 0}, wake_reason::cancelled);
+    remote_request r;
+    r.what = remote_request::kind::cancel;
+    r.token = park_token{f, 0};
+    f->refs_.fetch_add(1, std::memory_order_relaxed);
+    if (!send(owner, r)) release_record(f);  // its scheduler has ended, and so has f
     return;
   }
   if (f->parked_in_ && f->shield_depth_ == 0) wake(park_token{f, f->parked_in_}, wake_reason::cancelled);
@@ -323,36 +388,95 @@ void scheduler::cancel(fiber_record* f) noexcept {
 bool scheduler::wake_remote(park_token token, wake_reason why) noexcept {
   fiber_record* f = token.fiber;
   f->refs_.fetch_add(1, std::memory_order_relaxed);
-  {
-    std::lock_guard lock(live_schedulers_mutex);
-    if (live_schedulers.contains(f->owner_)) {
-      f->owner_->inbox_->push_wake(remote_wake{token, why});
-      return true;
-    }
-  }
-  release_record(f);  // its scheduler has ended, and so has every park it had
+  remote_request r;
+  r.what = remote_request::kind::wake;
+  r.why = why;
+  r.token = token;
+  if (!send(f->owner_, r)) release_record(f);  // its scheduler has ended, and every park it had
   return true;
 }
 
-void scheduler::apply_remote(const remote_wake& w) noexcept {
-  fiber_record* f = w.token.fiber;
-  const bool cancel_request = w.token.generation == 0;
-  if (cancel_request) {
-    // Only if still pending: the fiber may have seen the flag at a park already.
-    if (f->cancel_requested() && f->parked_in_ && f->shield_depth_ == 0)
-      wake(park_token{f, f->parked_in_}, wake_reason::cancelled);
-  } else {
-    wake(w.token, w.why);
+bool scheduler::send(scheduler* owner, const remote_request& r) noexcept {
+  std::lock_guard lock(live_schedulers_mutex);
+  if (!live_schedulers.contains(owner)) return false;
+  try {
+    return owner->inbox_->push(r);
+  } catch (...) {
+    // Out of memory for the inbox's vector: nothing can be queued. Losing a wake-up
+    // would hang a fiber for good; stopping with a message is the lesser harm.
+    std::fputs("weft: out of memory queueing a request for another scheduler thread\n", stderr);
+    std::abort();
   }
-  release_record(f);
+}
+
+// apply_remote: the owner's half of every request (see remote_request). Also
+// applied by the destructor to what is left, when every fiber here has finished.
+void scheduler::apply_remote(const remote_request& r) noexcept {
+  using kind = remote_request::kind;
+  fiber_record* f = r.token.fiber;
+  fiber_record* target = r.target;
+  switch (r.what) {
+    case kind::wake:
+      wake(r.token, r.why);
+      release_record(f);
+      return;
+    case kind::cancel:
+      // Only if still pending: the fiber may have seen the flag at a park already.
+      if (f->cancel_requested() && f->parked_in_ && f->shield_depth_ == 0)
+        wake(park_token{f, f->parked_in_}, wake_reason::cancelled);
+      release_record(f);
+      return;
+    case kind::start:
+      apply_start(target, r.stack_size);
+      return;
+    case kind::join:
+      if (!target->done_.load(std::memory_order_relaxed)) {
+        try {
+          if (!target->remote_joiners_) target->remote_joiners_ = std::make_unique<std::vector<park_token>>();
+          target->remote_joiners_->push_back(r.token);  // keeps the waiter's reference
+          release_record(target);
+          return;
+        } catch (...) {
+          // No memory to remember the waiter: wake it now; it finds the fiber
+          // unfinished and asks again (wait_remote loops).
+        }
+      }
+      wake(r.token, wake_reason::notified);
+      release_record(f);
+      release_record(target);
+      return;
+    case kind::unjoin:
+      if (auto* list = target->remote_joiners_.get()) {
+        for (auto it = list->begin(); it != list->end(); ++it) {
+          if (it->fiber == f && it->generation == r.token.generation) {
+            list->erase(it);
+            release_record(f);
+            break;
+          }
+        }
+      }
+      release_record(target);
+      return;
+    case kind::detach:
+      target->detached_ = true;
+      if (target->done_.load(std::memory_order_relaxed)) report_unretrieved(*target);
+      release_record(target);  // the handle's reference
+      return;
+  }
+}
+
+void scheduler::wake_remote_joiners(fiber_record* rec) noexcept {
+  const std::unique_ptr<std::vector<park_token>> list = std::move(rec->remote_joiners_);
+  for (const park_token& waiter : *list) {
+    wake(waiter, wake_reason::notified);  // another thread's fiber: through its inbox
+    release_record(waiter.fiber);
+  }
 }
 
 bool scheduler::wait_done(fiber_record* target, time_point deadline, const char* call) {
   if (target->done_.load(std::memory_order_acquire)) return true;
-  if (target->owner_ != this)
-    throw error(errc::not_joinable, call,
-                "the fiber runs on another scheduler's thread; waiting for it there is not supported");
   if (target == running_) throw error(errc::would_deadlock, call, "a fiber cannot wait for itself");
+  if (target->owner_ != this) return wait_remote(target, deadline, call);
   if (target->joiner_) throw error(errc::already_waited, call, "another fiber already waits for this fiber");
   const park_token token = prepare_park(call);
   target->joiner_ = token;
@@ -362,14 +486,50 @@ bool scheduler::wait_done(fiber_record* target, time_point deadline, const char*
   return target->done_.load(std::memory_order_acquire);
 }
 
+// wait_remote: waiting for a fiber of another scheduler. Its owner keeps the
+// waiter's token (a join request) and wakes it from finish(); a wait that ends
+// otherwise withdraws it (unjoin). Several fibers may wait at once this way.
+bool scheduler::wait_remote(fiber_record* target, time_point deadline, const char* call) {
+  fiber_record* self = running_;
+  using kind = remote_request::kind;
+  while (!target->done_.load(std::memory_order_acquire)) {
+    const park_token token = prepare_park(call);
+    remote_request r;
+    r.what = kind::join;
+    r.token = token;
+    r.target = target;
+    self->refs_.fetch_add(1, std::memory_order_relaxed);
+    target->refs_.fetch_add(1, std::memory_order_relaxed);
+    if (!send(target->owner_, r)) {
+      // Its scheduler has ended, after every fiber of it finished.
+      end_park(self, token.generation, wake_reason::notified);
+      release_record(self);
+      release_record(target);
+      break;
+    }
+    const wake_reason why = park(token, deadline);
+    if (why == wake_reason::notified) continue;  // done, or asked again (apply_remote)
+    r.what = kind::unjoin;
+    target->refs_.fetch_add(1, std::memory_order_relaxed);
+    if (!send(target->owner_, r)) release_record(target);
+    if (why == wake_reason::cancelled) throw_cancelled();
+    break;  // the deadline
+  }
+  return target->done_.load(std::memory_order_acquire);
+}
+
 // ---- the loop (scheduler context) ------------------------------------------------------
 
 void scheduler::take_inbox() noexcept {
   if (!inbox_->has_items()) return;
-  inbox_->take(inbox_wakes_, inbox_posts_);
-  for (const remote_wake& w : inbox_wakes_) apply_remote(w);
+  inbox_->take(inbox_requests_, inbox_posts_);
+  apply_taken();
+}
+
+void scheduler::apply_taken() noexcept {
+  for (const remote_request& r : inbox_requests_) apply_remote(r);
   for (auto& fn : inbox_posts_) start_detached(std::move(fn));
-  inbox_wakes_.clear();
+  inbox_requests_.clear();
   inbox_posts_.clear();
 }
 
@@ -517,12 +677,33 @@ void scheduler::cancel_all() noexcept {
 void scheduler::run(fiber_record* main) {
   main->returns_to_loop_ = true;
   loop_until([&] { return main->done_.load(std::memory_order_relaxed); });
-  // Posts accepted before this point still run (a submit()'s future gets its value
-  // or its cancellation); later ones are refused.
-  for (auto& fn : inbox_->close()) start_detached(std::move(fn));
+  if (group_) group_->request_stop();  // every scheduler of the runtime shuts down now
+  shut_down();
+}
+
+void scheduler::serve() {
+  loop_until([&] { return inbox_->stop_requested(); });
+  shut_down();
+}
+
+// shut_down: cancel every fiber and wait for all of them. Posts and starts accepted
+// before this point still run (a submit()'s future gets its value or its
+// cancellation); later ones are refused.
+//
+// In a runtime of several schedulers, a fiber here may still be waited for, woken
+// or detached by fibers of the others after our last fiber finished; so each
+// scheduler goes on applying requests until every scheduler has no fiber left.
+// None can start a fiber then (starts are refused), so that moment is final.
+void scheduler::shut_down() {
+  inbox_->close(inbox_requests_, inbox_posts_);
+  apply_taken();
   shutting_down_ = true;
   cancel_all();
   loop_until([&] { return alive_ == 0; });
+  if (group_) {
+    group_->member_drained();
+    loop_until([&] { return group_->all_drained(); });
+  }
 }
 
 }  // namespace weft::detail

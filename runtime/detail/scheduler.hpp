@@ -34,6 +34,7 @@
 namespace weft::detail {
 
 class scheduler;
+class scheduler_group;
 // The calling thread's scheduler. initial-exec: one instruction to reach, even from
 // the position-independent code of a static library; it is read on every blocking
 // call. constinit: no dynamic initialisation, so no TLS wrapper function either.
@@ -78,6 +79,18 @@ class scheduler {
   void start(fiber_record* rec, std::size_t stack_size);
   // start_detached runs fn in a new detached fiber (remote posts use it).
   void start_detached(std::function<void()> fn) noexcept;
+  // start_on starts `rec` on `target`, another scheduler of the calling thread's
+  // runtime, from any thread: it gives rec its id and owner here (so its handle can
+  // use them at once) and hands it to target's inbox. Throws
+  // errc::scheduler_stopped if target has begun to shut down; rec is then untouched
+  // and still the caller's.
+  void start_on(scheduler& target, fiber_record* rec, std::size_t stack_size);
+  // release_handle drops a fiber handle's interest in `rec` (fiber::detach and the
+  // handle's destructor): the fiber is detached, its exception (if it ends with one)
+  // goes to the unhandled exception handler, and the handle's reference is dropped.
+  // From a thread other than rec's scheduler's, it goes through that scheduler's
+  // inbox, which owns the record's detached_ flag.
+  static void release_handle(fiber_record* rec) noexcept;
 
   // yield lets every other runnable fiber run once, then returns.
   [[gnu::always_inline]] void yield() noexcept {
@@ -207,6 +220,18 @@ class scheduler {
   // run drives the scheduler until `main` finishes, then cancels and finishes every
   // other fiber and runs what other threads posted before it closed.
   void run(fiber_record* main);
+  // serve drives a scheduler with no main fiber (a worker of a scheduler_group)
+  // until its inbox's request_stop(), then shuts down as run() does.
+  void serve();
+
+  // The runtime this scheduler belongs to, or null when run() started it alone, and
+  // its index there (0 for run()'s own).
+  scheduler_group* group() const noexcept { return group_; }
+  std::size_t index() const noexcept { return index_; }
+  void join_group(scheduler_group* group, std::size_t index) noexcept {
+    group_ = group;
+    index_ = index;
+  }
   // deadlocked is true if run() found every fiber parked with nothing able to wake
   // them (no timer, no watched fd, no other thread in the process; see idle()) and
   // cancelled them to end the program. deadlock_report() then lists the fibers that
@@ -226,6 +251,9 @@ class scheduler {
     std::size_t fds_registered = 0;  // reactor registrations never ended
   };
   static teardown_census last_teardown_census() noexcept;
+  // carry_into_census adds what the workers of a runtime held (scheduler_group) to
+  // the census of the next scheduler this thread destroys: run()'s own.
+  static void carry_into_census(const teardown_census& workers) noexcept;
 
   reactor& io() noexcept { return reactor_; }
   timer_wheel& timers() noexcept { return timers_; }
@@ -385,7 +413,15 @@ class scheduler {
   [[gnu::noinline]] wake_reason park_attentive(park_token token, time_point deadline) noexcept;
   wake_reason park_scoped(park_token token, time_point deadline) noexcept;
   [[gnu::noinline]] static bool wake_remote(park_token token, wake_reason why) noexcept;
-  void apply_remote(const remote_wake& w) noexcept;
+  // send hands `r` to the inbox of `owner`, if that scheduler still exists; false
+  // if it has ended (its fibers have all finished then) or refused the request.
+  static bool send(scheduler* owner, const remote_request& r) noexcept;
+  void apply_remote(const remote_request& r) noexcept;
+  void apply_start(fiber_record* rec, std::size_t stack_size) noexcept;
+  bool wait_remote(fiber_record* target, time_point deadline, const char* call);
+  static void wake_remote_joiners(fiber_record* rec) noexcept;
+  static void drop_request(const remote_request& r) noexcept;
+  void shut_down();
 
   [[gnu::cold, gnu::noinline]] void move_eh(fiber_record* prev, fiber_record* next) noexcept;
   void catch_up() noexcept;
@@ -393,6 +429,8 @@ class scheduler {
   WEFT_TSAN_INSTRUMENTED void drop_finished() noexcept;
   void poll_now() noexcept;
   void take_inbox() noexcept;
+  void apply_taken() noexcept;
+  std::uint64_t take_id() noexcept;
   template <class Done>
   void loop_until(Done done);
   void idle() noexcept;
@@ -441,7 +479,9 @@ class scheduler {
   // idle(): how long the loop last slept with nothing here able to wake a fiber
   // (ms; 0 when it did not), the back-off of the deadlock check (see idle()).
   int quiet_ms_ = 0;
-  std::vector<remote_wake> inbox_wakes_;            // reused buffers for take_inbox
+  scheduler_group* group_ = nullptr;  // see group()
+  std::size_t index_ = 0;
+  std::vector<remote_request> inbox_requests_;      // reused buffers for take_inbox
   std::vector<std::function<void()>> inbox_posts_;
 };
 

@@ -32,12 +32,18 @@ void pause_while(const std::atomic<bool>& flag) noexcept {
 
 }  // namespace
 
-void biased_lock::home_lock_contended() noexcept {
+void biased_lock::home_lock_contended(const void* here) noexcept {
   // A remote holds the lock or is taking it: step aside until it is done, so it
   // can never wait for us while we wait for it.
   for (;;) {
     home_busy_.store(false, std::memory_order_release);
     pause_while(remote_busy_);
+    // That remote may have revoked the bias (its store of `shared` is ordered
+    // before its unlock, which pause_while acquired): then lock as everyone does.
+    if (home_.load(std::memory_order_relaxed) != here) {
+      remote_lock();
+      return;
+    }
     home_busy_.store(true, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (!remote_busy_.load(std::memory_order_acquire)) return;
@@ -65,9 +71,19 @@ void biased_lock::remote_lock() noexcept {
     remote_busy_.store(true, std::memory_order_relaxed);  // unbound: no home to exclude
     return;
   }
+  if (home == shared) {
+    remote_busy_.store(true, std::memory_order_relaxed);  // seen by a home backing off
+    return;
+  }
   remote_busy_.store(true, std::memory_order_seq_cst);
   heavy_barrier();
   pause_while(home_busy_);
+  if (++remote_acquisitions_ == revoke_after) {
+    // We hold the lock, and home is outside it. See the header for why the second
+    // barrier makes `shared` stick.
+    home_.store(shared, std::memory_order_relaxed);
+    heavy_barrier();
+  }
 }
 
 void biased_lock::remote_unlock() noexcept {

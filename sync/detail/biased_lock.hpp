@@ -3,13 +3,17 @@
 //
 // A primitive is almost always used by the fibers of one scheduler thread, and a
 // lock-prefixed instruction on every operation is a large part of a hand-off (a
-// channel round trip takes four; bench/NOTES.md has the numbers). So the lock is biased: the first scheduler thread to take
-// it becomes its *home*, and home takes it with plain stores and loads. Any other
-// thread (another scheduler, a plain thread) takes the *remote* path: an ordinary
-// spin lock among remotes, plus a handshake with home that costs a membarrier(2)
-// system call, a few microseconds. That is the price of sharing a primitive across
-// threads; the multi-core work may add an unbiased mode for primitives that are
-// shared all the time.
+// channel round trip takes four; bench/NOTES.md has the numbers). So the lock is
+// biased: the first scheduler thread to take it becomes its *home*, and home takes
+// it with plain stores and loads. Any other thread (another scheduler, a plain
+// thread) takes the *remote* path: an ordinary spin lock among remotes, plus a
+// handshake with home that costs a membarrier(2) system call, a few microseconds.
+//
+// A primitive that is shared for real (fibers on two schedulers of one runtime
+// taking turns on a channel) must not pay that on every operation, so the bias is
+// *revoked* after a few remote acquisitions (revoke_after): the lock becomes
+// *shared*, and from then on every thread, home included, takes the spin lock
+// alone: one compare-and-swap, no system call. A lock never goes back to a home.
 //
 // The handshake is Dekker's algorithm with an asymmetric fence:
 //
@@ -22,6 +26,13 @@
 // came after it (home then sees remote_busy and backs off). Never both enter.
 // Without membarrier (old kernels, some sandboxes) nothing binds a home, and every
 // thread takes the remote path, which then needs no barrier at all.
+//
+// Revoking: a remote that holds the lock through the handshake stores home =
+// shared, then runs a second membarrier before it unlocks. A home lock that began
+// before that barrier read remote_busy after the first one, saw it set and backed
+// off (home_lock_contended), and looks at home again once the remote unlocks; one
+// that begins after it sees `shared`. So no thread takes the home path once the
+// revoking remote has unlocked.
 //
 // A fiber never parks while holding the lock (see wait_queue.hpp), so it is held
 // for a few dozen instructions; spinning beats sleeping.
@@ -53,7 +64,7 @@ class biased_lock {
       std::atomic_signal_fence(std::memory_order_seq_cst);  // the asymmetric half: no CPU fence
       if (!remote_busy_.load(std::memory_order_acquire)) [[likely]]
         return;
-      home_lock_contended();
+      home_lock_contended(here);
       return;
     }
     remote_lock();
@@ -81,21 +92,37 @@ class biased_lock {
   };
   held_as as(const void* here) noexcept { return held_as(*this, here); }
 
+  // For tests and diagnostics: the lock has a home thread / has been revoked.
+  bool is_biased() const noexcept {
+    const void* home = home_.load(std::memory_order_relaxed);
+    return home != unbound && home != shared;
+  }
+  bool is_shared() const noexcept { return home_.load(std::memory_order_relaxed) == shared; }
+
  private:
-  [[gnu::noinline]] void home_lock_contended() noexcept;
+  [[gnu::noinline]] void home_lock_contended(const void* here) noexcept;
   [[gnu::noinline]] void remote_lock() noexcept;
   [[gnu::noinline]] void remote_unlock() noexcept;
 
+  // How many remote acquisitions through the handshake a home keeps its bias for.
+  // A plain thread that sets an event now and then leaves the home its free path;
+  // fibers on two schedulers that take turns revoke it within a few hand-offs.
+  static constexpr unsigned revoke_after = 8;
+
   static constexpr char unbound_marker = 0;
   static constexpr const void* unbound = &unbound_marker;
+  static constexpr char shared_marker = 0;
+  static constexpr const void* shared = &shared_marker;  // revoked: no home, ever
 
-  std::atomic<const void*> home_{unbound};  // written once, by remote_lock, under spin_
+  // unbound -> a home -> shared; written only by remote_lock, under spin_.
+  std::atomic<const void*> home_{unbound};
   std::atomic<bool> home_busy_{false};
   // In another 8-byte word than home_busy_: home loads remote_busy_ right after its
   // store to home_busy_, and a load from the word a store is still writing waits
   // for that store on some CPUs (bench/NOTES.md).
   alignas(8) std::atomic<bool> remote_busy_{false};
   std::atomic<bool> spin_{false};           // among remote lockers
+  unsigned remote_acquisitions_ = 0;         // under spin_: handshakes so far
 };
 
 }  // namespace weft::detail

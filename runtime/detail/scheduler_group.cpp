@@ -1,0 +1,123 @@
+#include <weft/runtime/detail/scheduler_group.hpp>
+
+#include <sched.h>
+
+#include <algorithm>
+#include <exception>
+#include <future>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <weft/runtime/detail/quiet_thread.hpp>
+#include <weft/runtime/error.hpp>
+
+namespace weft::detail {
+namespace {
+
+// One worker thread: its scheduler lives on this thread's stack for as long as it
+// serves, and is destroyed here, on its own thread.
+// Its census (what it held when destroyed) goes to `census` for run()'s own.
+void worker_main(scheduler_group* group, std::size_t index, scheduler_options options,
+                 std::promise<scheduler*>* ready, scheduler::teardown_census* census) {
+  std::optional<scheduler> sched;
+  try {
+    sched.emplace(options);
+  } catch (...) {
+    ready->set_exception(std::current_exception());
+    return;
+  }
+  sched->join_group(group, index);
+  ready->set_value(&*sched);  // `ready` belongs to the constructor: not touched again
+  sched->serve();
+  sched.reset();
+  *census = scheduler::last_teardown_census();
+}
+
+}  // namespace
+
+scheduler_group::scheduler_group(scheduler& first, std::size_t threads, const scheduler_options& options) {
+  members_.reserve(threads);
+  workers_.reserve(threads - 1);
+  censuses_.resize(threads);
+  inboxes_.reserve(threads);
+  members_.push_back(&first);
+  inboxes_.push_back(first.inbox());
+  first.join_group(this, 0);
+  try {
+    for (std::size_t i = 1; i < threads; ++i) {
+      std::promise<scheduler*> ready;
+      auto started = ready.get_future();
+      workers_.push_back(thread_with_signals_blocked([this, i, options, &ready] {
+        worker_main(this, i, options, &ready, &censuses_[i]);
+      }));
+      members_.push_back(started.get());
+      inboxes_.push_back(members_.back()->inbox());
+    }
+  } catch (...) {
+    // Only the members made so far take part in the shutdown.
+    if (workers_.size() > members_.size() - 1) {
+      workers_.back().join();  // the one that failed has returned
+      workers_.pop_back();
+    }
+    stop_and_join();
+    first.join_group(nullptr, 0);
+    throw;
+  }
+}
+
+scheduler_group::~scheduler_group() { stop_and_join(); }
+
+void scheduler_group::stop_and_join() noexcept {
+  request_stop();
+  // run() drains member 0 through its shut_down; if it never ran (a failure before
+  // it), the workers must not wait for it.
+  if (!first_drained_) member_drained();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+  workers_.clear();
+  for (const auto& c : censuses_) scheduler::carry_into_census(c);
+  censuses_.clear();
+}
+
+void scheduler_group::request_stop() noexcept {
+  if (std::exchange(stop_requested_, true)) return;
+  for (std::size_t i = 1; i < inboxes_.size(); ++i) inboxes_[i]->request_stop();
+}
+
+void scheduler_group::member_drained() noexcept {
+  if (scheduler::current() == members_[0]) first_drained_ = true;
+  if (drained_.fetch_add(1, std::memory_order_acq_rel) + 1 == members_.size())
+    for (auto& inbox : inboxes_) inbox->poke();  // those asleep in shut_down
+}
+
+scheduler& placement(scheduler& here, std::ptrdiff_t on) {
+  constexpr std::ptrdiff_t on_caller = -1, on_any = -2;  // weft::on_caller, weft::on_any
+  if (on == on_caller) return here;
+  scheduler_group* group = here.group();
+  const std::size_t size = group ? group->size() : 1;
+  if (on == on_any) return group ? group->next_in_turn() : here;
+  if (on < 0 || static_cast<std::size_t>(on) >= size)
+    throw error(errc::invalid_argument, "weft::spawn",
+                "spawn_options::on is " + std::to_string(on) + ", and the runtime has " + std::to_string(size) +
+                    (size == 1 ? " scheduler (weft::run_options::threads)" : " schedulers (0 to " +
+                                                                                 std::to_string(size - 1) + ")"));
+  return group ? group->at(static_cast<std::size_t>(on)) : here;
+}
+
+}  // namespace weft::detail
+
+namespace weft::detail {
+
+std::size_t scheduler_threads(std::size_t requested) {
+  constexpr std::size_t most = 1024;
+  if (requested > most)
+    throw error(errc::invalid_argument, "weft::run",
+                "run_options::threads is " + std::to_string(requested) + ", above " + std::to_string(most));
+  if (requested != 0) return requested;
+  cpu_set_t cpus;
+  if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace weft::detail

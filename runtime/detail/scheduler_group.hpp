@@ -1,0 +1,71 @@
+// scheduler_group.hpp: the schedulers of one weft::run({.threads = N}).
+//
+// Member 0 is run()'s own scheduler, on the calling thread; members 1..N-1 each
+// run on a worker thread weft starts (signals blocked, quiet_thread.hpp) and serve
+// until run()'s main fiber returns. Each member keeps its own run queue, timers,
+// reactor and stacks; they meet only through their inboxes (remote_inbox.hpp):
+// a fiber is started on another member, woken, cancelled or waited for there by a
+// request in that member's inbox.
+//
+// Shutdown (scheduler::shut_down): when main returns, every member cancels its
+// fibers and waits for them, and then goes on applying requests until every member
+// has no fiber left, so that a wait for a fiber of another member never misses its
+// wake-up. Then the workers end and run() joins them.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <weft/runtime/detail/scheduler.hpp>
+
+namespace weft::detail {
+
+class scheduler_group {
+ public:
+  // Starts threads - 1 workers; `first` becomes member 0. Throws what a worker's
+  // scheduler threw while it was made (the workers already started are stopped).
+  scheduler_group(scheduler& first, std::size_t threads, const scheduler_options& options);
+  ~scheduler_group();  // stops the workers (if run() did not) and joins them
+  scheduler_group(const scheduler_group&) = delete;
+  scheduler_group& operator=(const scheduler_group&) = delete;
+
+  std::size_t size() const noexcept { return members_.size(); }
+  scheduler& at(std::size_t i) const noexcept { return *members_[i]; }
+  // next_in_turn is the member for a fiber spawned with on_any (round robin).
+  scheduler& next_in_turn() noexcept {
+    return at(next_.fetch_add(1, std::memory_order_relaxed) % members_.size());
+  }
+
+  // request_stop makes every worker's serve() return and shut down (member 0 is
+  // run()'s and shuts down when main returns). run()'s thread only.
+  void request_stop() noexcept;
+  // member_drained: a member has no fiber left; all_drained: every member.
+  void member_drained() noexcept;
+  bool all_drained() const noexcept {
+    return drained_.load(std::memory_order_acquire) == members_.size();
+  }
+
+ private:
+  void stop_and_join() noexcept;
+
+  std::vector<scheduler*> members_;
+  // The members' inboxes, kept alive here: a member may be destroyed (on its own
+  // thread) while another still pokes it; a shut-down inbox ignores the poke.
+  std::vector<std::shared_ptr<remote_inbox>> inboxes_;
+  std::vector<std::thread> workers_;
+  std::vector<scheduler::teardown_census> censuses_;  // each worker's, written as it ends
+  std::atomic<std::size_t> drained_{0};
+  std::atomic<std::size_t> next_{0};
+  bool first_drained_ = false;  // run()'s thread only
+  bool stop_requested_ = false;  // run()'s thread only
+};
+
+// placement is the scheduler that spawn_options::on names, for a spawn on `here`:
+//   on_caller (-1): here;  on_any (-2): the next member in turn;  0..N-1: member i.
+// Throws weft::error(errc::invalid_argument) naming weft::spawn for anything else.
+scheduler& placement(scheduler& here, std::ptrdiff_t on);
+
+}  // namespace weft::detail
