@@ -67,6 +67,8 @@ class remote_inbox {
   // take moves everything queued into the arguments (owner thread).
   void take(std::vector<remote_request>& requests, std::vector<std::function<void()>>& posts);
   bool has_items() const noexcept { return has_items_.load(std::memory_order_seq_cst); }
+  // The same for a polling loop; take() orders what it finds (the mutex).
+  bool has_items_relaxed() const noexcept { return has_items_.load(std::memory_order_relaxed); }
 
   // begin_sleep announces that the owner is about to block in epoll; false (and no
   // announcement) if items are already waiting. end_sleep follows every true.

@@ -520,10 +520,11 @@ bool scheduler::wait_remote(fiber_record* target, time_point deadline, const cha
 
 // ---- the loop (scheduler context) ------------------------------------------------------
 
-void scheduler::take_inbox() noexcept {
-  if (!inbox_->has_items()) return;
+bool scheduler::take_inbox() noexcept {
+  if (!inbox_->has_items()) return false;
   inbox_->take(inbox_requests_, inbox_posts_);
   apply_taken();
+  return true;
 }
 
 void scheduler::apply_taken() noexcept {
@@ -620,8 +621,10 @@ std::string scheduler::describe_parked() const {
 
 void scheduler::idle() noexcept {
   timers_.advance(clock::now());
-  take_inbox();
-  if (!ready_.empty()) return;
+  // Anything taken from the inbox may have changed what the loop waits for (a
+  // poke: a stop request, the group's drain), not only made fibers runnable: the
+  // loop looks at its condition before we may sleep.
+  if (take_inbox() || !ready_.empty()) return;
   int timeout = timers_.timeout_ms(clock::now());
   if (nothing_here_can_wake(timeout)) {
     // The last sleep ended by its timeout and nothing arrived: count threads.
@@ -644,6 +647,14 @@ void scheduler::idle() noexcept {
   } else {
     quiet_ms_ = 0;
   }
+  // In a runtime of several schedulers, the next wake-up most often comes from
+  // another member within microseconds (a channel partner on the other thread):
+  // look at the inbox for a short while before paying for a sleep and the
+  // eventfd write that ends it (Go's schedulers spin likewise before they park).
+  if (group_ != nullptr && timeout != 0 && spin_for_inbox()) {
+    take_inbox();
+    return;
+  }
   if (inbox_->begin_sleep()) {
     const bool woken = reactor_.poll(timeout);
     inbox_->end_sleep();
@@ -654,6 +665,19 @@ void scheduler::idle() noexcept {
   timers_.advance(clock::now());
   take_inbox();
   if (!ready_.empty()) quiet_ms_ = 0;  // woken: the quiet spell is over
+}
+
+// spin_for_inbox: true as soon as the inbox has items, false after spin_limit.
+bool scheduler::spin_for_inbox() const noexcept {
+  constexpr auto spin_limit = std::chrono::microseconds(50);
+  const time_point until = clock::now() + spin_limit;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (inbox_->has_items_relaxed()) return true;
+      __builtin_ia32_pause();
+    }
+    if (clock::now() >= until) return false;
+  }
 }
 
 template <class Done>

@@ -428,12 +428,13 @@ class scheduler {
   WEFT_TSAN_SWITCH_POINT void release_finished() noexcept;
   WEFT_TSAN_INSTRUMENTED void drop_finished() noexcept;
   void poll_now() noexcept;
-  void take_inbox() noexcept;
+  bool take_inbox() noexcept;  // true if the inbox had anything
   void apply_taken() noexcept;
   std::uint64_t take_id() noexcept;
   template <class Done>
   void loop_until(Done done);
   void idle() noexcept;
+  bool spin_for_inbox() const noexcept;
   bool nothing_here_can_wake(int timeout_ms) const noexcept;
   std::string describe_parked() const;
   void cancel_all() noexcept;
