@@ -32,6 +32,10 @@ COMPARISONS = [
     ("weft/cancel_blocked", "weft/spawn_join", None, None, None),
     ("std/async_roundtrip", None, None, None, None),
     ("weft/to_thread", "std/async_roundtrip", 1.0, None, None),
+    ("weft/spawn_join_mt/1/real_time", None, None, None, None),
+    ("weft/spawn_join_mt/2/real_time", "weft/spawn_join_mt/1/real_time", 0.59, None, None),
+    ("weft/xthread_pingpong/real_time", None, None, "boost_fiber/xthread_pingpong/real_time", 0.5),
+    ("weft/xthread_send_throughput/real_time", None, None, "boost_fiber/xthread_send_throughput/real_time", 0.5),
     ("weft/echo/50", "floor/epoll_echo/50", 1.05, None, None),
     ("weft/echo/1000", "floor/epoll_echo/1000", 1.05, None, None),
 ]

@@ -624,11 +624,16 @@ void scheduler::idle() noexcept {
   // Anything taken from the inbox may have changed what the loop waits for (a
   // poke: a stop request, the group's drain), not only made fibers runnable: the
   // loop looks at its condition before we may sleep.
-  if (take_inbox() || !ready_.empty()) return;
+  if (take_inbox()) {
+    quiet_ms_ = 0;  // something arrived: the quiet spell is over
+    return;
+  }
+  if (!ready_.empty()) return;
   int timeout = timers_.timeout_ms(clock::now());
   if (nothing_here_can_wake(timeout)) {
-    // The last sleep ended by its timeout and nothing arrived: count threads.
-    if (quiet_ms_ > 0 && only_thread_in_process()) {
+    // The last sleep ended by its timeout and nothing arrived: count threads. In a
+    // runtime of several schedulers the others are threads: no need to count.
+    if (quiet_ms_ > 0 && group_ == nullptr && only_thread_in_process()) {
       quiet_ms_ = 0;
       // The first report stands: fibers that shield themselves from the
       // cancellation below may be found stuck again.
@@ -653,6 +658,7 @@ void scheduler::idle() noexcept {
   // eventfd write that ends it (Go's schedulers spin likewise before they park).
   if (group_ != nullptr && timeout != 0 && spin_for_inbox()) {
     take_inbox();
+    quiet_ms_ = 0;
     return;
   }
   if (inbox_->begin_sleep()) {
