@@ -18,6 +18,7 @@
 #include <weft/runtime/this_fiber.hpp>
 #include <weft/runtime/to_thread.hpp>
 #include <weft/runtime/unhandled_exception.hpp>
+#include <weft/fs/file.hpp>
 #include <weft/net/address.hpp>
 #include <weft/net/listener.hpp>
 #include <weft/net/resolve.hpp>

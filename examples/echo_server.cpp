@@ -1,15 +1,22 @@
-// echo_server PORT: a TCP echo server, one fiber per connection.
+// echo_server [--threads N] PORT: a TCP echo server, one fiber per connection.
 //
-// Serves until SIGINT or SIGTERM; then it closes its listener, gives open
+// With --threads N (default 1; 0: one per CPU) it runs N schedulers, each with its
+// own listener on the same port (SO_REUSEPORT: the kernel spreads new connections
+// over them) and its own acceptor, so a connection lives on the thread that
+// accepted it and no two threads share anything on the hot path.
+//
+// Serves until SIGINT or SIGTERM; then it closes its listeners, gives open
 // connections a moment (1 s) to finish, cancels the rest and exits 0. PORT 0 lets
 // the kernel choose; the first line printed says where it listens.
 //
-//   ./echo_server 7000 &
+//   ./echo_server --threads 2 7000 &
 //   printf 'hello\n' | ./echo_client 127.0.0.1 7000
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <weft/weft.hpp>
 
@@ -25,68 +32,103 @@ void serve(net::tcp_stream& conn) {
 }
 
 // listen_on binds the IPv6 wildcard (which takes IPv4 too) or, without IPv6, IPv4's.
-net::tcp_listener listen_on(std::uint16_t port) {
+net::tcp_listener listen_on(std::uint16_t port, bool shared) {
+  net::listen_options options;
+  options.reuse_port = shared;
   std::error_code ec;
-  auto listener = net::tcp_listener::bind({net::ip_address::v6_any(), port}, {}, ec);
+  auto listener = net::tcp_listener::bind({net::ip_address::v6_any(), port}, options, ec);
   if (!ec) return listener;
-  return net::tcp_listener::bind({net::ip_address::v4_any(), port});
+  return net::tcp_listener::bind({net::ip_address::v4_any(), port}, options);
+}
+
+// accept_and_serve runs one scheduler's share of the server: accept on `listener`
+// and serve each connection in a fiber of this scheduler, until `stopping` is set.
+void accept_and_serve(net::tcp_listener& listener, weft::event& stopping) {
+  std::unordered_map<weft::fiber_id, weft::fiber<void>> connections;
+  weft::wait_group active;
+  auto acceptor = weft::spawn({.name = "acceptor"}, [&] {
+    for (;;) {
+      std::error_code ec;
+      net::tcp_stream conn = listener.accept(ec);
+      if (ec == weft::errc::socket_closed) return;  // shutting down
+      if (ec) {
+        std::fprintf(stderr, "echo_server: accept: %s\n", ec.message().c_str());
+        continue;
+      }
+      conn.set_nodelay(true);
+      active.add();
+      auto handler = weft::spawn({.name = "connection"}, [&, c = std::move(conn)]() mutable {
+        try {
+          serve(c);
+        } catch (const weft::cancelled_error&) {
+          // shutdown ran out of patience; closing the stream is all there is to do
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "echo_server: connection: %s\n", e.what());
+        }
+        c.close();
+        active.done();
+        connections.erase(weft::this_fiber::id());  // our own handle: detaches it
+      });
+      connections.emplace(handler.id(), std::move(handler));
+    }
+  });
+  stopping.wait();
+  listener.close();  // the acceptor wakes with socket_closed
+  acceptor.join();
+  if (!active.wait_for(1s)) {
+    std::printf("echo_server: cancelling %zu open connection(s)\n", connections.size());
+    std::fflush(stdout);
+    for (auto& [id, f] : connections) f.cancel();
+    active.wait();
+  }
+}
+
+bool parse(std::string_view text, auto& value) {
+  return std::from_chars(text.data(), text.data() + text.size(), value).ec == std::errc{} && !text.empty();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::uint16_t port = 0;
-  if (argc != 2 || std::from_chars(argv[1], argv[1] + std::strlen(argv[1]), port).ec != std::errc{}) {
-    std::fprintf(stderr, "usage: %s PORT\n", argv[0]);
+  std::size_t threads = 1;
+  const bool with_threads = argc == 4 && std::string_view(argv[1]) == "--threads";
+  if (!(argc == 2 || with_threads) || (with_threads && !parse(argv[2], threads)) || !parse(argv[argc - 1], port)) {
+    std::fprintf(stderr, "usage: %s [--threads N] PORT\n", argv[0]);
     return 2;
   }
   // Before any thread starts, so the signals come only to the signalfd.
   weft::signal_set stop_signals{SIGINT, SIGTERM};
   try {
-    return weft::run([&] {
-      net::tcp_listener listener = listen_on(port);
-      std::printf("echo_server: listening on %s\n", listener.local_endpoint().to_string().c_str());
+    weft::run_options options;
+    options.threads = threads;
+    return weft::run(options, [&] {
+      const std::size_t schedulers = weft::this_fiber::scheduler_count();
+      // One listener per scheduler on one port; the first one's port is the port
+      // (PORT 0: the kernel's choice) that the others bind too.
+      std::vector<net::tcp_listener> listeners;
+      listeners.push_back(listen_on(port, schedulers > 1));
+      const auto where = listeners.front().local_endpoint();
+      for (std::size_t i = 1; i < schedulers; ++i) listeners.push_back(listen_on(where.port(), true));
+      std::printf("echo_server: %zu thread%s, listening on %s\n", schedulers, schedulers == 1 ? "" : "s",
+                  where.to_string().c_str());
       std::fflush(stdout);
 
-      std::unordered_map<weft::fiber_id, weft::fiber<void>> connections;
-      weft::wait_group active;
-      auto acceptor = weft::spawn({.name = "acceptor"}, [&] {
-        for (;;) {
-          std::error_code ec;
-          net::tcp_stream conn = listener.accept(ec);
-          if (ec == weft::errc::socket_closed) return;  // shutting down
-          if (ec) {
-            std::fprintf(stderr, "echo_server: accept: %s\n", ec.message().c_str());
-            continue;
-          }
-          conn.set_nodelay(true);
-          active.add();
-          auto handler = weft::spawn({.name = "connection"}, [&, c = std::move(conn)]() mutable {
-            try {
-              serve(c);
-            } catch (const weft::cancelled_error&) {
-              // shutdown ran out of patience; closing the stream is all there is to do
-            } catch (const std::exception& e) {
-              std::fprintf(stderr, "echo_server: connection: %s\n", e.what());
-            }
-            c.close();
-            active.done();
-            connections.erase(weft::this_fiber::id());  // our own handle: detaches it
-          });
-          connections.emplace(handler.id(), std::move(handler));
-        }
-      });
+      // A listener is registered with a scheduler's epoll on its first wait, so each
+      // one, moved into the fiber that accepts on it, belongs to that scheduler.
+      weft::event stopping;
+      std::vector<weft::fiber<void>> servers;
+      for (std::size_t i = 0; i < schedulers; ++i)
+        servers.push_back(weft::spawn({.name = "server", .on = static_cast<std::ptrdiff_t>(i)},
+                                      [&stopping, l = std::move(listeners[i])]() mutable {
+                                        accept_and_serve(l, stopping);
+                                      }));
 
       const int sig = stop_signals.wait();
       std::printf("echo_server: %s, stopping\n", strsignal(sig));
       std::fflush(stdout);
-      listener.close();  // the acceptor wakes with socket_closed
-      acceptor.join();
-      if (!active.wait_for(1s)) {
-        std::printf("echo_server: cancelling %zu open connection(s)\n", connections.size());
-        for (auto& [id, f] : connections) f.cancel();
-        active.wait();
-      }
+      stopping.set();
+      for (auto& s : servers) s.join();
       return 0;
     });
   } catch (const std::exception& e) {

@@ -55,8 +55,10 @@ std::size_t scheduler_threads(std::size_t requested);
 //
 // Several threads (options.threads): run() starts the workers before main and,
 // when main returns, cancels and waits for the fibers of every scheduler, then
-// joins the workers; nothing outlives run() there either. A deadlock is not
-// reported while the workers exist (they are threads that could wake a fiber).
+// joins the workers; nothing outlives run() there either. A deadlock is reported
+// as above when every scheduler has nothing that can wake a fiber (no runnable
+// fiber, timer, fd or request in flight between them) and the process has no
+// thread but the schedulers'; the message lists the parked fibers of all of them.
 //
 // Throws errc::scheduler_running if this thread already runs a scheduler.
 template <class F>

@@ -44,7 +44,34 @@ void remote_inbox::poke() noexcept {
   notify_locked();
 }
 
+void remote_inbox::attach_quiet_count(std::atomic<std::size_t>* count) noexcept {
+  std::lock_guard lock(mutex_);
+  quiet_count_ = count;
+}
+
+bool remote_inbox::enter_quiet() noexcept {
+  std::lock_guard lock(mutex_);
+  if (has_items_.load(std::memory_order_relaxed) || quiet_count_ == nullptr) return false;
+  if (!quiet_) {
+    quiet_ = true;
+    quiet_count_->fetch_add(1, std::memory_order_acq_rel);
+  }
+  return true;
+}
+
+void remote_inbox::leave_quiet() noexcept {
+  std::lock_guard lock(mutex_);
+  end_quiet_locked();
+}
+
+void remote_inbox::end_quiet_locked() noexcept {
+  if (!quiet_) return;
+  quiet_ = false;
+  quiet_count_->fetch_sub(1, std::memory_order_acq_rel);
+}
+
 void remote_inbox::notify_locked() noexcept {
+  end_quiet_locked();
   if (event_fd_ < 0 || !sleeping_.load(std::memory_order_seq_cst)) return;
   const std::uint64_t one = 1;
   // EAGAIN means the counter is already non-zero: the scheduler will wake anyway.

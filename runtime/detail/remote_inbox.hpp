@@ -74,6 +74,15 @@ class remote_inbox {
   // announcement) if items are already waiting. end_sleep follows every true.
   bool begin_sleep() noexcept;
   void end_sleep() noexcept;
+  // Deadlock detection in a runtime of several schedulers (scheduler_group): the
+  // owner says it is quiet (nothing runnable, no timer, no fd) with enter_quiet,
+  // which fails if items are waiting; every push, post or poke ends the quiet
+  // spell before it returns, so a sender can never be quiet while its request is
+  // still unseen. `count` is the group's count of quiet members.
+  void attach_quiet_count(std::atomic<std::size_t>* count) noexcept;
+  bool enter_quiet() noexcept;
+  void leave_quiet() noexcept;
+
   // drain_event_fd resets the eventfd after epoll reported it.
   void drain_event_fd() noexcept;
 
@@ -92,6 +101,7 @@ class remote_inbox {
 
  private:
   void notify_locked() noexcept;
+  void end_quiet_locked() noexcept;
 
   int event_fd_;
   std::atomic<bool> has_items_{false};
@@ -100,6 +110,8 @@ class remote_inbox {
   std::mutex mutex_;  // guards the vectors, closed_ and writes/closing of event_fd_
   bool closed_ = false;    // no more posts or starts
   bool shut_down_ = false;  // no more requests at all
+  bool quiet_ = false;      // counted in *quiet_count_
+  std::atomic<std::size_t>* quiet_count_ = nullptr;
   std::vector<remote_request> requests_;
   std::vector<std::function<void()>> posts_;
 };

@@ -564,16 +564,20 @@ namespace {
 constexpr int first_quiet_ms = 10;
 constexpr int max_quiet_ms = 1000;
 
-// only_thread_in_process: true if /proc/self/task lists exactly one thread (us).
-bool only_thread_in_process() noexcept {
+// threads_in_process: how many threads /proc/self/task lists; -1 if unknown
+// (then another thread may act, and nothing is reported).
+int threads_in_process() noexcept {
   DIR* dir = ::opendir("/proc/self/task");
-  if (dir == nullptr) return false;  // unknown: assume another thread may act
+  if (dir == nullptr) return -1;
   int threads = 0;
   while (const dirent* entry = ::readdir(dir))
     if (entry->d_name[0] != '.') ++threads;
   ::closedir(dir);
-  return threads == 1;
+  return threads;
 }
+
+// idle_in_group's answer when it has acted on a deadlock instead of sleeping.
+constexpr int deadlock_acted = -2;
 
 void append_fiber(std::string& out, const fiber_record* f) {
   out += "fiber ";
@@ -630,21 +634,21 @@ void scheduler::idle() noexcept {
   }
   if (!ready_.empty()) return;
   int timeout = timers_.timeout_ms(clock::now());
-  if (nothing_here_can_wake(timeout)) {
-    // The last sleep ended by its timeout and nothing arrived: count threads. In a
-    // runtime of several schedulers the others are threads: no need to count.
-    if (quiet_ms_ > 0 && group_ == nullptr && only_thread_in_process()) {
+  bool quiet = false;  // counted quiet in the group until we wake
+  if (group_ != nullptr) {
+    timeout = idle_in_group(timeout, quiet);
+    if (timeout == deadlock_acted) return;
+  } else if (nothing_here_can_wake(timeout)) {
+    // The last sleep ended by its timeout and nothing arrived: count threads.
+    if (quiet_ms_ > 0 && threads_in_process() == 1) {
       quiet_ms_ = 0;
-      // The first report stands: fibers that shield themselves from the
-      // cancellation below may be found stuck again.
-      if (!std::exchange(deadlocked_, true)) {
-        try {
-          deadlock_report_ = describe_parked();
-        } catch (...) {
-          deadlock_report_.clear();  // out of memory: the code alone must do
-        }
+      std::string report;
+      try {
+        report = describe_parked();
+      } catch (...) {
+        // out of memory: the code alone must do
       }
-      cancel_all();
+      declare_deadlock(std::move(report));
       return;
     }
     quiet_ms_ = quiet_ms_ == 0 ? first_quiet_ms : std::min(2 * quiet_ms_, max_quiet_ms);
@@ -657,6 +661,7 @@ void scheduler::idle() noexcept {
   // look at the inbox for a short while before paying for a sleep and the
   // eventfd write that ends it (Go's schedulers spin likewise before they park).
   if (group_ != nullptr && timeout != 0 && spin_for_inbox()) {
+    if (quiet) inbox_->leave_quiet();
     take_inbox();
     quiet_ms_ = 0;
     return;
@@ -668,9 +673,76 @@ void scheduler::idle() noexcept {
   } else {
     reactor_.poll(0);
   }
+  if (quiet) inbox_->leave_quiet();
   timers_.advance(clock::now());
   take_inbox();
   if (!ready_.empty()) quiet_ms_ = 0;  // woken: the quiet spell is over
+}
+
+// idle_in_group: idle()'s deadlock watch for a member of a scheduler_group; returns
+// the epoll timeout to sleep with, or deadlock_acted.
+//
+// A member with nothing runnable, no timer and no watched fd counts itself quiet
+// (through its inbox, so that any request sent to it ends that before the sender
+// returns) and sleeps until woken. Member 0 sleeps with the same back-off as a lone
+// scheduler and, after a sleep that ended by its timeout, looks: every member
+// quiet, some fiber alive, and no thread in the process but the members' means no
+// wake-up can come from anywhere. It then reads the other members' parked fibers
+// (they are asleep, and their last writes are ordered before their quiet count),
+// and every member cancels its fibers.
+int scheduler::idle_in_group(int timeout, bool& quiet) noexcept {
+  if (group_->deadlock_declared() && !deadlock_cancelled_) {
+    deadlock_cancelled_ = true;
+    cancel_all();
+    return deadlock_acted;
+  }
+  if (timeout >= 0 || reactor_.registered() != 0) {
+    quiet_ms_ = 0;
+    return timeout;
+  }
+  if (!inbox_->enter_quiet()) return 0;  // something arrived meanwhile: look again
+  quiet = true;
+  if (index_ != 0) return -1;
+  if (quiet_ms_ > 0 && group_->all_quiet()) {
+    std::size_t alive = 0;
+    for (std::size_t i = 0; i < group_->size(); ++i) alive += group_->at(i).alive();
+    if (alive > 0 && threads_in_process() == static_cast<int>(group_->size())) {
+      quiet_ms_ = 0;
+      std::string report;
+      try {
+        for (std::size_t i = 0; i < group_->size(); ++i) {
+          std::string part = group_->at(i).describe_parked();
+          if (part.empty()) continue;
+          if (!report.empty()) report += "; ";
+          report += part;
+        }
+      } catch (...) {
+        report.clear();  // out of memory: the code alone must do
+      }
+      inbox_->leave_quiet();
+      quiet = false;
+      declare_deadlock(std::move(report));
+      deadlock_cancelled_ = true;
+      group_->declare_deadlock();
+      return deadlock_acted;
+    }
+  }
+  quiet_ms_ = quiet_ms_ == 0 ? first_quiet_ms : std::min(2 * quiet_ms_, max_quiet_ms);
+  return quiet_ms_;
+}
+
+// declare_deadlock records the report (the first one stands: fibers that shield
+// themselves from the cancellation below may be found stuck again) and cancels
+// every fiber here.
+void scheduler::declare_deadlock(std::string report) noexcept {
+  if (!std::exchange(deadlocked_, true)) deadlock_report_ = std::move(report);
+  cancel_all();
+}
+
+void scheduler::join_group(scheduler_group* group, std::size_t index) noexcept {
+  group_ = group;
+  index_ = index;
+  inbox_->attach_quiet_count(group ? &group->quiet_count() : nullptr);
 }
 
 // spin_for_inbox: true as soon as the inbox has items, false after spin_limit.

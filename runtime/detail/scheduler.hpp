@@ -228,10 +228,7 @@ class scheduler {
   // its index there (0 for run()'s own).
   scheduler_group* group() const noexcept { return group_; }
   std::size_t index() const noexcept { return index_; }
-  void join_group(scheduler_group* group, std::size_t index) noexcept {
-    group_ = group;
-    index_ = index;
-  }
+  void join_group(scheduler_group* group, std::size_t index) noexcept;
   // deadlocked is true if run() found every fiber parked with nothing able to wake
   // them (no timer, no watched fd, no other thread in the process; see idle()) and
   // cancelled them to end the program. deadlock_report() then lists the fibers that
@@ -436,6 +433,8 @@ class scheduler {
   void idle() noexcept;
   bool spin_for_inbox() const noexcept;
   bool nothing_here_can_wake(int timeout_ms) const noexcept;
+  int idle_in_group(int timeout, bool& quiet) noexcept;
+  void declare_deadlock(std::string report) noexcept;
   std::string describe_parked() const;
   void cancel_all() noexcept;
   void link_alive(fiber_record* rec) noexcept {
@@ -482,6 +481,7 @@ class scheduler {
   int quiet_ms_ = 0;
   scheduler_group* group_ = nullptr;  // see group()
   std::size_t index_ = 0;
+  bool deadlock_cancelled_ = false;  // this member has acted on the group's deadlock
   std::vector<remote_request> inbox_requests_;      // reused buffers for take_inbox
   std::vector<std::function<void()>> inbox_posts_;
 };

@@ -85,6 +85,11 @@ void scheduler_group::request_stop() noexcept {
   for (std::size_t i = 1; i < inboxes_.size(); ++i) inboxes_[i]->request_stop();
 }
 
+void scheduler_group::declare_deadlock() noexcept {
+  deadlock_.store(true, std::memory_order_release);
+  for (auto& inbox : inboxes_) inbox->poke();
+}
+
 void scheduler_group::member_drained() noexcept {
   if (scheduler::current() == members_[0]) first_drained_ = true;
   if (drained_.fetch_add(1, std::memory_order_acq_rel) + 1 == members_.size())

@@ -42,6 +42,15 @@ class scheduler_group {
   // request_stop makes every worker's serve() return and shut down (member 0 is
   // run()'s and shuts down when main returns). run()'s thread only.
   void request_stop() noexcept;
+  // Deadlock detection (scheduler::idle): members count themselves quiet through
+  // their inboxes; member 0 declares a deadlock only when all are quiet, some fiber
+  // is alive and the process has no thread but the members. Then every member
+  // cancels its fibers (deadlock_declared).
+  std::atomic<std::size_t>& quiet_count() noexcept { return quiet_; }
+  bool all_quiet() const noexcept { return quiet_.load(std::memory_order_acquire) == members_.size(); }
+  void declare_deadlock() noexcept;
+  bool deadlock_declared() const noexcept { return deadlock_.load(std::memory_order_acquire); }
+
   // member_drained: a member has no fiber left; all_drained: every member.
   void member_drained() noexcept;
   bool all_drained() const noexcept {
@@ -58,6 +67,8 @@ class scheduler_group {
   std::vector<std::thread> workers_;
   std::vector<scheduler::teardown_census> censuses_;  // each worker's, written as it ends
   std::atomic<std::size_t> drained_{0};
+  std::atomic<std::size_t> quiet_{0};
+  std::atomic<bool> deadlock_{false};
   std::atomic<std::size_t> next_{0};
   bool first_drained_ = false;  // run()'s thread only
   bool stop_requested_ = false;  // run()'s thread only

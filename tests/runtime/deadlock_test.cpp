@@ -29,9 +29,9 @@ std::chrono::microseconds thread_cpu_time() {
 // expect_deadlock_report runs `main` under weft::run in this (child) process and
 // exits 0 if run() threw errc::would_deadlock, printing what() for the matcher.
 template <class F>
-[[noreturn]] void expect_deadlock_report(F main) {
+[[noreturn]] void expect_deadlock_report(F main, weft::run_options options = {}) {
   try {
-    weft::run(main);
+    weft::run(options, main);
     std::fprintf(stderr, "run returned normally\n");
     std::exit(1);
   } catch (const weft::error& e) {
@@ -145,4 +145,52 @@ TEST(DeadlockDeathTest, ReportedOnceTheOnlyOtherThreadHasExited) {
                 ev->wait();
               }),
               testing::ExitedWithCode(0), "fiber [0-9]+ \\(main\\): weft::event::wait");
+}
+
+// Several schedulers: a deadlock is certain when every member is quiet (nothing
+// runnable, no timer, no fd, no request in flight) and the process has no thread but
+// them. The report names the parked fibers of every member.
+TEST(DeadlockDeathTest, DeadlockAcrossSchedulersIsReported) {
+#if WEFT_TSAN
+  GTEST_SKIP() << "TSan cannot start a thread in a child forked from a threaded process (die_after_fork)";
+#endif
+  hang_guard guard;
+  GTEST_FLAG_SET(death_test_style, "fast");
+  weft::run_options two;
+  two.threads = 2;
+  EXPECT_EXIT(expect_deadlock_report(
+                  [] {
+                    weft::event never;
+                    auto waiter = weft::spawn({.name = "waiter", .on = 1}, [&] { never.wait(); });
+                    waiter.join();
+                  },
+                  two),
+              testing::ExitedWithCode(0),
+              "every fiber is blocked and nothing can wake them: .*"
+              "fiber [0-9]+ \\(main\\): weft::fiber::join.*fiber [0-9]+ \"waiter\": weft::event::wait");
+}
+
+// The same shape is no deadlock while a timer of another member or a plain thread
+// can still end it.
+TEST(Deadlock, SeveralSchedulersWaitForATimerOrAThreadInsteadOfReporting) {
+  hang_guard guard;
+  weft::run_options two;
+  two.threads = 2;
+  EXPECT_NO_THROW(run_checked(
+      [] {
+        weft::event later;
+        auto setter = weft::spawn({.on = 1}, [&] {
+          weft::this_fiber::sleep_for(50ms);
+          later.set();
+        });
+        later.wait();
+        setter.join();
+        auto from_thread = std::make_shared<weft::event>();
+        std::thread([from_thread] {
+          std::this_thread::sleep_for(50ms);
+          from_thread->set();
+        }).detach();
+        weft::spawn({.on = 1}, [from_thread] { from_thread->wait(); }).join();
+      },
+      two));
 }

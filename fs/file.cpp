@@ -1,0 +1,212 @@
+#include <weft/fs/file.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <weft/runtime/detail/call_blocking.hpp>
+#include <weft/runtime/error.hpp>
+
+namespace weft::fs {
+
+// The open descriptor; closed when the file and every call running on it let go.
+struct file::descriptor {
+  int fd;
+  explicit descriptor(int f) noexcept : fd(f) {}
+  ~descriptor() { ::close(fd); }
+  descriptor(const descriptor&) = delete;
+  descriptor& operator=(const descriptor&) = delete;
+};
+
+namespace {
+
+[[noreturn]] void throw_errno(int err, const char* call, const std::string& path) {
+  throw std::system_error(err, std::generic_category(), std::string(call) + " " + path);
+}
+
+// off_pool runs fn() on the blocking pool and returns its result; the deadline
+// throws timeout_error (the convention for calls that produce something).
+template <class F>
+auto off_pool(F fn, deadline d, const char* call) {
+  auto value = weft::detail::call_blocking(std::move(fn), d.at, call);
+  if (!value) throw timeout_error();
+  return std::move(*value);
+}
+
+// retry_eintr calls op() until it does not fail with EINTR (pool threads block
+// every signal, but a debugger or a library's own handler may still interrupt).
+template <class Op>
+auto retry_eintr(Op op) {
+  for (;;) {
+    auto r = op();
+    if (r >= 0 || errno != EINTR) return r;
+  }
+}
+
+int open_flags(open_mode mode) {
+  switch (mode) {
+    case open_mode::read: return O_RDONLY;
+    case open_mode::write: return O_WRONLY | O_CREAT | O_TRUNC;
+    case open_mode::append: return O_WRONLY | O_CREAT | O_APPEND;
+    case open_mode::read_write: return O_RDWR | O_CREAT;
+  }
+  throw error(errc::invalid_argument, "weft::fs::file::open", "unknown open_mode");
+}
+
+// write_fully writes all of [data, data + size) (at `offset` unless it is -1),
+// retrying short writes. Pool thread.
+void write_fully(int fd, const char* data, std::size_t size, off_t offset, const char* call, const std::string& path) {
+  while (size > 0) {
+    const ssize_t n = retry_eintr([&] { return offset < 0 ? ::write(fd, data, size) : ::pwrite(fd, data, size, offset); });
+    if (n < 0) throw_errno(errno, call, path);
+    data += n;
+    size -= static_cast<std::size_t>(n);
+    if (offset >= 0) offset += n;
+  }
+}
+
+off_t checked_offset(std::uint64_t offset, const char* call) {
+  if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()))
+    throw error(errc::invalid_argument, call, "offset " + std::to_string(offset) + " is beyond the largest file offset");
+  return static_cast<off_t>(offset);
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path, deadline d) {
+  constexpr const char* call = "weft::fs::read_file";
+  return off_pool(
+      [path]() -> std::string {
+        const int fd = retry_eintr([&] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); });
+        if (fd < 0) throw_errno(errno, call, path);
+        file::descriptor owner(fd);
+        struct stat st {};
+        std::string out;
+        if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+        // Read to the end, whatever fstat said: /proc files report size 0 and a file
+        // may grow while we read.
+        char chunk[64 * 1024];
+        for (;;) {
+          const ssize_t n = retry_eintr([&] { return ::read(fd, chunk, sizeof chunk); });
+          if (n < 0) throw_errno(errno, call, path);
+          if (n == 0) return out;
+          out.append(chunk, static_cast<std::size_t>(n));
+        }
+      },
+      d, call);
+}
+
+void write_file(const std::string& path, std::string_view data, deadline d, mode_t permissions) {
+  constexpr const char* call = "weft::fs::write_file";
+  off_pool(
+      [path, bytes = std::string(data), permissions] {
+        const int fd = retry_eintr(
+            [&] { return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, permissions); });
+        if (fd < 0) throw_errno(errno, call, path);
+        file::descriptor owner(fd);
+        write_fully(fd, bytes.data(), bytes.size(), -1, call, path);
+      },
+      d, call);
+}
+
+file file::open(const std::string& path, open_mode mode, deadline d, mode_t permissions) {
+  constexpr const char* call = "weft::fs::file::open";
+  const int flags = open_flags(mode) | O_CLOEXEC;
+  // The descriptor is owned from the moment it exists: if this fiber stops waiting,
+  // the dropped result closes it.
+  auto fd = off_pool(
+      [path, flags, permissions] {
+        const int fd = retry_eintr([&] { return ::open(path.c_str(), flags, permissions); });
+        if (fd < 0) throw_errno(errno, call, path);
+        return std::make_shared<descriptor>(fd);
+      },
+      d, call);
+  return file(std::move(fd), path);
+}
+
+int file::native_handle() const noexcept { return fd_ ? fd_->fd : -1; }
+
+const std::shared_ptr<file::descriptor>& file::checked(const char* call) const {
+  if (!fd_) throw error(errc::invalid_argument, call, "the file is not open");
+  return fd_;
+}
+
+std::size_t file::read(mutable_buffer buf, deadline d) {
+  constexpr const char* call = "weft::fs::file::read";
+  auto bytes = off_pool(
+      [fd = checked(call), size = buf.size, path = path_] {
+        std::vector<char> into(size);
+        const ssize_t n = retry_eintr([&] { return ::read(fd->fd, into.data(), size); });
+        if (n < 0) throw_errno(errno, call, path);
+        into.resize(static_cast<std::size_t>(n));
+        return into;
+      },
+      d, call);
+  if (!bytes.empty()) std::memcpy(buf.data, bytes.data(), bytes.size());
+  return bytes.size();
+}
+
+std::size_t file::pread(mutable_buffer buf, std::uint64_t offset, deadline d) {
+  constexpr const char* call = "weft::fs::file::pread";
+  const off_t at = checked_offset(offset, call);
+  auto bytes = off_pool(
+      [fd = checked(call), size = buf.size, at, path = path_] {
+        std::vector<char> into(size);
+        const ssize_t n = retry_eintr([&] { return ::pread(fd->fd, into.data(), size, at); });
+        if (n < 0) throw_errno(errno, call, path);
+        into.resize(static_cast<std::size_t>(n));
+        return into;
+      },
+      d, call);
+  if (!bytes.empty()) std::memcpy(buf.data, bytes.data(), bytes.size());
+  return bytes.size();
+}
+
+std::size_t file::write(const_buffer data, deadline d) {
+  constexpr const char* call = "weft::fs::file::write";
+  off_pool(
+      [fd = checked(call), bytes = std::string(static_cast<const char*>(data.data), data.size), path = path_] {
+        write_fully(fd->fd, bytes.data(), bytes.size(), -1, call, path);
+      },
+      d, call);
+  return data.size;
+}
+
+std::size_t file::pwrite(const_buffer data, std::uint64_t offset, deadline d) {
+  constexpr const char* call = "weft::fs::file::pwrite";
+  const off_t at = checked_offset(offset, call);
+  off_pool(
+      [fd = checked(call), bytes = std::string(static_cast<const char*>(data.data), data.size), at, path = path_] {
+        write_fully(fd->fd, bytes.data(), bytes.size(), at, call, path);
+      },
+      d, call);
+  return data.size;
+}
+
+void file::sync(deadline d) {
+  constexpr const char* call = "weft::fs::file::sync";
+  off_pool(
+      [fd = checked(call), path = path_] {
+        if (retry_eintr([&] { return ::fsync(fd->fd); }) < 0) throw_errno(errno, call, path);
+      },
+      d, call);
+}
+
+std::uint64_t file::size(deadline d) {
+  constexpr const char* call = "weft::fs::file::size";
+  return off_pool(
+      [fd = checked(call), path = path_] {
+        struct stat st {};
+        if (::fstat(fd->fd, &st) < 0) throw_errno(errno, call, path);
+        return static_cast<std::uint64_t>(st.st_size);
+      },
+      d, call);
+}
+
+}  // namespace weft::fs

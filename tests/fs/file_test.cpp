@@ -1,0 +1,199 @@
+// weft::fs: whole-file reads and writes, a file's reads, writes, pread/pwrite,
+// sync and size, short reads and EOF, errors that name the call and the path, and
+// deadlines and cancellation that leave the pool's late call harmless.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include "../weft_test.hpp"
+
+using namespace weft_test;
+namespace fs = weft::fs;
+
+namespace {
+
+// A directory of its own per test, removed afterwards.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "weft-fs-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~temp_dir() { std::filesystem::remove_all(path); }
+  std::string operator/(const char* name) const { return (path / name).string(); }
+};
+
+// "f<i>", built without operator+(const char*, string&&), which GCC 12 warns
+// about (-Wrestrict) when inlined.
+std::string numbered(int i) {
+  std::string name = "f";
+  name += std::to_string(i);
+  return name;
+}
+
+void expect_errno(auto&& call, int err, const std::string& says) {
+  try {
+    call();
+    ADD_FAILURE() << "no error; expected " << says;
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::error_code(err, std::generic_category())) << e.what();
+    EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+
+TEST(Fs, WriteFileThenReadFileRoundTripsAnySize) {
+  temp_dir dir;
+  run_checked([&] {
+    for (std::size_t size : {std::size_t(0), std::size_t(1), std::size_t(64 * 1024), std::size_t(1'000'003)}) {
+      std::string data(size, '\0');
+      for (std::size_t i = 0; i < size; ++i) data[i] = static_cast<char>(i * 7 + 3);
+      fs::write_file(dir / "data", data);
+      EXPECT_EQ(fs::read_file(dir / "data"), data) << size;
+    }
+    fs::write_file(dir / "data", "shorter");  // truncates
+    EXPECT_EQ(fs::read_file(dir / "data"), "shorter");
+  });
+}
+
+TEST(Fs, ReadFileReadsFilesThatReportNoSize) {
+  run_checked([] { EXPECT_NE(fs::read_file("/proc/self/status").find("Name:"), std::string::npos); });
+}
+
+TEST(Fs, FileReadsShortAtTheEndThenZero) {
+  temp_dir dir;
+  run_checked([&] {
+    fs::write_file(dir / "f", "0123456789");
+    auto f = fs::file::open(dir / "f", fs::open_mode::read);
+    std::array<char, 4> buf{};
+    std::string got;
+    std::size_t n, reads = 0;
+    while ((n = f.read(buf)) != 0) {
+      got.append(buf.data(), n);
+      ++reads;
+    }
+    EXPECT_EQ(got, "0123456789");
+    EXPECT_EQ(reads, 3u);  // 4 + 4 + 2: the last one short
+    EXPECT_EQ(f.read(buf), 0u);  // and EOF stays EOF
+  });
+}
+
+TEST(Fs, WriteAppendPreadPwriteSyncAndSize) {
+  temp_dir dir;
+  run_checked([&] {
+    {
+      auto f = fs::file::open(dir / "f", fs::open_mode::write);
+      EXPECT_EQ(f.write("hello "), 6u);
+      EXPECT_EQ(f.write(std::string("world")), 5u);
+      f.sync();
+      EXPECT_EQ(f.size(), 11u);
+    }
+    {
+      auto f = fs::file::open(dir / "f", fs::open_mode::append);
+      f.write("!");
+    }
+    auto f = fs::file::open(dir / "f", fs::open_mode::read_write);
+    EXPECT_EQ(f.pwrite("W", 6), 1u);
+    std::array<char, 5> buf{};
+    EXPECT_EQ(f.pread(buf, 6), 5u);
+    EXPECT_EQ(std::string(buf.data(), 5), "World");
+    EXPECT_EQ(f.pread(buf, 100), 0u);  // past the end
+    // pread/pwrite did not move the position: a read starts at 0.
+    EXPECT_EQ(f.read(buf), 5u);
+    EXPECT_EQ(std::string(buf.data(), 5), "hello");
+    EXPECT_EQ(fs::read_file(dir / "f"), "hello World!");
+  });
+}
+
+TEST(Fs, ErrorsNameTheCallAndThePath) {
+  temp_dir dir;
+  run_checked([&] {
+    const std::string missing = dir / "missing";
+    expect_errno([&] { fs::read_file(missing); }, ENOENT, "weft::fs::read_file " + missing);
+    expect_errno([&] { fs::file::open(missing, fs::open_mode::read); }, ENOENT, "weft::fs::file::open " + missing);
+    expect_errno([&] { fs::write_file(dir / "no/such/dir", "x"); }, ENOENT, "weft::fs::write_file");
+    expect_errno([&] { fs::read_file(dir.path.string()); }, EISDIR, "weft::fs::read_file");
+    fs::write_file(dir / "ro", "x");
+    auto f = fs::file::open(dir / "ro", fs::open_mode::read);
+    expect_errno([&] { f.write("y"); }, EBADF, "weft::fs::file::write " + (dir / "ro"));
+    f.close();
+    EXPECT_FALSE(f.is_open());
+    try {
+      f.size();
+      ADD_FAILURE() << "a closed file was used";
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+    }
+  });
+}
+
+TEST(Fs, OutsideAFiberIsRefused) {
+  try {
+    fs::read_file("/dev/null");
+    ADD_FAILURE() << "accepted outside a fiber";
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::not_in_fiber);
+    EXPECT_NE(std::string(e.what()).find("weft::fs::read_file"), std::string::npos) << e.what();
+  }
+}
+
+// Opening a FIFO blocks (on the pool) until a writer comes: the deadline ends the
+// wait at once, other fibers ran meanwhile, and once a writer does come the late
+// open's descriptor is closed, not leaked (the fixture counts fds).
+TEST(Fs, DeadlineAndCancellationEndTheWaitAndTheLateCallIsHarmless) {
+  temp_dir dir;
+  const std::string fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  run_checked([&] {
+    int ticks = 0;
+    auto ticker = weft::spawn([&] {
+      for (;;) {
+        weft::this_fiber::sleep_for(1ms);
+        ++ticks;
+      }
+    });
+    EXPECT_THROW(fs::file::open(fifo, fs::open_mode::read, 20ms), weft::timeout_error);
+    EXPECT_GT(ticks, 0);  // the scheduler was not blocked
+    EXPECT_THROW(weft::with_timeout(5ms, [&] { return fs::file::open(fifo, fs::open_mode::read); }),
+                 weft::timeout_error);
+    auto opener = weft::spawn([&] { fs::file::open(fifo, fs::open_mode::read); });
+    weft::this_fiber::sleep_for(2ms);
+    opener.cancel();
+    EXPECT_THROW(opener.join(), weft::cancelled_error);
+    // Release the three opens still blocked on their pool threads: a writer that
+    // comes and goes lets each open return, and each dropped result closes its fd.
+    for (int released = 0; released < 200; ++released) {
+      const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      if (w >= 0) ::close(w);
+      weft::this_fiber::sleep_for(1ms);
+    }
+    ticker.cancel();
+    EXPECT_THROW(ticker.join(), weft::cancelled_error);
+  });
+}
+
+// Fibers on two schedulers use files at once; every byte lands.
+TEST(Fs, FilesFromFibersOfSeveralSchedulers) {
+  temp_dir dir;
+  weft::run_options two;
+  two.threads = 2;
+  run_checked(
+      [&] {
+        std::vector<weft::fiber<void>> writers;
+        for (int i = 0; i < 8; ++i)
+          writers.push_back(weft::spawn({.on = weft::on_any}, [&dir, i] {
+            fs::write_file(dir / numbered(i).c_str(), std::string(1000 + i, char('a' + i)));
+          }));
+        for (auto& w : writers) w.join();
+        for (int i = 0; i < 8; ++i)
+          EXPECT_EQ(fs::read_file(dir / numbered(i).c_str()), std::string(1000 + i, char('a' + i)));
+      },
+      two);
+}
