@@ -14,11 +14,18 @@
 // are then refused (post returns false, submit's future holds
 // errc::scheduler_stopped), never lost silently. While a handle exists, run() cannot
 // conclude that its fibers are deadlocked, since the handle's owner may still post.
+//
+// A runtime of several schedulers (run({.threads = N})) has one handle for all of
+// them, weft::this_runtime(): its post and submit place each new fiber on the
+// schedulers in turn, and scheduler(i) is a handle to one of them.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <functional>
 #include <future>
 #include <memory>
+#include <vector>
 #include <type_traits>
 #include <utility>
 
@@ -29,6 +36,9 @@ namespace weft {
 namespace detail {
 class remote_inbox;
 }
+
+class runtime_handle;
+runtime_handle this_runtime();
 
 class scheduler_handle {
  public:
@@ -69,6 +79,7 @@ class scheduler_handle {
 
  private:
   friend scheduler_handle this_scheduler();
+  friend runtime_handle this_runtime();
   explicit scheduler_handle(std::shared_ptr<detail::remote_inbox> inbox) : inbox_(std::move(inbox)) {}
   std::shared_ptr<detail::remote_inbox> inbox_;
 };
@@ -76,5 +87,37 @@ class scheduler_handle {
 // this_scheduler() is a handle to the calling fiber's scheduler.
 // Throws errc::not_in_fiber outside a fiber.
 scheduler_handle this_scheduler();
+
+// runtime_handle: every scheduler of one runtime, for any thread. Cheap to copy;
+// safe to keep after the runtime has finished (posts are then refused, as above).
+class runtime_handle {
+ public:
+  runtime_handle() = default;
+
+  // size() is how many schedulers the runtime has (run_options::threads).
+  std::size_t size() const noexcept { return schedulers_.size(); }
+  // scheduler(i) is a handle to scheduler i (0 is run()'s own thread); throws
+  // errc::invalid_argument for an i the runtime does not have.
+  scheduler_handle scheduler(std::size_t i) const;
+
+  // post(fn) and submit(fn) are scheduler_handle's, on the next scheduler in turn.
+  bool post(std::function<void()> fn) const { return next("weft::runtime_handle::post").post(std::move(fn)); }
+  template <class F>
+  auto submit(F&& fn) const {
+    return next("weft::runtime_handle::submit").submit(std::forward<F>(fn));
+  }
+
+  explicit operator bool() const noexcept { return !schedulers_.empty(); }
+
+ private:
+  friend runtime_handle this_runtime();
+  const scheduler_handle& next(const char* call) const;
+  std::vector<scheduler_handle> schedulers_;
+  std::shared_ptr<std::atomic<std::size_t>> turn_;  // shared by the copies of one handle
+};
+
+// this_runtime() is a handle to every scheduler of the calling fiber's runtime.
+// Throws errc::not_in_fiber outside a fiber.
+runtime_handle this_runtime();
 
 }  // namespace weft

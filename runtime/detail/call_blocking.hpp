@@ -58,15 +58,20 @@ auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional
     }
     std::optional<result> value;
     std::exception_ptr failure;
-    try {
-      if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
-        fn();
-        value.emplace();
-      } else {
-        value.emplace(fn());
+    {
+      // fn and what it captured (a descriptor, a buffer) are destroyed here, before
+      // the fiber is woken: once the call has returned, nothing of it lives on.
+      F call = std::move(fn);
+      try {
+        if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
+          call();
+          value.emplace();
+        } else {
+          value.emplace(call());
+        }
+      } catch (...) {
+        failure = std::current_exception();
       }
-    } catch (...) {
-      failure = std::current_exception();
     }
     std::lock_guard lock(st->m);
     st->value = std::move(value);

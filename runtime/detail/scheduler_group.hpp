@@ -33,6 +33,7 @@ class scheduler_group {
   scheduler_group& operator=(const scheduler_group&) = delete;
 
   std::size_t size() const noexcept { return members_.size(); }
+  const std::vector<std::shared_ptr<remote_inbox>>& inboxes() const noexcept { return inboxes_; }
   scheduler& at(std::size_t i) const noexcept { return *members_[i]; }
   // next_in_turn is the member for a fiber spawned with on_any (round robin).
   scheduler& next_in_turn() noexcept {

@@ -349,3 +349,62 @@ TEST(MultiScheduler, SpawnOntoASchedulerThatShutDownIsRefused) {
       threads(2));
   EXPECT_TRUE(refused.load());
 }
+
+// A plain thread posts into the runtime through this_runtime(): submits go to the
+// schedulers in turn, scheduler(i) reaches one, results come back in futures.
+TEST(MultiScheduler, RuntimeHandleSubmitsFromAPlainThread) {
+  run_checked(
+      [] {
+        auto rt = weft::this_runtime();
+        EXPECT_EQ(rt.size(), 3u);
+        std::vector<std::size_t> where;
+        std::size_t on_two = 99;
+        std::thread plain([&] {
+          for (int i = 0; i < 6; ++i) where.push_back(rt.submit([] { return weft::this_fiber::scheduler_index(); }).get());
+          on_two = rt.scheduler(2).submit([] { return weft::this_fiber::scheduler_index(); }).get();
+        });
+        weft::to_thread([&] { plain.join(); });
+        std::sort(where.begin(), where.end());
+        EXPECT_EQ(where, (std::vector<std::size_t>{0, 0, 1, 1, 2, 2}));
+        EXPECT_EQ(on_two, 2u);
+        try {
+          rt.scheduler(3);
+          ADD_FAILURE() << "scheduler 3 of 3 accepted";
+        } catch (const weft::error& e) {
+          EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+        }
+      },
+      threads(3));
+  // A runtime of one scheduler has one.
+  run_checked([] { EXPECT_EQ(weft::this_runtime().size(), 1u); });
+}
+
+// Fibers do not move between threads: a thread_local read before and after any
+// number of blocking calls is the same variable, on the fiber's own scheduler's
+// thread (the documented rule for user code).
+TEST(MultiScheduler, AFiberStaysOnItsThreadAcrossBlockingCalls) {
+  static thread_local int marker = 0;
+  run_checked(
+      [] {
+        std::vector<weft::fiber<bool>> fs;
+        weft::channel<int> ch;
+        for (int i = 0; i < 6; ++i)
+          fs.push_back(weft::spawn({.on = weft::on_any}, [&ch] {
+            int* mine = &marker;
+            const auto thread = std::this_thread::get_id();
+            const std::size_t index = weft::this_fiber::scheduler_index();
+            for (int round = 0; round < 50; ++round) {
+              weft::this_fiber::sleep_for(std::chrono::microseconds(100));
+              weft::this_fiber::yield();
+              ch.send(round);  // a hand-off to main, on scheduler 0
+              if (&marker != mine || std::this_thread::get_id() != thread ||
+                  weft::this_fiber::scheduler_index() != index)
+                return false;
+            }
+            return true;
+          }));
+        for (int i = 0; i < 6 * 50; ++i) (void)ch.recv();
+        for (auto& f : fs) EXPECT_TRUE(f.join());
+      },
+      threads(3));
+}
