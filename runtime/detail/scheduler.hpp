@@ -5,9 +5,10 @@
 // `loop_`) runs only when nothing is runnable, and then sleeps in epoll until the
 // earliest timer, an fd event, or a wake-up from another thread.
 //
-// Everything here runs on the scheduler's thread, except wake(), cancel() and the
-// remote inbox, which any thread may use: from another thread, wake() and cancel()
-// become requests in the owner's inbox, which the owner applies.
+// Everything here runs on the scheduler's thread, except wake(), cancel(),
+// start_on(), release_handle(), waits for a fiber of another scheduler and the
+// remote inbox, which any thread may use: from another thread, each becomes a
+// request in the owner's inbox (remote_request), which the owner applies.
 #pragma once
 
 #include <cstddef>
@@ -417,7 +418,6 @@ class scheduler {
   void apply_start(fiber_record* rec, std::size_t stack_size) noexcept;
   bool wait_remote(fiber_record* target, time_point deadline, const char* call);
   static void wake_remote_joiners(fiber_record* rec) noexcept;
-  static void drop_request(const remote_request& r) noexcept;
   void shut_down();
 
   [[gnu::cold, gnu::noinline]] void move_eh(fiber_record* prev, fiber_record* next) noexcept;
