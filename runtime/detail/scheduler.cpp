@@ -703,10 +703,14 @@ int scheduler::idle_in_group(int timeout, bool& quiet) noexcept {
   if (!inbox_->enter_quiet()) return 0;  // something arrived meanwhile: look again
   quiet = true;
   if (index_ != 0) return -1;
-  if (quiet_ms_ > 0 && group_->all_quiet()) {
+  // All quiet, no thread but the members, and still all quiet: a thread that woke a
+  // member and exited in between would have ended that member's quiet before the
+  // second look. Only then is every member's state still, and safe to read here.
+  if (quiet_ms_ > 0 && group_->all_quiet() && threads_in_process() == static_cast<int>(group_->size()) &&
+      group_->all_quiet()) {
     std::size_t alive = 0;
     for (std::size_t i = 0; i < group_->size(); ++i) alive += group_->at(i).alive();
-    if (alive > 0 && threads_in_process() == static_cast<int>(group_->size())) {
+    if (alive > 0) {
       quiet_ms_ = 0;
       std::string report;
       try {
