@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -137,12 +139,14 @@ const std::shared_ptr<file::descriptor>& file::checked(const char* call) const {
   return fd_;
 }
 
-std::size_t file::read(mutable_buffer buf, deadline d) {
-  constexpr const char* call = "weft::fs::file::read";
+// read_at is read (offset -1: at the file position) and pread: the bytes land in a
+// buffer the call owns and are copied out only to a caller still waiting.
+std::size_t file::read_at(mutable_buffer buf, off_t offset, deadline d, const char* call) {
   auto bytes = off_pool(
-      [fd = checked(call), size = buf.size, path = path_] {
+      [fd = checked(call), size = buf.size, offset, call, path = path_] {
         std::vector<char> into(size);
-        const ssize_t n = retry_eintr([&] { return ::read(fd->fd, into.data(), size); });
+        const ssize_t n = retry_eintr(
+            [&] { return offset < 0 ? ::read(fd->fd, into.data(), size) : ::pread(fd->fd, into.data(), size, offset); });
         if (n < 0) throw_errno(errno, call, path);
         into.resize(static_cast<std::size_t>(n));
         return into;
@@ -152,20 +156,11 @@ std::size_t file::read(mutable_buffer buf, deadline d) {
   return bytes.size();
 }
 
+std::size_t file::read(mutable_buffer buf, deadline d) { return read_at(buf, -1, d, "weft::fs::file::read"); }
+
 std::size_t file::pread(mutable_buffer buf, std::uint64_t offset, deadline d) {
   constexpr const char* call = "weft::fs::file::pread";
-  const off_t at = checked_offset(offset, call);
-  auto bytes = off_pool(
-      [fd = checked(call), size = buf.size, at, path = path_] {
-        std::vector<char> into(size);
-        const ssize_t n = retry_eintr([&] { return ::pread(fd->fd, into.data(), size, at); });
-        if (n < 0) throw_errno(errno, call, path);
-        into.resize(static_cast<std::size_t>(n));
-        return into;
-      },
-      d, call);
-  if (!bytes.empty()) std::memcpy(buf.data, bytes.data(), bytes.size());
-  return bytes.size();
+  return read_at(buf, checked_offset(offset, call), d, call);
 }
 
 std::size_t file::write(const_buffer data, deadline d) {

@@ -98,6 +98,7 @@ class file {
  private:
   file(std::shared_ptr<descriptor> fd, std::string path) noexcept : fd_(std::move(fd)), path_(std::move(path)) {}
   const std::shared_ptr<descriptor>& checked(const char* call) const;
+  std::size_t read_at(mutable_buffer buf, off_t offset, deadline d, const char* call);
 
   std::shared_ptr<descriptor> fd_;
   std::string path_;
