@@ -46,16 +46,22 @@ struct fiber_access {
 // Where spawn() starts a fiber (spawn_options::on), besides a scheduler's index in
 // the runtime (0 is run()'s own thread, up to run_options::threads - 1):
 inline constexpr std::ptrdiff_t on_caller = -1;  // the calling fiber's scheduler
-inline constexpr std::ptrdiff_t on_any = -2;     // each scheduler in turn (round robin)
+// Any scheduler: queued on the caller's, which starts it when it gets to it, unless
+// an idle scheduler of the runtime takes it first (work stealing). It moves only
+// before it starts; then it stays. With one scheduler, the same as on_caller.
+inline constexpr std::ptrdiff_t on_any = -2;
 
 // spawn_options are the per-fiber settings of spawn().
 struct spawn_options {
   std::string name{};          // shown in reports and by this_fiber::name()
   std::size_t stack_size = 0;  // usable bytes; 0: the scheduler's default
-  // The scheduler that runs the fiber, for its whole life (fibers do not move
-  // between threads): on_caller, on_any or an index. A fiber on another
-  // scheduler's thread may touch the caller's data only through weft's
-  // primitives (channels, events, mutexes, join) or its own synchronisation.
+  // The scheduler that runs the fiber: on_caller, on_any or an index. A started
+  // fiber never moves between threads, so thread_local variables and errno keep
+  // their meaning across its blocking calls; on_caller and an index also fix
+  // where it starts (pinned), while an on_any fiber may be taken, before it
+  // starts, by whichever scheduler is idle. A fiber that may run on another
+  // scheduler's thread touches the caller's data only through weft's primitives
+  // (channels, events, mutexes, join) or its own synchronisation.
   std::ptrdiff_t on = on_caller;
 };
 
@@ -169,11 +175,13 @@ class fiber {
 // spawn(options, f, args...) starts f(args...) in a new fiber and returns its
 // handle. The fiber runs on the calling fiber's scheduler unless options.on names
 // another; there it runs once the caller blocks or yields, elsewhere as soon as
-// that scheduler's thread gets to it.
+// that scheduler's thread gets to it. With on_any it runs where it is first taken:
+// here once the caller blocks or yields and nothing else is runnable, or on an idle
+// scheduler that steals it before that.
 // Throws errc::not_in_fiber outside a fiber, errc::invalid_argument for an `on`
 // the runtime does not have, errc::scheduler_stopped if that scheduler is shutting
-// down, std::system_error (ENOMEM) if no stack can be had (on another scheduler:
-// the fiber ends with that error, and join() rethrows it).
+// down, std::system_error (ENOMEM) if no stack can be had (when it starts later or
+// elsewhere: the fiber ends with that error, and join() rethrows it).
 template <class F, class... Args>
 auto spawn(spawn_options options, F&& f, Args&&... args) {
   auto& sched = detail::scheduler::require_fiber("weft::spawn");
@@ -182,7 +190,9 @@ auto spawn(spawn_options options, F&& f, Args&&... args) {
   using result = typename std::remove_pointer_t<decltype(t)>::result_type;
   try {
     t->name_ = std::move(options.name);
-    if (&target == &sched)
+    if (options.on == on_any)
+      sched.start_anywhere(t, options.stack_size);
+    else if (&target == &sched)
       sched.start(t, options.stack_size);
     else
       sched.start_on(target, t, options.stack_size);

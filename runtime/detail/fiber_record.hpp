@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -71,10 +72,17 @@ struct fiber_record {
   // The suspended continuation; empty while the fiber runs (boost's fiber is one-shot:
   // resuming consumes it, and whoever switches back hands us the new one).
   boost::context::fiber context_;
-  scheduler* owner_ = nullptr;            // fixed for the fiber's life
+  // The scheduler that runs the fiber, fixed once it has started. Atomic because
+  // of one case: a fiber spawned with on_any waits unstarted in its scheduler's
+  // steal_queue, and a thief that takes it from there rewrites owner_ (under that
+  // queue's lock; see work_stealing.cpp). Every other write happens before the
+  // fiber is published. The owner thread reads it relaxed.
+  std::atomic<scheduler*> owner_{nullptr};
   fiber_record* next_ready_ = nullptr;    // link in the owner's run queue
-  fiber_record* prev_alive_ = nullptr;    // links in the owner's list of live fibers,
-  fiber_record* next_alive_ = nullptr;    //   walked to cancel everything at shutdown
+  // Links in the owner's list of live fibers, walked to cancel everything at
+  // shutdown; before a stealable fiber starts, its links in the steal_queue instead.
+  fiber_record* prev_alive_ = nullptr;
+  fiber_record* next_alive_ = nullptr;
   stack stack_{};                         // empty for the scheduler's own context
   void* asan_fake_stack_ = nullptr;       // ASan's fake stack while suspended
   const void* asan_bottom_ = nullptr;     // stack bounds as ASan should see them
@@ -164,6 +172,14 @@ struct fiber_record {
 
   std::uint64_t id_ = 0;
   std::string name_;
+
+  // ---- work stealing (a fiber spawned with on_any in a runtime of several schedulers)
+  // stealable_: set before the spawn returns, never changed: the fiber went into a
+  // steal_queue. queued_: it is still there, unstarted (guarded by that queue's
+  // lock). queued_stack_size_: the stack it asked for, for whoever starts it.
+  bool stealable_ = false;
+  bool queued_ = false;
+  std::size_t queued_stack_size_ = 0;
 };
 
 // release_record drops one reference; the last one deletes the record.

@@ -74,6 +74,9 @@ class remote_inbox {
   // announcement) if items are already waiting. end_sleep follows every true.
   bool begin_sleep() noexcept;
   void end_sleep() noexcept;
+  // sleeping: the owner is (about to be) asleep in epoll; seq_cst, for the group's
+  // decision to wake it (scheduler_group::work_queued).
+  bool sleeping() const noexcept { return sleeping_.load(std::memory_order_seq_cst); }
   // Deadlock detection in a runtime of several schedulers (scheduler_group): the
   // owner says it is quiet (nothing runnable, no timer, no fd) with enter_quiet,
   // which fails if items are waiting; every push, post or poke ends the quiet

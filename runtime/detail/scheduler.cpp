@@ -92,7 +92,7 @@ scheduler::scheduler(const scheduler_options& options)
     live_schedulers.insert(this);
   }
   this_thread_scheduler = this;
-  loop_.owner_ = this;
+  loop_.owner_.store(this, std::memory_order_relaxed);
   loop_.tsan_fiber_ = tsan_current_fiber();
   loop_.name_ = "<scheduler>";
 }
@@ -145,7 +145,7 @@ void scheduler::start(fiber_record* rec, std::size_t stack_size) {
   const stack s = stacks_.acquire(stack_size == 0 ? stack_size_ : stack_size);
   // A fiber started for another thread (start_on) has its owner and id already,
   // and that thread may be reading them: compare, do not write again.
-  if (rec->owner_ != this) rec->owner_ = this;
+  if (rec->owner_.load(std::memory_order_relaxed) != this) rec->owner_.store(this, std::memory_order_relaxed);
   rec->stack_ = s;
   rec->asan_bottom_ = s.bottom;
   rec->asan_size_ = s.size;
@@ -187,14 +187,14 @@ void scheduler::start_detached(std::function<void()> fn) noexcept {
 }
 
 void scheduler::start_on(scheduler& target, fiber_record* rec, std::size_t stack_size) {
-  rec->owner_ = &target;
+  rec->owner_.store(&target, std::memory_order_relaxed);
   rec->id_ = take_id();
   remote_request r;
   r.what = remote_request::kind::start;
   r.target = rec;
   r.stack_size = stack_size;
   if (!send(&target, r)) {
-    rec->owner_ = nullptr;
+    rec->owner_.store(nullptr, std::memory_order_relaxed);
     throw error(errc::scheduler_stopped, "weft::spawn",
                 "scheduler " + std::to_string(target.index()) + " of the runtime is shutting down");
   }
@@ -215,7 +215,15 @@ void scheduler::apply_start(fiber_record* rec, std::size_t stack_size) noexcept 
 }
 
 void scheduler::release_handle(fiber_record* rec) noexcept {
-  scheduler* owner = rec->owner_;
+  scheduler* owner = rec->owner_.load(std::memory_order_acquire);
+  if (owner != nullptr && owner == this_thread_scheduler && rec->stealable_) {
+    // Unstarted in our steal queue: whoever starts it finds the flag (the lock).
+    if (owner->steal_.if_queued(rec, [rec] { rec->detached_ = true; })) {
+      release_record(rec);
+      return;
+    }
+    owner = rec->owner_.load(std::memory_order_acquire);  // started, here or by a thief
+  }
   if (owner != nullptr && owner != this_thread_scheduler) {
     remote_request r;
     r.what = remote_request::kind::detach;
@@ -233,7 +241,7 @@ void scheduler::release_handle(fiber_record* rec) noexcept {
 // switches), and an instrumented fiber_main would record its entry there and its
 // exit on this fiber's shadow stack. Its own accesses are owner-thread fields.
 boost::context::fiber scheduler::fiber_main(fiber_record* rec, boost::context::fiber&& from) {
-  scheduler* self = rec->owner_;
+  scheduler* self = rec->owner_.load(std::memory_order_relaxed);
   self->running_ = rec;
   self->after_switch(std::move(from));
   rec->run_body();  // only boost's forced_unwind escapes, and boost handles it
@@ -299,6 +307,7 @@ void scheduler::move_eh(fiber_record* prev, fiber_record* next) noexcept {
 void scheduler::catch_up() noexcept {
   if (timers_.has_due()) timers_.fire_due();
   poll_now();
+  start_own_queued();  // a busy run queue starves no on_any fiber waiting here
 }
 
 // release_finished runs first thing on arrival from a finished fiber (after_switch).
@@ -368,7 +377,12 @@ void throw_cancelled() {
 void scheduler::cancel(fiber_record* f) noexcept {
   if (f->done_.load(std::memory_order_acquire)) return;
   f->request_cancel();
-  scheduler* owner = f->owner_;
+  scheduler* owner = f->owner_.load(std::memory_order_acquire);
+  if (owner == this_thread_scheduler && f->stealable_) {
+    // Unstarted in our steal queue: it starts with the flag set, whoever starts it.
+    if (owner->steal_.if_queued(f, [] {})) return;
+    owner = f->owner_.load(std::memory_order_acquire);
+  }
   if (owner != this_thread_scheduler) {
     remote_request r;
     r.what = remote_request::kind::cancel;
@@ -392,7 +406,7 @@ bool scheduler::wake_remote(park_token token, wake_reason why) noexcept {
   r.what = remote_request::kind::wake;
   r.why = why;
   r.token = token;
-  if (!send(f->owner_, r)) release_record(f);  // its scheduler has ended, and every park it had
+  if (!send(f->owner_.load(std::memory_order_relaxed), r)) release_record(f);  // its scheduler has ended, and every park it had
   return true;
 }
 
@@ -421,6 +435,13 @@ void scheduler::apply_remote(const remote_request& r) noexcept {
       release_record(f);
       return;
     case kind::cancel:
+      // Unstarted in our steal queue: it starts with the flag set. Taken by a thief
+      // since the sender looked: the thief applies it.
+      if (f->stealable_ && steal_.if_queued(f, [] {})) {
+        release_record(f);
+        return;
+      }
+      if (forwarded(r, f)) return;
       // Only if still pending: the fiber may have seen the flag at a park already.
       if (f->cancel_requested() && f->parked_in_ && f->shield_depth_ == 0)
         wake(park_token{f, f->parked_in_}, wake_reason::cancelled);
@@ -430,6 +451,8 @@ void scheduler::apply_remote(const remote_request& r) noexcept {
       apply_start(target, r.stack_size);
       return;
     case kind::join:
+      // A fiber still in our steal queue starts here now, so that it stays here.
+      if (!keep_here(target) && forwarded(r, target)) return;
       if (!target->done_.load(std::memory_order_relaxed)) {
         try {
           if (!target->remote_joiners_) target->remote_joiners_ = std::make_unique<std::vector<park_token>>();
@@ -446,6 +469,7 @@ void scheduler::apply_remote(const remote_request& r) noexcept {
       release_record(target);
       return;
     case kind::unjoin:
+      if (forwarded(r, target)) return;
       if (auto* list = target->remote_joiners_.get()) {
         for (auto it = list->begin(); it != list->end(); ++it) {
           if (it->fiber == f && it->generation == r.token.generation) {
@@ -458,11 +482,24 @@ void scheduler::apply_remote(const remote_request& r) noexcept {
       release_record(target);
       return;
     case kind::detach:
+      if (target->stealable_ && steal_.if_queued(target, [target] { target->detached_ = true; })) {
+        release_record(target);
+        return;
+      }
+      if (forwarded(r, target)) return;
       target->detached_ = true;
       if (target->done_.load(std::memory_order_relaxed)) report_unretrieved(*target);
       release_record(target);  // the handle's reference
       return;
   }
+}
+
+// forwarded: a request about a fiber that a thief took from our steal queue after
+// the sender looked goes on to the thief (work_stealing.cpp). False if the fiber is
+// ours, or its scheduler has ended (it finished then, and applying here is safe).
+bool scheduler::forwarded(const remote_request& r, fiber_record* about) noexcept {
+  scheduler* owner = about->owner_.load(std::memory_order_acquire);
+  return owner != this && send(owner, r);
 }
 
 void scheduler::wake_remote_joiners(fiber_record* rec) noexcept {
@@ -476,7 +513,8 @@ void scheduler::wake_remote_joiners(fiber_record* rec) noexcept {
 bool scheduler::wait_done(fiber_record* target, time_point deadline, const char* call) {
   if (target->done_.load(std::memory_order_acquire)) return true;
   if (target == running_) throw error(errc::would_deadlock, call, "a fiber cannot wait for itself");
-  if (target->owner_ != this) return wait_remote(target, deadline, call);
+  if (target->owner_.load(std::memory_order_acquire) != this || !keep_here(target))
+    return wait_remote(target, deadline, call);
   if (target->joiner_) throw error(errc::already_waited, call, "another fiber already waits for this fiber");
   const park_token token = prepare_park(call);
   target->joiner_ = token;
@@ -500,7 +538,7 @@ bool scheduler::wait_remote(fiber_record* target, time_point deadline, const cha
     r.target = target;
     self->refs_.fetch_add(1, std::memory_order_relaxed);
     target->refs_.fetch_add(1, std::memory_order_relaxed);
-    if (!send(target->owner_, r)) {
+    if (!send(target->owner_.load(std::memory_order_acquire), r)) {
       // Its scheduler has ended, after every fiber of it finished.
       end_park(self, token.generation, wake_reason::notified);
       release_record(self);
@@ -511,7 +549,7 @@ bool scheduler::wait_remote(fiber_record* target, time_point deadline, const cha
     if (why == wake_reason::notified) continue;  // done, or asked again (apply_remote)
     r.what = kind::unjoin;
     target->refs_.fetch_add(1, std::memory_order_relaxed);
-    if (!send(target->owner_, r)) release_record(target);
+    if (!send(target->owner_.load(std::memory_order_acquire), r)) release_record(target);
     if (why == wake_reason::cancelled) throw_cancelled();
     break;  // the deadline
   }
@@ -632,7 +670,7 @@ void scheduler::idle() noexcept {
     quiet_ms_ = 0;  // something arrived: the quiet spell is over
     return;
   }
-  if (!ready_.empty()) return;
+  if (!ready_.empty() || steal_work()) return;
   int timeout = timers_.timeout_ms(clock::now());
   bool quiet = false;  // counted quiet in the group until we wake
   if (group_ != nullptr) {
@@ -667,7 +705,11 @@ void scheduler::idle() noexcept {
     return;
   }
   if (inbox_->begin_sleep()) {
-    const bool woken = reactor_.poll(timeout);
+    // A member that has said it sleeps looks at the group's queued work once more
+    // (scheduler_group::before_sleep); work queued meanwhile is taken, not slept on.
+    const bool stay_awake = group_ != nullptr && timeout != 0 && group_->before_sleep();
+    const bool woken = reactor_.poll(stay_awake ? 0 : timeout);
+    if (group_ != nullptr && timeout != 0 && !stay_awake) group_->after_sleep();
     inbox_->end_sleep();
     if (woken) inbox_->drain_event_fd();
   } else {
@@ -750,16 +792,25 @@ void scheduler::join_group(scheduler_group* group, std::size_t index) noexcept {
 }
 
 // spin_for_inbox: true as soon as the inbox has items, false after spin_limit.
+// Queued work in any member's steal queue ends the spin too (the caller then
+// returns to the loop, whose next idle() steals it).
 bool scheduler::spin_for_inbox() const noexcept {
   constexpr auto spin_limit = std::chrono::microseconds(50);
   const time_point until = clock::now() + spin_limit;
-  for (;;) {
+  group_->start_spinning();
+  bool found = false;
+  while (!found) {
     for (int i = 0; i < 512; ++i) {  // a clock read every 512 pauses: 5 to 25 us, by CPU
-      if (inbox_->has_items_relaxed()) return true;
+      if (inbox_->has_items_relaxed() || (group_->has_queued_work() && !shutting_down_)) {
+        found = true;
+        break;
+      }
       __builtin_ia32_pause();
     }
-    if (clock::now() >= until) return false;
+    if (!found && clock::now() >= until) break;
   }
+  group_->stop_spinning();
+  return found;
 }
 
 template <class Done>
@@ -772,6 +823,7 @@ void scheduler::loop_until(Done done) {
       this_fiber_scheduler = nullptr;
       continue;
     }
+    if (start_own_queued()) continue;
     idle();
   }
 }
@@ -805,6 +857,9 @@ void scheduler::shut_down() {
   apply_taken();
   shutting_down_ = true;
   cancel_all();
+  while (start_own_queued()) {
+    // on_any fibers nobody took start now, cancelled (start() sees shutting_down_)
+  }
   loop_until([&] { return alive_ == 0; });
   if (group_) {
     group_->member_drained();

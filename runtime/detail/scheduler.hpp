@@ -28,6 +28,7 @@
 #include <weft/runtime/detail/sanitizer.hpp>
 #include <weft/runtime/detail/stack_overflow.hpp>
 #include <weft/runtime/detail/stack_pool.hpp>
+#include <weft/runtime/detail/steal_queue.hpp>
 #include <weft/runtime/detail/timer_wheel.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/stack_options.hpp>
@@ -86,6 +87,10 @@ class scheduler {
   // errc::scheduler_stopped if target has begun to shut down; rec is then untouched
   // and still the caller's.
   void start_on(scheduler& target, fiber_record* rec, std::size_t stack_size);
+  // start_anywhere queues `rec` here to start when this scheduler gets to it, unless
+  // an idle member of the runtime takes it first (spawn_options::on = on_any;
+  // steal_queue.hpp, work_stealing.cpp). Alone, or shutting down, it is start().
+  void start_anywhere(fiber_record* rec, std::size_t stack_size);
   // release_handle drops a fiber handle's interest in `rec` (fiber::detach and the
   // handle's destructor): the fiber is detached, its exception (if it ends with one)
   // goes to the unhandled exception handler, and the handle's reference is dropped.
@@ -204,7 +209,7 @@ class scheduler {
   // f->owner_: equal when it matters, but this one does not wait for a load from f.
   [[gnu::always_inline]] static bool wake(park_token token, wake_reason why, scheduler* here) noexcept {
     fiber_record* f = token.fiber;
-    if (f->owner_ != here) [[unlikely]]
+    if (f->owner_.load(std::memory_order_relaxed) != here) [[unlikely]]
       return wake_remote(token, why);
     if (!end_park(f, token.generation, why)) return false;
     here->ready_.push(f);
@@ -415,10 +420,16 @@ class scheduler {
   // if it has ended (its fibers have all finished then) or refused the request.
   static bool send(scheduler* owner, const remote_request& r) noexcept;
   void apply_remote(const remote_request& r) noexcept;
+  bool forwarded(const remote_request& r, fiber_record* about) noexcept;
   void apply_start(fiber_record* rec, std::size_t stack_size) noexcept;
   bool wait_remote(fiber_record* target, time_point deadline, const char* call);
   static void wake_remote_joiners(fiber_record* rec) noexcept;
   void shut_down();
+  // Work stealing (work_stealing.cpp).
+  bool keep_here(fiber_record* rec) noexcept;
+  bool start_own_queued() noexcept;
+  bool steal_work() noexcept;
+  void start_taken(fiber_record** taken, std::size_t n) noexcept;
 
   [[gnu::cold, gnu::noinline]] void move_eh(fiber_record* prev, fiber_record* next) noexcept;
   void catch_up() noexcept;
@@ -462,6 +473,7 @@ class scheduler {
   overflow_reporter overflow_;  // names a fiber that overflows into its guard page
   std::size_t stack_size_;
   run_queue ready_;
+  steal_queue steal_;  // unstarted on_any fibers, which idle members may take
   loop_record loop_;                    // the scheduler's own context
   fiber_record* running_ = &loop_;      // whose stack we are on (set on arrival)
   fiber_record* last_suspended_ = nullptr;  // whose context last_context_ holds

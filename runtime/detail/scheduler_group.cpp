@@ -96,12 +96,29 @@ void scheduler_group::member_drained() noexcept {
     for (auto& inbox : inboxes_) inbox->poke();  // those asleep in shut_down
 }
 
+void scheduler_group::wake_a_sleeper(scheduler& from) noexcept {
+  if (sleepers_.load(std::memory_order_seq_cst) == 0 || spinning_.load(std::memory_order_relaxed) != 0) return;
+  for (std::size_t i = 0; i < members_.size(); ++i) {
+    remote_inbox& inbox = *inboxes_[i];
+    if (members_[i] == &from || !inbox.sleeping()) continue;
+    if (!inbox.has_items()) inbox.poke();  // already poked: it is on its way
+    return;
+  }
+}
+
+bool scheduler_group::before_sleep() noexcept {
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  if (queued_.load(std::memory_order_seq_cst) == 0) return false;
+  sleepers_.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
 scheduler& placement(scheduler& here, std::ptrdiff_t on) {
   constexpr std::ptrdiff_t on_caller = -1, on_any = -2;  // weft::on_caller, weft::on_any
   if (on == on_caller) return here;
   scheduler_group* group = here.group();
   const std::size_t size = group ? group->size() : 1;
-  if (on == on_any) return group ? group->next_in_turn() : here;
+  if (on == on_any) return here;  // queued here to be stolen (scheduler::start_anywhere)
   if (on < 0 || static_cast<std::size_t>(on) >= size)
     throw error(errc::invalid_argument, "weft::spawn",
                 "spawn_options::on is " + std::to_string(on) + ", and the runtime has " + std::to_string(size) +

@@ -35,10 +35,33 @@ class scheduler_group {
   std::size_t size() const noexcept { return members_.size(); }
   const std::vector<std::shared_ptr<remote_inbox>>& inboxes() const noexcept { return inboxes_; }
   scheduler& at(std::size_t i) const noexcept { return *members_[i]; }
-  // next_in_turn is the member for a fiber spawned with on_any (round robin).
+  // next_in_turn is the next member in turn (round robin): where a plain thread's
+  // post or submit goes (runtime_handle).
   scheduler& next_in_turn() noexcept {
     return at(next_.fetch_add(1, std::memory_order_relaxed) % members_.size());
   }
+
+  // Work stealing (steal_queue.hpp, work_stealing.cpp). The group counts the fibers
+  // waiting in its members' steal queues, the members spinning on their inboxes
+  // (they look at that count too) and the members asleep in epoll.
+  //
+  // A member that queues work while none spins wakes one that sleeps, and a member
+  // that is about to sleep looks at the count after it has said so: the count and
+  // the sleepers are both seq_cst, so one of the two sees the other (Dekker), and
+  // queued work never waits for a sleeper that nobody woke. (Its own scheduler runs
+  // it eventually anyway; this is about using the idle core.)
+  // count_queued comes before the push (so the count never drops below zero when
+  // a thief is quick), wake_a_sleeper after it.
+  void count_queued() noexcept { queued_.fetch_add(1, std::memory_order_seq_cst); }
+  void wake_a_sleeper(scheduler& from) noexcept;
+  void work_taken(std::size_t n) noexcept { queued_.fetch_sub(n, std::memory_order_relaxed); }
+  bool has_queued_work() const noexcept { return queued_.load(std::memory_order_relaxed) != 0; }
+  void start_spinning() noexcept { spinning_.fetch_add(1, std::memory_order_seq_cst); }
+  void stop_spinning() noexcept { spinning_.fetch_sub(1, std::memory_order_relaxed); }
+  // before_sleep: true if work is queued, and the member should look instead of
+  // sleeping (it is then not counted asleep). after_sleep ends every false one.
+  bool before_sleep() noexcept;
+  void after_sleep() noexcept { sleepers_.fetch_sub(1, std::memory_order_relaxed); }
 
   // request_stop makes every worker's serve() return and shut down (member 0 is
   // run()'s and shuts down when main returns). run()'s thread only.
@@ -71,12 +94,16 @@ class scheduler_group {
   std::atomic<std::size_t> quiet_{0};
   std::atomic<bool> deadlock_{false};
   std::atomic<std::size_t> next_{0};
+  std::atomic<std::size_t> queued_{0};    // fibers in the members' steal queues
+  std::atomic<std::size_t> spinning_{0};  // members in spin_for_inbox
+  std::atomic<std::size_t> sleepers_{0};  // members between before_sleep and after_sleep
   bool first_drained_ = false;  // run()'s thread only
   bool stop_requested_ = false;  // run()'s thread only
 };
 
 // placement is the scheduler that spawn_options::on names, for a spawn on `here`:
-//   on_caller (-1): here;  on_any (-2): the next member in turn;  0..N-1: member i.
+//   on_caller (-1) and on_any (-2): here (on_any then queues the fiber where idle
+//   members may take it: scheduler::start_anywhere);  0..N-1: member i.
 // Throws weft::error(errc::invalid_argument) naming weft::spawn for anything else.
 scheduler& placement(scheduler& here, std::ptrdiff_t on);
 

@@ -60,19 +60,6 @@ TEST(MultiScheduler, ZeroThreadsMeansOnePerCpu) {
   EXPECT_EQ(run_checked([] { return weft::this_fiber::scheduler_count(); }), 1u);  // the default
 }
 
-TEST(MultiScheduler, OnAnyPlacesFibersInTurn) {
-  run_checked(
-      [] {
-        std::vector<weft::fiber<std::size_t>> fs;
-        for (int i = 0; i < 9; ++i)
-          fs.push_back(weft::spawn({.on = weft::on_any}, [] { return weft::this_fiber::scheduler_index(); }));
-        std::map<std::size_t, int> per_scheduler;
-        for (auto& f : fs) ++per_scheduler[f.join()];
-        EXPECT_EQ(per_scheduler, (std::map<std::size_t, int>{{0, 3}, {1, 3}, {2, 3}}));
-      },
-      threads(3));
-}
-
 TEST(MultiScheduler, PlacementOutsideTheRuntimeIsInvalidArgument) {
   auto expect_refused = [](std::ptrdiff_t on, const char* says) {
     try {
