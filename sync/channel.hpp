@@ -25,11 +25,14 @@
 // wait longer; if the operation completed in the same instant, it reports success
 // and the cancellation stays pending for the fiber's next blocking call.
 //
-// Threads: try_send, try_recv and close may be called from any thread, blocking
-// forms from any fiber; the channel's lock orders everything. A fiber waiting for
-// a plain thread's try_send should know that run() sees only fibers, timers, fds
-// and scheduler_handles as ways to be woken: hold this_scheduler() in that thread,
-// or run() may report a deadlock.
+// Threads: every call may be made from any fiber of any scheduler and from any
+// plain thread (one not running a scheduler); the channel's lock orders everything.
+// On a plain thread the blocking forms (send, recv, their deadline forms and the
+// range-for) block that thread alone until served, closed or past the deadline; a
+// plain thread cannot be cancelled. On a scheduler's thread outside its fibers (a
+// destructor the loop runs) they throw weft::error(errc::not_in_fiber). select is
+// for fibers only. run() counts other threads as possible wakers: it reports no
+// deadlock while one exists (see runtime/README.md).
 //
 // A channel does not move (waiters point into it); share it by reference or
 // std::shared_ptr. Destroying it while fibers wait in it wakes them: each waiting
@@ -52,6 +55,7 @@
 
 #include <weft/runtime/clock.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/detail/thread_parker.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/sync/detail/ring.hpp>
 #include <weft/sync/detail/biased_lock.hpp>
@@ -153,15 +157,20 @@ class channel {
   // send delivers v: to a waiting receiver, into the buffer, or (waiting while the
   // channel is full) to the first receiver to come. Throws channel_closed_error if
   // the channel is or gets closed, cancelled_error if the fiber is cancelled while
-  // waiting; either way v is left as it was. From fibers only (errc::not_in_fiber).
+  // waiting; either way v is left as it was. From a fiber or a plain thread.
   [[gnu::always_inline]] void send(T&& v) {
-    auto& s = detail::scheduler::require_fiber("weft::channel::send");
-    if (send_impl(v, &s, no_deadline) == channel_status::closed) throw channel_closed_error();
+    detail::scheduler* s = detail::this_fiber_scheduler;
+    channel_status status;
+    if (s == nullptr) [[unlikely]]
+      status = send_from_thread(v, no_deadline, "weft::channel::send");
+    else
+      status = send_impl(v, s, no_deadline);
+    if (status == channel_status::closed) throw channel_closed_error();
   }
   void send(const T& v) requires std::is_copy_constructible_v<T> { send(T(v)); }
 
   // try_send sends v only if that needs no waiting: ok, full or closed.
-  channel_status try_send(T&& v) { return send_impl(v, nullptr, no_deadline); }
+  channel_status try_send(T&& v) { return send_impl(v, no_wait, no_deadline); }
   channel_status try_send(const T& v) requires std::is_copy_constructible_v<T> {
     T copy(v);
     return try_send(std::move(copy));
@@ -170,8 +179,9 @@ class channel {
   // send_until waits at most until `deadline`: ok, timeout or closed. Throws
   // cancelled_error if cancelled while waiting.
   channel_status send_until(T&& v, time_point deadline) {
-    auto& s = detail::scheduler::require_fiber("weft::channel::send_until");
-    return send_impl(v, &s, deadline);
+    detail::scheduler* s = detail::this_fiber_scheduler;
+    if (s == nullptr) return send_from_thread(v, deadline, "weft::channel::send_until");
+    return send_impl(v, s, deadline);
   }
   channel_status send_until(const T& v, time_point deadline) requires std::is_copy_constructible_v<T> {
     T copy(v);
@@ -188,11 +198,14 @@ class channel {
 
   // recv returns the next value, waiting for one while the channel is empty, or
   // std::nullopt once the channel is closed and drained. Throws cancelled_error if
-  // cancelled while waiting. From fibers only (errc::not_in_fiber).
+  // cancelled while waiting. From a fiber or a plain thread.
   [[gnu::always_inline]] std::optional<T> recv() {
-    auto& s = detail::scheduler::require_fiber("weft::channel::recv");
+    detail::scheduler* s = detail::this_fiber_scheduler;
     std::optional<T> out;
-    recv_impl(out, &s, no_deadline);
+    if (s == nullptr) [[unlikely]]
+      recv_from_thread(out, no_deadline, "weft::channel::recv");
+    else
+      recv_impl(out, s, no_deadline);
     return out;
   }
 
@@ -200,16 +213,19 @@ class channel {
   // closed (and drained).
   recv_result<T> try_recv() {
     recv_result<T> r;
-    r.status = recv_impl(r.value, nullptr, no_deadline);
+    r.status = recv_impl(r.value, no_wait, no_deadline);
     return r;
   }
 
   // recv_until waits at most until `deadline`: ok (with the value), timeout or
   // closed. Throws cancelled_error if cancelled while waiting.
   recv_result<T> recv_until(time_point deadline) {
-    auto& s = detail::scheduler::require_fiber("weft::channel::recv_until");
+    detail::scheduler* s = detail::this_fiber_scheduler;
     recv_result<T> r;
-    r.status = recv_impl(r.value, &s, deadline);
+    if (s == nullptr)
+      r.status = recv_from_thread(r.value, deadline, "weft::channel::recv_until");
+    else
+      r.status = recv_impl(r.value, s, deadline);
     return r;
   }
   template <class Rep, class Period>
@@ -248,8 +264,13 @@ class channel {
       // that was just written field by field (value, then flag) as one word
       // stalls store-to-load forwarding (bench/NOTES.md).
       current_.reset();
-      auto& s = detail::scheduler::require_fiber("weft::channel::recv");
-      if (ch_->recv_impl(current_, &s, no_deadline) != channel_status::ok) current_.reset();
+      detail::scheduler* s = detail::this_fiber_scheduler;
+      channel_status status;
+      if (s == nullptr) [[unlikely]]
+        status = ch_->recv_from_thread(current_, no_deadline, "weft::channel::recv");
+      else
+        status = ch_->recv_impl(current_, s, no_deadline);
+      if (status != channel_status::ok) current_.reset();
       return *this;
     }
     void operator++(int) { ++*this; }
@@ -332,13 +353,21 @@ class channel {
     return false;
   }
 
-  // send_impl and recv_impl: `s` is null for the try_ forms (never wait). The lock
+  // send_impl and recv_impl: `s` is what waits: the fiber's scheduler, a plain
+  // thread's parker, or null for the try_ forms (never wait). The lock
   // is taken and released by hand, not by a guard: a guard's "do I still own it"
   // flag costs a few instructions on every hand-off. Only send_now's buffer growth
-  // can throw in between. The blocking forms name this thread to the lock by the
-  // scheduler they hold already.
-  [[gnu::always_inline]] channel_status send_impl(T& v, detail::scheduler* s, time_point deadline) {
-    detail::scheduler* here = s != nullptr ? s : detail::scheduler::current();
+  // can throw in between. The blocking forms of a fiber name this thread to the lock
+  // by the scheduler they hold already.
+  static constexpr detail::scheduler* no_wait = nullptr;
+  static detail::scheduler* scheduler_of(detail::scheduler* s) noexcept {
+    return s != nullptr ? s : detail::scheduler::current();
+  }
+  static detail::scheduler* scheduler_of(detail::thread_parker*) noexcept { return nullptr; }
+
+  template <class Parker>
+  [[gnu::always_inline]] channel_status send_impl(T& v, Parker* s, time_point deadline) {
+    detail::scheduler* here = scheduler_of(s);
     auto lock = lock_.as(here);
     lock.lock();
     channel_status status;
@@ -362,8 +391,9 @@ class channel {
     return finish_wait(detail::block_on(*s, lock, senders_, w, "weft::channel::send", deadline), w, "weft::channel::send");  // unlocks
   }
 
-  [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, detail::scheduler* s, time_point deadline) {
-    detail::scheduler* here = s != nullptr ? s : detail::scheduler::current();
+  template <class Parker>
+  [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, Parker* s, time_point deadline) {
+    detail::scheduler* here = scheduler_of(s);
     auto lock = lock_.as(here);
     lock.lock();
     channel_status status;
@@ -380,6 +410,17 @@ class channel {
         finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w, "weft::channel::recv");
     if (status_after_wait == channel_status::ok) out.emplace(std::move(*w.received));
     return status_after_wait;
+  }
+
+  // send_from_thread and recv_from_thread: the blocking forms outside a fiber, which
+  // wait with the thread's parker (thread_parker.hpp). Out of line: the fiber path
+  // stays as it was.
+  [[gnu::cold, gnu::noinline]] channel_status send_from_thread(T& v, time_point deadline, const char* call) {
+    return send_impl(v, &detail::thread_parker::for_this_thread(call), deadline);
+  }
+  [[gnu::cold, gnu::noinline]] channel_status recv_from_thread(std::optional<T>& out, time_point deadline,
+                                                               const char* call) {
+    return recv_impl(out, &detail::thread_parker::for_this_thread(call), deadline);
   }
 
   static channel_status finish_wait(detail::wait_outcome outcome, const waiter_type& w, const char* call) {

@@ -12,6 +12,7 @@
 #include <weft/runtime/detail/sanitizer.hpp>
 #include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/detail/task.hpp>
+#include <weft/runtime/detail/thread_parker.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/unhandled_exception.hpp>
 
@@ -401,6 +402,10 @@ void scheduler::cancel(fiber_record* f) noexcept {
 // registry of live schedulers, under the lock its destructor also takes).
 bool scheduler::wake_remote(park_token token, wake_reason why) noexcept {
   fiber_record* f = token.fiber;
+  if (thread_parker::is_parker(f)) {  // a plain thread waits, not a fiber
+    static_cast<thread_parker*>(f)->unpark(token.generation, why);
+    return true;
+  }
   f->refs_.fetch_add(1, std::memory_order_relaxed);
   remote_request r;
   r.what = remote_request::kind::wake;

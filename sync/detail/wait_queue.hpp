@@ -184,7 +184,10 @@ struct no_withdraw {
 // may release other locks (a condition variable releases its mutex there): a
 // wake-up from now on is kept.
 // `waits_on` (a static string) names the user's call for a deadlock report.
-[[gnu::always_inline]] inline park_token enqueue_waiter(scheduler& s, wait_queue& q, waiter& w,
+// `Parker` is the fiber's scheduler, or a plain thread's thread_parker (the same
+// prepare_park and park; thread_parker.hpp), here and in the functions below.
+template <class Parker>
+[[gnu::always_inline]] inline park_token enqueue_waiter(Parker& s, wait_queue& q, waiter& w,
                                                         const char* waits_on = nullptr) noexcept {
   const park_token token = s.prepare_park(waits_on);
   w.token = token;
@@ -200,8 +203,8 @@ struct no_withdraw {
 // With cancellable == false a cancellation does not end the wait: it stays pending
 // and the next blocking call delivers it (a condition variable re-taking its mutex
 // must not give up).
-template <class Lock, class Withdraw = no_withdraw>
-[[gnu::always_inline]] inline wait_outcome await_served(scheduler& s, Lock& lock, wait_queue& q, waiter& w,
+template <class Parker, class Lock, class Withdraw = no_withdraw>
+[[gnu::always_inline]] inline wait_outcome await_served(Parker& s, Lock& lock, wait_queue& q, waiter& w,
                                                        park_token token, time_point deadline,
                                                        bool cancellable = true, Withdraw withdraw = {}) noexcept {
   fiber_record* self = token.fiber;
@@ -235,16 +238,16 @@ template <class Lock, class Withdraw = no_withdraw>
 // block_on is the whole wait: call it with `lock` held; it returns with it released.
 // `waits_on` (a static string) names the user's call ("weft::event::wait"), which a
 // deadlock report shows for the fiber.
-template <class Lock, class Withdraw = no_withdraw>
-[[gnu::always_inline]] inline wait_outcome block_on(scheduler& s, Lock& lock, wait_queue& q, waiter& w,
+template <class Parker, class Lock, class Withdraw = no_withdraw>
+[[gnu::always_inline]] inline wait_outcome block_on(Parker& s, Lock& lock, wait_queue& q, waiter& w,
                                                    const char* waits_on, time_point deadline,
                                                    bool cancellable = true, Withdraw withdraw = {}) noexcept {
   const park_token token = enqueue_waiter(s, q, w, waits_on);
   lock.unlock();
   return await_served(s, lock, q, w, token, deadline, cancellable, withdraw);
 }
-template <class Lock, class Withdraw = no_withdraw>
-[[gnu::always_inline]] inline wait_outcome block_on(scheduler& s, Lock& lock, wait_queue& q, waiter& w,
+template <class Parker, class Lock, class Withdraw = no_withdraw>
+[[gnu::always_inline]] inline wait_outcome block_on(Parker& s, Lock& lock, wait_queue& q, waiter& w,
                                                    time_point deadline, bool cancellable = true,
                                                    Withdraw withdraw = {}) noexcept {
   return block_on(s, lock, q, w, nullptr, deadline, cancellable, withdraw);

@@ -292,18 +292,6 @@ TEST(Channel, ValueHandedToCancelledReceiverIsKeptAndCancelStaysPending) {
   });
 }
 
-TEST(Channel, BlockingCallsOutsideAFiberThrow) {
-  weft::channel<int> ch(1);
-  EXPECT_EQ(ch.try_send(1), channel_status::ok);  // non-blocking forms are fine
-  try {
-    ch.recv();
-    FAIL();
-  } catch (const weft::error& e) {
-    EXPECT_EQ(e.code(), weft::errc::not_in_fiber);
-  }
-  EXPECT_THROW(ch.send(2), weft::error);
-}
-
 TEST(Channel, TrySendFromAnotherThreadWakesReceiver) {
   run_checked([] {
     weft::channel<int> ch(1);
