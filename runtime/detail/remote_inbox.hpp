@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <weft/runtime/detail/fiber_record.hpp>
+#include <weft/runtime/detail/spin_lock.hpp>
 
 namespace weft::detail {
 
@@ -48,7 +49,9 @@ struct remote_request {
   std::size_t stack_size = 0;
 };
 
-class remote_inbox {
+// Cache-line aligned: a sender's push writes the lock, the flag and the vector's
+// end, and the owner's look reads them; on one line, a hand-off moves one line.
+class alignas(64) remote_inbox {
  public:
   remote_inbox();  // throws std::system_error if no eventfd can be made
   ~remote_inbox();
@@ -110,7 +113,7 @@ class remote_inbox {
   std::atomic<bool> has_items_{false};
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_{false};
-  std::mutex mutex_;  // guards the vectors, closed_ and writes/closing of event_fd_
+  spin_lock mutex_;  // guards the vectors, closed_ and writes/closing of event_fd_
   bool closed_ = false;    // no more posts or starts
   bool shut_down_ = false;  // no more requests at all
   bool quiet_ = false;      // counted in *quiet_count_

@@ -415,9 +415,20 @@ bool scheduler::wake_remote(park_token token, wake_reason why) noexcept {
   return true;
 }
 
+// A fiber of a runtime of several schedulers that sends to another member skips
+// the registry and its global lock: no member is destroyed before every member
+// has drained (scheduler_group), and the sender's own fiber is still alive, so the
+// owner is too. Everyone else (plain threads, a scheduler's own context, which
+// may apply requests after the others drained) looks the owner up.
 bool scheduler::send(scheduler* owner, const remote_request& r) noexcept {
+  scheduler* here = this_fiber_scheduler;
+  if (here != nullptr && here->group_ != nullptr && here->group_->is_member(owner)) return push_to(owner, r);
   std::lock_guard lock(live_schedulers_mutex);
   if (!live_schedulers.contains(owner)) return false;
+  return push_to(owner, r);
+}
+
+bool scheduler::push_to(scheduler* owner, const remote_request& r) noexcept {
   try {
     return owner->inbox_->push(r);
   } catch (...) {
@@ -667,7 +678,10 @@ std::string scheduler::describe_parked() const {
 }
 
 void scheduler::idle() noexcept {
-  timers_.advance(clock::now());
+  // One clock read serves the whole look: the inbox and a steal in between take
+  // nanoseconds, and a timer they make due is seen at the next look.
+  const time_point now = clock::now();
+  timers_.advance(now);
   // Anything taken from the inbox may have changed what the loop waits for (a
   // poke: a stop request, the group's drain), not only made fibers runnable: the
   // loop looks at its condition before we may sleep.
@@ -676,7 +690,18 @@ void scheduler::idle() noexcept {
     return;
   }
   if (!ready_.empty() || steal_work()) return;
-  int timeout = timers_.timeout_ms(clock::now());
+  int timeout = timers_.timeout_ms(now);
+  // In a runtime of several schedulers, the next wake-up most often comes from
+  // another member within microseconds (a channel partner on the other thread):
+  // look at the inbox for a short while before paying for a sleep and the
+  // eventfd write that ends it (Go's schedulers spin likewise before they park).
+  // The spin touches no line another thread writes unless it has news for us;
+  // counting ourselves quiet (below) waits until we are about to sleep.
+  if (group_ != nullptr && timeout != 0 && !group_->deadlock_declared() && spin_for_inbox(now)) {
+    take_inbox();
+    quiet_ms_ = 0;
+    return;
+  }
   bool quiet = false;  // counted quiet in the group until we wake
   if (group_ != nullptr) {
     timeout = idle_in_group(timeout, quiet);
@@ -698,16 +723,6 @@ void scheduler::idle() noexcept {
     timeout = quiet_ms_;
   } else {
     quiet_ms_ = 0;
-  }
-  // In a runtime of several schedulers, the next wake-up most often comes from
-  // another member within microseconds (a channel partner on the other thread):
-  // look at the inbox for a short while before paying for a sleep and the
-  // eventfd write that ends it (Go's schedulers spin likewise before they park).
-  if (group_ != nullptr && timeout != 0 && spin_for_inbox()) {
-    if (quiet) inbox_->leave_quiet();
-    take_inbox();
-    quiet_ms_ = 0;
-    return;
   }
   if (inbox_->begin_sleep()) {
     // A member that has said it sleeps looks at the group's queued work once more
@@ -799,10 +814,9 @@ void scheduler::join_group(scheduler_group* group, std::size_t index) noexcept {
 // spin_for_inbox: true as soon as the inbox has items, false after spin_limit.
 // Queued work in any member's steal queue ends the spin too (the caller then
 // returns to the loop, whose next idle() steals it).
-bool scheduler::spin_for_inbox() const noexcept {
+bool scheduler::spin_for_inbox(time_point now) const noexcept {
   constexpr auto spin_limit = std::chrono::microseconds(50);
-  const time_point until = clock::now() + spin_limit;
-  group_->start_spinning();
+  const time_point until = now + spin_limit;
   bool found = false;
   while (!found) {
     for (int i = 0; i < 512; ++i) {  // a clock read every 512 pauses: 5 to 25 us, by CPU
@@ -814,7 +828,6 @@ bool scheduler::spin_for_inbox() const noexcept {
     }
     if (!found && clock::now() >= until) break;
   }
-  group_->stop_spinning();
   return found;
 }
 

@@ -419,6 +419,7 @@ class scheduler {
   // send hands `r` to the inbox of `owner`, if that scheduler still exists; false
   // if it has ended (its fibers have all finished then) or refused the request.
   static bool send(scheduler* owner, const remote_request& r) noexcept;
+  static bool push_to(scheduler* owner, const remote_request& r) noexcept;
   void apply_remote(const remote_request& r) noexcept;
   bool forwarded(const remote_request& r, fiber_record* about) noexcept;
   void apply_start(fiber_record* rec, std::size_t stack_size) noexcept;
@@ -442,7 +443,7 @@ class scheduler {
   template <class Done>
   void loop_until(Done done);
   void idle() noexcept;
-  bool spin_for_inbox() const noexcept;
+  bool spin_for_inbox(time_point now) const noexcept;
   bool nothing_here_can_wake(int timeout_ms) const noexcept;
   int idle_in_group(int timeout, bool& quiet) noexcept;
   void declare_deadlock(std::string report) noexcept;

@@ -97,7 +97,7 @@ void scheduler_group::member_drained() noexcept {
 }
 
 void scheduler_group::wake_a_sleeper(scheduler& from) noexcept {
-  if (sleepers_.load(std::memory_order_seq_cst) == 0 || spinning_.load(std::memory_order_relaxed) != 0) return;
+  if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
   for (std::size_t i = 0; i < members_.size(); ++i) {
     remote_inbox& inbox = *inboxes_[i];
     if (members_[i] == &from || !inbox.sleeping()) continue;

@@ -35,6 +35,13 @@ class scheduler_group {
   std::size_t size() const noexcept { return members_.size(); }
   const std::vector<std::shared_ptr<remote_inbox>>& inboxes() const noexcept { return inboxes_; }
   scheduler& at(std::size_t i) const noexcept { return *members_[i]; }
+  // is_member: `s` is one of this runtime's schedulers (a scan: N is the thread
+  // count, and the array is read-only, so it stays in every member's cache).
+  bool is_member(const scheduler* s) const noexcept {
+    for (const scheduler* m : members_)
+      if (m == s) return true;
+    return false;
+  }
   // next_in_turn is the next member in turn (round robin): where a plain thread's
   // post or submit goes (runtime_handle).
   scheduler& next_in_turn() noexcept {
@@ -42,10 +49,10 @@ class scheduler_group {
   }
 
   // Work stealing (steal_queue.hpp, work_stealing.cpp). The group counts the fibers
-  // waiting in its members' steal queues, the members spinning on their inboxes
-  // (they look at that count too) and the members asleep in epoll.
+  // waiting in its members' steal queues (a member spinning on its inbox looks at
+  // that count too) and the members asleep in epoll.
   //
-  // A member that queues work while none spins wakes one that sleeps, and a member
+  // A member that queues work while some sleep wakes one of them, and a member
   // that is about to sleep looks at the count after it has said so: the count and
   // the sleepers are both seq_cst, so one of the two sees the other (Dekker), and
   // queued work never waits for a sleeper that nobody woke. (Its own scheduler runs
@@ -56,8 +63,6 @@ class scheduler_group {
   void wake_a_sleeper(scheduler& from) noexcept;
   void work_taken(std::size_t n) noexcept { queued_.fetch_sub(n, std::memory_order_relaxed); }
   bool has_queued_work() const noexcept { return queued_.load(std::memory_order_relaxed) != 0; }
-  void start_spinning() noexcept { spinning_.fetch_add(1, std::memory_order_seq_cst); }
-  void stop_spinning() noexcept { spinning_.fetch_sub(1, std::memory_order_relaxed); }
   // before_sleep: true if work is queued, and the member should look instead of
   // sleeping (it is then not counted asleep). after_sleep ends every false one.
   bool before_sleep() noexcept;
@@ -95,7 +100,6 @@ class scheduler_group {
   std::atomic<bool> deadlock_{false};
   std::atomic<std::size_t> next_{0};
   std::atomic<std::size_t> queued_{0};    // fibers in the members' steal queues
-  std::atomic<std::size_t> spinning_{0};  // members in spin_for_inbox
   std::atomic<std::size_t> sleepers_{0};  // members between before_sleep and after_sleep
   bool first_drained_ = false;  // run()'s thread only
   bool stop_requested_ = false;  // run()'s thread only

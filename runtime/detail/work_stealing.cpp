@@ -3,8 +3,10 @@
 //
 // Go's scheduler is the model: a new goroutine goes on its creator's queue, where
 // its own P runs it later unless an idle P steals half of that queue first; a P
-// that queues work while others sleep wakes one (wakep), unless one is already
-// spinning and will find it. weft moves only fibers that have not started.
+// that queues work while others sleep wakes one (wakep). (Go skips that when a P
+// is spinning already; weft pokes a sleeper anyway, since counting the spinners
+// would put a shared write on every idle spell of every hand-off.) weft moves only
+// fibers that have not started.
 //
 // The one delicate point is a fiber's owner_, which a thief rewrites. Whoever
 // needs the fiber to stay put (a join from the spawning scheduler, the requests

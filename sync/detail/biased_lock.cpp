@@ -1,9 +1,10 @@
 #include <weft/sync/detail/biased_lock.hpp>
 
 #include <linux/membarrier.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <weft/runtime/detail/spin_lock.hpp>
 
 namespace weft::detail {
 namespace {
@@ -20,15 +21,6 @@ bool membarrier_ready() noexcept {
 }
 
 void heavy_barrier() noexcept { ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0); }
-
-void pause_while(const std::atomic<bool>& flag) noexcept {
-  for (int spins = 0; flag.load(std::memory_order_acquire); ++spins) {
-    if (spins < 128)
-      __builtin_ia32_pause();
-    else
-      ::sched_yield();
-  }
-}
 
 }  // namespace
 
