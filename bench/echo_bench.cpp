@@ -21,8 +21,10 @@
 #include <cstdint>
 #include <ctime>
 #include <future>
+#include <optional>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "echo_load.hpp"
@@ -209,6 +211,86 @@ class weft_echo_server {
   weft::net::tcp_listener* listener_ = nullptr;
 };
 
+// weft_mt_echo_server: weft::run({.threads = N}) on its own thread; each scheduler
+// accepts on its own SO_REUSEPORT listener (the kernel spreads connections over
+// them) and serves its connections with the same loop, as examples/echo_server
+// --threads N does. Its threads are not pinned: the load client has CPU 0, and the
+// N server threads share what is left.
+class weft_mt_echo_server {
+ public:
+  explicit weft_mt_echo_server(std::size_t threads) {
+    std::promise<std::pair<std::uint16_t, weft::scheduler_handle>> started;
+    auto ready = started.get_future();
+    thread_ = std::thread([this, threads, &started] {
+      ::pthread_setname_np(::pthread_self(), "weft-server");
+      weft::run_options options;
+      options.threads = threads;
+      weft::run(options, [&] {
+        namespace net = weft::net;
+        net::listen_options shared;
+        shared.reuse_port = true;
+        auto first = net::tcp_listener::bind({net::ip_address::v4_loopback(), 0}, shared);
+        const net::endpoint at = first.local_endpoint();
+        weft::wait_group bound, active;
+        auto accept_loop = [&active](net::tcp_listener& listener) {
+          for (;;) {
+            std::error_code ec;
+            net::tcp_stream conn = listener.accept(ec);  // until cancelled (throws)
+            if (ec) continue;                            // a transient failure: accept again
+            conn.set_nodelay(true);
+            active.add();
+            weft::spawn([&active, c = std::move(conn)]() mutable {
+              char buf[server_buffer];
+              std::error_code err;
+              while (std::size_t n = c.read_some(buf, err)) c.write_all({buf, n}, err);
+              active.done();
+            }).detach();
+          }
+        };
+        std::vector<weft::fiber<void>> acceptors;
+        bound.add(static_cast<std::ptrdiff_t>(threads - 1));
+        for (std::size_t i = 1; i < threads; ++i)
+          acceptors.push_back(weft::spawn({.on = static_cast<std::ptrdiff_t>(i)}, [&] {
+            auto mine = net::tcp_listener::bind(at, shared);
+            bound.done();
+            accept_loop(mine);
+          }));
+        acceptors.push_back(weft::spawn([&] { accept_loop(first); }));
+        bound.wait();  // every listener is in the port's group before a client connects
+        weft::event stop;
+        stop_ = &stop;
+        started.set_value({at.port(), weft::this_scheduler()});
+        stop.wait();
+        for (auto& a : acceptors) a.cancel();
+        for (auto& a : acceptors) join_cancelled(a);
+        active.wait();  // the client has closed every connection
+      });
+    });
+    auto [port, handle] = ready.get();
+    port_ = port;
+    handle_ = handle;
+  }
+  ~weft_mt_echo_server() {
+    handle_.post([this] { stop_->set(); });
+    thread_.join();
+  }
+  std::uint16_t port() const { return port_; }
+  std::int64_t cpu_ns() { return ::cpu_ns(thread_); }  // run()'s thread only
+
+ private:
+  static void join_cancelled(weft::fiber<void>& f) {
+    try {
+      f.join();
+    } catch (const weft::cancelled_error&) {
+    }
+  }
+
+  std::thread thread_;
+  std::uint16_t port_ = 0;
+  weft::scheduler_handle handle_;
+  weft::event* stop_ = nullptr;
+};
+
 template <class Server>
 void echo(benchmark::State& state) {
   const int connections = static_cast<int>(state.range(0));
@@ -217,7 +299,13 @@ void echo(benchmark::State& state) {
     return;
   }
   pin_to_cpu(0, "load-client");
-  Server server;
+  // A server that takes a thread count gets the row's second argument.
+  std::optional<Server> server_storage;
+  if constexpr (std::is_constructible_v<Server, std::size_t>)
+    server_storage.emplace(static_cast<std::size_t>(state.range(1)));
+  else
+    server_storage.emplace();
+  Server& server = *server_storage;
   weft_bench::echo_load load(server.port(), connections);
   load.start();
   // Untimed warm-up: every connection accepted and served (for weft: its fiber
@@ -256,6 +344,12 @@ double fastest(const std::vector<double>& v) { return *std::min_element(v.begin(
 BENCHMARK(echo<floor_echo_server>)->Name("floor/epoll_echo")->Arg(50)->Arg(1000)->UseRealTime()
     ->Repetitions(30)->MinTime(0.1)->ComputeStatistics("min", fastest);
 BENCHMARK(echo<weft_echo_server>)->Name("weft/echo")->Arg(50)->Arg(1000)->UseRealTime()
+    ->Repetitions(30)->MinTime(0.1)->ComputeStatistics("min", fastest);
+// weft/echo_mt/1000/N: the same load against a runtime of N scheduler threads
+// (server_cpu_ns counts run()'s thread only here). On a 2-core machine the load
+// client takes one core, so /2 can at best match /1; on more cores it should
+// approach N times the throughput.
+BENCHMARK(echo<weft_mt_echo_server>)->Name("weft/echo_mt")->Args({1000, 1})->Args({1000, 2})->UseRealTime()
     ->Repetitions(30)->MinTime(0.1)->ComputeStatistics("min", fastest);
 
 }  // namespace

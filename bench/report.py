@@ -38,6 +38,8 @@ COMPARISONS = [
     ("weft/xthread_send_throughput", None, None, "boost_fiber/xthread_send_throughput", 0.5),
     ("weft/echo/50", "floor/epoll_echo/50", 1.05, None, None),
     ("weft/echo/1000", "floor/epoll_echo/1000", 1.05, None, None),
+    ("weft/echo_mt/1000/1", None, None, None, None),
+    ("weft/echo_mt/1000/2", "weft/echo_mt/1000/1", 1.0, None, None),
 ]
 # (row, counter, max value, peer row)
 COUNTERS = [

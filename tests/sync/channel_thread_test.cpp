@@ -110,9 +110,9 @@ TEST(ChannelFromThread, DestroyedWhileAPlainThreadWaits) {
   run_checked([] {
     auto ch = std::make_unique<weft::channel<int>>();
     std::atomic<int> code{-1};
-    std::thread waiter([&] {
+    std::thread waiter([&code, raw = ch.get()] {
       try {
-        (void)ch->recv();
+        (void)raw->recv();
       } catch (const weft::error& e) {
         code = e.code().value();
       }
