@@ -18,8 +18,10 @@ namespace {
 // One worker thread: its scheduler lives on this thread's stack for as long as it
 // serves, and is destroyed here, on its own thread.
 // Its census (what it held when destroyed) goes to `census` for run()'s own.
+// It serves only once the group is whole: stealing and sending read the members.
 void worker_main(scheduler_group* group, std::size_t index, scheduler_options options,
-                 std::promise<scheduler*>* ready, scheduler::teardown_census* census) {
+                 std::promise<scheduler*>* ready, std::shared_future<void> assembled,
+                 scheduler::teardown_census* census) {
   std::optional<scheduler> sched;
   try {
     sched.emplace(options);
@@ -29,6 +31,7 @@ void worker_main(scheduler_group* group, std::size_t index, scheduler_options op
   }
   sched->join_group(group, index);
   ready->set_value(&*sched);  // `ready` belongs to the constructor: not touched again
+  assembled.wait();
   sched->serve();
   sched.reset();
   *census = scheduler::last_teardown_census();
@@ -44,17 +47,20 @@ scheduler_group::scheduler_group(scheduler& first, std::size_t threads, const sc
   members_.push_back(&first);
   inboxes_.push_back(first.inbox());
   first.join_group(this, 0);
+  const std::shared_future<void> assembled = assembled_.get_future().share();
   try {
     for (std::size_t i = 1; i < threads; ++i) {
       std::promise<scheduler*> ready;
       auto started = ready.get_future();
-      workers_.push_back(thread_with_signals_blocked([this, i, options, &ready] {
-        worker_main(this, i, options, &ready, &censuses_[i]);
+      workers_.push_back(thread_with_signals_blocked([this, i, options, &ready, assembled] {
+        worker_main(this, i, options, &ready, assembled, &censuses_[i]);
       }));
       members_.push_back(started.get());
       inboxes_.push_back(members_.back()->inbox());
     }
+    assembled_.set_value();
   } catch (...) {
+    assembled_.set_value();  // the workers made so far serve, to be stopped at once
     // Only the members made so far take part in the shutdown.
     if (workers_.size() > members_.size() - 1) {
       workers_.back().join();  // the one that failed has returned

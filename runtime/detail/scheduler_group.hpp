@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <future>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -89,7 +90,10 @@ class scheduler_group {
  private:
   void stop_and_join() noexcept;
 
+  // Written only by the constructor, before assembled_ lets the workers serve;
+  // read-only from then on.
   std::vector<scheduler*> members_;
+  std::promise<void> assembled_;
   // The members' inboxes, kept alive here: a member may be destroyed (on its own
   // thread) while another still pokes it; a shut-down inbox ignores the poke.
   std::vector<std::shared_ptr<remote_inbox>> inboxes_;
