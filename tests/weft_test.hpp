@@ -72,6 +72,13 @@ auto run_checked(F&& fn, weft::run_options options = {}) {
   return weft::run(options, std::forward<F>(fn));
 }
 
+// threads(n) is run options for a runtime of n schedulers.
+inline weft::run_options threads(std::size_t n) {
+  weft::run_options o;
+  o.threads = n;
+  return o;
+}
+
 // boom is the exception tests throw on purpose.
 struct boom : std::runtime_error {
   explicit boom(const std::string& what) : std::runtime_error(what) {}

@@ -16,12 +16,6 @@ using namespace weft_test;
 
 namespace {
 
-weft::run_options threads(std::size_t n) {
-  weft::run_options o;
-  o.threads = n;
-  return o;
-}
-
 // Under TSan every cross-thread hand-off is much slower; the counts stay meaningful.
 #if WEFT_TSAN
 constexpr int round_trips = 5'000;

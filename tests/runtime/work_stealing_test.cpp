@@ -12,12 +12,6 @@ using namespace weft_test;
 
 namespace {
 
-weft::run_options threads(std::size_t n) {
-  weft::run_options o;
-  o.threads = n;
-  return o;
-}
-
 // busy_until spins the calling fiber without ever blocking or yielding, so its
 // scheduler runs nothing else meanwhile, until pred() holds or 10 s have passed
 // (a hang guard). True if pred() held.

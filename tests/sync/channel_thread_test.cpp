@@ -14,13 +14,6 @@
 using namespace weft_test;
 using weft::channel_status;
 
-namespace {
-weft::run_options threads(std::size_t n) {
-  weft::run_options o;
-  o.threads = n;
-  return o;
-}
-}  // namespace
 
 TEST(ChannelFromThread, PlainThreadSendsAndAFiberReceivesInOrder) {
   run_checked([] {
