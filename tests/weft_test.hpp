@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -78,6 +79,69 @@ inline weft::run_options threads(std::size_t n) {
   o.threads = n;
   return o;
 }
+
+// record_max raises `most` to `value` if that is more (for "at most N inside"
+// counts kept by fibers on several threads).
+inline void record_max(std::atomic<int>& most, int value) {
+  int seen = most.load();
+  while (value > seen && !most.compare_exchange_weak(seen, value)) {
+  }
+}
+
+// spread_test is the fixture of a primitive's tests that run twice: with every
+// fiber on one scheduler, and with the fibers they spawn spread over two schedulers
+// of one runtime (main on scheduler 0, spawned fibers alternately on 1 and 0), so
+// each primitive is also proven across threads: no lost wake-up, no race (TSan).
+//   class Event : public spread_test {};  WEFT_SPREAD_TEST_SUITE(Event);
+//   TEST_P(Event, X) { run([&] { auto f = spawn([&] { ... }); ... }); }
+// Across two schedulers nothing orders a spawned fiber against main but weft's
+// primitives, so such a test keeps shared counters atomic, and what it asserts must
+// hold whichever fiber gets there first. settle() lets spawned fibers get as far as
+// they can (park, say) before main goes on; one scheduler makes that certain, two
+// make it likely, and a test's assertions must hold either way. A test whose point
+// is an order only one scheduler can fix (FIFO among waiters that must arrive in a
+// known order) stays a plain TEST and says so.
+class spread_test : public ::testing::TestWithParam<std::size_t> {
+ protected:
+  bool spread() const { return GetParam() > 1; }
+
+  // run runs fn as main on this test's runtime, with run_checked's leak checks.
+  template <class F>
+  auto run(F&& fn) {
+    return run_checked(std::forward<F>(fn), threads(GetParam()));
+  }
+
+  // spawn starts fn on the next scheduler in turn (the first on the one main does
+  // not run on); on one scheduler it is weft::spawn.
+  template <class F>
+  auto spawn(F&& fn) {
+    if (!spread()) return weft::spawn(std::forward<F>(fn));
+    const std::size_t turn = next_.fetch_add(1, std::memory_order_relaxed);
+    weft::spawn_options o;
+    o.on = static_cast<std::ptrdiff_t>((turn + 1) % GetParam());
+    return weft::spawn(std::move(o), std::forward<F>(fn));
+  }
+
+  // settle lets the fibers spawned so far run until they block or end: a yield on
+  // one scheduler; on two, also 2 ms for the other thread (a likelihood, never
+  // something a test may depend on).
+  void settle() {
+    weft::this_fiber::yield();
+    if (spread()) weft::this_fiber::sleep_for(std::chrono::milliseconds(2));
+  }
+
+ private:
+  std::atomic<std::size_t> next_{0};
+};
+
+// WEFT_SPREAD_TEST_SUITE(Suite) runs each of Suite's TEST_Ps twice, as
+// Suite.X/OneScheduler and Suite.X/TwoSchedulers.
+#define WEFT_SPREAD_TEST_SUITE(suite)                                                         \
+  INSTANTIATE_TEST_SUITE_P(, suite, ::testing::Values(std::size_t{1}, std::size_t{2}),       \
+                           [](const ::testing::TestParamInfo<std::size_t>& info) {          \
+                             return info.param == 1 ? std::string("OneScheduler")            \
+                                                    : std::string("TwoSchedulers");          \
+                           })
 
 // boom is the exception tests throw on purpose.
 struct boom : std::runtime_error {

@@ -1,5 +1,6 @@
 // event, wait_group, barrier, once.
 #include <atomic>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -8,13 +9,23 @@
 
 using namespace weft_test;
 
-TEST(Event, SetWakesEveryWaiter) {
-  run_checked([] {
+// Each suite's TEST_Ps run on one scheduler and spread over two (spread_test).
+class Event : public spread_test {};
+class WaitGroup : public spread_test {};
+class Barrier : public spread_test {};
+class Once : public spread_test {};
+WEFT_SPREAD_TEST_SUITE(Event);
+WEFT_SPREAD_TEST_SUITE(WaitGroup);
+WEFT_SPREAD_TEST_SUITE(Barrier);
+WEFT_SPREAD_TEST_SUITE(Once);
+
+TEST_P(Event, SetWakesEveryWaiter) {
+  run([&] {
     weft::event ev;
-    int woke = 0;
+    std::atomic<int> woke = 0;
     std::vector<weft::fiber<void>> fs;
-    for (int i = 0; i < 5; ++i) fs.push_back(weft::spawn([&] { ev.wait(); ++woke; }));
-    weft::this_fiber::yield();
+    for (int i = 0; i < 5; ++i) fs.push_back(spawn([&] { ev.wait(); ++woke; }));
+    settle();
     EXPECT_EQ(woke, 0);
     ev.set();
     for (auto& f : fs) f.join();
@@ -26,19 +37,23 @@ TEST(Event, SetWakesEveryWaiter) {
   });
 }
 
-TEST(Event, CancelledWaiterLeaves) {
-  run_checked([] {
+TEST_P(Event, CancelledWaiterLeaves) {
+  run([&] {
     weft::event ev;
-    auto f = weft::spawn([&] { ev.wait(); });
-    weft::this_fiber::yield();
+    auto f = spawn([&] { ev.wait(); });
+    settle();
     f.cancel();
     EXPECT_THROW(f.join(), weft::cancelled_error);
+    // It left the event's queue: a set now wakes nobody and a new waiter passes.
+    ev.set();
+    auto g = spawn([&] { ev.wait(); });
+    g.join();
   });
 }
 
-TEST(Event, SetFromAnotherThread) {
+TEST_P(Event, SetFromAnotherThread) {
   hang_guard guard;  // a lost wake-up would leave wait() parked forever
-  const bool woken = run_checked([] {
+  const bool woken = run([] {
     weft::event ev;
     std::thread t([&ev] { ev.set(); });  // no scheduler_handle: the thread is the way in
     ev.wait();
@@ -48,13 +63,13 @@ TEST(Event, SetFromAnotherThread) {
   EXPECT_TRUE(woken);
 }
 
-TEST(WaitGroup, WaitsForEveryTask) {
-  run_checked([] {
+TEST_P(WaitGroup, WaitsForEveryTask) {
+  run([&] {
     weft::wait_group wg;
-    int finished = 0;
+    std::atomic<int> finished = 0;
     for (int i = 0; i < 10; ++i) {
       wg.add();
-      weft::spawn([&, i] {
+      spawn([&, i] {
         weft::this_fiber::sleep_for(std::chrono::microseconds(100 * i));
         ++finished;
         wg.done();
@@ -67,15 +82,15 @@ TEST(WaitGroup, WaitsForEveryTask) {
   });
 }
 
-TEST(WaitGroup, NegativeCounterIsAnError) {
+TEST(WaitGroupArguments, NegativeCounterIsAnError) {
   weft::wait_group wg;
   wg.add(2);
   EXPECT_THROW(wg.add(-3), weft::error);
   EXPECT_EQ(wg.count(), 2);
 }
 
-TEST(WaitGroup, WaitForTimesOut) {
-  run_checked([] {
+TEST_P(WaitGroup, WaitForTimesOut) {
+  run([] {
     weft::wait_group wg;
     wg.add();
     EXPECT_FALSE(wg.wait_for(2ms));
@@ -84,15 +99,19 @@ TEST(WaitGroup, WaitForTimesOut) {
   });
 }
 
-TEST(Barrier, ReleasesARoundTogetherAndIsReusable) {
-  run_checked([] {
+TEST_P(Barrier, ReleasesARoundTogetherAndIsReusable) {
+  run([&] {
     weft::barrier b(3);
+    std::mutex log_lock;  // the fibers may run on two threads
     std::vector<int> log;
     std::vector<weft::fiber<void>> fs;
     for (int i = 0; i < 3; ++i)
-      fs.push_back(weft::spawn([&] {
+      fs.push_back(spawn([&] {
         for (int round = 0; round < 3; ++round) {
-          log.push_back(round);
+          {
+            std::lock_guard g(log_lock);
+            log.push_back(round);
+          }
           b.arrive_and_wait();
         }
       }));
@@ -102,16 +121,16 @@ TEST(Barrier, ReleasesARoundTogetherAndIsReusable) {
   });
 }
 
-TEST(Barrier, TimedOutArrivalIsWithdrawn) {
-  run_checked([] {
+TEST_P(Barrier, TimedOutArrivalIsWithdrawn) {
+  run([&] {
     weft::barrier b(2);
     EXPECT_FALSE(b.arrive_and_wait_for(2ms));  // alone: gives up, withdraws
-    bool other_passed = false;
-    auto f = weft::spawn([&] {
+    std::atomic<bool> other_passed = false;
+    auto f = spawn([&] {
       b.arrive_and_wait();
       other_passed = true;
     });
-    weft::this_fiber::yield();
+    settle();
     EXPECT_FALSE(other_passed);  // the withdrawn arrival did not count
     b.arrive_and_wait();
     f.join();
@@ -120,30 +139,32 @@ TEST(Barrier, TimedOutArrivalIsWithdrawn) {
   EXPECT_THROW(weft::barrier(0), weft::error);
 }
 
-TEST(Barrier, CancelledArrivalIsWithdrawn) {
-  run_checked([] {
+TEST_P(Barrier, CancelledArrivalIsWithdrawn) {
+  run([&] {
     weft::barrier b(2);
-    auto a = weft::spawn([&] { b.arrive_and_wait(); });
-    weft::this_fiber::yield();
+    auto a = spawn([&] { b.arrive_and_wait(); });
+    settle();
     a.cancel();
     EXPECT_THROW(a.join(), weft::cancelled_error);
-    auto c = weft::spawn([&] { return b.arrive_and_wait_for(2ms); });
+    auto c = spawn([&] { return b.arrive_and_wait_for(2ms); });
     EXPECT_FALSE(c.join());  // a's arrival no longer counts
   });
 }
 
-TEST(Once, RunsOnceWhileOthersWait) {
-  run_checked([] {
+TEST_P(Once, RunsOnceWhileOthersWait) {
+  run([&] {
     weft::once_flag flag;
-    int runs = 0;
+    std::atomic<int> runs = 0;
+    std::mutex seen_lock;  // the fibers may run on two threads
     std::vector<int> seen;
     std::vector<weft::fiber<void>> fs;
     for (int i = 0; i < 4; ++i)
-      fs.push_back(weft::spawn([&] {
+      fs.push_back(spawn([&] {
         weft::call_once(flag, [&] {
           weft::this_fiber::sleep_for(1ms);  // the others arrive meanwhile
           ++runs;
         });
+        std::lock_guard g(seen_lock);
         seen.push_back(runs);
       }));
     for (auto& f : fs) f.join();
@@ -153,19 +174,21 @@ TEST(Once, RunsOnceWhileOthersWait) {
   });
 }
 
-TEST(Once, FailedRunLetsTheNextCallerTry) {
-  run_checked([] {
+TEST_P(Once, FailedRunLetsTheNextCallerTry) {
+  run([&] {
     weft::once_flag flag;
-    int attempts = 0;
-    auto first = weft::spawn([&] {
+    std::atomic<int> attempts = 0;
+    weft::event first_inside;  // orders the second caller after the first, on any thread
+    auto first = spawn([&] {
       weft::call_once(flag, [&] {
         ++attempts;
+        first_inside.set();
         weft::this_fiber::sleep_for(1ms);
         throw std::runtime_error("first try fails");
       });
     });
-    weft::this_fiber::yield();
-    auto second = weft::spawn([&] { weft::call_once(flag, [&] { ++attempts; }); });
+    first_inside.wait();
+    auto second = spawn([&] { weft::call_once(flag, [&] { ++attempts; }); });
     EXPECT_THROW(first.join(), std::runtime_error);
     second.join();
     EXPECT_EQ(attempts, 2);
@@ -173,8 +196,8 @@ TEST(Once, FailedRunLetsTheNextCallerTry) {
   });
 }
 
-TEST(Once, RecursiveCallIsReported) {
-  run_checked([] {
+TEST_P(Once, RecursiveCallIsReported) {
+  run([] {
     weft::once_flag flag;
     try {
       weft::call_once(flag, [&] { weft::call_once(flag, [] {}); });
@@ -186,7 +209,7 @@ TEST(Once, RecursiveCallIsReported) {
   });
 }
 
-TEST(Barrier, NegativeOrAbsurdPartiesIsInvalidArgument) {
+TEST(BarrierArguments, NegativeOrAbsurdPartiesIsInvalidArgument) {
   for (auto make : {+[] { weft::barrier b(-1); }, +[] { weft::barrier b(static_cast<std::size_t>(-3)); },
                     +[] { weft::barrier b(0); }}) {
     try {
@@ -201,7 +224,7 @@ TEST(Barrier, NegativeOrAbsurdPartiesIsInvalidArgument) {
   EXPECT_EQ(fine.parties(), 3u);
 }
 
-TEST(WaitGroup, CounterOverflowOrUnderflowIsInvalidArgumentAndLeavesIt) {
+TEST(WaitGroupArguments, CounterOverflowOrUnderflowIsInvalidArgumentAndLeavesIt) {
   weft::wait_group wg;
   wg.add(PTRDIFF_MAX);
   try {

@@ -1,4 +1,5 @@
 // mutex and condition_variable.
+#include <atomic>
 #include <deque>
 #include <mutex>
 #include <vector>
@@ -7,15 +8,22 @@
 
 using namespace weft_test;
 
-TEST(Mutex, ProtectsACriticalSectionAcrossBlockingCalls) {
-  run_checked([] {
+// TEST_Ps run on one scheduler and spread over two (spread_test); the Fifo suites
+// need waiters that arrive in a known order, which one scheduler alone can fix.
+class Mutex : public spread_test {};
+class ConditionVariable : public spread_test {};
+WEFT_SPREAD_TEST_SUITE(Mutex);
+WEFT_SPREAD_TEST_SUITE(ConditionVariable);
+
+TEST_P(Mutex, ProtectsACriticalSectionAcrossBlockingCalls) {
+  run([&] {
     weft::mutex m;
-    int inside = 0, most = 0;
+    std::atomic<int> inside = 0, most = 0;
     std::vector<weft::fiber<void>> fs;
     for (int i = 0; i < 5; ++i)
-      fs.push_back(weft::spawn([&] {
+      fs.push_back(spawn([&] {
         std::lock_guard g(m);
-        most = std::max(most, ++inside);
+        record_max(most, ++inside);
         weft::this_fiber::sleep_for(1ms);  // still held while suspended
         --inside;
       }));
@@ -24,7 +32,7 @@ TEST(Mutex, ProtectsACriticalSectionAcrossBlockingCalls) {
   });
 }
 
-TEST(Mutex, WaitersGetItInFifoOrder) {
+TEST(MutexFifo, WaitersGetItInFifoOrder) {
   run_checked([] {
     weft::mutex m;
     std::vector<int> order;
@@ -43,32 +51,35 @@ TEST(Mutex, WaitersGetItInFifoOrder) {
   });
 }
 
-TEST(Mutex, TryLockForTimesOutAndWorksWithUniqueLock) {
-  run_checked([] {
+TEST_P(Mutex, TryLockForTimesOutAndWorksWithUniqueLock) {
+  run([&] {
     weft::mutex m;
-    auto holder = weft::spawn([&] {
+    weft::event held, let_go;
+    auto holder = spawn([&] {
       std::lock_guard g(m);
-      weft::this_fiber::sleep_for(20ms);
+      held.set();
+      let_go.wait();
     });
-    weft::this_fiber::yield();
+    held.wait();
     std::unique_lock lk(m, std::chrono::milliseconds(1));
     EXPECT_FALSE(lk.owns_lock());
+    let_go.set();
     holder.join();
     EXPECT_TRUE(lk.try_lock_for(std::chrono::milliseconds(1)));
   });
 }
 
-TEST(Mutex, CancelledWaiterDoesNotGetTheMutex) {
-  run_checked([] {
+TEST_P(Mutex, CancelledWaiterDoesNotGetTheMutex) {
+  run([&] {
     weft::mutex m;
     m.lock();
-    auto a = weft::spawn([&] { std::lock_guard g(m); });
-    bool b_ran = false;
-    auto b = weft::spawn([&] {
+    auto a = spawn([&] { std::lock_guard g(m); });
+    std::atomic<bool> b_ran = false;
+    auto b = spawn([&] {
       std::lock_guard g(m);
       b_ran = true;
     });
-    weft::this_fiber::yield();
+    settle();
     a.cancel();
     EXPECT_THROW(a.join(), weft::cancelled_error);
     m.unlock();
@@ -79,8 +90,8 @@ TEST(Mutex, CancelledWaiterDoesNotGetTheMutex) {
   });
 }
 
-TEST(Mutex, MisuseIsReported) {
-  run_checked([] {
+TEST_P(Mutex, MisuseIsReported) {
+  run([&] {
     weft::mutex m;
     try {
       m.unlock();
@@ -95,7 +106,7 @@ TEST(Mutex, MisuseIsReported) {
     } catch (const weft::error& e) {
       EXPECT_EQ(e.code(), weft::errc::would_deadlock);
     }
-    auto other = weft::spawn([&] { EXPECT_THROW(m.unlock(), weft::error); });
+    auto other = spawn([&] { EXPECT_THROW(m.unlock(), weft::error); });
     other.join();
     m.unlock();
   });
@@ -103,13 +114,13 @@ TEST(Mutex, MisuseIsReported) {
   EXPECT_THROW(outside.lock(), weft::error);
 }
 
-TEST(ConditionVariable, ProducerConsumerWithPredicate) {
-  run_checked([] {
+TEST_P(ConditionVariable, ProducerConsumerWithPredicate) {
+  run([&] {
     weft::mutex m;
     weft::condition_variable cv;
     std::deque<int> queue;
     bool finished = false;
-    auto consumer = weft::spawn([&] {
+    auto consumer = spawn([&] {
       int sum = 0;
       std::unique_lock lk(m);
       for (;;) {
@@ -136,7 +147,7 @@ TEST(ConditionVariable, ProducerConsumerWithPredicate) {
   });
 }
 
-TEST(ConditionVariable, NotifyOneWakesInFifoOrder) {
+TEST(ConditionVariableFifo, NotifyOneWakesInFifoOrder) {
   run_checked([] {
     weft::mutex m;
     weft::condition_variable cv;
@@ -158,8 +169,8 @@ TEST(ConditionVariable, NotifyOneWakesInFifoOrder) {
   });
 }
 
-TEST(ConditionVariable, WaitForTimesOutHoldingTheMutex) {
-  run_checked([] {
+TEST_P(ConditionVariable, WaitForTimesOutHoldingTheMutex) {
+  run([] {
     weft::mutex m;
     weft::condition_variable cv;
     std::unique_lock lk(m);
@@ -171,13 +182,15 @@ TEST(ConditionVariable, WaitForTimesOutHoldingTheMutex) {
 
 // Cancelled while the mutex is held by someone else: the waiter still gets the
 // mutex back before cancelled_error leaves wait(), so its guard unlocks it.
-TEST(ConditionVariable, CancelledWaitReacquiresTheMutex) {
-  run_checked([] {
+TEST_P(ConditionVariable, CancelledWaitReacquiresTheMutex) {
+  run([&] {
     weft::mutex m;
     weft::condition_variable cv;
-    bool held_at_throw = false;
-    auto waiter = weft::spawn([&] {
+    weft::event about_to_wait;
+    std::atomic<bool> held_at_throw = false;
+    auto waiter = spawn([&] {
       std::unique_lock lk(m);
+      about_to_wait.set();  // main's m.lock() below returns only once wait() let go of m
       try {
         cv.wait(lk);
       } catch (const weft::cancelled_error&) {
@@ -185,10 +198,10 @@ TEST(ConditionVariable, CancelledWaitReacquiresTheMutex) {
         throw;
       }
     });
-    weft::this_fiber::yield();
+    about_to_wait.wait();
     m.lock();
     waiter.cancel();
-    weft::this_fiber::yield();  // it is woken, then queues for the mutex
+    settle();  // it is woken, then queues for the mutex
     m.unlock();
     EXPECT_THROW(waiter.join(), weft::cancelled_error);
     EXPECT_TRUE(held_at_throw);
