@@ -111,15 +111,21 @@ class spread_test : public ::testing::TestWithParam<std::size_t> {
     return run_checked(std::forward<F>(fn), threads(GetParam()));
   }
 
-  // spawn starts fn on the next scheduler in turn (the first on the one main does
-  // not run on); on one scheduler it is weft::spawn.
+  // placed gives the spawn_options of the next fiber: on the next scheduler in turn
+  // (the first on the one main does not run on); on one scheduler, the caller's.
+  weft::spawn_options placed() {
+    weft::spawn_options o;
+    if (spread()) {
+      const std::size_t turn = next_.fetch_add(1, std::memory_order_relaxed);
+      o.on = static_cast<std::ptrdiff_t>((turn + 1) % GetParam());
+    }
+    return o;
+  }
+
+  // spawn starts fn where placed() says; on one scheduler it is weft::spawn.
   template <class F>
   auto spawn(F&& fn) {
-    if (!spread()) return weft::spawn(std::forward<F>(fn));
-    const std::size_t turn = next_.fetch_add(1, std::memory_order_relaxed);
-    weft::spawn_options o;
-    o.on = static_cast<std::ptrdiff_t>((turn + 1) % GetParam());
-    return weft::spawn(std::move(o), std::forward<F>(fn));
+    return weft::spawn(placed(), std::forward<F>(fn));
   }
 
   // settle lets the fibers spawned so far run until they block or end: a yield on
@@ -132,6 +138,22 @@ class spread_test : public ::testing::TestWithParam<std::size_t> {
 
  private:
   std::atomic<std::size_t> next_{0};
+};
+
+// park_signal tells a test that a fiber, on any scheduler, has blocked: the fiber
+// calls announce() just before its blocking call, and wait() returns once that call
+// has parked it (or it has ended). announce() spawns a fiber pinned to the caller's
+// scheduler, which runs only when the caller gives up its thread; weft's blocking
+// calls do not yield before they park.
+class park_signal {
+ public:
+  void announce() {
+    weft::spawn([this] { parked_.set(); }).detach();
+  }
+  void wait() { parked_.wait(); }
+
+ private:
+  weft::event parked_;
 };
 
 // WEFT_SPREAD_TEST_SUITE(Suite) runs each of Suite's TEST_Ps twice, as

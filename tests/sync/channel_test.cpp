@@ -1,5 +1,6 @@
 // Channels: buffering kinds, FIFO, close, deadlines, cancellation, misuse.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -12,15 +13,25 @@
 using namespace weft_test;
 using weft::channel_status;
 
-TEST(Channel, UnbufferedSendWaitsForReceiver) {
-  run_checked([] {
+// Channel's tests run with every fiber on one scheduler and spread over two
+// (weft_test.hpp's spread_test); ChannelFifo and ChannelOneScheduler hold the ones
+// whose point is an order only one scheduler fixes.
+class Channel : public spread_test {
+ protected:
+  template <class T>
+  void expect_values_arrive_whole(T a, T b, T c);
+};
+WEFT_SPREAD_TEST_SUITE(Channel);
+
+TEST_P(Channel, UnbufferedSendWaitsForReceiver) {
+  run([&] {
     weft::channel<int> ch;
-    bool sent = false;
-    auto sender = weft::spawn([&] {
+    std::atomic<bool> sent{false};
+    auto sender = spawn([&] {
       ch.send(7);
       sent = true;
     });
-    weft::this_fiber::yield();
+    settle();
     EXPECT_FALSE(sent);  // rendezvous: no receiver yet
     EXPECT_EQ(ch.recv(), 7);
     sender.join();
@@ -28,8 +39,8 @@ TEST(Channel, UnbufferedSendWaitsForReceiver) {
   });
 }
 
-TEST(Channel, BoundedBuffersUpToCapacityThenTrySendIsFull) {
-  run_checked([] {
+TEST_P(Channel, BoundedBuffersUpToCapacityThenTrySendIsFull) {
+  run([&] {
     weft::channel<int> ch(3);
     for (int i = 0; i < 3; ++i) EXPECT_EQ(ch.try_send(i), channel_status::ok);
     EXPECT_EQ(ch.try_send(99), channel_status::full);
@@ -39,15 +50,15 @@ TEST(Channel, BoundedBuffersUpToCapacityThenTrySendIsFull) {
   });
 }
 
-TEST(Channel, UnboundedNeverMakesSenderWait) {
-  run_checked([] {
+TEST_P(Channel, UnboundedNeverMakesSenderWait) {
+  run([&] {
     weft::channel<int> ch(weft::unbounded);
     for (int i = 0; i < 100000; ++i) ch.send(int(i));
     for (int i = 0; i < 100000; ++i) ASSERT_EQ(ch.recv(), i);
   });
 }
 
-TEST(Channel, SendersAreServedInFifoOrder) {
+TEST(ChannelFifo, SendersAreServedInFifoOrder) {
   run_checked([] {
     weft::channel<int> ch;
     std::vector<weft::fiber<void>> senders;
@@ -58,7 +69,7 @@ TEST(Channel, SendersAreServedInFifoOrder) {
   });
 }
 
-TEST(Channel, ReceiversAreServedInFifoOrder) {
+TEST(ChannelFifo, ReceiversAreServedInFifoOrder) {
   run_checked([] {
     weft::channel<int> ch(2);
     std::vector<int> got(4, -1);
@@ -71,20 +82,20 @@ TEST(Channel, ReceiversAreServedInFifoOrder) {
   });
 }
 
-TEST(Channel, BlockedSenderRefillsBufferInOrder) {
-  run_checked([] {
+TEST_P(Channel, BlockedSenderRefillsBufferInOrder) {
+  run([&] {
     weft::channel<int> ch(2);
-    auto producer = weft::spawn([&] {
+    auto producer = spawn([&] {
       for (int i = 0; i < 10; ++i) ch.send(int(i));
     });
-    weft::this_fiber::yield();
+    settle();
     for (int i = 0; i < 10; ++i) EXPECT_EQ(ch.recv(), i);
     producer.join();
   });
 }
 
-TEST(Channel, CloseDrainsBufferedValuesThenEnds) {
-  run_checked([] {
+TEST_P(Channel, CloseDrainsBufferedValuesThenEnds) {
+  run([&] {
     weft::channel<std::string> ch(4);
     ch.send("a");
     ch.send("b");
@@ -99,8 +110,8 @@ TEST(Channel, CloseDrainsBufferedValuesThenEnds) {
   });
 }
 
-TEST(Channel, SendOnClosedThrowsAndKeepsValue) {
-  run_checked([] {
+TEST_P(Channel, SendOnClosedThrowsAndKeepsValue) {
+  run([&] {
     weft::channel<std::string> ch(1);
     ch.close();
     std::string v = "keep me";
@@ -117,16 +128,16 @@ TEST(Channel, SendOnClosedThrowsAndKeepsValue) {
   });
 }
 
-TEST(Channel, CloseWakesWaitingReceiversAndSenders) {
-  run_checked([] {
+TEST_P(Channel, CloseWakesWaitingReceiversAndSenders) {
+  run([&] {
     weft::channel<int> in, out;
-    auto receiver = weft::spawn([&] { return in.recv(); });
-    auto sender = weft::spawn([&] {
+    auto receiver = spawn([&] { return in.recv(); });
+    auto sender = spawn([&] {
       int v = 5;
       channel_status st = out.send_for(std::move(v), 1h);
       return std::make_pair(st, v);
     });
-    weft::this_fiber::yield();
+    settle();
     in.close();
     out.close();
     EXPECT_EQ(receiver.join(), std::nullopt);
@@ -136,10 +147,10 @@ TEST(Channel, CloseWakesWaitingReceiversAndSenders) {
   });
 }
 
-TEST(Channel, RangeForReceivesUntilClosed) {
-  run_checked([] {
+TEST_P(Channel, RangeForReceivesUntilClosed) {
+  run([&] {
     weft::channel<int> ch(8);
-    auto producer = weft::spawn([&] {
+    auto producer = spawn([&] {
       for (int i = 1; i <= 100; ++i) ch.send(int(i));
       ch.close();
     });
@@ -153,21 +164,21 @@ TEST(Channel, RangeForReceivesUntilClosed) {
 // Every way a value reaches a receiver (from the buffer, from a waiting sender, to a
 // waiting receiver, through the range-for's slot) gives an engaged, equal value.
 template <class T>
-void expect_values_arrive_whole(T a, T b, T c) {
-  run_checked([&] {
+void Channel::expect_values_arrive_whole(T a, T b, T c) {
+  run([&] {
     weft::channel<T> buffered(4), unbuffered;
     buffered.send(T(a));  // from the buffer
     auto v = buffered.recv();
     ASSERT_TRUE(v.has_value());
     EXPECT_EQ(*v, a);
-    auto sender = weft::spawn([&] { unbuffered.send(T(b)); });
-    weft::this_fiber::yield();  // the sender waits: recv takes from it
+    auto sender = spawn([&] { unbuffered.send(T(b)); });
+    settle();  // the sender waits: recv takes from it
     v = unbuffered.recv();
     ASSERT_TRUE(v.has_value());
     EXPECT_EQ(*v, b);
     sender.join();
-    auto receiver = weft::spawn([&] { return unbuffered.recv(); });
-    weft::this_fiber::yield();  // the receiver waits: send hands to it
+    auto receiver = spawn([&] { return unbuffered.recv(); });
+    settle();  // the receiver waits: send hands to it
     unbuffered.send(T(c));
     const std::optional<T> got = receiver.join();
     ASSERT_TRUE(got.has_value());
@@ -181,7 +192,7 @@ void expect_values_arrive_whole(T a, T b, T c) {
   });
 }
 
-TEST(Channel, ValuesArriveWholeByEveryPath) {
+TEST_P(Channel, ValuesArriveWholeByEveryPath) {
   expect_values_arrive_whole<int>(-1, 0, 0x7fffffff);
   expect_values_arrive_whole<float>(1.5f, -0.0f, 3e38f);
   expect_values_arrive_whole<double>(-2.25, 1e300, 0.0);
@@ -194,8 +205,8 @@ TEST(Channel, ValuesArriveWholeByEveryPath) {
 
 // The range-for's slot owns its value: a break, a select case that lost, and a
 // select handler that throws leave nothing behind (ASan's leak check).
-TEST(Channel, ReceivedValuesAreDestroyedOnEveryExit) {
-  run_checked([] {
+TEST_P(Channel, ReceivedValuesAreDestroyedOnEveryExit) {
+  run([&] {
     weft::channel<std::string> ch(4);
     for (int i = 0; i < 3; ++i) ch.send(std::string(64, char('a' + i)));
     std::vector<std::string> seen;
@@ -215,10 +226,10 @@ TEST(Channel, ReceivedValuesAreDestroyedOnEveryExit) {
   });
 }
 
-TEST(Channel, MoveOnlyValues) {
-  run_checked([] {
+TEST_P(Channel, MoveOnlyValues) {
+  run([&] {
     weft::channel<std::unique_ptr<int>> ch;
-    auto producer = weft::spawn([&] { ch.send(std::make_unique<int>(42)); });
+    auto producer = spawn([&] { ch.send(std::make_unique<int>(42)); });
     auto v = ch.recv();
     ASSERT_TRUE(v && *v);
     EXPECT_EQ(**v, 42);
@@ -226,8 +237,8 @@ TEST(Channel, MoveOnlyValues) {
   });
 }
 
-TEST(Channel, RecvForTimesOut) {
-  run_checked([] {
+TEST_P(Channel, RecvForTimesOut) {
+  run([&] {
     weft::channel<int> ch;
     auto r = ch.recv_for(5ms);
     EXPECT_EQ(r.status, channel_status::timeout);
@@ -236,8 +247,8 @@ TEST(Channel, RecvForTimesOut) {
   });
 }
 
-TEST(Channel, SendForTimeoutLeavesQueueAndValue) {
-  run_checked([] {
+TEST_P(Channel, SendForTimeoutLeavesQueueAndValue) {
+  run([&] {
     weft::channel<std::string> ch;
     std::string v = "mine";
     EXPECT_EQ(ch.send_for(std::move(v), 2ms), channel_status::timeout);
@@ -247,12 +258,12 @@ TEST(Channel, SendForTimeoutLeavesQueueAndValue) {
   });
 }
 
-TEST(Channel, CancelledReceiverLeavesQueueWithoutSkippingOthers) {
-  run_checked([] {
+TEST_P(Channel, CancelledReceiverLeavesQueueWithoutSkippingOthers) {
+  run([&] {
     weft::channel<int> ch;
-    auto first = weft::spawn([&] { return ch.recv(); });
-    auto second = weft::spawn([&] { return ch.recv(); });
-    weft::this_fiber::yield();
+    auto first = spawn([&] { return ch.recv(); });
+    auto second = spawn([&] { return ch.recv(); });
+    settle();
     first.cancel();
     EXPECT_THROW(first.join(), weft::cancelled_error);
     ch.send(1);  // goes to the second, not into the void
@@ -260,12 +271,12 @@ TEST(Channel, CancelledReceiverLeavesQueueWithoutSkippingOthers) {
   });
 }
 
-TEST(Channel, CancelledSenderKeepsItsValueAndOthersGoOn) {
-  run_checked([] {
+TEST_P(Channel, CancelledSenderKeepsItsValueAndOthersGoOn) {
+  run([&] {
     weft::channel<int> ch;
-    auto a = weft::spawn([&] { ch.send(1); });
-    auto b = weft::spawn([&] { ch.send(2); });
-    weft::this_fiber::yield();
+    auto a = spawn([&] { ch.send(1); });
+    auto b = spawn([&] { ch.send(2); });
+    settle();
     a.cancel();
     EXPECT_THROW(a.join(), weft::cancelled_error);
     EXPECT_EQ(ch.recv(), 2);
@@ -276,7 +287,7 @@ TEST(Channel, CancelledSenderKeepsItsValueAndOthersGoOn) {
 
 // Served and cancelled in the same instant: the value is delivered (not lost), and
 // the cancellation reaches the fiber's next blocking call.
-TEST(Channel, ValueHandedToCancelledReceiverIsKeptAndCancelStaysPending) {
+TEST(ChannelOneScheduler, ValueHandedToCancelledReceiverIsKeptAndCancelStaysPending) {
   run_checked([] {
     weft::channel<int> ch;
     auto receiver = weft::spawn([&] {
@@ -292,7 +303,7 @@ TEST(Channel, ValueHandedToCancelledReceiverIsKeptAndCancelStaysPending) {
   });
 }
 
-TEST(Channel, TrySendFromAnotherThreadWakesReceiver) {
+TEST(ChannelThreads, TrySendFromAnotherThreadWakesReceiver) {
   run_checked([] {
     weft::channel<int> ch(1);
     auto handle = weft::this_scheduler();  // the other thread is a way in: no deadlock
@@ -307,7 +318,7 @@ TEST(Channel, TrySendFromAnotherThreadWakesReceiver) {
 // Two scheduler threads on one channel: one is the lock's home, the other takes the
 // remote path, and wake-ups cross threads through the inboxes. Every value arrives
 // exactly once.
-TEST(Channel, SharedBetweenTwoSchedulerThreads) {
+TEST(ChannelThreads, SharedBetweenTwoSchedulerThreads) {
   weft::channel<int> ch(8);
   constexpr int per_sender = 5000, senders = 4;
   std::vector<int> got;
@@ -339,7 +350,7 @@ TEST(Channel, SharedBetweenTwoSchedulerThreads) {
 }
 
 // channel<int>(-1) used to be an unbounded channel (the -1 converted to SIZE_MAX).
-TEST(Channel, NegativeOrAbsurdCapacityIsInvalidArgument) {
+TEST(ChannelArguments, NegativeOrAbsurdCapacityIsInvalidArgument) {
   auto expect_invalid = [](auto make, const std::string& what) {
     try {
       make();

@@ -29,22 +29,35 @@ void expect_destroyed(weft::fiber<T>& f, const std::string& call) {
   }
 }
 
-// one_waiter: `wait(p)` in a fiber, parked when p is destroyed.
-template <class P, class Wait>
-void destroy_under_one_waiter(std::unique_ptr<P> p, Wait wait, const std::string& call) {
-  hang_guard guard;
-  run_checked([&] {
-    auto waiter = weft::spawn([&wait, raw = p.get()] { wait(*raw); });
-    weft::this_fiber::yield();  // the waiter runs and parks
-    ASSERT_FALSE(waiter.done());
-    p.reset();
-    expect_destroyed(waiter, call);
-  });
-}
-
 }  // namespace
 
-TEST(Destroyed, ChannelWakesItsSenderAndReceivers) {
+// Destroyed's tests run with every fiber on one scheduler and spread over two
+// (weft_test.hpp's spread_test): a waiter on another scheduler's thread must also
+// be woken, and the destructor must wait until it has left. DestroyedFifo and
+// DestroyedOneScheduler hold the ones whose point is an order only one scheduler
+// fixes; DestroyedAcrossThreads uses separate runtimes.
+class Destroyed : public spread_test {
+ protected:
+  // destroy_under_one_waiter: `wait(*p)` in a fiber, parked when p is destroyed.
+  template <class P, class Wait>
+  void destroy_under_one_waiter(std::unique_ptr<P> p, Wait wait, const std::string& call) {
+    hang_guard guard;
+    run([&] {
+      park_signal parked;
+      auto waiter = spawn([&wait, &parked, raw = p.get()] {
+        parked.announce();
+        wait(*raw);
+      });
+      parked.wait();
+      ASSERT_FALSE(waiter.done());
+      p.reset();
+      expect_destroyed(waiter, call);
+    });
+  }
+};
+WEFT_SPREAD_TEST_SUITE(Destroyed);
+
+TEST_P(Destroyed, ChannelWakesItsSenderAndReceivers) {
   destroy_under_one_waiter(std::make_unique<weft::channel<int>>(), [](auto& ch) { ch.send(1); },
                            "weft::channel::send");
   destroy_under_one_waiter(std::make_unique<weft::channel<std::string>>(1),
@@ -64,8 +77,8 @@ TEST(Destroyed, ChannelWakesItsSenderAndReceivers) {
 
 // Not about waiters: buffered values are destroyed once each (ring's destructor
 // used to destroy each popped value twice: a double free for std::string).
-TEST(Destroyed, ChannelDestroysBufferedValuesOnce) {
-  run_checked([] {
+TEST_P(Destroyed, ChannelDestroysBufferedValuesOnce) {
+  run([&] {
     auto counted = std::make_shared<int>(0);
     {
       weft::channel<std::shared_ptr<int>> ch(4);
@@ -78,7 +91,7 @@ TEST(Destroyed, ChannelDestroysBufferedValuesOnce) {
   });
 }
 
-TEST(Destroyed, ChannelWakesEveryWaiterInFifoOrder) {
+TEST(DestroyedFifo, ChannelWakesEveryWaiterInFifoOrder) {
   hang_guard guard;
   run_checked([] {
     auto ch = std::make_unique<weft::channel<int>>();
@@ -102,16 +115,18 @@ TEST(Destroyed, ChannelWakesEveryWaiterInFifoOrder) {
 
 // Field case generator_early_break: main breaks out of a range-for over a channel a
 // producer fiber feeds, and returns; the producer is still parked in send().
-TEST(Destroyed, GeneratorEarlyBreakRunReturnsAndTheProducerIsReported) {
+TEST_P(Destroyed, GeneratorEarlyBreakRunReturnsAndTheProducerIsReported) {
   hang_guard guard;
   std::vector<std::string> reported;
   auto previous = weft::set_unhandled_exception_handler(
       [&](weft::fiber_id, std::string_view name, std::exception_ptr e) {
         reported.push_back(std::string(name) + ": " + weft::describe_exception(e));
       });
-  const int rc = run_checked([] {
+  const int rc = run([&] {
     weft::channel<int> ch;
-    auto producer = weft::spawn({.name = "producer"}, [&] {
+    weft::spawn_options producer_options = placed();
+    producer_options.name = "producer";
+    auto producer = weft::spawn(std::move(producer_options), [&] {
       for (int i = 0;; ++i) ch.send(i);
     });
     for (int& v : ch) {
@@ -126,13 +141,17 @@ TEST(Destroyed, GeneratorEarlyBreakRunReturnsAndTheProducerIsReported) {
             (std::vector<std::string>{"producer: weft::channel::send: destroyed while this fiber waited on it"}));
 }
 
-TEST(Destroyed, SelectWaitingOnTheChannelThrows) {
+TEST_P(Destroyed, SelectWaitingOnTheChannelThrows) {
   hang_guard guard;
-  run_checked([] {
+  run([&] {
     auto a = std::make_unique<weft::channel<int>>();
     weft::channel<int> b;
-    auto waiter = weft::spawn([&, raw = a.get()] { weft::select(weft::on_recv(*raw), weft::on_recv(b)); });
-    weft::this_fiber::yield();
+    park_signal parked;
+    auto waiter = spawn([&, raw = a.get()] {
+      parked.announce();
+      weft::select(weft::on_recv(*raw), weft::on_recv(b));
+    });
+    parked.wait();
     a.reset();
     expect_destroyed(waiter, "weft::select");
     EXPECT_TRUE(b.try_send(1) == weft::channel_status::full);  // the select left b's queue too
@@ -141,16 +160,18 @@ TEST(Destroyed, SelectWaitingOnTheChannelThrows) {
 
 // A select already won by another channel still has a waiter in the destroyed
 // one, and re-locks it to withdraw: the destructor must wait for that.
-TEST(Destroyed, SelectWonElsewhereCompletesNormally) {
+TEST_P(Destroyed, SelectWonElsewhereCompletesNormally) {
   hang_guard guard;
-  run_checked([] {
+  run([&] {
     auto a = std::make_unique<weft::channel<int>>();
     weft::channel<int> b;
     int got = 0;
-    auto waiter = weft::spawn([&, raw = a.get()] {
+    park_signal parked;
+    auto waiter = spawn([&, raw = a.get()] {
+      parked.announce();
       return weft::select(weft::on_recv(*raw), weft::on_recv(b, [&](std::optional<int> v) { got = *v; }));
     });
-    weft::this_fiber::yield();
+    parked.wait();
     ASSERT_EQ(b.try_send(7), weft::channel_status::ok);  // the select has won, not run yet
     a.reset();
     EXPECT_EQ(waiter.join(), 1u);
@@ -160,7 +181,7 @@ TEST(Destroyed, SelectWonElsewhereCompletesNormally) {
 
 // A waiter whose park already ended (cancelled, queued to run) but is still in the
 // queue re-locks the primitive when it runs: the destructor must wait for it.
-TEST(Destroyed, WaiterCancelledJustBeforeTheDestructionStillFinds) {
+TEST(DestroyedOneScheduler, WaiterCancelledJustBeforeTheDestructionStillFinds) {
   hang_guard guard;
   run_checked([] {
     auto ch = std::make_unique<weft::channel<int>>();
@@ -174,7 +195,7 @@ TEST(Destroyed, WaiterCancelledJustBeforeTheDestructionStillFinds) {
   });
 }
 
-TEST(Destroyed, EventSemaphoreMutexBarrierWaitGroup) {
+TEST_P(Destroyed, EventSemaphoreMutexBarrierWaitGroup) {
   destroy_under_one_waiter(std::make_unique<weft::event>(), [](auto& e) { e.wait(); }, "weft::event::wait");
   destroy_under_one_waiter(std::make_unique<weft::semaphore>(0), [](auto& s) { s.acquire(); },
                            "weft::semaphore::acquire");
@@ -186,32 +207,38 @@ TEST(Destroyed, EventSemaphoreMutexBarrierWaitGroup) {
   wg->add(1);
   destroy_under_one_waiter(std::move(wg), [](auto& w) { w.wait(); }, "weft::wait_group::wait");
   hang_guard guard;
-  run_checked([] {
+  run([&] {
     auto m = std::make_unique<weft::mutex>();
     m->lock();  // main holds it while the waiter queues
-    auto waiter = weft::spawn([raw = m.get()] { raw->lock(); });
-    weft::this_fiber::yield();
+    park_signal parked;
+    auto waiter = spawn([&parked, raw = m.get()] {
+      parked.announce();
+      raw->lock();
+    });
+    parked.wait();
     m.reset();
     expect_destroyed(waiter, "weft::mutex::lock");
   });
 }
 
-TEST(Destroyed, ConditionVariableWaiterGetsItsMutexBack) {
+TEST_P(Destroyed, ConditionVariableWaiterGetsItsMutexBack) {
   hang_guard guard;
-  run_checked([] {
+  run([&] {
     weft::mutex m;
     auto cv = std::make_unique<weft::condition_variable>();
     bool held_when_thrown = false;
-    auto waiter = weft::spawn([&, raw = cv.get()] {
+    park_signal parked;
+    auto waiter = spawn([&, raw = cv.get()] {
       std::unique_lock lk(m);
       try {
+        parked.announce();
         raw->wait(lk);
       } catch (const weft::error&) {
         held_when_thrown = lk.owns_lock() && !m.try_lock();
         throw;
       }
     });
-    weft::this_fiber::yield();
+    parked.wait();
     cv.reset();
     expect_destroyed(waiter, "weft::condition_variable::wait");
     EXPECT_TRUE(held_when_thrown);
@@ -223,16 +250,23 @@ TEST(Destroyed, ConditionVariableWaiterGetsItsMutexBack) {
 // A once_flag has waiters only while its function runs, so the runner outlives the
 // destruction here: the flag is destroyed and a new one built in its place (a
 // transparent replacement), which the runner then finishes.
-TEST(Destroyed, OnceFlagWaiter) {
+TEST_P(Destroyed, OnceFlagWaiter) {
   hang_guard guard;
-  run_checked([] {
+  run([&] {
     alignas(weft::once_flag) unsigned char storage[sizeof(weft::once_flag)];
     auto* flag = ::new (storage) weft::once_flag;
     weft::event release_runner;
-    auto runner = weft::spawn([&] { weft::call_once(*flag, [&] { release_runner.wait(); }); });
-    weft::this_fiber::yield();
-    auto waiter = weft::spawn([&] { weft::call_once(*flag, [] {}); });
-    weft::this_fiber::yield();
+    park_signal runner_parked, waiter_parked;
+    auto runner = spawn([&] {
+      runner_parked.announce();
+      weft::call_once(*flag, [&] { release_runner.wait(); });
+    });
+    runner_parked.wait();
+    auto waiter = spawn([&] {
+      waiter_parked.announce();
+      weft::call_once(*flag, [] {});
+    });
+    waiter_parked.wait();
     flag->~once_flag();
     expect_destroyed(waiter, "weft::call_once");
     flag = ::new (storage) weft::once_flag;
@@ -244,7 +278,7 @@ TEST(Destroyed, OnceFlagWaiter) {
 
 // A waiter on another scheduler thread: the destructor must not return before that
 // thread's fiber has woken and left the primitive alone.
-TEST(Destroyed, WaiterOnAnotherThread) {
+TEST(DestroyedAcrossThreads, WaiterOnAnotherThread) {
   hang_guard guard;
   for (int round = 0; round < 20; ++round) {
     auto ev = std::make_unique<weft::event>();

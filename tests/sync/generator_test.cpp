@@ -9,9 +9,21 @@
 
 using namespace weft_test;
 
-TEST(Generator, NormalEndEndsTheLoop) {
-  run_checked([] {
-    weft::generator<std::string> words([](auto& out) {
+// Generator's tests run with the producer on the consumer's scheduler and on the
+// other of two (weft_test.hpp's spread_test).
+class Generator : public spread_test {
+ protected:
+  weft::spawn_options named(std::string name) {
+    weft::spawn_options o = placed();
+    o.name = std::move(name);
+    return o;
+  }
+};
+WEFT_SPREAD_TEST_SUITE(Generator);
+
+TEST_P(Generator, NormalEndEndsTheLoop) {
+  run([&] {
+    weft::generator<std::string> words(placed(), [](auto& out) {
       for (const char* w : {"one", "two", "three"}) {
         weft::this_fiber::sleep_for(1ms);
         out.yield(w);
@@ -26,14 +38,14 @@ TEST(Generator, NormalEndEndsTheLoop) {
 
 // The case generator_early_break, with the type made for it: the producer is
 // cancelled, unwinds, and nothing is reported.
-TEST(Generator, EarlyBreakCancelsTheProducerSilently) {
+TEST_P(Generator, EarlyBreakCancelsTheProducerSilently) {
   hang_guard guard;
   collect_reports reports;
   bool unwound = false;
-  const int rc = run_checked([&] {
+  const int rc = run([&] {
     int last = -1;
     {
-      weft::generator<int> numbers({.name = "numbers"}, [&](weft::generator<int>::sink& out) {
+      weft::generator<int> numbers(named("numbers"), [&](weft::generator<int>::sink& out) {
         struct mark {
           bool& b;
           ~mark() { b = true; }
@@ -55,9 +67,9 @@ TEST(Generator, EarlyBreakCancelsTheProducerSilently) {
   EXPECT_TRUE(reports.reported.empty());
 }
 
-TEST(Generator, ProducerExceptionIsRethrownAfterItsValues) {
-  run_checked([] {
-    weft::generator<int> g([](auto& out) {
+TEST_P(Generator, ProducerExceptionIsRethrownAfterItsValues) {
+  run([&] {
+    weft::generator<int> g(placed(), [](auto& out) {
       out.yield(1);
       out.yield(2);
       throw boom("producer failed");
@@ -74,13 +86,13 @@ TEST(Generator, ProducerExceptionIsRethrownAfterItsValues) {
   });
 }
 
-TEST(Generator, ConsumerCancelledWhileWaitingStopsTheProducer) {
+TEST_P(Generator, ConsumerCancelledWhileWaitingStopsTheProducer) {
   hang_guard guard;
   collect_reports reports;
-  run_checked([] {
+  run([&] {
     bool producer_unwound = false;
-    auto consumer = weft::spawn([&] {
-      weft::generator<int> slow([&](auto& out) {
+    auto consumer = spawn([&] {
+      weft::generator<int> slow(placed(), [&](auto& out) {
         struct mark {
           bool& b;
           ~mark() { b = true; }
@@ -99,15 +111,15 @@ TEST(Generator, ConsumerCancelledWhileWaitingStopsTheProducer) {
   EXPECT_TRUE(reports.reported.empty());
 }
 
-TEST(Generator, DeadlineScopeAroundTheLoop) {
+TEST_P(Generator, DeadlineScopeAroundTheLoop) {
   hang_guard guard;
-  run_checked([] {
+  run([&] {
     int seen = 0;
     // Three values at once, then the producer waits for good: only the scope's
     // deadline can end the loop, after exactly those three.
     EXPECT_THROW(weft::with_timeout(20ms,
                                     [&] {
-                                      weft::generator<int> g([](auto& out) {
+                                      weft::generator<int> g(placed(), [](auto& out) {
                                         for (int i = 0; i < 3; ++i) out.yield(i);
                                         weft::this_fiber::sleep_until(weft::no_deadline);
                                       });
@@ -118,11 +130,11 @@ TEST(Generator, DeadlineScopeAroundTheLoop) {
   });
 }
 
-TEST(Generator, DestroyedWithoutIteratingNeverRunsTheProducer) {
-  run_checked([] {
+TEST_P(Generator, DestroyedWithoutIteratingNeverRunsTheProducer) {
+  run([&] {
     int calls = 0;
     {
-      weft::generator<int> g([&](auto& out) {
+      weft::generator<int> g(placed(), [&](auto& out) {
         ++calls;
         out.yield(1);
       });
@@ -134,11 +146,11 @@ TEST(Generator, DestroyedWithoutIteratingNeverRunsTheProducer) {
   weft::generator<int> idle([](auto& out) { out.yield(0); });
 }
 
-TEST(Generator, MovesAndTakesMoveOnlyValuesAndProducers) {
-  run_checked([] {
-    auto make = [] {
+TEST_P(Generator, MovesAndTakesMoveOnlyValuesAndProducers) {
+  run([&] {
+    auto make = [this] {
       auto start = std::make_unique<int>(10);
-      return weft::generator<std::unique_ptr<int>>([start = std::move(start)](auto& out) {
+      return weft::generator<std::unique_ptr<int>>(placed(), [start = std::move(start)](auto& out) {
         for (int i = 0; i < 3; ++i) out.yield(std::make_unique<int>(*start + i));
       });
     };
@@ -149,10 +161,10 @@ TEST(Generator, MovesAndTakesMoveOnlyValuesAndProducers) {
   });
 }
 
-TEST(Generator, ProducerFailingWhileStoppedIsReported) {
+TEST_P(Generator, ProducerFailingWhileStoppedIsReported) {
   collect_reports reports;
-  run_checked([] {
-    weft::generator<int> g([](auto& out) {
+  run([&] {
+    weft::generator<int> g(placed(), [](auto& out) {
       try {
         for (int i = 0;; ++i) out.yield(i);
       } catch (const weft::cancelled_error&) {

@@ -8,8 +8,13 @@
 using namespace weft_test;
 using weft::channel_status;
 
-TEST(Select, RunsTheReadyCase) {
-  run_checked([] {
+// Select's tests run with every fiber on one scheduler and spread over two
+// (weft_test.hpp's spread_test).
+class Select : public spread_test {};
+WEFT_SPREAD_TEST_SUITE(Select);
+
+TEST_P(Select, RunsTheReadyCase) {
+  run([&] {
     weft::channel<int> a(1), b(1);
     b.send(2);
     int got = 0;
@@ -21,12 +26,12 @@ TEST(Select, RunsTheReadyCase) {
   });
 }
 
-TEST(Select, ChannelsOfDifferentTypesSendAndReceive) {
-  run_checked([] {
+TEST_P(Select, ChannelsOfDifferentTypesSendAndReceive) {
+  run([&] {
     weft::channel<std::string> words;
     weft::channel<int> numbers;
-    auto peer = weft::spawn([&] { return words.recv(); });
-    weft::this_fiber::yield();
+    auto peer = spawn([&] { return words.recv(); });
+    settle();
     std::string w = "hello";
     auto index = weft::select(weft::on_recv(numbers), weft::on_send(words, w));
     EXPECT_EQ(index, 1u);
@@ -34,10 +39,10 @@ TEST(Select, ChannelsOfDifferentTypesSendAndReceive) {
   });
 }
 
-TEST(Select, WaitsUntilACaseBecomesReady) {
-  run_checked([] {
+TEST_P(Select, WaitsUntilACaseBecomesReady) {
+  run([&] {
     weft::channel<int> a, b;
-    auto sender = weft::spawn([&] {
+    auto sender = spawn([&] {
       weft::this_fiber::sleep_for(1ms);
       b.send(5);
     });
@@ -49,8 +54,8 @@ TEST(Select, WaitsUntilACaseBecomesReady) {
   });
 }
 
-TEST(Select, DefaultRunsWhenNothingIsReady) {
-  run_checked([] {
+TEST_P(Select, DefaultRunsWhenNothingIsReady) {
+  run([&] {
     weft::channel<int> a;
     bool defaulted = false;
     auto index = weft::select(weft::on_recv(a), weft::on_default([&] { defaulted = true; }));
@@ -59,7 +64,7 @@ TEST(Select, DefaultRunsWhenNothingIsReady) {
   });
 }
 
-TEST(Select, DefaultWorksOutsideAFiber) {
+TEST(SelectOutsideAFiber, DefaultWorks) {
   weft::channel<int> a(1);
   a.try_send(3);
   int got = 0;
@@ -68,13 +73,13 @@ TEST(Select, DefaultWorksOutsideAFiber) {
   EXPECT_EQ(got, 3);
 }
 
-TEST(Select, BlockingSelectOutsideAFiberThrows) {
+TEST(SelectOutsideAFiber, BlockingSelectThrows) {
   weft::channel<int> a;
   EXPECT_THROW(weft::select(weft::on_recv(a)), weft::error);
 }
 
-TEST(Select, SelectForTimesOutAndWithdrawsEveryCase) {
-  run_checked([] {
+TEST_P(Select, SelectForTimesOutAndWithdrawsEveryCase) {
+  run([&] {
     weft::channel<int> a, b;
     int v = 1;
     auto r = weft::select_for(2ms, weft::on_recv(a), weft::on_send(b, v));
@@ -85,8 +90,8 @@ TEST(Select, SelectForTimesOutAndWithdrawsEveryCase) {
   });
 }
 
-TEST(Select, ClosedChannelIsReadyWithNullopt) {
-  run_checked([] {
+TEST_P(Select, ClosedChannelIsReadyWithNullopt) {
+  run([&] {
     weft::channel<int> a, b;
     a.close();
     bool saw_end = false;
@@ -96,8 +101,8 @@ TEST(Select, ClosedChannelIsReadyWithNullopt) {
   });
 }
 
-TEST(Select, SendCaseOnClosedChannelThrows) {
-  run_checked([] {
+TEST_P(Select, SendCaseOnClosedChannelThrows) {
+  run([&] {
     weft::channel<int> a;
     a.close();
     int v = 1;
@@ -106,22 +111,22 @@ TEST(Select, SendCaseOnClosedChannelThrows) {
   });
 }
 
-TEST(Select, CloseWakesAWaitingSelect) {
-  run_checked([] {
+TEST_P(Select, CloseWakesAWaitingSelect) {
+  run([&] {
     weft::channel<int> a, b;
-    auto selector = weft::spawn([&] {
+    auto selector = spawn([&] {
       bool ended = false;
       auto i = weft::select(weft::on_recv(a), weft::on_recv(b, [&](std::optional<int> v) { ended = !v; }));
       return i == 1 && ended;
     });
-    weft::this_fiber::yield();
+    settle();
     b.close();
     EXPECT_TRUE(selector.join());
   });
 }
 
-TEST(Select, ReadyCasesArePickedFairly) {
-  run_checked([] {
+TEST_P(Select, ReadyCasesArePickedFairly) {
+  run([&] {
     weft::channel<int> a(weft::unbounded), b(weft::unbounded);
     constexpr int rounds = 4000;
     for (int i = 0; i < rounds; ++i) {
@@ -138,17 +143,17 @@ TEST(Select, ReadyCasesArePickedFairly) {
 
 // A select waiting on two channels whose senders both arrive: exactly one value is
 // taken, the other sender keeps waiting and its value goes to the next receiver.
-TEST(Select, OnlyOneCaseCompletesWhenBothBecomeReady) {
-  run_checked([] {
+TEST_P(Select, OnlyOneCaseCompletesWhenBothBecomeReady) {
+  run([&] {
     weft::channel<int> a, b;
     std::vector<int> got;
-    auto selector = weft::spawn([&] {
+    auto selector = spawn([&] {
       weft::select(weft::on_recv(a, [&](std::optional<int> v) { got.push_back(*v); }),
                    weft::on_recv(b, [&](std::optional<int> v) { got.push_back(*v); }));
     });
-    weft::this_fiber::yield();  // selector waits on both
-    auto sa = weft::spawn([&] { a.send(1); });
-    auto sb = weft::spawn([&] { b.send(2); });
+    settle();  // selector waits on both
+    auto sa = spawn([&] { a.send(1); });
+    auto sb = spawn([&] { b.send(2); });
     selector.join();
     ASSERT_EQ(got.size(), 1u);
     // The losing sender is still waiting with its value.
@@ -161,12 +166,12 @@ TEST(Select, OnlyOneCaseCompletesWhenBothBecomeReady) {
   });
 }
 
-TEST(Select, CancelledSelectCompletesNothing) {
-  run_checked([] {
+TEST_P(Select, CancelledSelectCompletesNothing) {
+  run([&] {
     weft::channel<int> a, b;
     int v = 7;
-    auto selector = weft::spawn([&] { weft::select(weft::on_recv(a), weft::on_send(b, v)); });
-    weft::this_fiber::yield();
+    auto selector = spawn([&] { weft::select(weft::on_recv(a), weft::on_send(b, v)); });
+    settle();
     selector.cancel();
     EXPECT_THROW(selector.join(), weft::cancelled_error);
     EXPECT_EQ(v, 7);
@@ -175,8 +180,8 @@ TEST(Select, CancelledSelectCompletesNothing) {
   });
 }
 
-TEST(Select, TwoCasesOnOneChannel) {
-  run_checked([] {
+TEST_P(Select, TwoCasesOnOneChannel) {
+  run([&] {
     weft::channel<int> a(1);
     a.send(4);
     int v = 5;
@@ -185,8 +190,8 @@ TEST(Select, TwoCasesOnOneChannel) {
   });
 }
 
-TEST(Select, TwoDefaultsAreMisuse) {
-  run_checked([] {
+TEST_P(Select, TwoDefaultsAreMisuse) {
+  run([&] {
     weft::channel<int> a;
     try {
       weft::select(weft::on_recv(a), weft::on_default([] {}), weft::on_default([] {}));
