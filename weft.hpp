@@ -36,6 +36,7 @@
 #include <weft/sync/generator.hpp>
 #include <weft/sync/mutex.hpp>
 #include <weft/sync/once.hpp>
+#include <weft/sync/queue.hpp>
 #include <weft/sync/select.hpp>
 #include <weft/sync/semaphore.hpp>
 #include <weft/sync/wait_group.hpp>
