@@ -56,7 +56,7 @@ tcp_stream tcp_listener::accept(deadline d, std::error_code& ec) {
   if (!require_usable("weft::net::tcp_listener::accept", ec)) return {};
   sockaddr_storage peer;
   socklen_t peer_len;
-  const int fd = accept_fd(&peer, &peer_len, d.at, ec);
+  const int fd = accept_fd("weft::net::tcp_listener::accept", &peer, &peer_len, d.at, ec);
   if (fd < 0) return {};
   return tcp_stream(fd);
 }
@@ -107,7 +107,7 @@ unix_stream unix_listener::accept(deadline d, std::error_code& ec) {
   if (!require_usable("weft::net::unix_listener::accept", ec)) return {};
   sockaddr_storage peer;
   socklen_t peer_len;
-  const int fd = accept_fd(&peer, &peer_len, d.at, ec);
+  const int fd = accept_fd("weft::net::unix_listener::accept", &peer, &peer_len, d.at, ec);
   if (fd < 0) return {};
   return unix_stream(fd);
 }

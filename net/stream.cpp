@@ -49,7 +49,7 @@ std::size_t stream_socket::write_all(std::span<const const_buffer> bufs, deadlin
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
-    const long n = io(fd_event::writable, d.at, false, ec,
+    const long n = io("weft::net write_all", fd_event::writable, d.at, false, ec,
                       [&](int fd) { return static_cast<long>(::sendmsg(fd, &msg, MSG_NOSIGNAL)); });
     if (n < 0) return total;
     total += static_cast<std::size_t>(n);
@@ -85,7 +85,7 @@ tcp_stream tcp_stream::connect(const endpoint& to, deadline d, std::error_code& 
   tcp_stream s(fd);  // owns fd from here: closed on any failure, timeout or cancellation
   sockaddr_storage address;
   const socklen_t len = to.to_sockaddr(address);
-  s.connect_fd(reinterpret_cast<const sockaddr*>(&address), len, d.at, ec);
+  s.connect_fd("weft::net::tcp_stream::connect", reinterpret_cast<const sockaddr*>(&address), len, d.at, ec);
   if (ec) return {};
   return s;
 }
@@ -129,7 +129,7 @@ unix_stream unix_stream::connect(std::string_view path, deadline d, std::error_c
   const int fd = open_fd(AF_UNIX, SOCK_STREAM, ec);
   if (fd < 0) return {};
   unix_stream s(fd);
-  s.connect_fd(reinterpret_cast<const sockaddr*>(&address), len, d.at, ec);
+  s.connect_fd("weft::net::unix_stream::connect", reinterpret_cast<const sockaddr*>(&address), len, d.at, ec);
   if (ec) return {};
   return s;
 }

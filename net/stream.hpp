@@ -63,7 +63,7 @@ class stream_socket : public detail::socket_base {
     // data that arrives after the read). Not once the peer has shut down: its end
     // of stream may already be queued behind the data, with no edge to come.
     const bool wait_first = read_drained_ && !(watch_ && watch_->hung_up());
-    const long n = io(fd_event::readable, d.at, wait_first, ec,
+    const long n = io("weft::net read_some", fd_event::readable, d.at, wait_first, ec,
                       [&](int fd) { return static_cast<long>(::recv(fd, buf.data, buf.size, 0)); });
     read_drained_ = n > 0 && static_cast<std::size_t>(n) < buf.size;
     return n > 0 ? static_cast<std::size_t>(n) : 0;
@@ -84,7 +84,7 @@ class stream_socket : public detail::socket_base {
   std::size_t write_some(const_buffer buf, std::error_code& ec) { return write_some(buf, {}, ec); }
   std::size_t write_some(const_buffer buf, deadline d, std::error_code& ec) {
     if (!require_usable("weft::net write_some", ec) || buf.size == 0) return 0;
-    const long n = io(fd_event::writable, d.at, false, ec, [&](int fd) {
+    const long n = io("weft::net write_some", fd_event::writable, d.at, false, ec, [&](int fd) {
       return static_cast<long>(::send(fd, buf.data, buf.size, MSG_NOSIGNAL));  // EPIPE, not SIGPIPE
     });
     return n > 0 ? static_cast<std::size_t>(n) : 0;

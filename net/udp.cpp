@@ -52,7 +52,7 @@ std::size_t udp_socket::send_to(const_buffer buf, const endpoint& to, deadline d
   if (!require_usable("weft::net::udp_socket::send_to", ec)) return 0;
   sockaddr_storage address;
   const socklen_t len = to.to_sockaddr(address);
-  const long n = io(fd_event::writable, d.at, false, ec, [&](int fd) {
+  const long n = io("weft::net::udp_socket::send_to", fd_event::writable, d.at, false, ec, [&](int fd) {
     return static_cast<long>(
         ::sendto(fd, buf.data, buf.size, MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&address), len));
   });
@@ -61,7 +61,7 @@ std::size_t udp_socket::send_to(const_buffer buf, const endpoint& to, deadline d
 
 std::size_t udp_socket::send(const_buffer buf, deadline d, std::error_code& ec) {
   if (!require_usable("weft::net::udp_socket::send", ec)) return 0;
-  const long n = io(fd_event::writable, d.at, false, ec,
+  const long n = io("weft::net::udp_socket::send", fd_event::writable, d.at, false, ec,
                     [&](int fd) { return static_cast<long>(::send(fd, buf.data, buf.size, MSG_NOSIGNAL)); });
   return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
@@ -72,7 +72,7 @@ datagram udp_socket::recv_from(mutable_buffer buf, deadline d, std::error_code& 
   sockaddr_storage address;
   iovec iov{buf.data, buf.size};
   msghdr msg{};
-  const long n = io(fd_event::readable, d.at, false, ec, [&](int fd) {
+  const long n = io("weft::net::udp_socket::recv_from", fd_event::readable, d.at, false, ec, [&](int fd) {
     msg = msghdr{};
     msg.msg_name = &address;
     msg.msg_namelen = sizeof address;

@@ -71,6 +71,10 @@ error::error(errc e, std::string_view call, std::string_view detail)
 const char* error::what() const noexcept { return what_->c_str(); }
 
 cancelled_error::cancelled_error() : error(errc::cancelled) {}
+cancelled_error::cancelled_error(const char* call)
+    : error(errc::cancelled, std::string_view(call != nullptr ? call : ""), std::string_view{}) {}
 timeout_error::timeout_error() : error(errc::timed_out) {}
+timeout_error::timeout_error(const char* call)
+    : error(errc::timed_out, std::string_view(call != nullptr ? call : ""), std::string_view{}) {}
 
 }  // namespace weft

@@ -51,9 +51,11 @@ bool fd_watch::hung_up() const noexcept { return state_ && state_->hung_up; }
 
 void fd_watch::wait(fd_event ev) { wait_until(ev, no_deadline); }
 
-bool fd_watch::wait_until(fd_event ev, time_point deadline) {
-  auto& sched = detail::scheduler::require_fiber("weft::fd_watch::wait");
-  if (!state_) throw error(errc::invalid_argument, "weft::fd_watch::wait", "the watch was moved from");
+bool fd_watch::wait_until(fd_event ev, time_point deadline) { return wait_until(ev, deadline, "weft::fd_watch::wait"); }
+
+bool fd_watch::wait_until(fd_event ev, time_point deadline, const char* call) {
+  auto& sched = detail::scheduler::require_fiber(call);
+  if (!state_) throw error(errc::invalid_argument, call, "the watch was moved from");
   detail::fd_state& st = *state_;
   const bool read = ev == fd_event::readable;
   bool& ready = read ? st.readable : st.writable;
@@ -62,8 +64,8 @@ bool fd_watch::wait_until(fd_event ev, time_point deadline) {
     ready = false;
     return true;
   }
-  if (slot) throw error(errc::already_waited, "weft::fd_watch::wait", "another fiber already waits on this fd in this direction");
-  const detail::park_token token = sched.prepare_park("weft::fd_watch::wait");
+  if (slot) throw error(errc::already_waited, call, "another fiber already waits on this fd in this direction");
+  const detail::park_token token = sched.prepare_park(call);
   slot = token;
   ++st.refs;  // the watch may be destroyed while we wait (its release() wakes us)
   const detail::wake_reason why = sched.park(token, deadline);
@@ -75,7 +77,7 @@ bool fd_watch::wait_until(fd_event ev, time_point deadline) {
     case detail::wake_reason::timed_out: return false;
     case detail::wake_reason::cancelled: break;
   }
-  detail::throw_cancelled();
+  detail::throw_cancelled(call);
 }
 
 bool wait_fd_until(int fd, fd_event ev, time_point deadline) {

@@ -61,6 +61,9 @@ class fd_watch {
   // (a second gets errc::already_waited). Throws cancelled_error on cancellation.
   void wait(fd_event ev);
   bool wait_until(fd_event ev, time_point deadline);
+  // The same, with `call` (a static string) naming the caller's own call in its
+  // errors and in deadlock reports (net/'s sockets pass "weft::net read_some", ...).
+  bool wait_until(fd_event ev, time_point deadline, const char* call);
   template <class Rep, class Period>
   bool wait_for(fd_event ev, std::chrono::duration<Rep, Period> d) {
     return wait_until(ev, deadline_after(d));

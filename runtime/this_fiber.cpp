@@ -7,13 +7,16 @@
 
 namespace weft::this_fiber {
 
-void sleep_until(time_point deadline) {
-  auto& sched = detail::scheduler::require_fiber("weft::this_fiber::sleep_until");
+namespace {
+
+// sleep_in parks until `deadline`; `call` names the user's call in errors and
+// deadlock reports.
+void sleep_in(detail::scheduler& sched, time_point deadline, const char* call) {
   // Only the deadline or a cancellation ends a sleep; anything else is spurious.
   for (;;) {
-    switch (sched.park_until(deadline, "weft::this_fiber::sleep_until")) {
+    switch (sched.park_until(deadline, call)) {
       case detail::wake_reason::timed_out: return;
-      case detail::wake_reason::cancelled: detail::throw_cancelled();
+      case detail::wake_reason::cancelled: detail::throw_cancelled(call);
       case detail::wake_reason::notified:
         if (deadline <= clock::now()) return;
         break;
@@ -21,11 +24,25 @@ void sleep_until(time_point deadline) {
   }
 }
 
+}  // namespace
+}  // namespace weft::this_fiber
+
+void weft::detail::sleep_until_as(time_point deadline, const char* call) {
+  this_fiber::sleep_in(scheduler::require_fiber(call), deadline, call);
+}
+
+namespace weft::this_fiber {
+
+void sleep_until(time_point deadline) {
+  sleep_in(detail::scheduler::require_fiber("weft::this_fiber::sleep_until"), deadline, "weft::this_fiber::sleep_until");
+}
+
 void sleep_for(duration d) {
-  auto& sched = detail::scheduler::require_fiber("weft::this_fiber::sleep_for");  // names this call
-  if (d > duration::zero()) return sleep_until(deadline_after(d));
+  constexpr const char* call = "weft::this_fiber::sleep_for";
+  auto& sched = detail::scheduler::require_fiber(call);
+  if (d > duration::zero()) return sleep_in(sched, deadline_after(d), call);
   // time_point::min(): due at once, without a clock read; other fibers run first.
-  if (sched.park_until(time_point::min(), "weft::this_fiber::sleep_for") == detail::wake_reason::cancelled) detail::throw_cancelled();
+  if (sched.park_until(time_point::min(), call) == detail::wake_reason::cancelled) detail::throw_cancelled(call);
 }
 
 std::size_t scheduler_index() { return detail::scheduler::require_fiber("weft::this_fiber::scheduler_index").index(); }
@@ -47,12 +64,13 @@ void check_cancelled() {
   auto& sched = detail::scheduler::require_fiber("weft::this_fiber::check_cancelled");
   detail::fiber_record* self = sched.running();
   if (self->shield_depth_ > 0) return;
-  if (self->take_cancel()) detail::throw_delivered(self, false);
+  if (self->take_cancel()) detail::throw_delivered(self, false, "weft::this_fiber::check_cancelled");
   if (self->scope_deadline_ == no_deadline) return;
   const time_point now = clock::now();
   if (now < self->scope_deadline_) return;
   // Expired, unless only scopes masked by a cleanup in progress have (scope_state.hpp).
-  if (!self->masks_ || detail::unmasked_scope_deadline(self) <= now) detail::throw_delivered(self, true);
+  if (!self->masks_ || detail::unmasked_scope_deadline(self) <= now)
+    detail::throw_delivered(self, true, "weft::this_fiber::check_cancelled");
 }
 
 }  // namespace weft::this_fiber

@@ -9,6 +9,12 @@
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/unhandled_exception.hpp>
 
+namespace weft::detail {
+// sleep_until_as is sleep_until with `call` (a static string) naming the user's call
+// in its errors and in deadlock reports.
+void sleep_until_as(time_point deadline, const char* call);
+}  // namespace weft::detail
+
 namespace weft::this_fiber {
 
 // yield() lets every other runnable fiber of this scheduler run once, then returns.
@@ -27,11 +33,10 @@ void sleep_until(time_point deadline);
 void sleep_for(duration d);
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
-  detail::scheduler::require_fiber("weft::this_fiber::sleep_for");  // names this call, not sleep_until
   if (d <= d.zero())
     sleep_for(duration::zero());
   else
-    sleep_until(deadline_after(d));
+    detail::sleep_until_as(deadline_after(d), "weft::this_fiber::sleep_for");  // names this call in errors
 }
 
 // id() is the calling fiber's process-unique id (never 0); name() its spawn name.

@@ -103,7 +103,7 @@ void task_group::wait_or_unwind() {
   wait_all_after_interrupt();
   end_round();
   report_unreported();
-  detail::throw_cancelled();
+  detail::throw_cancelled("weft::task_group::join");
 }
 
 void task_group::join() {

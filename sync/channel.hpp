@@ -430,7 +430,7 @@ class channel {
       case detail::wait_outcome::timed_out: return channel_status::timeout;
       case detail::wait_outcome::cancelled: break;
     }
-    detail::throw_cancelled();
+    detail::throw_cancelled(call);
   }
 
   mutable detail::biased_lock lock_;  // guards everything below

@@ -32,7 +32,7 @@ std::cv_status condition_variable::wait_until(std::unique_lock<mutex>& lk, time_
   lk.mutex()->lock_until(s, no_deadline, /*cancellable=*/false);
   if (abandoned) [[unlikely]]
     throw error(errc::destroyed_while_waiting, "weft::condition_variable::wait");
-  if (outcome == detail::wait_outcome::cancelled) detail::throw_cancelled();
+  if (outcome == detail::wait_outcome::cancelled) detail::throw_cancelled("weft::condition_variable::wait");
   // (abandoned threw above)
   return outcome == detail::wait_outcome::served ? std::cv_status::no_timeout : std::cv_status::timeout;
 }

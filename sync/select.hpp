@@ -313,7 +313,7 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
     ops[won]->run();
     return static_cast<std::size_t>(won);
   }
-  if (why == wake_reason::cancelled) throw_cancelled();
+  if (why == wake_reason::cancelled) throw_cancelled("weft::select");
   return std::nullopt;  // timed out
 }
 

@@ -12,7 +12,7 @@
 namespace weft::net::detail {
 
 void throw_error(const std::error_code& ec, const char* what) {
-  if (ec == errc::timed_out) throw timeout_error();
+  if (ec == errc::timed_out) throw timeout_error(what);
   throw std::system_error(ec, what);
 }
 
@@ -51,7 +51,7 @@ int socket_base::open_fd(int domain, int type, std::error_code& ec) noexcept {
   return fd;
 }
 
-bool socket_base::wait(fd_event ev, time_point deadline, std::error_code& ec) {
+bool socket_base::wait(const char* call, fd_event ev, time_point deadline, std::error_code& ec) {
   if (!watch_) {
     try {
       watch_.emplace(fd_);
@@ -64,7 +64,7 @@ bool socket_base::wait(fd_event ev, time_point deadline, std::error_code& ec) {
   }
   // The watch may be destroyed by close() while we wait in it; wait_until touches
   // only the state it keeps alive after the park, and fd_ tells us what happened.
-  const bool ready = watch_->wait_until(ev, deadline);
+  const bool ready = watch_->wait_until(ev, deadline, call);
   if (fd_ < 0) {
     ec = make_error_code(errc::socket_closed);
     return false;
@@ -112,7 +112,7 @@ bool socket_base::back_off(duration& delay, duration max_delay, time_point deadl
   return true;
 }
 
-int socket_base::accept_fd(sockaddr_storage* peer, socklen_t* peer_len, time_point deadline,
+int socket_base::accept_fd(const char* call, sockaddr_storage* peer, socklen_t* peer_len, time_point deadline,
                            std::error_code& ec) {
   using namespace std::chrono_literals;
   duration backoff = 1ms;
@@ -120,7 +120,7 @@ int socket_base::accept_fd(sockaddr_storage* peer, socklen_t* peer_len, time_poi
     ec.clear();
     *peer_len = sizeof(sockaddr_storage);
     // io: EAGAIN waits for readability, EINTR retries.
-    const long fd = io(fd_event::readable, deadline, false, ec, [&](int listen_fd) {
+    const long fd = io(call, fd_event::readable, deadline, false, ec, [&](int listen_fd) {
       return static_cast<long>(
           ::accept4(listen_fd, reinterpret_cast<sockaddr*>(peer), peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC));
     });
@@ -134,7 +134,8 @@ int socket_base::accept_fd(sockaddr_storage* peer, socklen_t* peer_len, time_poi
   }
 }
 
-void socket_base::connect_fd(const sockaddr* to, socklen_t len, time_point deadline, std::error_code& ec) {
+void socket_base::connect_fd(const char* call, const sockaddr* to, socklen_t len, time_point deadline,
+                             std::error_code& ec) {
   using namespace std::chrono_literals;
   ec.clear();
   duration backoff = 1ms;
@@ -153,7 +154,7 @@ void socket_base::connect_fd(const sockaddr* to, socklen_t len, time_point deadl
   }
   // The outcome is known when the socket turns writable; SO_ERROR says which.
   for (;;) {
-    if (!wait(fd_event::writable, deadline, ec)) return;
+    if (!wait(call, fd_event::writable, deadline, ec)) return;
     int err = 0;
     socklen_t err_len = sizeof err;
     if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0) {

@@ -105,7 +105,8 @@ class socket_base {
   // wait suspends the fiber until the fd is ready for ev. false with ec at the
   // deadline or when another fiber closed the socket meanwhile. Throws
   // cancelled_error, and errc::already_waited if another fiber waits the same way.
-  bool wait(fd_event ev, time_point deadline, std::error_code& ec);
+  // `call` (a static string) names the user's call in those errors.
+  bool wait(const char* call, fd_event ev, time_point deadline, std::error_code& ec);
 
   // io runs op(fd) (a non-blocking system call: >= 0 done, -1 with errno) until it
   // succeeds or fails with something other than EAGAIN/EINTR, waiting for ev in
@@ -114,8 +115,9 @@ class socket_base {
   // ENOMEM included: for a datagram they mean it was dropped, which the caller must
   // hear), timed_out, or socket_closed.
   template <class Op>
-  [[gnu::always_inline]] long io(fd_event ev, time_point deadline, bool wait_first, std::error_code& ec, Op op) {
-    if (wait_first && !wait(ev, deadline, ec)) return -1;
+  [[gnu::always_inline]] long io(const char* call, fd_event ev, time_point deadline, bool wait_first, std::error_code& ec,
+                                  Op op) {
+    if (wait_first && !wait(call, ev, deadline, ec)) return -1;
     for (;;) {
       const long n = op(fd_);
       if (n >= 0) [[likely]]
@@ -126,7 +128,7 @@ class socket_base {
         ec = std::error_code(e, std::generic_category());
         return -1;
       }
-      if (!wait(ev, deadline, ec)) return -1;
+      if (!wait(call, ev, deadline, ec)) return -1;
     }
   }
 
@@ -139,7 +141,8 @@ class socket_base {
   // connection again and retrying at once would spin, so it backs off (1 ms doubling
   // to 100 ms) and retries until the deadline (timed_out): the connection waits in
   // the backlog until descriptors free up. Anything else is reported.
-  int accept_fd(sockaddr_storage* peer, socklen_t* peer_len, time_point deadline, std::error_code& ec);
+  int accept_fd(const char* call, sockaddr_storage* peer, socklen_t* peer_len, time_point deadline,
+                std::error_code& ec);
 
   // connect_fd starts a non-blocking connect on fd_ and waits for its outcome.
   // EINPROGRESS, EINTR, EALREADY: the connect goes on; waits for writability and
@@ -147,7 +150,7 @@ class socket_base {
   // local port free): no event will say when there is room, so it retries after a
   // backoff sleep (1 ms doubling to 20 ms) until the deadline (timed_out). Anything
   // else (ECONNREFUSED, ENOENT, ENETUNREACH, ...) is reported.
-  void connect_fd(const sockaddr* to, socklen_t len, time_point deadline, std::error_code& ec);
+  void connect_fd(const char* call, const sockaddr* to, socklen_t len, time_point deadline, std::error_code& ec);
 
   // back_off sleeps the fiber for `delay`, never past the deadline, and doubles
   // delay up to max_delay: the retry pause for errors that no epoll event ends.

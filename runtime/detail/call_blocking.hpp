@@ -99,7 +99,7 @@ auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional
     st->abandoned = true;
     if (why == wake_reason::timed_out) return std::nullopt;
     lock.unlock();
-    throw_cancelled();
+    throw_cancelled(call);
   }
   if (cancel_pending) scheduler::keep_cancel_pending(s.running());
   if (st->failure) std::rethrow_exception(st->failure);

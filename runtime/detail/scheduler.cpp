@@ -368,11 +368,11 @@ wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexce
   return wake_reason::cancelled;
 }
 
-void throw_cancelled() {
+void throw_cancelled(const char* call) {
   scheduler* s = scheduler::current();
-  if (s == nullptr) throw cancelled_error();
+  if (s == nullptr) throw cancelled_error(call);
   fiber_record* self = s->running();
-  throw_delivered(self, std::exchange(self->scope_expired_, false));
+  throw_delivered(self, std::exchange(self->scope_expired_, false), call);
 }
 
 void scheduler::cancel(fiber_record* f) noexcept {
@@ -536,7 +536,7 @@ bool scheduler::wait_done(fiber_record* target, time_point deadline, const char*
   target->joiner_ = token;
   const wake_reason why = park(token, deadline);
   if (target->joiner_.fiber == token.fiber) target->joiner_ = {};
-  if (why == wake_reason::cancelled) throw_cancelled();
+  if (why == wake_reason::cancelled) throw_cancelled(call);
   return target->done_.load(std::memory_order_acquire);
 }
 
@@ -566,7 +566,7 @@ bool scheduler::wait_remote(fiber_record* target, time_point deadline, const cha
     r.what = kind::unjoin;
     target->refs_.fetch_add(1, std::memory_order_relaxed);
     if (!send(target->owner_.load(std::memory_order_acquire), r)) release_record(target);
-    if (why == wake_reason::cancelled) throw_cancelled();
+    if (why == wake_reason::cancelled) throw_cancelled(call);
     break;  // the deadline
   }
   return target->done_.load(std::memory_order_acquire);

@@ -525,19 +525,21 @@ class shield_guard {
   scope_link* saved_boundary_;
 };
 
-// throw_delivered throws timeout_error (`timeout`) or cancelled_error for `self`;
+// throw_delivered throws timeout_error (`timeout`) or cancelled_error for `self`,
+// naming `call` (the user's call that was waiting, a static string, or null);
 // inside a scope, through throw_masked_delivery (scope_state.hpp). Outside every
 // scope there is nothing to mask, and the throw stays in the caller's frame: the
 // unwinder pays for every frame it crosses, twice (search, then cleanup).
-[[noreturn, gnu::always_inline]] inline void throw_delivered(fiber_record* self, bool timeout) {
-  if (self->innermost_scope_ != nullptr) throw_masked_delivery(self, timeout);
-  if (timeout) throw timeout_error();
-  throw cancelled_error();
+[[noreturn, gnu::always_inline]] inline void throw_delivered(fiber_record* self, bool timeout, const char* call) {
+  if (self->innermost_scope_ != nullptr) throw_masked_delivery(self, timeout, call);
+  if (timeout) throw timeout_error(call);
+  throw cancelled_error(call);
 }
 
 // throw_cancelled throws what a blocking call reports when its park returned
 // `cancelled`: timeout_error if a deadline scope expired, cancelled_error otherwise
-// (through throw_delivered, which keeps the cleanup after it uninterrupted).
-[[noreturn, gnu::cold]] void throw_cancelled();
+// (through throw_delivered, which keeps the cleanup after it uninterrupted), naming
+// `call`, the user's call that was waiting.
+[[noreturn, gnu::cold]] void throw_cancelled(const char* call);
 
 }  // namespace weft::detail

@@ -14,7 +14,8 @@ namespace {
 // until the handler ends, which is the point.
 class delivered_timeout final : public timeout_error {
  public:
-  explicit delivered_timeout(std::shared_ptr<const void> token) : token_(std::move(token)) {}
+  delivered_timeout(std::shared_ptr<const void> token, const char* call)
+      : timeout_error(call), token_(std::move(token)) {}
 
  private:
   std::shared_ptr<const void> token_;
@@ -22,7 +23,8 @@ class delivered_timeout final : public timeout_error {
 
 class delivered_cancel final : public cancelled_error {
  public:
-  explicit delivered_cancel(std::shared_ptr<const void> token) : token_(std::move(token)) {}
+  delivered_cancel(std::shared_ptr<const void> token, const char* call)
+      : cancelled_error(call), token_(std::move(token)) {}
 
  private:
   std::shared_ptr<const void> token_;
@@ -45,11 +47,11 @@ time_point unmasked_scope_deadline(fiber_record* self) noexcept {
   return earliest;
 }
 
-void throw_masked_delivery(fiber_record* self, bool timeout) {
+void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
   auto token = std::make_shared<const char>('\0');
   self->masks_ = std::make_shared<expiry_mask>(expiry_mask{token, self->scopes_opened_, std::move(self->masks_)});
-  if (timeout) throw delivered_timeout(std::move(token));
-  throw delivered_cancel(std::move(token));
+  if (timeout) throw delivered_timeout(std::move(token), call);
+  throw delivered_cancel(std::move(token), call);
 }
 
 }  // namespace weft::detail

@@ -58,6 +58,6 @@ time_point unmasked_scope_deadline(fiber_record* self) noexcept;
 // throw_masked_delivery throws timeout_error (`timeout`) or cancelled_error for
 // `self`, which is inside a scope, and masks the scopes it is in while the thrown
 // exception lives (see above). Callers go through throw_delivered (scheduler.hpp).
-[[noreturn, gnu::cold]] void throw_masked_delivery(fiber_record* self, bool timeout);
+[[noreturn, gnu::cold]] void throw_masked_delivery(fiber_record* self, bool timeout, const char* call);
 
 }  // namespace weft::detail

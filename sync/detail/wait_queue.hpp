@@ -255,8 +255,8 @@ template <class Parker, class Lock, class Withdraw = no_withdraw>
 
 // served_or_throw turns a wait's outcome into "served?" for the calls that
 // report a deadline as false and a cancellation as cancelled_error.
-inline bool served_or_throw(wait_outcome outcome) {
-  if (outcome == wait_outcome::cancelled) throw_cancelled();
+inline bool served_or_throw(wait_outcome outcome, const char* call) {
+  if (outcome == wait_outcome::cancelled) throw_cancelled(call);
   return outcome == wait_outcome::served;  // (abandoned is handled by the overload below)
 }
 
@@ -287,7 +287,7 @@ inline void acknowledge_abandon(const waiter& w) noexcept {
   if (outcome == wait_outcome::served) [[likely]]
     return true;
   if (outcome == wait_outcome::abandoned) throw_abandoned(w, call);
-  return served_or_throw(outcome);
+  return served_or_throw(outcome, call);
 }
 
 // abandon_queue (lock held) unlinks every waiter of `q`, marks it abandoned and

@@ -147,3 +147,44 @@ TEST(InternalCheck, FailedCheckNamesTheConditionAndAborts) {
   EXPECT_DEATH(WEFT_ASSERT(1 + 1 == 3), "weft: internal check failed: 1 \\+ 1 == 3 \\(.*error_message_test.cpp:[0-9]+\\)");
 #endif
 }
+
+// A cancelled or expired wait says which call was waiting: the fiber's stack may
+// have several, and "fiber cancelled" alone does not say where it stood.
+TEST(ErrorMessage, CancellationNamesTheWaitingCall) {
+  run_checked([] {
+    auto cancelled_in = [](auto wait) {
+      auto f = weft::spawn(wait);
+      weft::this_fiber::yield();  // it parks
+      f.cancel();
+      return message_of([&] { f.join(); }, weft::errc::cancelled);
+    };
+    EXPECT_EQ(cancelled_in([] { weft::this_fiber::sleep_for(1h); }), "weft::this_fiber::sleep_for: fiber cancelled");
+    EXPECT_EQ(cancelled_in([] { weft::this_fiber::sleep_until(weft::no_deadline); }),
+              "weft::this_fiber::sleep_until: fiber cancelled");
+    weft::channel<int> ch;
+    EXPECT_EQ(cancelled_in([&] { ch.recv(); }), "weft::channel::recv: fiber cancelled");
+    EXPECT_EQ(cancelled_in([&] { weft::select(weft::on_recv(ch)); }), "weft::select: fiber cancelled");
+    weft::event ev;
+    EXPECT_EQ(cancelled_in([&] { ev.wait(); }), "weft::event::wait: fiber cancelled");
+    weft::queue<int> q;
+    EXPECT_EQ(cancelled_in([&] { q.get(); }), "weft::queue::get: fiber cancelled");
+    auto sleeper = weft::spawn([] { weft::this_fiber::sleep_for(1h); });
+    EXPECT_EQ(cancelled_in([&] { sleeper.join(); }), "weft::fiber::join: fiber cancelled");
+    sleeper.cancel();
+    EXPECT_THROW(sleeper.join(), weft::cancelled_error);
+    auto pair = weft::net::unix_stream::pair();
+    EXPECT_EQ(cancelled_in([&] {
+                char byte;
+                pair.first.read_some({&byte, 1});
+              }),
+              "weft::net read_some: fiber cancelled");
+  });
+}
+
+TEST(ErrorMessage, ExpiredScopeNamesTheWaitingCall) {
+  run_checked([] {
+    const std::string what = message_of(
+        [] { weft::with_timeout(2ms, [] { weft::this_fiber::sleep_for(1h); }); }, weft::errc::timed_out);
+    EXPECT_EQ(what, "weft::this_fiber::sleep_for: deadline passed");
+  });
+}
