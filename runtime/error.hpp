@@ -94,7 +94,7 @@ class error : public std::system_error {
 
 // cancelled_error ends a blocking call of a fiber that was cancelled. Catch it only
 // to clean up, then rethrow: swallowing it makes the fiber ignore its cancellation.
-// what() names the call that was waiting: "weft::channel::recv: operation canceled".
+// what() names the call that was waiting: "weft::channel::recv: fiber cancelled".
 class cancelled_error : public error {
  public:
   cancelled_error();
@@ -104,7 +104,7 @@ class cancelled_error : public error {
 // timeout_error ends a call that produces something (net/ I/O, a deadline scope)
 // when its deadline passes; waits report their deadline in their result instead
 // (see the convention at the top of this file).
-// what() names the call, when known: "weft::tcp_stream::read_some: timed out".
+// what() names the call, when known: "weft::net read_some: deadline passed".
 class timeout_error : public error {
  public:
   timeout_error();
