@@ -69,7 +69,8 @@ auto gather(F&&... fns) {
   group.join_first();
   // A child cancelled from outside (not a failure) left its slot empty: gather as a
   // whole was cancelled then, as in asyncio.
-  if (!std::apply([](auto&... slot) { return (slot.has_value() && ...); }, slots)) throw cancelled_error();
+  if (!std::apply([](auto&... slot) { return (slot.has_value() && ...); }, slots))
+    throw cancelled_error("weft::gather");
   return std::apply([](auto&... slot) { return std::tuple{std::move(*slot)...}; }, slots);
 }
 
@@ -106,7 +107,7 @@ auto gather(R&& fns) {
   std::vector<detail::gather_result_t<callable>> out;
   out.reserve(slots.size());
   for (auto& s : slots) {
-    if (!s) throw cancelled_error();  // see the tuple form
+    if (!s) throw cancelled_error("weft::gather");  // see the tuple form
     out.push_back(std::move(*s));
   }
   return out;

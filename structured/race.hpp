@@ -113,7 +113,7 @@ auto wait_any(F&&... fns) {
   std::vector<std::function<T()>> all{std::function<T()>(std::forward<F>(fns))...};
   std::vector<std::exception_ptr> lost;
   auto winner = detail::race<T>(all, true, lost);
-  if (!winner) throw cancelled_error();  // every callable was cancelled from outside
+  if (!winner) throw cancelled_error("weft::wait_any");  // every callable was cancelled from outside
   return detail::to_any_result<T>(std::move(*winner));
 }
 template <std::ranges::input_range R>
@@ -122,7 +122,7 @@ auto wait_any(R&& fns) {
   using T = std::invoke_result_t<detail::range_callable_t<R>&>;
   std::vector<std::exception_ptr> lost;
   auto winner = detail::race<T>(fns, true, lost);
-  if (!winner) throw cancelled_error();
+  if (!winner) throw cancelled_error("weft::wait_any");
   return detail::to_any_result<T>(std::move(*winner));
 }
 
@@ -169,7 +169,7 @@ std::size_t wait_any(std::span<fiber<T>> handles) {
     });
   }
   group.join();
-  if (!first) throw cancelled_error();
+  if (!first) throw cancelled_error("weft::wait_any");
   return *first;
 }
 template <class T>
