@@ -24,6 +24,9 @@
 #include <weft/net/resolve.hpp>
 #include <weft/net/stream.hpp>
 #include <weft/net/udp.hpp>
+#include <weft/http/client.hpp>
+#include <weft/http/message.hpp>
+#include <weft/http/server.hpp>
 #include <weft/structured/as_completed.hpp>
 #include <weft/structured/gather.hpp>
 #include <weft/structured/outcome.hpp>

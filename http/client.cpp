@@ -1,0 +1,280 @@
+#include <weft/http/client.hpp>
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <charconv>
+#include <string>
+#include <utility>
+
+#include <weft/http/detail/input_buffer.hpp>
+#include <weft/http/detail/parser.hpp>
+#include <weft/runtime/error.hpp>
+
+namespace weft::http {
+
+namespace {
+
+[[noreturn]] void fail(std::error_code ec, const std::string& what) {
+  throw std::system_error(ec, "weft::http::client: " + what);
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// idempotent methods may be sent again when a reused connection turns out dead.
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE" ||
+         method == "TRACE";
+}
+
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// still_open: a pooled connection whose server has not closed it (or sent bytes
+// nobody asked for) while it sat idle.
+bool still_open(const net::tcp_stream& conn) {
+  char byte;
+  const long n = ::recv(conn.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+std::string serialize_head(const request& req, const url& to, const client_options& options) {
+  std::string head;
+  head.reserve(256 + req.target.size());
+  head += req.method;
+  head += ' ';
+  head += req.target;
+  head += " HTTP/1.1\r\n";
+  if (!req.headers.contains("Host")) head += "Host: " + to.authority() + "\r\n";
+  if (!req.headers.contains("User-Agent") && !options.user_agent.empty())
+    head += "User-Agent: " + options.user_agent + "\r\n";
+  for (const header_field& f : req.headers) {
+    if (iequals(f.name, "Content-Length") || iequals(f.name, "Transfer-Encoding")) continue;  // framing is ours
+    head += f.name + ": " + f.value + "\r\n";
+  }
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
+    head += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
+  head += "\r\n";
+  return head;
+}
+
+}  // namespace
+
+// ---- url ------------------------------------------------------------------------------
+
+url url::parse(std::string_view text) {
+  const auto bad = [&] { fail(error::bad_url, "cannot use URL \"" + std::string(text) + "\""); };
+  const std::size_t colon = text.find("://");
+  if (colon == std::string_view::npos || colon == 0) bad();
+  url u;
+  u.scheme = lower(text.substr(0, colon));
+  if (u.scheme != "http") fail(error::unsupported_scheme, "URL \"" + std::string(text) + "\"");
+  std::string_view rest = text.substr(colon + 3);
+  rest = rest.substr(0, rest.find('#'));
+  const std::size_t end = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view target = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+  std::string_view port;
+  if (authority.starts_with('[')) {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) bad();
+    u.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') bad();
+      port = after.substr(1);
+    }
+  } else {
+    const std::size_t c = authority.find(':');
+    u.host = std::string(authority.substr(0, c));
+    if (c != std::string_view::npos) port = authority.substr(c + 1);
+  }
+  if (u.host.empty()) bad();
+  if (!port.empty()) {
+    unsigned value = 0;
+    const auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc{} || p != port.data() + port.size() || value == 0 || value > 65535) bad();
+    u.port = static_cast<std::uint16_t>(value);
+  }
+  // (insert, not "/" + target: GCC 12 reports a false -Wrestrict for that at -O3)
+  u.target = std::string(target);
+  if (target.empty() || target.front() == '?') u.target.insert(u.target.begin(), '/');
+  return u;
+}
+
+url url::resolve(std::string_view location) const {
+  if (location.find("://") != std::string_view::npos) return parse(location);
+  if (location.starts_with("//")) return parse(scheme + ":" + std::string(location));
+  url next = *this;
+  location = location.substr(0, location.find('#'));
+  if (location.starts_with('/')) {
+    next.target = std::string(location);
+  } else {  // relative to the current path's directory
+    const std::string_view path = std::string_view(target).substr(0, target.find('?'));
+    next.target = std::string(path.substr(0, path.rfind('/') + 1)) + std::string(location);
+  }
+  return next;
+}
+
+std::string url::authority() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  std::string a;
+  if (v6) a += '[';
+  a += host;
+  if (v6) a += ']';
+  if (port != 80) {
+    a += ':';
+    a += std::to_string(port);
+  }
+  return a;
+}
+
+std::string url::to_string() const { return scheme + "://" + authority() + target; }
+
+request_builder::request_builder(std::string method, std::string_view url_text) : url_(url::parse(url_text)) {
+  request_.method = std::move(method);
+  request_.target = url_.target;
+}
+
+// ---- client ---------------------------------------------------------------------------
+
+client::client(client_options options) : options_(std::move(options)) {}
+client::~client() = default;
+
+std::size_t client::idle_connections() const noexcept {
+  std::size_t n = 0;
+  for (const auto& [key, conns] : idle_) n += conns.size();
+  return n;
+}
+
+response client::get(std::string_view url_text, net::deadline d) { return send(request_builder("GET", url_text), d); }
+
+response client::head(std::string_view url_text, net::deadline d) {
+  return send(request_builder("HEAD", url_text), d);
+}
+
+response client::post(std::string_view url_text, std::string body, headers fields, net::deadline d) {
+  request_builder r("POST", url_text);
+  for (const header_field& f : fields) r.header(f.name, f.value);
+  r.body(std::move(body));
+  return send(r, d);
+}
+
+response client::send(const request_builder& r, net::deadline d) { return exchange(r.url(), r.request(), nullptr, d.at); }
+
+response client::send(const request_builder& r, const std::function<void(std::string_view)>& on_body,
+                      net::deadline d) {
+  return exchange(r.url(), r.request(), &on_body, d.at);
+}
+
+response client::exchange(const url& first, const request& first_request,
+                          const std::function<void(std::string_view)>* on_body, time_point deadline) {
+  url to = first;
+  request req = first_request;
+  for (int redirects = 0;; ++redirects) {
+    bool retry = false;
+    response res = exchange_once(to, req, on_body, deadline, retry);
+    if (retry) res = exchange_once(to, req, on_body, deadline, retry);  // once, on a new connection
+    const auto location = res.headers.get("Location");
+    if (!options_.follow_redirects || !is_redirect(res.status) || !location) return res;
+    if (redirects == options_.max_redirects)
+      fail(error::too_many_redirects, std::to_string(redirects) + " redirects, last to " + std::string(*location));
+    to = to.resolve(*location);
+    req.target = to.target;
+    req.headers.erase("Host");
+    if (res.status == 303 || ((res.status == 301 || res.status == 302) && req.method == "POST")) {
+      req.method = req.method == "HEAD" ? "HEAD" : "GET";
+      req.body.clear();
+      req.headers.erase("Content-Type");
+    }
+  }
+}
+
+response client::exchange_once(const url& to, const request& req,
+                               const std::function<void(std::string_view)>* on_body, time_point deadline,
+                               bool& retry_on_fresh) {
+  const bool may_retry = !retry_on_fresh && idempotent(req.method);
+  retry_on_fresh = false;
+  bool reused = false;
+  net::tcp_stream conn = take_connection(to, deadline, reused);
+  // A reused connection that fails before any byte of the answer came back was
+  // closed by the server in between: an idempotent request goes again, once.
+  auto dead_connection = [&](bool answer_started) {
+    if (reused && may_retry && !answer_started) {
+      retry_on_fresh = true;
+      return true;
+    }
+    return false;
+  };
+
+  std::error_code ec;
+  const std::string head = serialize_head(req, to, options_);
+  const net::const_buffer parts[] = {head, req.body};
+  conn.write_all(parts, deadline, ec);
+  if (ec == errc::timed_out) throw timeout_error("weft::http::client");
+  if (ec) {
+    if (dead_connection(false)) return {};
+    fail(ec, "sending to " + to.authority());
+  }
+
+  detail::response_parser parser({.header_bytes = options_.max_header_bytes, .body_bytes = options_.max_body_bytes});
+  const bool head_request = req.method == "HEAD";
+  parser.reset(head_request);
+  if (on_body) parser.body_sink = *on_body;
+  detail::input_buffer in;
+  bool answer_started = false;
+  for (;;) {
+    in.consume(parser.feed(in.unparsed()));
+    // 1xx answers (100 Continue) come before the real one; 101 would switch protocols.
+    while (parser.done() && parser.message().status / 100 == 1 && parser.message().status != 101) {
+      parser.reset(head_request);
+      in.consume(parser.feed(in.unparsed()));
+    }
+    if (parser.done() || parser.failed()) break;
+    const std::size_t n = in.read_from(conn, deadline, ec);
+    if (ec == errc::timed_out) throw timeout_error("weft::http::client");
+    if (ec) {
+      if (dead_connection(answer_started)) return {};
+      fail(ec, "reading the answer of " + to.authority());
+    }
+    if (n == 0) {
+      if (dead_connection(answer_started)) return {};
+      parser.feed_eof();
+      if (parser.failed()) break;
+    }
+    answer_started = true;
+  }
+  if (parser.failed()) fail(parser.error(), parser.failure() + " (from " + to.authority() + ")");
+  if (parser.keep_alive() && in.unparsed().empty()) put_back(to, std::move(conn));
+  return std::move(parser.message());
+}
+
+net::tcp_stream client::take_connection(const url& to, time_point deadline, bool& reused) {
+  auto pooled = idle_.find(to.authority());
+  while (pooled != idle_.end() && !pooled->second.empty()) {
+    net::tcp_stream conn = std::move(pooled->second.back());
+    pooled->second.pop_back();
+    if (still_open(conn)) {
+      reused = true;
+      return conn;
+    }
+  }
+  reused = false;
+  net::tcp_stream conn = net::tcp_stream::connect(to.host, std::to_string(to.port), deadline);
+  conn.set_nodelay(true);
+  return conn;
+}
+
+void client::put_back(const url& to, net::tcp_stream conn) {
+  std::vector<net::tcp_stream>& pool = idle_[to.authority()];
+  if (pool.size() < options_.max_idle_per_host) pool.push_back(std::move(conn));
+}
+
+}  // namespace weft::http

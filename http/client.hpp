@@ -1,0 +1,134 @@
+// client.hpp: an HTTP/1.1 client with a keep-alive connection pool per host.
+//
+//   weft::http::client web;
+//   weft::http::response r = web.get("http://127.0.0.1:8080/index.html", 5s);
+//   if (r.status == 200) use(r.body);
+//
+//   auto created = web.send(weft::http::request_builder("POST", "http://api.local/items")
+//                               .header("Content-Type", "application/json")
+//                               .body(R"({"name":"x"})"), 2s);
+//
+// Every call suspends only the calling fiber. The deadline (net/deadline.hpp)
+// covers the whole call: name resolution (net::resolve, off the scheduler),
+// connecting, sending, and receiving the whole response; when it passes the call
+// throws timeout_error and the connection it used is closed. Cancellation throws
+// cancelled_error likewise. Failures throw std::system_error: the OS's errors
+// (ECONNREFUSED, ECONNRESET, ...) in std::generic_category, resolver errors in
+// net::resolve_category(), and http::error for a malformed response
+// (bad_message), a body or header over the limit, too many redirects, or a URL
+// the client cannot use (bad_url; unsupported_scheme for https, which needs TLS
+// that weft::http does not have yet).
+//
+// Any status is a response, not an error: check response::status. Bodies framed
+// by Content-Length, chunked, or the closing of the connection are all read.
+// Redirects are not followed unless client_options::follow_redirects is set; then
+// 301, 302, 303, 307 and 308 are followed up to max_redirects times (303, and 301/302
+// after a POST, continue as a GET without the body, as browsers and curl -L do).
+//
+// Connections: each call takes an idle connection to the URL's host and port from
+// the pool, or opens one; after a complete response that allows keep-alive the
+// connection goes back (up to max_idle_per_host are kept). A pooled connection the
+// server has closed meanwhile is noticed before use and discarded. Nothing caps how
+// many connections one host gets: limit concurrency with a weft::semaphore.
+//
+// Threads: a client belongs to the scheduler (thread) that first uses it; any
+// number of its fibers may call it at once. Use one client per scheduler.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <weft/http/message.hpp>
+#include <weft/net/deadline.hpp>
+#include <weft/net/stream.hpp>
+
+namespace weft::http {
+
+// url: an absolute http:// URL taken apart.
+struct url {
+  std::string scheme;        // "http" (lower case)
+  std::string host;          // a name, an IPv4 address, or an IPv6 address without brackets
+  std::uint16_t port = 80;   // the default port of the scheme when the URL has none
+  std::string target = "/";  // path and query: what the request line carries
+
+  // parse reads "http://host[:port][/path][?query]" (a fragment is dropped).
+  // Throws std::system_error with error::bad_url (no scheme or host, a bad port)
+  // or error::unsupported_scheme (anything but http).
+  static url parse(std::string_view text);
+  // resolve: the URL a Location value (absolute, or relative to this one) names.
+  url resolve(std::string_view location) const;
+  // authority: what the Host header carries ("host", "host:8080", "[::1]:8080").
+  std::string authority() const;
+  std::string to_string() const;
+};
+
+// request_builder: a request with its URL, built a field at a time.
+class request_builder {
+ public:
+  request_builder(std::string method, std::string_view url_text);
+  request_builder& header(std::string name, std::string value) {
+    request_.headers.add(std::move(name), std::move(value));
+    return *this;
+  }
+  request_builder& body(std::string bytes) {
+    request_.body = std::move(bytes);
+    return *this;
+  }
+  const http::url& url() const noexcept { return url_; }
+  const http::request& request() const noexcept { return request_; }
+
+ private:
+  http::url url_;
+  http::request request_;
+};
+
+struct client_options {
+  std::size_t max_idle_per_host = 8;       // pooled keep-alive connections per host:port
+  std::size_t max_header_bytes = 64 << 10; // over it: error::header_too_large
+  std::uint64_t max_body_bytes = 64 << 20; // buffered or streamed; over it: error::body_too_large
+  bool follow_redirects = false;
+  int max_redirects = 10;                  // then error::too_many_redirects
+  std::string user_agent = "weft-http";    // sent unless the request sets one
+};
+
+class client {
+ public:
+  explicit client(client_options options = {});
+  ~client();  // closes the pooled connections
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  response get(std::string_view url_text, net::deadline d = {});
+  response head(std::string_view url_text, net::deadline d = {});
+  // post sends `body` with the given fields (Content-Type among them, if any).
+  response post(std::string_view url_text, std::string body, headers fields = {}, net::deadline d = {});
+  response send(const request_builder& r, net::deadline d = {});
+  // send with on_body streams the response body to on_body in pieces as it
+  // arrives (the returned response has an empty body); on_body runs in the
+  // calling fiber and may block.
+  response send(const request_builder& r, const std::function<void(std::string_view)>& on_body,
+                net::deadline d = {});
+
+  // idle_connections: how many pooled connections wait for reuse (all hosts).
+  std::size_t idle_connections() const noexcept;
+
+ private:
+  response exchange(const url& to, const request& req, const std::function<void(std::string_view)>* on_body,
+                    time_point deadline);
+  response exchange_once(const url& to, const request& req, const std::function<void(std::string_view)>* on_body,
+                         time_point deadline, bool& retry_on_fresh);
+  net::tcp_stream take_connection(const url& to, time_point deadline, bool& reused);
+  void put_back(const url& to, net::tcp_stream conn);
+
+  client_options options_;
+  std::map<std::string, std::vector<net::tcp_stream>> idle_;  // by "host:port"
+};
+
+}  // namespace weft::http

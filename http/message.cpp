@@ -1,0 +1,136 @@
+#include <weft/http/message.hpp>
+
+#include <algorithm>
+#include <string>
+
+namespace weft::http {
+
+namespace {
+char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return lower(x) == lower(y);
+         });
+}
+
+std::optional<std::string_view> headers::get(std::string_view name) const noexcept {
+  for (const header_field& f : fields_)
+    if (iequals(f.name, name)) return std::string_view(f.value);
+  return std::nullopt;
+}
+
+bool headers::has_token(std::string_view name, std::string_view token) const noexcept {
+  for (const header_field& f : fields_) {
+    if (!iequals(f.name, name)) continue;
+    std::string_view rest = f.value;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      if (iequals(trim(rest.substr(0, comma)), token)) return true;
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+  }
+  return false;
+}
+
+void headers::set(std::string_view name, std::string value) {
+  erase(name);
+  fields_.push_back({std::string(name), std::move(value)});
+}
+
+void headers::erase(std::string_view name) noexcept {
+  std::erase_if(fields_, [&](const header_field& f) { return iequals(f.name, name); });
+}
+
+std::string_view request::path() const noexcept {
+  return std::string_view(target).substr(0, target.find('?'));
+}
+
+std::string_view request::query() const noexcept {
+  const std::size_t q = target.find('?');
+  return q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
+}
+
+response response::text(int status, std::string body) {
+  return with_type(status, "text/plain; charset=utf-8", std::move(body));
+}
+
+response response::with_type(int status, std::string content_type, std::string body) {
+  response r;
+  r.status = status;
+  r.headers.add("Content-Type", std::move(content_type));
+  r.body = std::move(body);
+  return r;
+}
+
+std::string_view reason_phrase(int status) noexcept {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "";
+  }
+}
+
+namespace {
+class http_category : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "weft.http"; }
+  std::string message(int code) const override {
+    switch (static_cast<error>(code)) {
+      case error::bad_message: return "malformed HTTP message";
+      case error::body_too_large: return "HTTP body over the limit";
+      case error::header_too_large: return "HTTP header block over the limit";
+      case error::too_many_redirects: return "too many HTTP redirects";
+      case error::bad_url: return "URL without an http scheme and host";
+      case error::unsupported_scheme: return "URL scheme not supported (https needs TLS, which weft::http lacks yet)";
+    }
+    return "unknown weft.http error";
+  }
+};
+}  // namespace
+
+const std::error_category& category() noexcept {
+  static const http_category instance;
+  return instance;
+}
+
+std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), category()}; }
+
+}  // namespace weft::http

@@ -1,0 +1,340 @@
+#include <weft/http/server.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <list>
+#include <string>
+#include <typeinfo>
+
+#include <weft/http/detail/input_buffer.hpp>
+#include <weft/http/detail/parser.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/fiber.hpp>
+#include <weft/runtime/scope.hpp>
+#include <weft/runtime/this_fiber.hpp>
+#include <weft/sync/semaphore.hpp>
+#include <weft/sync/wait_group.hpp>
+
+namespace weft::http {
+
+namespace {
+
+// connection_control is how serve() reaches a connection it shuts down.
+struct connection_control {
+  bool idle = false;      // waiting for the next request: safe to cancel at once
+  bool draining = false;  // close after the current answer
+};
+
+// connection_gone: the client went away or stopped reading; nothing to answer.
+struct connection_gone {};
+
+// http_date: the Date field's value (RFC 9110 IMF-fixdate), cached for a second.
+std::string_view http_date() {
+  thread_local std::time_t cached_second = 0;
+  thread_local char text[32];
+  thread_local std::size_t length = 0;
+  const std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    length = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached_second = now;
+  }
+  return {text, length};
+}
+
+void append_number(std::string& out, std::uint64_t n) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out.append(digits, end);
+}
+
+bool has_no_body(int status) { return status / 100 == 1 || status == 204 || status == 304; }
+
+void default_on_error(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    std::fprintf(stderr, "weft::http::serve: handler threw %s: %s\n", typeid(x).name(), x.what());
+  } catch (...) {
+    std::fprintf(stderr, "weft::http::serve: handler threw a non-std exception\n");
+  }
+}
+
+class connection final : body_writer {
+ public:
+  connection(net::stream_socket& stream, const handler& h, const server_options& o, connection_control* control)
+      : stream_(stream), handler_(h), options_(o), control_(control),
+        parser_({.header_bytes = o.max_header_bytes, .body_bytes = o.max_body_bytes}) {}
+
+  void run() {
+    try {
+      while (answer_one()) {
+      }
+      flush();
+      if (refused_) linger();
+    } catch (const connection_gone&) {
+    }
+  }
+
+ private:
+  // answer_one reads one request and answers it; false: the connection is done.
+  bool answer_one() {
+    parser_.reset();
+    if (in_.unparsed().empty()) {
+      flush();  // pipelined answers go out in one write, before waiting
+      if (control_ && control_->draining) return false;
+      if (control_) control_->idle = true;
+      const read_result got = read_more(options_.idle_timeout);
+      if (control_) control_->idle = false;
+      if (got != read_result::data) return false;  // closed or idle too long: close quietly
+    }
+    // The header.
+    const time_point header_deadline = deadline_after(options_.header_timeout);
+    while (!parse_buffered() && !parser_.header_done()) {
+      const read_result got = read_more(header_deadline);
+      if (got == read_result::timed_out) return refuse(408, "header not complete in time");
+      if (got == read_result::end) return false;  // the client gave up mid-header
+    }
+    if (parser_.failed()) return refuse(parser_.failure_status(), parser_.failure());
+    // The body.
+    if (!parser_.done() && parser_.message().headers.has_token("Expect", "100-continue")) {
+      out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+      flush();
+    }
+    const time_point body_deadline = deadline_after(options_.body_timeout);
+    while (!parse_buffered()) {
+      const read_result got = read_more(body_deadline);
+      if (got == read_result::timed_out) return refuse(408, "body not complete in time");
+      if (got == read_result::end) return false;
+    }
+    if (parser_.failed()) return refuse(parser_.failure_status(), parser_.failure());
+
+    request req = std::move(parser_.message());
+    bool keep_alive = parser_.keep_alive();
+    response res = call_handler(req);
+    if (control_ && control_->draining) keep_alive = false;  // shutdown began while it ran
+    answer(req, res, keep_alive);
+    return keep_alive;
+  }
+
+  response call_handler(request& req) {
+    try {
+      return handler_(req);
+    } catch (const cancelled_error&) {
+      throw;
+    } catch (...) {
+      (options_.on_error ? options_.on_error : default_on_error)(std::current_exception());
+      return response::text(500, "internal server error\n");
+    }
+  }
+
+  // parse_buffered feeds the unparsed bytes; true once the message is done or failed.
+  bool parse_buffered() {
+    in_.consume(parser_.feed(in_.unparsed()));
+    return parser_.done() || parser_.failed();
+  }
+
+  // linger: after a refusal the client may still be sending (the rest of a huge
+  // header or body). Closing with unread bytes makes the kernel send a reset, which
+  // can destroy our answer before the client reads it; so stop writing, and read and
+  // drop what comes for a little while (nginx's lingering_close does the same).
+  void linger() {
+    std::error_code ec;
+    stream_.shutdown(net::shutdown_type::write, ec);
+    if (ec) return;
+    const time_point until = deadline_after(std::chrono::seconds(2));
+    char sink[4096];
+    for (std::size_t dropped = 0; dropped < (1u << 20);) {
+      const std::size_t n = stream_.read_some(net::mutable_buffer(sink, sizeof sink), until, ec);
+      if (ec || n == 0) return;
+      dropped += n;
+    }
+  }
+
+  // refuse answers a request that cannot be served (status 0: say nothing) and ends
+  // the connection.
+  bool refuse(int status, std::string_view why) {
+    refused_ = true;
+    if (status != 0) {
+      response r = response::text(status, std::string(reason_phrase(status)) + ": " + std::string(why) + "\n");
+      request none;
+      bool keep_alive = false;
+      answer(none, r, keep_alive);
+    }
+    return false;
+  }
+
+  void answer(const request& req, response& res, bool& keep_alive) {
+    const bool head = req.method == "HEAD";
+    const bool bodyless = has_no_body(res.status);
+    const bool streamed = res.stream && !bodyless;
+    if (res.headers.has_token("Connection", "close")) keep_alive = false;
+    if (streamed && req.version < 11) keep_alive = false;  // the close ends the body
+
+    out_ += "HTTP/1.1 ";
+    append_number(out_, static_cast<unsigned>(res.status));
+    out_ += ' ';
+    out_ += reason_phrase(res.status);
+    out_ += "\r\n";
+    if (!res.headers.contains("Server")) out_ += "Server: weft\r\n";
+    if (!res.headers.contains("Date")) {
+      out_ += "Date: ";
+      out_ += http_date();
+      out_ += "\r\n";
+    }
+    for (const header_field& f : res.headers) {
+      if (iequals(f.name, "Content-Length") || iequals(f.name, "Transfer-Encoding") ||
+          iequals(f.name, "Connection"))
+        continue;  // framing is the server's
+      out_ += f.name;
+      out_ += ": ";
+      out_ += f.value;
+      out_ += "\r\n";
+    }
+    if (!bodyless) {
+      if (!streamed) {
+        out_ += "Content-Length: ";
+        append_number(out_, res.body.size());
+        out_ += "\r\n";
+      } else if (req.version >= 11) {
+        out_ += "Transfer-Encoding: chunked\r\n";
+      }
+    }
+    if (!keep_alive)
+      out_ += "Connection: close\r\n";
+    else if (req.version < 11)
+      out_ += "Connection: keep-alive\r\n";
+    out_ += "\r\n";
+    if (head || bodyless) return;
+
+    if (streamed) {
+      chunked_ = req.version >= 11;
+      flush();
+      res.stream(*this);
+      if (chunked_) out_ += "0\r\n\r\n";
+    } else if (res.body.size() <= 16384) {
+      out_ += res.body;  // small: one write with the head (and pipelined neighbours)
+    } else {
+      const net::const_buffer parts[] = {out_, res.body};
+      write(parts);
+      out_.clear();
+    }
+  }
+
+  // body_writer: one chunk per write of a streamed body.
+  void write(std::string_view bytes) override {
+    if (bytes.empty()) return;  // an empty chunk would end the body
+    if (!chunked_) {
+      flush();
+      const net::const_buffer part[] = {bytes};
+      write(part);
+      return;
+    }
+    char size[20];
+    const auto end = std::to_chars(size, size + sizeof size, bytes.size(), 16).ptr;
+    const net::const_buffer parts[] = {{size, static_cast<std::size_t>(end - size)}, "\r\n", bytes, "\r\n"};
+    flush();
+    write(parts);
+  }
+
+  void write(std::span<const net::const_buffer> parts) {
+    std::error_code ec;
+    stream_.write_all(parts, options_.write_timeout, ec);
+    if (ec) throw connection_gone{};
+  }
+
+  void flush() {
+    if (out_.empty()) return;
+    const net::const_buffer part[] = {out_};
+    write(part);
+    out_.clear();
+  }
+
+  enum class read_result { data, end, timed_out };
+
+  // read_more appends what the client sent next. Stream errors other than the
+  // deadline mean the client is gone.
+  read_result read_more(net::deadline d) {
+    std::error_code ec;
+    const std::size_t n = in_.read_from(stream_, d, ec);
+    if (ec == errc::timed_out) return read_result::timed_out;
+    if (ec) throw connection_gone{};
+    return n == 0 ? read_result::end : read_result::data;
+  }
+
+  net::stream_socket& stream_;
+  const handler& handler_;
+  const server_options& options_;
+  connection_control* control_;
+  detail::request_parser parser_;
+  detail::input_buffer in_;
+  std::string out_;         // answers not yet written
+  bool chunked_ = false;
+  bool refused_ = false;  // ended by a refusal: linger before closing
+};
+
+}  // namespace
+
+void serve_connection(net::stream_socket& stream, const handler& h, const server_options& options) {
+  connection(stream, h, options, nullptr).run();
+}
+
+void serve(net::tcp_listener& listener, const handler& h, const server_options& options) {
+  struct open_connection {
+    fiber<void> handle;
+    connection_control control;
+  };
+  std::list<open_connection> open;  // stable addresses; each entry removes itself
+  wait_group active;
+  semaphore free_slots(static_cast<std::ptrdiff_t>(options.max_connections));
+
+  auto cancel = [&](bool idle_only) {
+    for (open_connection& c : open) {
+      c.control.draining = true;
+      if (!idle_only || c.control.idle) c.handle.cancel();
+    }
+  };
+  try {
+    for (;;) {
+      free_slots.acquire();
+      std::error_code ec;
+      net::tcp_stream conn = listener.accept(ec);
+      if (ec == errc::socket_closed) {
+        free_slots.release();
+        break;
+      }
+      if (ec) {  // accept already retried what is transient; report and go on
+        free_slots.release();
+        std::fprintf(stderr, "weft::http::serve: accept: %s\n", ec.message().c_str());
+        continue;
+      }
+      conn.set_nodelay(true);
+      active.add();
+      auto entry = open.emplace(open.end());
+      entry->handle = spawn({.name = "http connection"}, [&, entry, c = std::move(conn)]() mutable {
+        try {
+          connection(c, h, options, &entry->control).run();
+        } catch (const cancelled_error&) {
+          // shutdown, or serve itself was cancelled
+        }
+        c.close();
+        open.erase(entry);  // detaches our own handle
+        free_slots.release();
+        active.done();
+      });
+    }
+  } catch (...) {
+    // serve was cancelled (or its deadline scope expired): every connection goes.
+    shield_scope shielded;
+    cancel(false);
+    active.wait();
+    throw;
+  }
+  cancel(true);
+  if (!active.wait_for(options.shutdown_grace)) cancel(false);
+  active.wait();
+}
+
+}  // namespace weft::http

@@ -1,0 +1,377 @@
+// weft::http: the server answered by raw bytes and by the client (keep-alive,
+// pipelining, chunked bodies both ways, HEAD, HTTP/1.0, every refusal status,
+// handler failures, timeouts, shutdown), and the client's URL handling, pool,
+// redirects and deadlines.
+#include <weft/http/client.hpp>
+#include <weft/http/server.hpp>
+
+#include <string>
+
+#include "../net/net_test.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace weft_test;
+namespace http = weft::http;
+namespace net = weft::net;
+
+// test_server serves `h` on a loopback port from a fiber until the test ends.
+class test_server {
+ public:
+  explicit test_server(http::handler h, http::server_options o = {})
+      : listener_(net::tcp_listener::bind(loopback_any_port())), handler_(std::move(h)), options_(std::move(o)),
+        fiber_(weft::spawn([this] { http::serve(listener_, handler_, options_); })) {}
+  ~test_server() {
+    listener_.close();
+    fiber_.join();
+  }
+  net::endpoint at() const { return endpoint_; }
+  std::string url(std::string_view path) const { return "http://" + endpoint_.to_string() + std::string(path); }
+
+ private:
+  net::tcp_listener listener_;
+  net::endpoint endpoint_ = listener_.local_endpoint();
+  http::handler handler_;
+  http::server_options options_;
+  weft::fiber<void> fiber_;
+};
+
+http::response echo(http::request& r) {
+  auto res = http::response::text(200, r.method + " " + r.target + " " + r.body);
+  return res;
+}
+
+// raw sends bytes on a new connection and returns everything the server answers
+// until it closes the connection (or 10 s pass: a hang guard).
+std::string raw(const test_server& s, std::string_view bytes) {
+  auto conn = net::tcp_stream::connect(s.at());
+  conn.write_all(bytes);
+  std::string answer;
+  char buf[4096];
+  while (std::size_t n = conn.read_some(buf, 10s)) answer.append(buf, n);
+  return answer;
+}
+
+int count(std::string_view text, std::string_view what) {
+  int n = 0;
+  for (std::size_t at = text.find(what); at != std::string_view::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(HttpServer, AnswersTheClientAndKeepsTheConnection) {
+  run_checked([] {
+    test_server s(echo);
+    http::client c;
+    for (int i = 0; i < 3; ++i) {
+      http::response r = c.get(s.url("/hello?x=1"), 10s);
+      EXPECT_EQ(r.status, 200);
+      EXPECT_EQ(r.body, "GET /hello?x=1 ");
+      EXPECT_EQ(r.headers.value("Server"), "weft");
+      EXPECT_TRUE(r.headers.contains("Date"));
+      EXPECT_EQ(c.idle_connections(), 1u);  // one connection, reused
+    }
+    http::response p = c.post(s.url("/items"), "payload", {{"Content-Type", "text/plain"}}, 10s);
+    EXPECT_EQ(p.body, "POST /items payload");
+  });
+}
+
+TEST(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
+  run_checked([] {
+    test_server s(echo);
+    const std::string answer = raw(s,
+                                   "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                                   "GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const auto a = answer.find("GET /a "), b = answer.find("POST /b abc"), c = answer.find("GET /c ");
+    ASSERT_NE(a, std::string::npos);
+    ASSERT_NE(b, std::string::npos);
+    ASSERT_NE(c, std::string::npos);
+    EXPECT_LT(a, b);
+    EXPECT_LT(b, c);
+    EXPECT_EQ(count(answer, "HTTP/1.1 200 OK\r\n"), 3);
+    EXPECT_EQ(count(answer, "Connection: close\r\n"), 1);
+  });
+}
+
+TEST(HttpServer, ChunkedRequestBodyWithExtensionsAndTrailers) {
+  run_checked([] {
+    test_server s(echo);
+    const std::string answer = raw(s,
+                                   "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                   "Connection: close\r\n\r\n"
+                                   "5;note=first\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n");
+    EXPECT_NE(answer.find("POST /up hello world"), std::string::npos) << answer;
+  });
+}
+
+TEST(HttpServer, HeadGetsTheHeadWithoutTheBody) {
+  run_checked([] {
+    test_server s([](http::request&) { return http::response::text(200, "twelve bytes"); });
+    const std::string answer = raw(s, "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(answer.find("Content-Length: 12\r\n"), std::string::npos) << answer;
+    EXPECT_TRUE(answer.ends_with("\r\n\r\n")) << answer;
+    http::client c;
+    http::response r = c.head(s.url("/"), 10s);  // must not wait for 12 bytes
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "");
+  });
+}
+
+TEST(HttpServer, Http10ClosesUnlessAskedToKeepAlive) {
+  run_checked([] {
+    test_server s(echo);
+    const std::string closed = raw(s, "GET /old HTTP/1.0\r\n\r\n");
+    EXPECT_NE(closed.find("Connection: close\r\n"), std::string::npos) << closed;
+    EXPECT_NE(closed.find("GET /old "), std::string::npos);
+    const std::string kept = raw(s,
+                                 "GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                 "GET /2 HTTP/1.0\r\n\r\n");
+    EXPECT_NE(kept.find("Connection: keep-alive\r\n"), std::string::npos) << kept;
+    EXPECT_NE(kept.find("GET /2 "), std::string::npos) << kept;
+  });
+}
+
+TEST(HttpServer, BadInputIsAnsweredThenClosed) {
+  run_checked([] {
+    http::server_options o;
+    o.max_header_bytes = 1024;
+    o.max_body_bytes = 100;
+    test_server s(echo, o);
+    const auto status_of = [&](std::string_view bytes) {
+      const std::string answer = raw(s, bytes);
+      return answer.substr(0, answer.find("\r\n"));
+    };
+    EXPECT_EQ(status_of("GARBAGE\r\n\r\n"), "HTTP/1.1 400 Bad Request");
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\n\r\n"), "HTTP/1.1 400 Bad Request");  // no Host
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), "HTTP/1.1 400 Bad Request");
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n"),
+              "HTTP/1.1 431 Request Header Fields Too Large");
+    EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n"),
+              "HTTP/1.1 413 Content Too Large");
+    EXPECT_EQ(status_of("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), "HTTP/1.1 505 HTTP Version Not Supported");
+    // Request smuggling: two framings at once.
+    EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "0\r\n\r\n"),
+              "HTTP/1.1 400 Bad Request");
+    EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
+              "HTTP/1.1 400 Bad Request");
+  });
+}
+
+TEST(HttpServer, SlowHeaderGets408AndIdleConnectionCloses) {
+  run_checked([] {
+    http::server_options o;
+    o.header_timeout = 100ms;
+    o.idle_timeout = 100ms;
+    test_server s(echo, o);
+    const std::string slow = raw(s, "GET / HTTP/1.1\r\nHost:");
+    EXPECT_TRUE(slow.starts_with("HTTP/1.1 408 Request Timeout\r\n")) << slow;
+    EXPECT_EQ(raw(s, ""), "");  // idle: closed without a word
+  });
+}
+
+TEST(HttpServer, HandlerFailureIs500AndReported) {
+  run_checked([] {
+    int reported = 0;
+    http::server_options o;
+    o.on_error = [&](std::exception_ptr) { ++reported; };
+    test_server s(
+        [](http::request& r) -> http::response {
+          if (r.path() == "/boom") throw std::runtime_error("boom");
+          return http::response::text(200, "fine");
+        },
+        o);
+    http::client c;
+    EXPECT_EQ(c.get(s.url("/boom"), 10s).status, 500);
+    EXPECT_EQ(c.get(s.url("/ok"), 10s).body, "fine");  // same connection, still usable
+    EXPECT_EQ(reported, 1);
+  });
+}
+
+TEST(HttpServer, StreamedBodyIsChunkedOrRawForHttp10) {
+  run_checked([] {
+    test_server s([](http::request&) {
+      http::response r;
+      r.stream = [](http::body_writer& w) {
+        for (int i = 0; i < 3; ++i) w.write("part" + std::to_string(i) + ";");
+      };
+      return r;
+    });
+    http::client c;
+    std::string pieces;
+    http::response r = c.send(http::request_builder("GET", s.url("/")), [&](std::string_view b) { pieces += b; }, 10s);
+    EXPECT_EQ(r.headers.value("Transfer-Encoding"), "chunked");
+    EXPECT_EQ(pieces, "part0;part1;part2;");
+    const std::string old = raw(s, "GET / HTTP/1.0\r\n\r\n");
+    EXPECT_TRUE(old.ends_with("\r\n\r\npart0;part1;part2;")) << old;
+  });
+}
+
+TEST(HttpServer, ExpectContinueIsAnsweredBeforeTheBody) {
+  run_checked([] {
+    test_server s(echo);
+    auto conn = net::tcp_stream::connect(s.at());
+    conn.write_all("PUT /f HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    std::string got(25, '\0');
+    conn.read_exact(got, 10s);
+    EXPECT_EQ(got, "HTTP/1.1 100 Continue\r\n\r\n");
+    conn.write_all("data");
+    std::string answer;
+    char buf[4096];
+    while (answer.find("PUT /f data") == std::string::npos) {
+      const std::size_t n = conn.read_some(buf, 10s);
+      ASSERT_NE(n, 0u);
+      answer.append(buf, n);
+    }
+  });
+}
+
+TEST(HttpServer, ShutdownLetsTheBusyRequestFinish) {
+  run_checked([] {
+    auto listener = net::tcp_listener::bind(loopback_any_port());
+    const std::string url = "http://" + listener.local_endpoint().to_string() + "/";
+    weft::event in_handler, release;
+    auto server = weft::spawn([&] {
+      http::serve(listener, [&](http::request&) {
+        in_handler.set();
+        release.wait();
+        return http::response::text(200, "finished");
+      });
+    });
+    auto request = weft::spawn([&] { return http::client().get(url, 10s); });
+    in_handler.wait();
+    listener.close();  // serve stops accepting but waits for the busy connection
+    weft::this_fiber::sleep_for(10ms);
+    EXPECT_FALSE(server.done());
+    release.set();
+    http::response r = request.join();
+    EXPECT_EQ(r.body, "finished");
+    EXPECT_EQ(r.headers.value("Connection"), "close");
+    server.join();
+  });
+}
+
+TEST(HttpServer, CancellingServeCancelsEveryConnection) {
+  run_checked([] {
+    auto listener = net::tcp_listener::bind(loopback_any_port());
+    const std::string url = "http://" + listener.local_endpoint().to_string() + "/";
+    weft::event in_handler, never;
+    auto server = weft::spawn([&] {
+      http::serve(listener, [&](http::request&) -> http::response {
+        in_handler.set();
+        never.wait();
+        return http::response::text(200, "unreachable");
+      });
+    });
+    auto request = weft::spawn([&] { return http::client().get(url, 10s); });
+    in_handler.wait();
+    server.cancel();
+    EXPECT_THROW(server.join(), weft::cancelled_error);
+    EXPECT_THROW(request.join(), std::system_error);  // the connection closed unanswered
+  });
+}
+
+TEST(HttpClient, UrlsAreTakenApartOrRefused) {
+  const http::url u = http::url::parse("HTTP://user@[::1]:8080/a/b?q=1#frag");
+  EXPECT_EQ(u.scheme, "http");
+  EXPECT_EQ(u.host, "::1");
+  EXPECT_EQ(u.port, 8080);
+  EXPECT_EQ(u.target, "/a/b?q=1");
+  EXPECT_EQ(u.authority(), "[::1]:8080");
+  EXPECT_EQ(http::url::parse("http://example.com?x").target, "/?x");
+  EXPECT_EQ(u.resolve("c").target, "/a/c");
+  EXPECT_EQ(u.resolve("/d").target, "/d");
+  EXPECT_EQ(u.resolve("http://other/").host, "other");
+  const auto code_of = [](std::string_view text) {
+    try {
+      http::url::parse(text);
+    } catch (const std::system_error& e) {
+      return e.code();
+    }
+    return std::error_code();
+  };
+  EXPECT_EQ(code_of("example.com/x"), http::error::bad_url);
+  EXPECT_EQ(code_of("http://"), http::error::bad_url);
+  EXPECT_EQ(code_of("http://host:99999/"), http::error::bad_url);
+  EXPECT_EQ(code_of("https://example.com/"), http::error::unsupported_scheme);
+  EXPECT_EQ(code_of("ftp://example.com/"), http::error::unsupported_scheme);
+}
+
+TEST(HttpClient, RedirectsOnlyWhenAskedAndWithALimit) {
+  run_checked([] {
+    test_server s([](http::request& r) {
+      if (r.path() == "/loop") {
+        http::response res = http::response::text(302, "");
+        res.headers.set("Location", "/loop");
+        return res;
+      }
+      if (r.path() == "/old") {
+        http::response res = http::response::text(303, "");
+        res.headers.set("Location", "new");
+        return res;
+      }
+      return echo(r);
+    });
+    http::client plain;
+    EXPECT_EQ(plain.get(s.url("/old"), 10s).status, 303);
+    http::client following({.follow_redirects = true, .max_redirects = 3});
+    http::response r = following.post(s.url("/old"), "body", {}, 10s);
+    EXPECT_EQ(r.body, "GET /new ");  // 303: continue as a GET without the body
+    try {
+      following.get(s.url("/loop"), 10s);
+      ADD_FAILURE() << "a redirect loop ended";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), http::error::too_many_redirects);
+    }
+  });
+}
+
+TEST(HttpClient, DeadlineStaleConnectionsAndBadAnswers) {
+  run_checked([] {
+    http::server_options o;
+    o.idle_timeout = 20ms;  // the server drops pooled connections quickly
+    weft::event release;
+    test_server s(
+        [&](http::request& r) {
+          if (r.path() == "/slow") release.wait();
+          return echo(r);
+        },
+        o);
+    http::client c;
+    EXPECT_THROW(c.get(s.url("/slow"), 50ms), weft::timeout_error);
+    release.set();
+    EXPECT_EQ(c.get(s.url("/a"), 10s).status, 200);
+    weft::this_fiber::sleep_for(100ms);  // the server closes the idle connection
+    EXPECT_EQ(c.get(s.url("/b"), 10s).body, "GET /b ");  // noticed, and a new one used
+
+    // A server that answers garbage, and one that answers by closing.
+    auto listener = net::tcp_listener::bind(loopback_any_port());
+    const std::string url = "http://" + listener.local_endpoint().to_string() + "/";
+    auto bad = weft::spawn([&] {
+      for (const char* reply : {"SPDY nonsense\r\n\r\n", "HTTP/1.0 200 OK\r\n\r\nuntil close"}) {
+        auto conn = listener.accept();
+        char buf[4096];
+        conn.read_some(buf);
+        conn.write_all(reply);
+      }
+    });
+    try {
+      c.get(url, 10s);
+      ADD_FAILURE() << "garbage accepted";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), http::error::bad_message);
+    }
+    EXPECT_EQ(c.get(url, 10s).body, "until close");
+    bad.join();
+    listener.close();
+    try {
+      c.get(url, 10s);
+      ADD_FAILURE() << "connected to a closed port";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), std::errc::connection_refused);
+    }
+  });
+}
+
+}  // namespace
