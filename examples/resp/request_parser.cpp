@@ -1,0 +1,139 @@
+// request_parser.cpp: redis-server's request grammar (networking.c), one request
+// at a time from the front of the buffer.
+#include "request_parser.hpp"
+
+#include <cctype>
+#include <climits>
+
+#include "number.hpp"
+
+namespace resp {
+
+namespace {
+
+constexpr std::size_t inline_max = 64 * 1024;             // PROTO_INLINE_MAX_SIZE
+constexpr long long bulk_max = 512LL * 1024 * 1024;       // proto-max-bulk-len's default
+
+parse_result fail(std::string text) { return {parse_result::protocol_error, 0, "Protocol error: " + text}; }
+parse_result need_more() { return {parse_result::need_more, 0, {}}; }
+parse_result done(parse_result::kind what, std::size_t consumed) { return {what, consumed, {}}; }
+
+// line_end: where the line starting at `at` ends (its '\r'), or npos while its
+// "\r\n" has not all arrived.
+std::size_t line_end(std::string_view buffer, std::size_t at) {
+  const std::size_t cr = buffer.find('\r', at);
+  if (cr == std::string_view::npos || cr + 1 >= buffer.size()) return std::string_view::npos;  // needs the \n too
+  return cr;
+}
+
+parse_result parse_multibulk(std::string_view buffer, std::vector<std::string>& argv) {
+  std::size_t cr = line_end(buffer, 0);
+  if (cr == std::string_view::npos) {
+    if (buffer.find('\r') == std::string_view::npos && buffer.size() > inline_max) return fail("too big mbulk count string");
+    return need_more();
+  }
+  long long count = 0;
+  if (!string_to_ll(buffer.substr(1, cr - 1), count) || count > INT_MAX) return fail("invalid multibulk length");
+  std::size_t at = cr + 2;
+  if (count <= 0) return done(parse_result::empty, at);
+  argv.clear();
+  for (long long i = 0; i < count; ++i) {
+    cr = line_end(buffer, at);
+    if (cr == std::string_view::npos) {
+      if (buffer.find('\r', at) == std::string_view::npos && buffer.size() - at > inline_max)
+        return fail("too big bulk count string");
+      return need_more();
+    }
+    if (buffer[at] != '$') return fail(std::string("expected '$', got '") + buffer[at] + "'");
+    long long length = 0;
+    if (!string_to_ll(buffer.substr(at + 1, cr - at - 1), length) || length < 0 || length > bulk_max)
+      return fail("invalid bulk length");
+    at = cr + 2;
+    // The bulk and its "\r\n" (which redis-server skips without looking at).
+    if (buffer.size() - at < static_cast<std::size_t>(length) + 2) return need_more();
+    argv.emplace_back(buffer.substr(at, static_cast<std::size_t>(length)));
+    at += static_cast<std::size_t>(length) + 2;
+  }
+  return done(parse_result::command, at);
+}
+
+parse_result parse_inline(std::string_view buffer, std::vector<std::string>& argv) {
+  const std::size_t newline = buffer.find('\n');
+  if (newline == std::string_view::npos) {
+    if (buffer.size() > inline_max) return fail("too big inline request");
+    return need_more();
+  }
+  std::size_t length = newline;
+  if (length > 0 && buffer[length - 1] == '\r') --length;
+  argv.clear();
+  if (!split_inline(buffer.substr(0, length), argv)) return fail("unbalanced quotes in request");
+  return done(argv.empty() ? parse_result::empty : parse_result::command, newline + 1);
+}
+
+bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+int hex_value(char c) { return c <= '9' ? c - '0' : (std::tolower(static_cast<unsigned char>(c)) - 'a' + 10); }
+bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+
+}  // namespace
+
+parse_result parse_request(std::string_view buffer, std::vector<std::string>& argv) {
+  if (buffer.empty()) return need_more();
+  return buffer.front() == '*' ? parse_multibulk(buffer, argv) : parse_inline(buffer, argv);
+}
+
+bool split_inline(std::string_view line, std::vector<std::string>& argv) {
+  // sdssplitargs reads a NUL-terminated string: a NUL ends the line there.
+  line = line.substr(0, line.find('\0'));
+  std::size_t p = 0;
+  const auto at = [&](std::size_t i) { return i < line.size() ? line[i] : '\0'; };
+  for (;;) {
+    while (p < line.size() && is_space(line[p])) ++p;
+    if (p == line.size()) return true;
+    std::string word;
+    bool in_double = false, in_single = false, done = false;
+    while (!done) {
+      const char c = at(p);
+      if (in_double) {
+        if (c == '\\' && at(p + 1) == 'x' && is_hex(at(p + 2)) && is_hex(at(p + 3))) {
+          word += static_cast<char>(hex_value(at(p + 2)) * 16 + hex_value(at(p + 3)));
+          p += 3;
+        } else if (c == '\\' && at(p + 1) != '\0') {
+          ++p;
+          const char e = at(p);
+          word += e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e == 'b' ? '\b' : e == 'a' ? '\a' : e;
+        } else if (c == '"') {
+          if (at(p + 1) != '\0' && !is_space(at(p + 1))) return false;  // closing quote must end the word
+          done = true;
+        } else if (c == '\0') {
+          return false;  // unterminated
+        } else {
+          word += c;
+        }
+      } else if (in_single) {
+        if (c == '\\' && at(p + 1) == '\'') {
+          ++p;
+          word += '\'';
+        } else if (c == '\'') {
+          if (at(p + 1) != '\0' && !is_space(at(p + 1))) return false;
+          done = true;
+        } else if (c == '\0') {
+          return false;
+        } else {
+          word += c;
+        }
+      } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\0') {
+        done = true;
+      } else if (c == '"') {
+        in_double = true;
+      } else if (c == '\'') {
+        in_single = true;
+      } else {
+        word += c;
+      }
+      if (c != '\0') ++p;
+    }
+    argv.push_back(std::move(word));
+  }
+}
+
+}  // namespace resp

@@ -1,0 +1,139 @@
+// resp_server PORT: an in-memory key-value server that speaks the Redis protocol
+// (RESP2), so redis-cli, redis-benchmark and every Redis client library can use it.
+//
+// Commands (examples/resp/commands.hpp): PING ECHO GET SET DEL EXISTS INCR DECR
+// EXPIRE PEXPIRE TTL PTTL KEYS MGET MSET QUIT, and CONFIG GET. Replies, errors
+// included, are byte for byte what redis-server 7 sends for the same input
+// (examples/resp_example_test.py checks that against a real redis-server).
+//
+// One fiber per client; pipelined commands are answered with one write per read.
+// Like redis-server it runs on one thread, so the keyspace needs no locks; a
+// protocol error is answered, then the connection closes. SIGINT or SIGTERM closes
+// the listener and the clients, and exits 0. PORT 0 lets the kernel choose; the
+// first line printed says where it listens.
+//
+//   ./resp_server 6380 &
+//   redis-cli -p 6380 set greeting hello
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "resp/commands.hpp"
+#include "resp/keyspace.hpp"
+#include "resp/request_parser.hpp"
+
+using namespace std::chrono_literals;
+namespace net = weft::net;
+
+namespace {
+
+// serve_client answers one client until it closes, sends QUIT or breaks the protocol.
+void serve_client(net::tcp_stream& conn, resp::keyspace& db) {
+  std::string in, out;
+  std::vector<std::string> argv;
+  for (;;) {
+    const std::size_t had = in.size();
+    in.resize(had + 16384);
+    const std::size_t n = conn.read_some(net::mutable_buffer(in.data() + had, 16384));
+    in.resize(had + n);
+    if (n == 0) return;
+
+    std::size_t used = 0;
+    bool close = false;
+    while (!close) {
+      const resp::parse_result r = resp::parse_request(std::string_view(in).substr(used), argv);
+      if (r.what == resp::parse_result::need_more) break;
+      if (r.what == resp::parse_result::protocol_error) {
+        resp::append_error(out, r.error);
+        close = true;
+        break;
+      }
+      used += r.consumed;
+      if (r.what == resp::parse_result::command) close = !resp::execute(argv, db, out);
+    }
+    in.erase(0, used);
+    if (!out.empty()) {
+      conn.write_all(out, 30s);  // a client that reads nothing for 30 s is dropped
+      out.clear();
+    }
+    if (close) return;
+  }
+}
+
+net::tcp_listener listen_on(std::uint16_t port) {
+  std::error_code ec;
+  auto listener = net::tcp_listener::bind({net::ip_address::v6_any(), port}, {}, ec);
+  if (!ec) return listener;
+  return net::tcp_listener::bind({net::ip_address::v4_any(), port});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::uint16_t port = 0;
+  const std::string_view port_text = argc == 2 ? argv[1] : "";
+  if (argc != 2 || std::from_chars(port_text.data(), port_text.data() + port_text.size(), port).ec != std::errc{}) {
+    std::fprintf(stderr, "usage: %s PORT\n", argv[0]);
+    return 2;
+  }
+  weft::signal_set stop_signals{SIGINT, SIGTERM};
+  try {
+    return weft::run([&] {
+      resp::keyspace db;
+      net::tcp_listener listener = listen_on(port);
+      std::printf("resp_server: listening on %s\n", listener.local_endpoint().to_string().c_str());
+      std::fflush(stdout);
+
+      weft::task_group clients;  // every client's fiber; ends with the last of them
+      auto expirer = weft::spawn({.name = "expirer"}, [&] {
+        for (;;) {  // removes expired keys nobody reads (redis's active expiry)
+          weft::this_fiber::sleep_for(100ms);
+          db.sweep(resp::now_ms());
+        }
+      });
+      auto acceptor = weft::spawn({.name = "acceptor"}, [&] {
+        for (;;) {
+          std::error_code ec;
+          net::tcp_stream conn = listener.accept(ec);
+          if (ec == weft::errc::socket_closed) return;
+          if (ec) {
+            std::fprintf(stderr, "resp_server: accept: %s\n", ec.message().c_str());
+            continue;
+          }
+          conn.set_nodelay(true);
+          clients.spawn({.name = "client"}, [&db, c = std::move(conn)]() mutable {
+            try {
+              serve_client(c, db);
+            } catch (const weft::cancelled_error&) {
+              throw;
+            } catch (const std::exception& e) {  // this client's stream failed: only it goes
+              std::fprintf(stderr, "resp_server: client: %s\n", e.what());
+            }
+          });
+        }
+      });
+
+      const int sig = stop_signals.wait();
+      std::printf("resp_server: %s, stopping\n", strsignal(sig));
+      std::fflush(stdout);
+      listener.close();
+      acceptor.join();
+      clients.cancel();
+      clients.join();
+      expirer.cancel();
+      try {
+        expirer.join();
+      } catch (const weft::cancelled_error&) {
+      }
+      return 0;
+    });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "resp_server: %s\n", e.what());
+    return 1;
+  }
+}
