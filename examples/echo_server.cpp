@@ -51,9 +51,9 @@ void accept_and_serve(net::tcp_listener& listener, weft::event& stopping) {
       std::error_code ec;
       net::tcp_stream conn = listener.accept(ec);
       if (ec == weft::errc::socket_closed) return;  // shutting down
-      if (ec) {
-        std::fprintf(stderr, "echo_server: accept: %s\n", ec.message().c_str());
-        continue;
+      if (ec) {  // accept waits out EMFILE and the like: this listener is broken for good
+        std::fprintf(stderr, "echo_server: accept: %s; no longer accepting\n", ec.message().c_str());
+        return;
       }
       conn.set_nodelay(true);
       active.add();

@@ -101,9 +101,9 @@ int main(int argc, char** argv) {
           std::error_code ec;
           net::tcp_stream conn = listener.accept(ec);
           if (ec == weft::errc::socket_closed) return;
-          if (ec) {
-            std::fprintf(stderr, "resp_server: accept: %s\n", ec.message().c_str());
-            continue;
+          if (ec) {  // accept waits out EMFILE and the like: this listener is broken for good
+            std::fprintf(stderr, "resp_server: accept: %s; no longer accepting\n", ec.message().c_str());
+            return;
           }
           conn.set_nodelay(true);
           clients.spawn({.name = "client"}, [&db, c = std::move(conn)]() mutable {

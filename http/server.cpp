@@ -287,6 +287,7 @@ void serve(net::tcp_listener& listener, const handler& h, const server_options& 
     connection_control control;
   };
   std::list<open_connection> open;  // stable addresses; each entry removes itself
+  std::error_code accept_failure;
   wait_group active;
   semaphore free_slots(static_cast<std::ptrdiff_t>(options.max_connections));
 
@@ -305,10 +306,10 @@ void serve(net::tcp_listener& listener, const handler& h, const server_options& 
         free_slots.release();
         break;
       }
-      if (ec) {  // accept already retried what is transient; report and go on
+      if (ec) {  // accept waits out what is transient: this is the listener broken under us
         free_slots.release();
-        std::fprintf(stderr, "weft::http::serve: accept: %s\n", ec.message().c_str());
-        continue;
+        accept_failure = ec;
+        break;
       }
       conn.set_nodelay(true);
       active.add();
@@ -335,6 +336,7 @@ void serve(net::tcp_listener& listener, const handler& h, const server_options& 
   cancel(true);
   if (!active.wait_for(options.shutdown_grace)) cancel(false);
   active.wait();
+  if (accept_failure) throw std::system_error(accept_failure, "weft::http::serve: accept");
 }
 
 }  // namespace weft::http

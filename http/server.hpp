@@ -65,8 +65,11 @@ struct server_options {
 // scheduler, until the listener is closed (by another fiber, e.g. on SIGTERM): then
 // it stops accepting, closes idle connections, gives busy ones shutdown_grace to
 // finish their request, cancels the rest, and returns when every connection fiber
-// has ended. Cancelling the fiber in serve cancels every connection, waits for
-// them, and throws cancelled_error. For several scheduler threads, bind one
+// has ended. If accept fails for good (the listener's descriptor was shut down or
+// closed behind weft's back: EINVAL, EBADF, ENOTSOCK), serve shuts down the same
+// way and then throws that error as std::system_error; running out of descriptors
+// (EMFILE) is not such a failure: accept waits for one. Cancelling the fiber in
+// serve cancels every connection, waits for them, and throws cancelled_error. For several scheduler threads, bind one
 // listener per scheduler with reuse_port and serve each in a fiber on it
 // (examples/http_server.cpp). Call it from a fiber; throws errc::not_in_fiber
 // otherwise.

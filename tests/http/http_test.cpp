@@ -5,6 +5,8 @@
 #include <weft/http/client.hpp>
 #include <weft/http/server.hpp>
 
+#include <sys/socket.h>
+
 #include <string>
 
 #include "../net/net_test.hpp"
@@ -269,6 +271,24 @@ TEST(HttpServer, CancellingServeCancelsEveryConnection) {
     server.cancel();
     EXPECT_THROW(server.join(), weft::cancelled_error);
     EXPECT_THROW(request.join(), std::system_error);  // the connection closed unanswered
+  });
+}
+
+// A listener shut down behind weft's back makes accept fail for good (EINVAL): serve
+// must end with that error, not retry it forever at full CPU.
+TEST(HttpServer, ListenerBrokenBehindItsBackEndsServeWithTheError) {
+  run_checked([] {
+    auto listener = net::tcp_listener::bind(loopback_any_port());
+    auto server = weft::spawn([&] { http::serve(listener, echo); });
+    weft::this_fiber::sleep_for(5ms);  // serve is parked in accept
+    ::shutdown(listener.native_handle(), SHUT_RDWR);
+    try {
+      server.join();
+      ADD_FAILURE() << "serve returned normally";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), std::errc::invalid_argument) << e.what();
+      EXPECT_NE(std::string(e.what()).find("weft::http::serve: accept"), std::string::npos) << e.what();
+    }
   });
 }
 
