@@ -21,6 +21,7 @@
 #include <weft/fs/file.hpp>
 #include <weft/net/address.hpp>
 #include <weft/net/listener.hpp>
+#include <weft/net/read_buffer.hpp>
 #include <weft/net/resolve.hpp>
 #include <weft/net/stream.hpp>
 #include <weft/net/udp.hpp>

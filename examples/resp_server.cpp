@@ -34,29 +34,23 @@ namespace {
 
 // serve_client answers one client until it closes, sends QUIT or breaks the protocol.
 void serve_client(net::tcp_stream& conn, resp::keyspace& db) {
-  std::string in, out;
+  net::read_buffer in;
+  std::string out;
   std::vector<std::string> argv;
   for (;;) {
-    const std::size_t had = in.size();
-    in.resize(had + 16384);
-    const std::size_t n = conn.read_some(net::mutable_buffer(in.data() + had, 16384));
-    in.resize(had + n);
-    if (n == 0) return;
-
-    std::size_t used = 0;
+    if (in.read_from(conn) == 0) return;
     bool close = false;
-    while (!close) {
-      const resp::parse_result r = resp::parse_request(std::string_view(in).substr(used), argv);
+    while (!close) {  // every whole command that came: a pipeline is answered in one write
+      const resp::parse_result r = resp::parse_request(in.unparsed(), argv);
       if (r.what == resp::parse_result::need_more) break;
       if (r.what == resp::parse_result::protocol_error) {
         resp::append_error(out, r.error);
         close = true;
         break;
       }
-      used += r.consumed;
+      in.consume(r.consumed);
       if (r.what == resp::parse_result::command) close = !resp::execute(argv, db, out);
     }
-    in.erase(0, used);
     if (!out.empty()) {
       conn.write_all(out, 30s);  // a client that reads nothing for 30 s is dropped
       out.clear();

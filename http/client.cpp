@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include <weft/http/detail/input_buffer.hpp>
+#include <weft/net/read_buffer.hpp>
 #include <weft/http/detail/parser.hpp>
 #include <weft/runtime/error.hpp>
 
@@ -228,7 +228,7 @@ response client::exchange_once(const url& to, const request& req,
   const bool head_request = req.method == "HEAD";
   parser.reset(head_request);
   if (on_body) parser.body_sink = *on_body;
-  detail::input_buffer in;
+  net::read_buffer in;
   bool answer_started = false;
   for (;;) {
     in.consume(parser.feed(in.unparsed()));

@@ -7,7 +7,7 @@
 #include <string>
 #include <typeinfo>
 
-#include <weft/http/detail/input_buffer.hpp>
+#include <weft/net/read_buffer.hpp>
 #include <weft/http/detail/parser.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/fiber.hpp>
@@ -269,7 +269,7 @@ class connection final : body_writer {
   const server_options& options_;
   connection_control* control_;
   detail::request_parser parser_;
-  detail::input_buffer in_;
+  net::read_buffer in_;
   std::string out_;         // answers not yet written
   bool chunked_ = false;
   bool refused_ = false;  // ended by a refusal: linger before closing

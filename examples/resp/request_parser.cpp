@@ -3,6 +3,7 @@
 #include "request_parser.hpp"
 
 #include <cctype>
+#include <algorithm>
 #include <climits>
 
 #include "number.hpp"
@@ -36,7 +37,9 @@ parse_result parse_multibulk(std::string_view buffer, std::vector<std::string>& 
   if (!string_to_ll(buffer.substr(1, cr - 1), count) || count > INT_MAX) return fail("invalid multibulk length");
   std::size_t at = cr + 2;
   if (count <= 0) return done(parse_result::empty, at);
-  argv.clear();
+  // Sized once and assigned in place: the strings keep their capacity from one
+  // command to the next.
+  argv.resize(static_cast<std::size_t>(std::min<long long>(count, 1024)));
   for (long long i = 0; i < count; ++i) {
     cr = line_end(buffer, at);
     if (cr == std::string_view::npos) {
@@ -51,7 +54,11 @@ parse_result parse_multibulk(std::string_view buffer, std::vector<std::string>& 
     at = cr + 2;
     // The bulk and its "\r\n" (which redis-server skips without looking at).
     if (buffer.size() - at < static_cast<std::size_t>(length) + 2) return need_more();
-    argv.emplace_back(buffer.substr(at, static_cast<std::size_t>(length)));
+    const std::string_view bulk = buffer.substr(at, static_cast<std::size_t>(length));
+    if (static_cast<std::size_t>(i) < argv.size())
+      argv[static_cast<std::size_t>(i)].assign(bulk);
+    else
+      argv.emplace_back(bulk);
     at += static_cast<std::size_t>(length) + 2;
   }
   return done(parse_result::command, at);
