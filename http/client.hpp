@@ -90,7 +90,7 @@ class request_builder {
 };
 
 struct client_options {
-  std::size_t max_idle_per_host = 8;       // pooled keep-alive connections per host:port
+  std::size_t max_idle_per_host = 100;     // pooled keep-alive connections per host:port (aiohttp keeps 100)
   std::size_t max_header_bytes = 64 << 10; // over it: error::header_too_large
   std::uint64_t max_body_bytes = 64 << 20; // buffered or streamed; over it: error::body_too_large
   bool follow_redirects = false;
