@@ -40,6 +40,7 @@ void serve_client(net::tcp_stream& conn, resp::keyspace& db) {
   for (;;) {
     if (in.read_from(conn) == 0) return;
     bool close = false;
+    const resp::millis now = resp::now_ms();
     while (!close) {  // every whole command that came: a pipeline is answered in one write
       const resp::parse_result r = resp::parse_request(in.unparsed(), argv);
       if (r.what == resp::parse_result::need_more) break;
@@ -49,7 +50,7 @@ void serve_client(net::tcp_stream& conn, resp::keyspace& db) {
         break;
       }
       in.consume(r.consumed);
-      if (r.what == resp::parse_result::command) close = !resp::execute(argv, db, out);
+      if (r.what == resp::parse_result::command) close = !resp::execute(argv, db, out, now);
     }
     if (!out.empty()) {
       conn.write_all(out, 30s);  // a client that reads nothing for 30 s is dropped

@@ -54,7 +54,7 @@ struct context {
   keyspace& db;
   std::string& out;
   const char* name;  // the command's canonical (lower-case) name, for error texts
-  millis now = now_ms();
+  millis now;
 
   void error(std::string_view text) { append_error(out, text); }
   void invalid_expire_time() { error(std::string("invalid expire time in '") + name + "' command"); }
@@ -263,7 +263,7 @@ void config_get(context& c) {
 }
 
 struct command {
-  const char* name;
+  std::string_view name;
   int arity;  // redis's: n exactly, -n at least n (the name counts)
   void (*run)(context&);
 };
@@ -305,7 +305,7 @@ void append_error(std::string& out, std::string_view text) {
   out += "\r\n";
 }
 
-bool execute(const std::vector<std::string>& argv, keyspace& db, std::string& out) {
+bool execute(const std::vector<std::string>& argv, keyspace& db, std::string& out, millis now) {
   // CONFIG is a command with subcommands; only GET is here.
   if (is(argv[0], "config")) {
     if (argv.size() < 2) {
@@ -316,14 +316,14 @@ bool execute(const std::vector<std::string>& argv, keyspace& db, std::string& ou
     } else if (argv.size() < 3) {
       append_error(out, "wrong number of arguments for 'config|get' command");
     } else {
-      context c{argv, db, out, "config|get"};
+      context c{argv, db, out, "config|get", now};
       config_get(c);
     }
     return true;
   }
   for (const command& cmd : commands) {
-    if (!is(argv[0], cmd.name)) continue;
-    context c{argv, db, out, cmd.name};
+    if (argv[0].size() != cmd.name.size() || !is(argv[0], cmd.name.data())) continue;
+    context c{argv, db, out, cmd.name.data(), now};
     if (!arity_ok(cmd.arity, argv.size())) {
       c.wrong_arity();
       return true;

@@ -15,8 +15,9 @@
 namespace resp {
 
 // execute runs one command and appends its RESP2 reply to `out`; returns false
-// when the connection must close after the reply (QUIT).
-bool execute(const std::vector<std::string>& argv, keyspace& db, std::string& out);
+// when the connection must close after the reply (QUIT). `now` is the time the
+// command runs at (for expiry; one reading serves a whole pipelined batch).
+bool execute(const std::vector<std::string>& argv, keyspace& db, std::string& out, millis now);
 
 // append_error appends "-ERR <text>\r\n", with CR and LF in the text turned into
 // spaces as redis does (a reply line cannot hold them).
