@@ -19,6 +19,12 @@ namespace {
   throw std::system_error(ec, "weft::http::client: " + what);
 }
 
+// throw_timeout: the deadline passed; the message names the request.
+[[noreturn]] void throw_timeout(const request& req, const url& to) {
+  const std::string call = "weft::http::client " + req.method + " " + to.to_string();
+  throw timeout_error(call.c_str());
+}
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out)
@@ -69,12 +75,18 @@ std::string serialize_head(const request& req, const url& to, const client_optio
 // ---- url ------------------------------------------------------------------------------
 
 url url::parse(std::string_view text) {
-  const auto bad = [&] { fail(error::bad_url, "cannot use URL \"" + std::string(text) + "\""); };
+  const auto bad = [&](const char* why) {
+    fail(error::bad_url, "cannot use URL \"" + std::string(text) + "\": " + why);
+  };
   const std::size_t colon = text.find("://");
-  if (colon == std::string_view::npos || colon == 0) bad();
+  if (colon == std::string_view::npos || colon == 0) bad("no scheme (it must start with http://)");
+  for (const char c : text)
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) bad("a space or control character (percent-encode it)");
   url u;
   u.scheme = lower(text.substr(0, colon));
-  if (u.scheme != "http") fail(error::unsupported_scheme, "URL \"" + std::string(text) + "\"");
+  if (u.scheme != "http")
+    fail(error::unsupported_scheme, "scheme \"" + u.scheme + "\" of URL \"" + std::string(text) +
+                                        "\" (weft::http speaks http:// only; https needs TLS, not there yet)");
   std::string_view rest = text.substr(colon + 3);
   rest = rest.substr(0, rest.find('#'));
   const std::size_t end = rest.find_first_of("/?");
@@ -84,11 +96,11 @@ url url::parse(std::string_view text) {
   std::string_view port;
   if (authority.starts_with('[')) {
     const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) bad();
+    if (close == std::string_view::npos) bad("an IPv6 address without its closing ']'");
     u.host = std::string(authority.substr(1, close - 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
-      if (after.front() != ':') bad();
+      if (after.front() != ':') bad("something other than :port after the IPv6 address");
       port = after.substr(1);
     }
   } else {
@@ -96,11 +108,12 @@ url url::parse(std::string_view text) {
     u.host = std::string(authority.substr(0, c));
     if (c != std::string_view::npos) port = authority.substr(c + 1);
   }
-  if (u.host.empty()) bad();
+  if (u.host.empty()) bad("no host");
   if (!port.empty()) {
     unsigned value = 0;
     const auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (ec != std::errc{} || p != port.data() + port.size() || value == 0 || value > 65535) bad();
+    if (ec != std::errc{} || p != port.data() + port.size() || value == 0 || value > 65535)
+      bad("the port is not a number from 1 to 65535");
     u.port = static_cast<std::uint16_t>(value);
   }
   // (insert, not "/" + target: GCC 12 reports a false -Wrestrict for that at -O3)
@@ -218,7 +231,7 @@ response client::exchange_once(const url& to, const request& req,
   const std::string head = serialize_head(req, to, options_);
   const net::const_buffer parts[] = {head, req.body};
   conn.write_all(parts, deadline, ec);
-  if (ec == errc::timed_out) throw timeout_error("weft::http::client");
+  if (ec == errc::timed_out) throw_timeout(req, to);
   if (ec) {
     if (dead_connection(false)) return {};
     fail(ec, "sending to " + to.authority());
@@ -239,7 +252,7 @@ response client::exchange_once(const url& to, const request& req,
     }
     if (parser.done() || parser.failed()) break;
     const std::size_t n = in.read_from(conn, deadline, ec);
-    if (ec == errc::timed_out) throw timeout_error("weft::http::client");
+    if (ec == errc::timed_out) throw_timeout(req, to);
     if (ec) {
       if (dead_connection(answer_started)) return {};
       fail(ec, "reading the answer of " + to.authority());

@@ -118,8 +118,8 @@ class http_category : public std::error_category {
       case error::body_too_large: return "HTTP body over the limit";
       case error::header_too_large: return "HTTP header block over the limit";
       case error::too_many_redirects: return "too many HTTP redirects";
-      case error::bad_url: return "URL without an http scheme and host";
-      case error::unsupported_scheme: return "URL scheme not supported (https needs TLS, which weft::http lacks yet)";
+      case error::bad_url: return "URL weft::http cannot use";
+      case error::unsupported_scheme: return "URL scheme not supported (only http://)";
     }
     return "unknown weft.http error";
   }

@@ -93,9 +93,12 @@ struct response {
 };
 
 // body_writer sends one streamed response body. write() suspends only the calling
-// fiber until the bytes are in the socket's buffer; it throws what stream writes
-// throw (timeout_error at the server's write timeout, std::system_error when the
-// client went away), which ends the connection.
+// fiber until the bytes are in the socket's buffer. When the client went away or
+// stopped reading for write_timeout, write() throws an exception of the server's
+// own (not a std::exception): let it pass, it ends the connection quietly. If the
+// stream callback itself throws, the exception goes to server_options::on_error and
+// the connection closes with the body unfinished (the client sees it cut short).
+// Cancellation throws cancelled_error, as every blocking call does.
 class body_writer {
  public:
   virtual void write(std::string_view bytes) = 0;

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <list>
 #include <string>
 #include <typeinfo>
@@ -51,6 +52,11 @@ void append_number(std::string& out, std::uint64_t n) {
 }
 
 bool has_no_body(int status) { return status / 100 == 1 || status == 204 || status == 304; }
+
+void default_on_error(std::exception_ptr e);
+
+// report hands an exception of the user's code to on_error (default: stderr).
+void report(const server_options& o, std::exception_ptr e) { (o.on_error ? o.on_error : default_on_error)(e); }
 
 void default_on_error(std::exception_ptr e) {
   try {
@@ -125,7 +131,7 @@ class connection final : body_writer {
     } catch (const cancelled_error&) {
       throw;
     } catch (...) {
-      (options_.on_error ? options_.on_error : default_on_error)(std::current_exception());
+      report(options_, std::current_exception());
       return response::text(500, "internal server error\n");
     }
   }
@@ -212,7 +218,16 @@ class connection final : body_writer {
     if (streamed) {
       chunked_ = req.version >= 11;
       flush();
-      res.stream(*this);
+      try {
+        res.stream(*this);
+      } catch (const connection_gone&) {
+        throw;
+      } catch (const cancelled_error&) {
+        throw;
+      } catch (...) {  // the head is out: no 500 is possible; cut the body short
+        report(options_, std::current_exception());
+        throw connection_gone{};
+      }
       if (chunked_) out_ += "0\r\n\r\n";
     } else if (res.body.size() <= 16384) {
       out_ += res.body;  // small: one write with the head (and pipelined neighbours)
@@ -315,27 +330,39 @@ void serve(net::tcp_listener& listener, const handler& h, const server_options& 
       active.add();
       auto entry = open.emplace(open.end());
       entry->handle = spawn({.name = "http connection"}, [&, entry, c = std::move(conn)]() mutable {
+        // However the connection ends, serve's books are settled: its slot, its
+        // entry, the count serve waits on.
+        struct leave {
+          std::function<void()> settle;
+          ~leave() { settle(); }
+        } on_exit{[&] {
+          c.close();
+          open.erase(entry);  // detaches our own handle
+          free_slots.release();
+          active.done();
+        }};
         try {
           connection(c, h, options, &entry->control).run();
         } catch (const cancelled_error&) {
           // shutdown, or serve itself was cancelled
+        } catch (const std::exception&) {  // out of memory, say: this connection ends, not the server
+          report(options, std::current_exception());
         }
-        c.close();
-        open.erase(entry);  // detaches our own handle
-        free_slots.release();
-        active.done();
       });
     }
+    // The listener closed: idle connections go now, busy ones get the grace period.
+    cancel(true);
+    if (!active.wait_for(options.shutdown_grace)) cancel(false);
+    active.wait();
   } catch (...) {
-    // serve was cancelled (or its deadline scope expired): every connection goes.
+    // serve was cancelled (or its deadline scope expired), while accepting or while
+    // shutting down: every connection goes, and serve returns only after them (their
+    // fibers use `open`, `active` and `free_slots`, which live in this frame).
     shield_scope shielded;
     cancel(false);
     active.wait();
     throw;
   }
-  cancel(true);
-  if (!active.wait_for(options.shutdown_grace)) cancel(false);
-  active.wait();
   if (accept_failure) throw std::system_error(accept_failure, "weft::http::serve: accept");
 }
 

@@ -68,8 +68,8 @@ class generator {
   };
   template <class F>
   struct body_of final : body {
-    explicit body_of(F&& fn) : fn(std::move(fn)) {}
-    explicit body_of(const F& fn) : fn(fn) {}
+    explicit body_of(F&& f) : fn(std::move(f)) {}
+    explicit body_of(const F& f) : fn(f) {}
     F fn;
     void run(sink& out) override { std::invoke(fn, out); }
   };

@@ -144,7 +144,7 @@ struct op_for;
 
 template <class T, class F>
 struct op_for<recv_case<T, F>> final : select_op {
-  explicit op_for(recv_case<T, F>& c) : c(c) {}
+  explicit op_for(recv_case<T, F>& chosen) : c(chosen) {}
   recv_case<T, F>& c;
   channel_waiter<T> w;
   std::optional<T> out;
@@ -176,7 +176,7 @@ struct op_for<recv_case<T, F>> final : select_op {
 
 template <class T, class F>
 struct op_for<send_case<T, F>> final : select_op {
-  explicit op_for(send_case<T, F>& c) : c(c) {}
+  explicit op_for(send_case<T, F>& chosen) : c(chosen) {}
   send_case<T, F>& c;
   channel_waiter<T> w;
   channel_status status = channel_status::ok;
@@ -208,7 +208,7 @@ struct op_for<send_case<T, F>> final : select_op {
 
 template <class F>
 struct op_for<default_case<F>> final : select_op {
-  explicit op_for(default_case<F>& c) : c(c) {}
+  explicit op_for(default_case<F>& chosen) : c(chosen) {}
   default_case<F>& c;
   bool is_default() const noexcept override { return true; }
   void run() override { c.fn(); }

@@ -61,13 +61,13 @@ auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional
     {
       // fn and what it captured (a descriptor, a buffer) are destroyed here, before
       // the fiber is woken: once the call has returned, nothing of it lives on.
-      F call = std::move(fn);
+      F job = std::move(fn);
       try {
         if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
-          call();
+          job();
           value.emplace();
         } else {
-          value.emplace(call());
+          value.emplace(job());
         }
       } catch (...) {
         failure = std::current_exception();

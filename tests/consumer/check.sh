@@ -48,12 +48,14 @@ check "install into a temporary prefix" install_weft "$work/build"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 export LD_LIBRARY_PATH=$prefix/lib
 
-# Every installed header compiles on its own (nothing public is missing).
+# Every installed header compiles on its own (nothing public is missing), and
+# cleanly under a user's strict warnings (weft.pc gives -I, not -isystem).
 headers_compile() {
   local h
   for h in $(cd "$prefix/include" && find weft -name '*.hpp' -not -path '*/detail/*'); do
     echo "#include <$h>" >"$work/one.cpp"
-    g++ -fsyntax-only $(pkg-config --cflags weft) "$work/one.cpp" || { echo "in $h"; return 1; }
+    g++ -fsyntax-only -Wall -Wextra -Wshadow -Werror $(pkg-config --cflags weft) "$work/one.cpp" ||
+      { echo "in $h"; return 1; }
   done
 }
 check "every public header compiles alone" headers_compile

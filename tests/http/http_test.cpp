@@ -7,7 +7,9 @@
 
 #include <sys/socket.h>
 
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "../net/net_test.hpp"
 
@@ -274,6 +276,66 @@ TEST(HttpServer, CancellingServeCancelsEveryConnection) {
   });
 }
 
+// Cancelled while it waits for busy connections to finish after the listener
+// closed: serve must still wait for every connection fiber before its frame goes
+// (they use its bookkeeping; ASan catches a use after free here).
+TEST(HttpServer, CancelledDuringShutdownStillWaitsForItsConnections) {
+  run_checked([] {
+    auto listener = net::tcp_listener::bind(loopback_any_port());
+    const std::string url = "http://" + listener.local_endpoint().to_string() + "/";
+    weft::event in_handler, never;
+    auto server = weft::spawn([&] {
+      http::serve(listener, [&](http::request&) -> http::response {
+        in_handler.set();
+        never.wait();
+        return http::response::text(200, "unreachable");
+      });
+    });
+    auto request = weft::spawn([&] { return http::client().get(url, 10s); });
+    in_handler.wait();
+    listener.close();
+    weft::this_fiber::sleep_for(5ms);  // serve is in its shutdown grace period
+    server.cancel();
+    EXPECT_THROW(server.join(), weft::cancelled_error);
+    EXPECT_THROW(request.join(), std::system_error);
+  });
+}
+
+// A stream callback that throws after the head went out: the exception goes to
+// on_error, the client sees the body cut short, and serve still shuts down.
+TEST(HttpServer, ThrowingStreamCallbackIsReportedAndCutsTheBodyShort) {
+  run_checked([] {
+    std::vector<std::string> reported;
+    http::server_options o;
+    o.on_error = [&](std::exception_ptr e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        reported.push_back(x.what());
+      }
+    };
+    test_server s(
+        [](http::request&) {
+          http::response r = http::response::text(200, "");
+          r.stream = [](http::body_writer& out) {
+            out.write("part one\n");
+            throw std::runtime_error("mid-stream failure");
+          };
+          return r;
+        },
+        o);
+    http::client c;
+    try {
+      c.get(s.url("/"), 10s);
+      ADD_FAILURE() << "a body cut short must not look complete";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), http::error::bad_message) << e.what();
+    }
+    ASSERT_EQ(reported.size(), 1u);
+    EXPECT_EQ(reported[0], "mid-stream failure");
+  });  // ~test_server: closes the listener and joins serve, which must end
+}
+
 // A listener shut down behind weft's back makes accept fail for good (EINVAL): serve
 // must end with that error, not retry it forever at full CPU.
 TEST(HttpServer, ListenerBrokenBehindItsBackEndsServeWithTheError) {
@@ -316,6 +378,19 @@ TEST(HttpClient, UrlsAreTakenApartOrRefused) {
   EXPECT_EQ(code_of("http://host:99999/"), http::error::bad_url);
   EXPECT_EQ(code_of("https://example.com/"), http::error::unsupported_scheme);
   EXPECT_EQ(code_of("ftp://example.com/"), http::error::unsupported_scheme);
+  EXPECT_EQ(code_of("http://a b/"), http::error::bad_url);  // not passed on to the resolver
+  // The message says what is wrong, and with which part.
+  const auto what_of = [](const char* text) -> std::string {
+    try {
+      http::url::parse(text);
+    } catch (const std::system_error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(what_of("http://host:99999/").find("port"), std::string::npos) << what_of("http://host:99999/");
+  EXPECT_NE(what_of("htp://x").find("scheme \"htp\""), std::string::npos) << what_of("htp://x");
+  EXPECT_NE(what_of("http://[::1/").find("']'"), std::string::npos) << what_of("http://[::1/");
 }
 
 TEST(HttpClient, RedirectsOnlyWhenAskedAndWithALimit) {
@@ -359,7 +434,12 @@ TEST(HttpClient, DeadlineStaleConnectionsAndBadAnswers) {
         },
         o);
     http::client c;
-    EXPECT_THROW(c.get(s.url("/slow"), 50ms), weft::timeout_error);
+    try {
+      c.get(s.url("/slow"), 50ms);
+      ADD_FAILURE() << "no timeout";
+    } catch (const weft::timeout_error& e) {  // names the request
+      EXPECT_NE(std::string(e.what()).find("GET " + s.url("/slow")), std::string::npos) << e.what();
+    }
     release.set();
     EXPECT_EQ(c.get(s.url("/a"), 10s).status, 200);
     weft::this_fiber::sleep_for(100ms);  // the server closes the idle connection
