@@ -7,13 +7,23 @@ using namespace structured_test;
 
 TEST(AsCompleted, DeliversInCompletionOrder) {
   run_checked([] {
+    // The callables end in the order 1, 2, 0: each waits for the one before.
+    weft::event ended_10, ended_20;
     std::vector<std::function<int()>> fns;
-    for (int delay : {30, 10, 20})
-      fns.push_back([delay] {
-        weft::this_fiber::sleep_for(std::chrono::milliseconds(delay));
-        if (delay == 20) throw boom("twenty");
-        return delay;
-      });
+    fns.push_back([&] {
+      ended_20.wait();
+      return 30;
+    });
+    fns.push_back([&] {
+      ended_10.set();
+      return 10;
+    });
+    fns.push_back([&]() -> int {
+      ended_10.wait();
+      weft::this_fiber::sleep_for(std::chrono::milliseconds(1));
+      ended_20.set();
+      throw boom("twenty");
+    });
     std::vector<std::size_t> order;
     for (auto& done : weft::as_completed(fns)) {
       order.push_back(done.index);

@@ -7,12 +7,18 @@ using namespace structured_test;
 
 TEST(TaskGroup, WaitsForEveryChild) {
   run_checked([] {
+    // Each child waits for the one after it, so they end in reverse order and
+    // the last one only after a sleep: the group must wait for all of them.
     std::vector<int> done;
+    weft::event finished[6];
+    finished[5].set();
     weft::with_task_group([&](weft::task_group& g) {
       for (int i = 0; i < 5; ++i)
-        g.spawn([&done, i] {
-          weft::this_fiber::sleep_for(std::chrono::milliseconds(5 - i));
+        g.spawn([&, i] {
+          finished[i + 1].wait();
+          if (i == 0) weft::this_fiber::sleep_for(std::chrono::milliseconds(2));
           done.push_back(i);
+          finished[i].set();
         });
     });
     EXPECT_EQ(done, (std::vector<int>{4, 3, 2, 1, 0}));
