@@ -24,6 +24,7 @@
 #include <weft/net/read_buffer.hpp>
 #include <weft/net/resolve.hpp>
 #include <weft/net/stream.hpp>
+#include <weft/net/tls.hpp>
 #include <weft/net/udp.hpp>
 #include <weft/http/client.hpp>
 #include <weft/http/message.hpp>

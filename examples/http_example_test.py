@@ -6,7 +6,8 @@ threads, serving a temporary directory. curl checks answers byte for byte (files
 HEAD, 404, 405, HTTP/1.0, keep-alive reuse, path traversal); raw sockets send what
 curl will not (no Host, garbage, huge headers, HTTP/2.0, a chunked body); wrk, ab
 and h2load --h1 load it for a second or two and must see only 2xx answers and no
-socket errors. SIGTERM must stop it with exit status 0.
+socket errors. SIGTERM must stop it with exit status 0. Then once more with --tls
+and a certificate made here: curl (verifying it) and h2load over HTTPS.
 Usage: http_example_test.py HTTP_SERVER
 """
 import os
@@ -134,6 +135,41 @@ def check(server_bin, root, threads):
             server.kill()
 
 
+def check_https(server_bin, root):
+    """--tls with a certificate made here: curl (verifying it) and h2load over TLS."""
+    if shutil.which("openssl") is None:
+        print("missing openssl: HTTPS not checked (./run test installs it)")
+        return
+    with tempfile.TemporaryDirectory() as keys:  # not under root: the server would serve the key
+        check_https_with(server_bin, root, os.path.join(keys, "cert.pem"), os.path.join(keys, "key.pem"))
+
+
+def check_https_with(server_bin, root, cert, key):
+    made = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+    assert made.returncode == 0, made.stderr
+    server = subprocess.Popen([server_bin, "--tls", cert, key, "0", root], stdout=subprocess.PIPE, text=True)
+    try:
+        match = re.search(r":(\d+)\s*$", server.stdout.readline())
+        assert match, "no listening line"
+        base = "https://localhost:%s" % match.group(1)
+        assert curl("--cacert", cert, base + "/hello") == ("hello\n", 200)
+        got = run(["curl", "-sS", "--max-time", "20", "--cacert", cert, "-o", "-", base + "/data.bin"], text=False)
+        assert got.returncode == 0 and got.stdout == bytes(range(256)) * 4096, got.stderr
+        refused = run(["curl", "-sS", "--max-time", "20", base + "/hello"])  # without the certificate
+        assert refused.returncode != 0, refused.stdout
+        h2 = run(["h2load", "--h1", "-n", "2000", "-c", "10", base + "/hello"])
+        assert h2.returncode == 0, h2.stderr
+        assert "2000 succeeded, 0 failed, 0 errored" in h2.stdout, h2.stdout
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0, "server exit status %s" % server.returncode
+        print("http_server --tls: curl, h2load ok")
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
 def main():
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
@@ -150,6 +186,7 @@ def main():
             f.write(bytes(range(256)) * 4096)  # 1 MiB: more than one write
         for threads in (1, 2):
             check(sys.argv[1], root, threads)
+        check_https(sys.argv[1], root)
     return 0
 
 

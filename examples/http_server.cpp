@@ -1,4 +1,5 @@
-// http_server [--threads N] PORT [DIR]: an HTTP/1.1 server on weft::http.
+// http_server [--threads N] [--tls CERT KEY] PORT [DIR]: an HTTP/1.1 server on
+// weft::http.
 //
 //   GET /hello    -> "hello\n" (the route the benchmarks drive)
 //   GET /anything -> the file DIR/anything, when DIR is given (DIR/x/index.html for
@@ -10,10 +11,13 @@
 // schedulers, each with its own listener on PORT (SO_REUSEPORT) and its own
 // connections. SIGINT or SIGTERM closes the listeners; requests in progress get
 // a second to finish, then the process exits 0. PORT 0 lets the kernel choose;
-// the first line printed says where it listens.
+// the first line printed says where it listens. With --tls it speaks HTTPS with the
+// certificate chain CERT and private key KEY (PEM files).
 //
 //   ./http_server 8080 ./public &
 //   curl http://127.0.0.1:8080/hello
+//   ./http_server --tls cert.pem key.pem 8443 &
+//   curl --cacert ca.pem https://localhost:8443/hello
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -111,9 +115,15 @@ int main(int argc, char** argv) {
     if (!parse(args[1], threads)) args.clear();
     args.erase(args.begin(), args.begin() + std::min<std::size_t>(2, args.size()));
   }
+  std::string tls_chain, tls_key;
+  if (args.size() >= 3 && args[0] == "--tls") {
+    tls_chain = args[1];
+    tls_key = args[2];
+    args.erase(args.begin(), args.begin() + 3);
+  }
   std::uint16_t port = 0;
   if (args.empty() || args.size() > 2 || !parse(args[0], port)) {
-    std::fprintf(stderr, "usage: %s [--threads N] PORT [DIR]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--threads N] [--tls CERT KEY] PORT [DIR]\n", argv[0]);
     return 2;
   }
   const std::string dir = args.size() == 2 ? std::string(args[1]) : std::string();
@@ -130,6 +140,12 @@ int main(int argc, char** argv) {
   };
   http::server_options options;
   options.shutdown_grace = 1s;
+  try {
+    if (!tls_chain.empty()) options.tls = net::tls_context::server(tls_chain, tls_key);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "http_server: %s\n", e.what());
+    return 1;
+  }
 
   weft::signal_set stop_signals{SIGINT, SIGTERM};  // before any thread starts
   try {

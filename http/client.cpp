@@ -43,12 +43,15 @@ bool is_redirect(int status) {
 }
 
 // still_open: a pooled connection whose server has not closed it (or sent bytes
-// nobody asked for) while it sat idle.
-bool still_open(const net::tcp_stream& conn) {
+// nobody asked for, a TLS alert among them) while it sat idle.
+bool still_open(int fd) {
   char byte;
-  const long n = ::recv(conn.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const long n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
+
+int descriptor(net::tcp_stream& conn) { return conn.native_handle(); }
+int descriptor(net::tls_stream& conn) { return conn.next_layer().native_handle(); }
 
 std::string serialize_head(const request& req, const url& to, const client_options& options) {
   std::string head;
@@ -79,14 +82,15 @@ url url::parse(std::string_view text) {
     fail(error::bad_url, "cannot use URL \"" + std::string(text) + "\": " + why);
   };
   const std::size_t colon = text.find("://");
-  if (colon == std::string_view::npos || colon == 0) bad("no scheme (it must start with http://)");
+  if (colon == std::string_view::npos || colon == 0) bad("no scheme (it must start with http:// or https://)");
   for (const char c : text)
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) bad("a space or control character (percent-encode it)");
   url u;
   u.scheme = lower(text.substr(0, colon));
-  if (u.scheme != "http")
+  if (u.scheme != "http" && u.scheme != "https")
     fail(error::unsupported_scheme, "scheme \"" + u.scheme + "\" of URL \"" + std::string(text) +
-                                        "\" (weft::http speaks http:// only; https needs TLS, not there yet)");
+                                        "\" (weft::http speaks http:// and https://)");
+  u.port = u.default_port();
   std::string_view rest = text.substr(colon + 3);
   rest = rest.substr(0, rest.find('#'));
   const std::size_t end = rest.find_first_of("/?");
@@ -142,7 +146,7 @@ std::string url::authority() const {
   if (v6) a += '[';
   a += host;
   if (v6) a += ']';
-  if (port != 80) {
+  if (port != default_port()) {
     a += ':';
     a += std::to_string(port);
   }
@@ -216,7 +220,7 @@ response client::exchange_once(const url& to, const request& req,
   const bool may_retry = !retry_on_fresh && idempotent(req.method);
   retry_on_fresh = false;
   bool reused = false;
-  net::tcp_stream conn = take_connection(to, deadline, reused);
+  connection conn = take_connection(to, deadline, reused);
   // A reused connection that fails before any byte of the answer came back was
   // closed by the server in between: an idempotent request goes again, once.
   auto dead_connection = [&](bool answer_started) {
@@ -230,7 +234,7 @@ response client::exchange_once(const url& to, const request& req,
   std::error_code ec;
   const std::string head = serialize_head(req, to, options_);
   const net::const_buffer parts[] = {head, req.body};
-  conn.write_all(parts, deadline, ec);
+  std::visit([&](auto& stream) { stream.write_all(parts, deadline, ec); }, conn);
   if (ec == errc::timed_out) throw_timeout(req, to);
   if (ec) {
     if (dead_connection(false)) return {};
@@ -251,7 +255,7 @@ response client::exchange_once(const url& to, const request& req,
       in.consume(parser.feed(in.unparsed()));
     }
     if (parser.done() || parser.failed()) break;
-    const std::size_t n = in.read_from(conn, deadline, ec);
+    const std::size_t n = std::visit([&](auto& stream) { return in.read_from(stream, deadline, ec); }, conn);
     if (ec == errc::timed_out) throw_timeout(req, to);
     if (ec) {
       if (dead_connection(answer_started)) return {};
@@ -269,12 +273,12 @@ response client::exchange_once(const url& to, const request& req,
   return std::move(parser.message());
 }
 
-net::tcp_stream client::take_connection(const url& to, time_point deadline, bool& reused) {
-  auto pooled = idle_.find(to.authority());
+client::connection client::take_connection(const url& to, time_point deadline, bool& reused) {
+  auto pooled = idle_.find(to.scheme + "://" + to.authority());
   while (pooled != idle_.end() && !pooled->second.empty()) {
-    net::tcp_stream conn = std::move(pooled->second.back());
+    connection conn = std::move(pooled->second.back());
     pooled->second.pop_back();
-    if (still_open(conn)) {
+    if (std::visit([](auto& stream) { return still_open(descriptor(stream)); }, conn)) {
       reused = true;
       return conn;
     }
@@ -282,11 +286,17 @@ net::tcp_stream client::take_connection(const url& to, time_point deadline, bool
   reused = false;
   net::tcp_stream conn = net::tcp_stream::connect(to.host, std::to_string(to.port), deadline);
   conn.set_nodelay(true);
-  return conn;
+  if (!to.secure()) return conn;
+  if (!options_.tls) options_.tls = net::tls_context::client();
+  std::error_code ec;
+  net::tls_stream secure = net::tls_stream::client(*options_.tls, std::move(conn), to.host, deadline, ec);
+  if (ec == errc::timed_out) throw timeout_error("weft::http::client TLS handshake");
+  if (ec) fail(ec, "TLS handshake with " + to.authority());
+  return secure;
 }
 
-void client::put_back(const url& to, net::tcp_stream conn) {
-  std::vector<net::tcp_stream>& pool = idle_[to.authority()];
+void client::put_back(const url& to, connection conn) {
+  std::vector<connection>& pool = idle_[to.scheme + "://" + to.authority()];
   if (pool.size() < options_.max_idle_per_host) pool.push_back(std::move(conn));
 }
 

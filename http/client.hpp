@@ -16,8 +16,11 @@
 // (ECONNREFUSED, ECONNRESET, ...) in std::generic_category, resolver errors in
 // net::resolve_category(), and http::error for a malformed response
 // (bad_message), a body or header over the limit, too many redirects, or a URL
-// the client cannot use (bad_url; unsupported_scheme for https, which needs TLS
-// that weft::http does not have yet).
+// the client cannot use (bad_url; unsupported_scheme for anything but http and
+// https). https:// URLs use TLS (net/tls.hpp) with client_options::tls: by
+// default the system's certificate authorities, and the server's certificate must
+// name the URL's host; a refused certificate throws std::system_error in
+// net::tls_verify_category(), other TLS failures in net::tls_category().
 //
 // Any status is a response, not an error: check response::status. Bodies framed
 // by Content-Length, chunked, or the closing of the connection are all read.
@@ -25,7 +28,7 @@
 // 301, 302, 303, 307 and 308 are followed up to max_redirects times (303, and 301/302
 // after a POST, continue as a GET without the body, as browsers and curl -L do).
 //
-// Connections: each call takes an idle connection to the URL's host and port from
+// Connections: each call takes an idle connection to the URL's scheme, host and port from
 // the pool, or opens one; after a complete response that allows keep-alive the
 // connection goes back (up to max_idle_per_host are kept). A pooled connection the
 // server has closed meanwhile is noticed before use and discarded. Nothing caps how
@@ -40,32 +43,38 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <variant>
 #include <vector>
 
 #include <weft/http/message.hpp>
 #include <weft/net/deadline.hpp>
 #include <weft/net/stream.hpp>
+#include <weft/net/tls.hpp>
 
 namespace weft::http {
 
-// url: an absolute http:// URL taken apart.
+// url: an absolute http:// or https:// URL taken apart.
 struct url {
-  std::string scheme;        // "http" (lower case)
+  std::string scheme;        // "http" or "https" (lower case)
   std::string host;          // a name, an IPv4 address, or an IPv6 address without brackets
-  std::uint16_t port = 80;   // the default port of the scheme when the URL has none
+  std::uint16_t port = 80;   // the default port of the scheme (80, 443) when the URL has none
   std::string target = "/";  // path and query: what the request line carries
 
-  // parse reads "http://host[:port][/path][?query]" (a fragment is dropped).
+  // parse reads "http[s]://host[:port][/path][?query]" (a fragment is dropped).
   // Throws std::system_error with error::bad_url (no scheme or host, a bad port)
-  // or error::unsupported_scheme (anything but http).
+  // or error::unsupported_scheme (anything but http and https).
   static url parse(std::string_view text);
   // resolve: the URL a Location value (absolute, or relative to this one) names.
   url resolve(std::string_view location) const;
-  // authority: what the Host header carries ("host", "host:8080", "[::1]:8080").
+  // authority: what the Host header carries ("host", "host:8080", "[::1]:8080"):
+  // the port only when it is not the scheme's default.
   std::string authority() const;
+  bool secure() const noexcept { return scheme == "https"; }
+  std::uint16_t default_port() const noexcept { return secure() ? 443 : 80; }
   std::string to_string() const;
 };
 
@@ -96,6 +105,9 @@ struct client_options {
   bool follow_redirects = false;
   int max_redirects = 10;                  // then error::too_many_redirects
   std::string user_agent = "weft-http";    // sent unless the request sets one
+  // For https:// URLs; empty: net::tls_context::client() (the system's CAs), made at
+  // the first https request. Set it to trust another CA or to change verification.
+  std::optional<net::tls_context> tls = std::nullopt;
 };
 
 class client {
@@ -124,11 +136,13 @@ class client {
                     time_point deadline);
   response exchange_once(const url& to, const request& req, const std::function<void(std::string_view)>* on_body,
                          time_point deadline, bool& retry_on_fresh);
-  net::tcp_stream take_connection(const url& to, time_point deadline, bool& reused);
-  void put_back(const url& to, net::tcp_stream conn);
+  // A connection to one server: plain for http://, TLS for https://.
+  using connection = std::variant<net::tcp_stream, net::tls_stream>;
+  connection take_connection(const url& to, time_point deadline, bool& reused);
+  void put_back(const url& to, connection conn);
 
   client_options options_;
-  std::map<std::string, std::vector<net::tcp_stream>> idle_;  // by "host:port"
+  std::map<std::string, std::vector<connection>> idle_;  // by "scheme://host:port"
 };
 
 }  // namespace weft::http

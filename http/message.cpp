@@ -119,7 +119,7 @@ class http_category : public std::error_category {
       case error::header_too_large: return "HTTP header block over the limit";
       case error::too_many_redirects: return "too many HTTP redirects";
       case error::bad_url: return "URL weft::http cannot use";
-      case error::unsupported_scheme: return "URL scheme not supported (only http://)";
+      case error::unsupported_scheme: return "URL scheme not supported (only http:// and https://)";
     }
     return "unknown weft.http error";
   }

@@ -117,7 +117,7 @@ enum class error {
   header_too_large,    // a header block over the configured limit
   too_many_redirects,  // the client followed its limit of redirects
   bad_url,             // a URL the client cannot use (no scheme or host, not http)
-  unsupported_scheme,  // https without TLS support, or another scheme
+  unsupported_scheme,  // a scheme other than http and https
 };
 const std::error_category& category() noexcept;
 std::error_code make_error_code(error e) noexcept;

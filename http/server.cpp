@@ -68,9 +68,15 @@ void default_on_error(std::exception_ptr e) {
   }
 }
 
+// end_writing: the end of our side of the stream (TLS: close_notify first).
+void end_writing(net::stream_socket& stream, std::error_code& ec) { stream.shutdown(net::shutdown_type::write, ec); }
+void end_writing(net::tls_stream& stream, std::error_code& ec) { stream.shutdown(std::chrono::seconds(2), ec); }
+
+// connection answers the requests of one stream: a stream_socket or a tls_stream.
+template <class Stream>
 class connection final : body_writer {
  public:
-  connection(net::stream_socket& stream, const handler& h, const server_options& o, connection_control* control)
+  connection(Stream& stream, const handler& h, const server_options& o, connection_control* control)
       : stream_(stream), handler_(h), options_(o), control_(control),
         parser_({.header_bytes = o.max_header_bytes, .body_bytes = o.max_body_bytes}) {}
 
@@ -148,7 +154,7 @@ class connection final : body_writer {
   // drop what comes for a little while (nginx's lingering_close does the same).
   void linger() {
     std::error_code ec;
-    stream_.shutdown(net::shutdown_type::write, ec);
+    end_writing(stream_, ec);
     if (ec) return;
     const time_point until = deadline_after(std::chrono::seconds(2));
     char sink[4096];
@@ -279,7 +285,7 @@ class connection final : body_writer {
     return n == 0 ? read_result::end : read_result::data;
   }
 
-  net::stream_socket& stream_;
+  Stream& stream_;
   const handler& handler_;
   const server_options& options_;
   connection_control* control_;
@@ -293,7 +299,11 @@ class connection final : body_writer {
 }  // namespace
 
 void serve_connection(net::stream_socket& stream, const handler& h, const server_options& options) {
-  connection(stream, h, options, nullptr).run();
+  connection<net::stream_socket>(stream, h, options, nullptr).run();
+}
+
+void serve_connection(net::tls_stream& stream, const handler& h, const server_options& options) {
+  connection<net::tls_stream>(stream, h, options, nullptr).run();
 }
 
 void serve(net::tcp_listener& listener, const handler& h, const server_options& options) {
@@ -342,7 +352,16 @@ void serve(net::tcp_listener& listener, const handler& h, const server_options& 
           active.done();
         }};
         try {
-          connection(c, h, options, &entry->control).run();
+          if (!options.tls) {
+            connection<net::stream_socket>(c, h, options, &entry->control).run();
+          } else {
+            // The handshake counts as the first request's header (header_timeout);
+            // a client that fails it is dropped quietly, as a malformed one is.
+            std::error_code handshake_failed;
+            net::tls_stream secure =
+                net::tls_stream::accept(*options.tls, std::move(c), options.header_timeout, handshake_failed);
+            if (!handshake_failed) connection<net::tls_stream>(secure, h, options, &entry->control).run();
+          }
         } catch (const cancelled_error&) {
           // shutdown, or serve itself was cancelled
         } catch (const std::exception&) {  // out of memory, say: this connection ends, not the server

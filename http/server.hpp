@@ -22,16 +22,20 @@
 // (garbage in its place is a 400), a request whose
 // header is not complete within header_timeout 408. A handler that throws gets the
 // client a 500 and goes to on_error; the connection stays usable.
+//
+// HTTPS: set server_options::tls (net/tls.hpp) and every connection speaks TLS.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <optional>
 
 #include <weft/http/message.hpp>
 #include <weft/net/listener.hpp>
 #include <weft/net/stream.hpp>
+#include <weft/net/tls.hpp>
 
 namespace weft::http {
 
@@ -56,6 +60,10 @@ struct server_options {
   // How long serve, once its listener is closed, lets connections busy with a
   // request finish before cancelling them (idle ones close at once).
   std::chrono::milliseconds shutdown_grace{5'000};
+  // HTTPS: each accepted connection makes the TLS handshake with this context
+  // (tls_context::server(certificate_chain, key)) before its first request, within
+  // header_timeout; a client whose handshake fails is closed without an answer.
+  std::optional<net::tls_context> tls = std::nullopt;
   // Called with each exception a handler threw (after the 500 went out); the
   // default prints it to stderr. Runs in the connection's fiber.
   std::function<void(std::exception_ptr)> on_error;
@@ -81,5 +89,8 @@ void serve(net::tcp_listener& listener, const handler& h, const server_options& 
 // closes nothing itself. Cancellation throws cancelled_error. serve() calls it per
 // connection; call it yourself for a stream you accepted or connected another way.
 void serve_connection(net::stream_socket& stream, const handler& h, const server_options& options = {});
+// The same over TLS, on a stream whose handshake is done (tls_stream::accept);
+// options.tls is not used.
+void serve_connection(net::tls_stream& stream, const handler& h, const server_options& options = {});
 
 }  // namespace weft::http

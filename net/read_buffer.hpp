@@ -21,8 +21,8 @@
 #include <system_error>
 #include <vector>
 
+#include <weft/net/buffer.hpp>
 #include <weft/net/deadline.hpp>
-#include <weft/net/stream.hpp>
 
 namespace weft::net {
 
@@ -38,15 +38,18 @@ class read_buffer {
     if (start_ == end_) start_ = end_ = 0;
   }
 
-  // read_from appends what one read_some on `stream` returns: the count, 0 at the
-  // end of the stream. Deadline, cancellation and errors as stream::read_some's.
-  std::size_t read_from(stream_socket& stream, deadline d, std::error_code& ec) {
+  // read_from appends what one read_some on `stream` (a tcp_stream, unix_stream or
+  // tls_stream) returns: the count, 0 at the end of the stream. Deadline,
+  // cancellation and errors as that read_some's.
+  template <class Stream>
+  std::size_t read_from(Stream& stream, deadline d, std::error_code& ec) {
     make_room();
     const std::size_t n = stream.read_some(mutable_buffer(storage_.data() + end_, storage_.size() - end_), d, ec);
     end_ += n;
     return n;
   }
-  std::size_t read_from(stream_socket& stream, deadline d = {}) {
+  template <class Stream>
+  std::size_t read_from(Stream& stream, deadline d = {}) {
     make_room();
     const std::size_t n = stream.read_some(mutable_buffer(storage_.data() + end_, storage_.size() - end_), d);
     end_ += n;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "../net/net_test.hpp"
+#include "test_server.hpp"
 
 namespace {
 
@@ -19,32 +19,6 @@ using namespace std::chrono_literals;
 using namespace weft_test;
 namespace http = weft::http;
 namespace net = weft::net;
-
-// test_server serves `h` on a loopback port from a fiber until the test ends.
-class test_server {
- public:
-  explicit test_server(http::handler h, http::server_options o = {})
-      : listener_(net::tcp_listener::bind(loopback_any_port())), handler_(std::move(h)), options_(std::move(o)),
-        fiber_(weft::spawn([this] { http::serve(listener_, handler_, options_); })) {}
-  ~test_server() {
-    listener_.close();
-    fiber_.join();
-  }
-  net::endpoint at() const { return endpoint_; }
-  std::string url(std::string_view path) const { return "http://" + endpoint_.to_string() + std::string(path); }
-
- private:
-  net::tcp_listener listener_;
-  net::endpoint endpoint_ = listener_.local_endpoint();
-  http::handler handler_;
-  http::server_options options_;
-  weft::fiber<void> fiber_;
-};
-
-http::response echo(http::request& r) {
-  auto res = http::response::text(200, r.method + " " + r.target + " " + r.body);
-  return res;
-}
 
 // raw sends bytes on a new connection and returns everything the server answers
 // until it closes the connection (or 10 s pass: a hang guard).
@@ -376,7 +350,11 @@ TEST(HttpClient, UrlsAreTakenApartOrRefused) {
   EXPECT_EQ(code_of("example.com/x"), http::error::bad_url);
   EXPECT_EQ(code_of("http://"), http::error::bad_url);
   EXPECT_EQ(code_of("http://host:99999/"), http::error::bad_url);
-  EXPECT_EQ(code_of("https://example.com/"), http::error::unsupported_scheme);
+  const http::url secure = http::url::parse("https://example.com/x");
+  EXPECT_EQ(secure.port, 443);
+  EXPECT_EQ(secure.authority(), "example.com");  // the default port is not named
+  EXPECT_EQ(http::url::parse("https://example.com:80/").authority(), "example.com:80");
+  EXPECT_EQ(http::url::parse("http://example.com:443/").authority(), "example.com:443");
   EXPECT_EQ(code_of("ftp://example.com/"), http::error::unsupported_scheme);
   EXPECT_EQ(code_of("http://a b/"), http::error::bad_url);  // not passed on to the resolver
   // The message says what is wrong, and with which part.

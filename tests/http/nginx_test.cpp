@@ -1,6 +1,7 @@
 // weft::http::client against Debian's nginx: a server nobody here wrote. The test
 // starts nginx with its own configuration in a temporary directory, on a free
-// loopback port, serving files the test made, and stops it by PID. Skipped when
+// loopback port (and another for HTTPS, with a certificate the test made), serving
+// files the test made, and stops it by PID. Skipped when
 // nginx is not installed (./run test installs nginx-light).
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include "../net/net_test.hpp"
 #include "../service.hpp"
+#include "../tls_certificates.hpp"
 
 namespace {
 
@@ -33,6 +35,8 @@ class NginxTest : public ::testing::Test {
     for (const char* sub : {"www", "www/index.html", "www/big.bin", "www/notes.txt"})
       std::filesystem::permissions(d / sub, std::filesystem::perms(0755));
     port_ = free_loopback_port();
+    tls_port_ = free_loopback_port();
+    certificates_.emplace();
     const std::string root = d.string();
     std::string conf = "daemon off;\nworker_processes 1;\npid " + root + "/nginx.pid;\nerror_log " + root +
                        "/error.log;\n";
@@ -49,6 +53,12 @@ class NginxTest : public ::testing::Test {
         "    location = /moved { return 301 /index.html; }\n"
         "    location = /loop { return 302 /loop; }\n"
         "    location = /echo { return 200 \"$request_method $content_length\"; }\n"
+        "  }\n"
+        "  server {\n"
+        "    listen 127.0.0.1:" + std::to_string(tls_port_) + " ssl;\n"
+        "    ssl_certificate " + certificates_->server_chain() + ";\n"
+        "    ssl_certificate_key " + certificates_->server_key() + ";\n"
+        "    root " + root + "/www;\n"
         "  }\n}\n";
     dir_->write("nginx.conf", conf);
     nginx_.emplace(std::vector<std::string>{nginx, "-p", root, "-c", root + "/nginx.conf", "-e",
@@ -64,6 +74,7 @@ class NginxTest : public ::testing::Test {
   static void TearDownTestSuite() {
     nginx_.reset();
     dir_.reset();
+    certificates_.reset();
   }
   void SetUp() override {
     if (!failure_.empty()) FAIL() << failure_;
@@ -71,10 +82,14 @@ class NginxTest : public ::testing::Test {
   }
 
   static std::string url(const std::string& path) { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  static std::string https_url(const std::string& path) {
+    return "https://localhost:" + std::to_string(tls_port_) + path;
+  }
 
   static inline std::optional<temp_dir> dir_;
   static inline std::optional<service> nginx_;
-  static inline std::uint16_t port_ = 0;
+  static inline std::uint16_t port_ = 0, tls_port_ = 0;
+  static inline std::optional<tls_certificates> certificates_;
   static inline std::string failure_;
 };
 
@@ -92,6 +107,27 @@ TEST_F(NginxTest, FilesComeBackWholeOverOneKeptConnection) {
     EXPECT_EQ(big.status, 200);
     EXPECT_TRUE(big.body == pattern(7, 3 << 20)) << "big.bin differs, " << big.body.size() << " bytes";
     EXPECT_EQ(c.idle_connections(), 1u);
+  });
+}
+
+TEST_F(NginxTest, HttpsFilesComeBackWholeOverOneKeptSession) {
+  run_checked([] {
+    http::client_options o;
+    o.tls = weft::net::tls_context::client();
+    o.tls->trust(certificates_->ca());
+    http::client c(std::move(o));
+    for (int i = 0; i < 3; ++i) {
+      http::response r = c.get(https_url("/index.html"), 10s);
+      EXPECT_EQ(r.status, 200);
+      EXPECT_EQ(r.body, "<h1>nginx index</h1>\n");
+      EXPECT_EQ(c.idle_connections(), 1u);
+    }
+    http::response big = c.get(https_url("/big.bin"), 20s);
+    EXPECT_TRUE(big.body == pattern(7, 3 << 20)) << "big.bin differs, " << big.body.size() << " bytes";
+    EXPECT_EQ(c.idle_connections(), 1u);
+    // The same server by its IP address, which the certificate also names.
+    const std::string by_ip = "https://127.0.0.1:" + std::to_string(tls_port_) + "/index.html";
+    EXPECT_EQ(c.get(by_ip, 10s).status, 200);
   });
 }
 

@@ -1,0 +1,146 @@
+// weft::http over TLS: the server with server_options::tls answered by weft's
+// client and by curl, keep-alive over one TLS session, streamed bodies, and the
+// failures a user meets: an untrusted certificate, plain HTTP sent to an HTTPS
+// port, a client that never finishes its handshake.
+#include <weft/runtime/to_thread.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "../tls_certificates.hpp"
+#include "test_server.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace weft_test;
+namespace http = weft::http;
+namespace net = weft::net;
+
+const tls_certificates& certificates() {
+  static const tls_certificates made;
+  return made;
+}
+
+http::server_options over_tls(http::server_options o = {}) {
+  o.tls = net::tls_context::server(certificates().server_chain(), certificates().server_key());
+  return o;
+}
+
+http::client trusting_client() {
+  http::client_options o;
+  o.tls = net::tls_context::client();
+  o.tls->trust(certificates().ca());
+  return http::client(std::move(o));
+}
+
+TEST(Https, ClientAndServerKeepOneSessionForManyRequests) {
+  certificates();
+  run_checked([] {
+    test_server s(echo, over_tls());
+    http::client c = trusting_client();
+    for (int i = 0; i < 3; ++i) {
+      http::response r = c.get(s.url("/hello?x=1"), 10s);
+      EXPECT_EQ(r.status, 200);
+      EXPECT_EQ(r.body, "GET /hello?x=1 ");
+      EXPECT_EQ(c.idle_connections(), 1u);
+    }
+    const std::string big = pattern(3, 300000);  // many TLS records each way
+    http::response p = c.post(s.url("/up"), big, {{"Content-Type", "application/octet-stream"}}, 10s);
+    EXPECT_TRUE(p.body == "POST /up " + big);
+    EXPECT_EQ(c.idle_connections(), 1u);
+  });
+}
+
+TEST(Https, StreamedBodiesGoOutChunkedOverTls) {
+  certificates();
+  run_checked([] {
+    test_server s(
+        [](http::request&) {
+          http::response r;
+          r.stream = [](http::body_writer& out) {
+            for (int i = 0; i < 100; ++i) out.write(std::string(1000, static_cast<char>('a' + i % 26)));
+          };
+          return r;
+        },
+        over_tls());
+    http::client c = trusting_client();
+    std::string got;
+    http::response r =
+        c.send(http::request_builder("GET", s.url("/stream")), [&](std::string_view piece) { got += piece; }, 10s);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.headers.value("Transfer-Encoding"), "chunked");
+    ASSERT_EQ(got.size(), 100000u);
+    EXPECT_EQ(got[99999], static_cast<char>('a' + 99 % 26));
+  });
+}
+
+TEST(Https, AnUntrustedServerIsRefusedWithTheCertificatesReason) {
+  certificates();
+  run_checked([] {
+    test_server s(echo, over_tls());
+    http::client system_cas_only;  // the test's CA is not among them
+    try {
+      system_cas_only.get(s.url("/"), 10s);
+      ADD_FAILURE() << "a certificate from an unknown CA was accepted";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().category(), net::tls_verify_category()) << e.what();
+      EXPECT_NE(std::string(e.what()).find("localhost"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(system_cas_only.idle_connections(), 0u);
+  });
+}
+
+TEST(Https, PlainHttpToTheTlsPortAndASilentClientAreDropped) {
+  certificates();
+  run_checked([] {
+    http::server_options o = over_tls();
+    o.header_timeout = 50ms;
+    test_server s(echo, o);
+    // Plain HTTP: the handshake fails; the connection closes without an HTTP answer.
+    http::client plain;
+    EXPECT_THROW(plain.get("http://" + s.at().to_string() + "/", 10s), std::system_error);
+    // A client that never speaks is closed after header_timeout.
+    auto silent = net::tcp_stream::connect(s.at(), 10s);
+    char c;
+    std::error_code ec;
+    EXPECT_EQ(silent.read_some({&c, 1}, 10s, ec), 0u);
+    EXPECT_FALSE(ec);
+    // The server still serves whoever speaks TLS.
+    http::client c2 = trusting_client();
+    EXPECT_EQ(c2.get(s.url("/ok"), 10s).body, "GET /ok ");
+  });
+}
+
+TEST(Https, CurlGetsItsAnswersAndItsFilesWhole) {
+  certificates();
+  const std::string curl = find_program("curl");
+  if (curl.empty()) GTEST_SKIP() << "curl is not installed (./run test installs it)";
+  run_checked([&] {
+    const std::string big = pattern(5, 1 << 20);
+    test_server s(
+        [&](http::request& r) {
+          if (r.target == "/big") return http::response::text(200, big);
+          return echo(r);
+        },
+        over_tls());
+    // curl runs off the scheduler (weft::to_thread), the server in this thread's fibers.
+    const auto fetch = [&](const std::string& args) {
+      return weft::to_thread([&, args] {
+        std::string out;
+        const std::string command = curl + " -sS --max-time 20 --cacert '" + certificates().ca() + "' " + args;
+        FILE* p = ::popen(command.c_str(), "r");
+        if (!p) return out;
+        char buf[65536];
+        while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+        ::pclose(p);
+        return out;
+      });
+    };
+    EXPECT_EQ(fetch("'" + s.url("/a") + "' '" + s.url("/b") + "'"), "GET /a GET /b ");  // one session, two requests
+    EXPECT_EQ(fetch("-d 'x=1' '" + s.url("/form") + "'"), "POST /form x=1");
+    EXPECT_TRUE(fetch("'" + s.url("/big") + "'") == big);
+  });
+}
+
+}  // namespace
