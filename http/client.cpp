@@ -220,7 +220,12 @@ response client::exchange_once(const url& to, const request& req,
   const bool may_retry = !retry_on_fresh && idempotent(req.method);
   retry_on_fresh = false;
   bool reused = false;
-  connection conn = take_connection(to, deadline, reused);
+  connection conn;
+  try {
+    conn = take_connection(to, deadline, reused);
+  } catch (const timeout_error&) {  // resolving, connecting or the TLS handshake
+    throw_timeout(req, to);
+  }
   // A reused connection that fails before any byte of the answer came back was
   // closed by the server in between: an idempotent request goes again, once.
   auto dead_connection = [&](bool answer_started) {

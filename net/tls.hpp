@@ -22,8 +22,9 @@
 //     which may have cut the data short).
 // A read after the peer's close_notify returns 0, like the end of a TCP stream.
 //
-// One fiber may read while another writes, as with tcp_stream; two readers (or two
-// writers) at once are refused with errc::already_waited. After a timeout or a
+// One fiber may read while another writes, as with tcp_stream; a second reader at
+// once is refused with errc::already_waited, and a second writer waits its turn
+// (the two writers' bytes may interleave, record by record). After a timeout or a
 // cancellation, a read may be retried (nothing was lost); a write may have sent part
 // of a TLS record, so the stream must be closed. A tls_stream belongs to the
 // scheduler (thread) of the tcp_stream under it. Protocol versions: TLS 1.2 and 1.3;

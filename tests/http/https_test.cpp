@@ -112,6 +112,21 @@ TEST(Https, PlainHttpToTheTlsPortAndASilentClientAreDropped) {
   });
 }
 
+TEST(Https, AHandshakeThatNeverEndsTimesOutNamingTheRequest) {
+  certificates();
+  run_checked([] {
+    auto silent = net::tcp_listener::bind(loopback_any_port());  // connects, never answers
+    const std::string url = "https://" + silent.local_endpoint().to_string() + "/x";
+    http::client c = trusting_client();
+    try {
+      c.get(url, 50ms);
+      ADD_FAILURE() << "a handshake nobody answers ended";
+    } catch (const weft::timeout_error& e) {
+      EXPECT_NE(std::string(e.what()).find("GET " + url), std::string::npos) << e.what();
+    }
+  });
+}
+
 TEST(Https, CurlGetsItsAnswersAndItsFilesWhole) {
   certificates();
   const std::string curl = find_program("curl");
