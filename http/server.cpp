@@ -5,6 +5,7 @@
 #include <ctime>
 #include <functional>
 #include <list>
+#include <optional>
 #include <string>
 #include <typeinfo>
 
@@ -131,7 +132,11 @@ class connection final : body_writer {
     return keep_alive;
   }
 
-  response call_handler(request& req) {
+  response call_handler(request& req) { return options_.cancel_on_disconnect ? call_watched(req) : run_handler(req); }
+
+  // run_handler calls the user's handler; what it throws becomes a 500 (and goes to
+  // on_error), except a cancellation, which passes.
+  response run_handler(request& req) {
     try {
       return handler_(req);
     } catch (const cancelled_error&) {
@@ -140,6 +145,51 @@ class connection final : body_writer {
       report(options_, std::current_exception());
       return response::text(500, "internal server error\n");
     }
+  }
+
+  // call_watched (cancel_on_disconnect) runs the handler in a fiber of its own while
+  // another reads the connection: the end of the stream or an error there means the
+  // client is gone, and the handler is cancelled. Bytes that arrive instead (a
+  // pipelined request) end the watch and stay in the buffer for the next request.
+  response call_watched(request& req) {
+    bool client_gone = false;
+    fiber<response> work = spawn({.name = "http handler"}, [&] { return run_handler(req); });
+    fiber<void> watch = spawn({.name = "http disconnect watch"}, [&] {
+      std::error_code ec;
+      if (in_.read_from(stream_, net::deadline{}, ec) == 0) {
+        client_gone = true;
+        work.cancel();
+      }
+    });
+    std::optional<response> res;
+    std::exception_ptr failure;
+    try {
+      res.emplace(work.join());
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    // Both fibers use this frame: wait for them, whatever happened (this fiber may
+    // itself have been cancelled while it waited for the handler).
+    {
+      shield_scope shielded;
+      watch.cancel();
+      if (work.joinable()) {
+        work.cancel();
+        try {
+          work.join();
+        } catch (...) {
+        }
+      }
+      try {
+        watch.join();
+      } catch (...) {
+      }
+    }
+    if (failure) {
+      if (client_gone) throw connection_gone{};
+      std::rethrow_exception(failure);
+    }
+    return std::move(*res);
   }
 
   // parse_buffered feeds the unparsed bytes; true once the message is done or failed.

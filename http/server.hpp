@@ -60,6 +60,12 @@ struct server_options {
   // How long serve, once its listener is closed, lets connections busy with a
   // request finish before cancelling them (idle ones close at once).
   std::chrono::milliseconds shutdown_grace{5'000};
+  // Cancel a handler whose client disconnects while it runs (Go's request
+  // context, aiohttp's handler_cancellation): its blocking calls throw
+  // cancelled_error, and no answer is written. The handler then runs in a fiber
+  // of its own beside one that watches the connection (two spawns per request);
+  // bytes the client sends meanwhile (a pipelined request) end the watch.
+  bool cancel_on_disconnect = false;
   // HTTPS: each accepted connection makes the TLS handshake with this context
   // (tls_context::server(certificate_chain, key)) before its first request, within
   // header_timeout; a client whose handshake fails is closed without an answer.

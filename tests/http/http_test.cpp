@@ -230,6 +230,39 @@ TEST(HttpServer, ShutdownLetsTheBusyRequestFinish) {
   });
 }
 
+TEST(HttpServer, AClientThatDisconnectsCancelsItsHandlerWhenAsked) {
+  run_checked([] {
+    weft::event in_handler, unwound;
+    http::server_options o;
+    o.cancel_on_disconnect = true;
+    test_server s(
+        [&](http::request& r) -> http::response {
+          if (r.target == "/slow") {
+            struct mark {
+              weft::event& e;
+              ~mark() { e.set(); }
+            } m{unwound};
+            in_handler.set();
+            weft::this_fiber::sleep_for(1h);
+          }
+          if (r.target == "/first") weft::this_fiber::sleep_for(20ms);  // the next request arrives meanwhile
+          return http::response::text(200, "ok " + r.target + "\n");
+        },
+        o);
+    {
+      auto conn = net::tcp_stream::connect(s.at());
+      conn.write_all("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+      in_handler.wait();
+    }  // the client goes away while its handler sleeps
+    EXPECT_TRUE(unwound.wait_for(10s)) << "the handler was not cancelled";
+    // Bytes that arrive while a handler runs are a request, not a disconnect.
+    const std::string answer = raw(s, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+                                      "GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(count(answer, "HTTP/1.1 200"), 2) << answer;
+    EXPECT_LT(answer.find("ok /first"), answer.find("ok /second")) << answer;
+  });
+}
+
 TEST(HttpServer, CancellingServeCancelsEveryConnection) {
   run_checked([] {
     auto listener = net::tcp_listener::bind(loopback_any_port());
