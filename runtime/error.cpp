@@ -26,6 +26,7 @@ class weft_category final : public std::error_category {
       case errc::end_of_stream: return "the peer closed the stream early";
       case errc::destroyed_while_waiting: return "destroyed while this fiber waited on it";
       case errc::build_mismatch: return "the program and the weft library were built with different sanitizers";
+      case errc::queue_shut_down: return "queue is shut down";
     }
     return "unknown weft error";
   }

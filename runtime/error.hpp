@@ -59,6 +59,7 @@ enum class errc {
   destroyed_while_waiting,  // the sync/ primitive a fiber waited on was destroyed
   build_mismatch,     // the program and the weft library were built with different
                       //   sanitizers (link weft-asan / weft-tsan, or plain weft)
+  queue_shut_down,    // a put on a shut-down queue, or a get once it is also empty
 };
 
 // category() is the std::error_category of weft::errc ("weft"). Codes with a POSIX

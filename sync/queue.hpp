@@ -30,6 +30,18 @@
 // A task_done() with nothing unfinished is errc::invalid_argument (asyncio's
 // ValueError).
 //
+// Shutting down (asyncio 3.13's Queue.shutdown) ends a worker pool without sentinel
+// items: after shutdown(), every put (waiting or not) throws queue_shut_down_error
+// with its item untouched, and gets go on until the queue is empty, then throw it
+// too; waiting getters are woken with it at once (the queue is empty when they
+// wait). The range-for is the worker's loop: it gets until shut down and drained.
+//   for (job& j : jobs) { run(j); jobs.task_done(); }   // each worker
+//   jobs.join(); jobs.shutdown();                        // the owner, when all is done
+// shutdown(true) (asyncio's immediate=True) also discards the queued items and
+// counts each as done, so join() returns once the items already taken are done.
+// Deadline forms report shut down by the same exception, not by their false or
+// std::nullopt, which stays "the deadline passed".
+//
 // Threads: every call may be made from any fiber of any scheduler and from a plain
 // thread (one not running a scheduler), where the waiting forms block that thread
 // alone (a plain thread cannot be cancelled). On a scheduler's thread outside its
@@ -44,6 +56,7 @@
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -130,12 +143,21 @@ template <class T>
 struct queue_waiter : waiter {
   T* src = nullptr;          // a waiting putter's item: moved from when served
   std::optional<T> received; // a waiting getter's item: filled when served
+  bool shut_down = false;    // served by shutdown(), nothing transferred
 };
 
 [[noreturn, gnu::cold, gnu::noinline]] void throw_bad_queue_size(const std::string& why);
 [[noreturn, gnu::cold, gnu::noinline]] void throw_task_done_too_often();
 
 }  // namespace detail
+
+// queue_shut_down_error: what a put on a shut-down queue throws, and a get once it
+// is also empty (asyncio.QueueShutDown). code() is errc::queue_shut_down; what()
+// names the call ("weft::queue::get: queue is shut down").
+class queue_shut_down_error : public error {
+ public:
+  explicit queue_shut_down_error(const char* call) : error(errc::queue_shut_down, call) {}
+};
 
 // basic_queue is the queue of one order (Items: detail::fifo_items and the others);
 // use weft::queue, weft::lifo_queue or weft::priority_queue.
@@ -157,7 +179,8 @@ class basic_queue {
   ~basic_queue() { detail::abandon_waiters(lock_, "weft::queue", putters_, getters_, joiners_); }
 
   // put adds v, waiting while the queue is full. Throws cancelled_error if
-  // cancelled while waiting (v untouched).
+  // cancelled while waiting, queue_shut_down_error if the queue is or gets shut
+  // down (either way v untouched).
   void put(T&& v) { (void)put_wait(v, no_deadline, "weft::queue::put"); }
   void put(const T& v) requires std::is_copy_constructible_v<T> { put(T(v)); }
   // put_until waits at most until `deadline`: false (v untouched) if it passed.
@@ -175,9 +198,13 @@ class basic_queue {
     return put_until(v, deadline_after(d));
   }
   // try_put adds v only if that needs no waiting (asyncio's put_nowait); false if
-  // the queue is full (v untouched). Any thread.
+  // the queue is full (v untouched). Shut down: queue_shut_down_error. Any thread.
   bool try_put(T&& v) {
-    std::lock_guard guard(lock_);
+    std::unique_lock guard(lock_);
+    if (shut_down_) [[unlikely]] {
+      guard.unlock();
+      throw queue_shut_down_error("weft::queue::try_put");
+    }
     return put_now(v);
   }
   bool try_put(const T& v) requires std::is_copy_constructible_v<T> {
@@ -186,7 +213,8 @@ class basic_queue {
   }
 
   // get removes and returns the next item, waiting while the queue is empty.
-  // Throws cancelled_error if cancelled while waiting (nothing taken).
+  // Throws cancelled_error if cancelled while waiting (nothing taken), and
+  // queue_shut_down_error once the queue is shut down and empty.
   T get() { return std::move(*get_wait(no_deadline, "weft::queue::get")); }
   // get_until waits at most until `deadline`: std::nullopt if it passed.
   std::optional<T> get_until(time_point deadline) { return get_wait(deadline, "weft::queue::get_until"); }
@@ -194,13 +222,76 @@ class basic_queue {
   std::optional<T> get_for(std::chrono::duration<Rep, Period> d) {
     return get_until(deadline_after(d));
   }
-  // try_get takes an item only if one is there (asyncio's get_nowait). Any thread.
-  std::optional<T> try_get() noexcept {
+  // try_get takes an item only if one is there (asyncio's get_nowait); std::nullopt
+  // if none. Shut down and empty: queue_shut_down_error. Any thread.
+  std::optional<T> try_get() {
     std::optional<T> out;
-    std::lock_guard guard(lock_);
-    get_now(out);
+    std::unique_lock guard(lock_);
+    if (!get_now(out) && shut_down_) [[unlikely]] {
+      guard.unlock();
+      throw queue_shut_down_error("weft::queue::try_get");
+    }
     return out;
   }
+
+  // shutdown stops the queue (see the top of this file): waiting putters and
+  // getters wake with queue_shut_down_error, later puts throw it, gets drain what
+  // is queued first. immediate = true also discards the queued items, counting
+  // each as done (join() may return). Calling it again does nothing, except that
+  // shutdown(true) after shutdown() still discards. Any thread; never waits.
+  void shutdown(bool immediate = false) noexcept {
+    std::lock_guard guard(lock_);
+    if (!shut_down_) {
+      shut_down_ = true;
+      auto end_wait = [](detail::waiter* w) {
+        static_cast<waiter_type*>(w)->shut_down = true;
+        detail::wake_served(w);
+      };
+      putters_.drain_claimed(end_wait);
+      getters_.drain_claimed(end_wait);  // the queue is empty while getters wait
+    }
+    if (immediate) {
+      while (items_.size() != 0) {
+        (void)items_.pop();
+        --unfinished_;
+      }
+      if (unfinished_ == 0) joiners_.drain_claimed([](detail::waiter* w) { detail::wake_served(w); });
+    }
+  }
+  // is_shut_down: shutdown() has been called.
+  bool is_shut_down() const noexcept {
+    std::lock_guard guard(lock_);
+    return shut_down_;
+  }
+
+  // Range-for gets until the queue is shut down and empty (a worker's loop; each
+  // item still wants its task_done()). Cancellation throws out of the loop.
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(basic_queue* q) : q_(q) { ++*this; }
+    T& operator*() const noexcept { return *current_; }
+    T* operator->() const noexcept { return &*current_; }
+    iterator& operator++() {
+      current_.reset();
+      try {
+        current_ = q_->get_wait(no_deadline, "weft::queue::get");
+      } catch (const queue_shut_down_error&) {
+        // the end of the loop: shut down and drained
+      }
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const noexcept { return !current_.has_value(); }
+
+   private:
+    basic_queue* q_ = nullptr;
+    mutable std::optional<T> current_;
+  };
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() noexcept { return {}; }
 
   // task_done marks one item got from the queue as processed; when none is left
   // unfinished, every join() returns. More calls than puts: errc::invalid_argument.
@@ -283,6 +374,10 @@ class basic_queue {
     return wait_as(call, [&](auto& parker, detail::scheduler* here) {
       auto lock = lock_.as(here);
       lock.lock();
+      if (shut_down_) [[unlikely]] {
+        lock.unlock();
+        throw queue_shut_down_error(call);
+      }
       bool done;
       try {
         done = put_now(v);
@@ -296,7 +391,9 @@ class basic_queue {
       }
       waiter_type w;
       w.src = &v;
-      return detail::served_or_throw(detail::block_on(parker, lock, putters_, w, call, deadline), w, call);
+      const bool served = detail::served_or_throw(detail::block_on(parker, lock, putters_, w, call, deadline), w, call);
+      if (w.shut_down) throw queue_shut_down_error(call);
+      return served;
     });
   }
 
@@ -309,9 +406,15 @@ class basic_queue {
         lock.unlock();
         return out;
       }
+      if (shut_down_) {
+        lock.unlock();
+        throw queue_shut_down_error(call);
+      }
       waiter_type w;
-      if (detail::served_or_throw(detail::block_on(parker, lock, getters_, w, call, deadline), w, call))
+      if (detail::served_or_throw(detail::block_on(parker, lock, getters_, w, call, deadline), w, call)) {
+        if (w.shut_down) throw queue_shut_down_error(call);
         out.emplace(std::move(*w.received));
+      }
       return out;
     });
   }
@@ -332,6 +435,7 @@ class basic_queue {
   mutable detail::biased_lock lock_;  // guards everything below
   const std::size_t maxsize_;
   std::size_t unfinished_ = 0;  // put and not yet task_done
+  bool shut_down_ = false;
   Items items_;
   detail::wait_queue putters_;  // only while the queue is full
   detail::wait_queue getters_;  // only while it is empty

@@ -22,7 +22,7 @@ std::string message_of(F f, weft::errc expected) {
 }  // namespace
 
 TEST(ErrorMessage, EveryCodeReadsCallThenCondition) {
-  for (int i = static_cast<int>(weft::errc::cancelled); i <= static_cast<int>(weft::errc::build_mismatch); ++i) {
+  for (int i = static_cast<int>(weft::errc::cancelled); i <= static_cast<int>(weft::errc::queue_shut_down); ++i) {
     const auto e = static_cast<weft::errc>(i);
     const std::string condition = weft::category().message(i);
     EXPECT_EQ(std::string(weft::error(e).what()), condition);

@@ -247,6 +247,144 @@ TEST_P(Queue, PlainThreadPutsAndGets) {
   });
 }
 
+// shutdown (asyncio 3.13): puts fail at once, gets drain what is queued, then fail.
+TEST_P(Queue, ShutdownStopsPutsAndLetsGetsDrain) {
+  run([&] {
+    weft::queue<std::string> q;
+    q.put("a");
+    q.put("b");
+    EXPECT_FALSE(q.is_shut_down());
+    q.shutdown();
+    EXPECT_TRUE(q.is_shut_down());
+    std::string late = "late";
+    try {
+      q.put(std::move(late));
+      ADD_FAILURE() << "put accepted";
+    } catch (const weft::queue_shut_down_error& e) {
+      EXPECT_EQ(e.code(), weft::errc::queue_shut_down);
+      EXPECT_STREQ(e.what(), "weft::queue::put: queue is shut down");
+    }
+    EXPECT_EQ(late, "late");  // the item stays with the caller
+    EXPECT_THROW(q.try_put(std::string("x")), weft::queue_shut_down_error);
+    EXPECT_THROW(q.put_for(std::string("x"), 1h), weft::queue_shut_down_error);
+    EXPECT_EQ(q.get(), "a");
+    EXPECT_EQ(q.try_get(), "b");
+    EXPECT_THROW(q.get(), weft::queue_shut_down_error);
+    EXPECT_THROW(q.get_for(1h), weft::queue_shut_down_error);  // not a std::nullopt "timeout"
+    EXPECT_THROW(q.try_get(), weft::queue_shut_down_error);
+    q.shutdown();  // again: nothing more happens
+    q.task_done();
+    q.task_done();
+    q.join();
+  });
+}
+
+TEST_P(Queue, ShutdownWakesWaitingGettersAndPutters) {
+  hang_guard guard;
+  run([&] {
+    weft::queue<int> empty, full(1);
+    full.put(1);
+    int kept = 2;
+    auto getter = spawn([&] { return empty.get(); });
+    auto timed_getter = spawn([&] { return empty.get_for(1h); });
+    auto putter = spawn([&] { full.put(std::move(kept)); });
+    settle();
+    empty.shutdown();
+    full.shutdown();
+    try {
+      getter.join();
+      ADD_FAILURE() << "get returned";
+    } catch (const weft::queue_shut_down_error& e) {
+      EXPECT_STREQ(e.what(), "weft::queue::get: queue is shut down");
+    }
+    EXPECT_THROW(timed_getter.join(), weft::queue_shut_down_error);
+    EXPECT_THROW(putter.join(), weft::queue_shut_down_error);
+    EXPECT_EQ(kept, 2);
+    EXPECT_EQ(full.size(), 1u);  // what was queued stays for the getters
+    EXPECT_EQ(full.get(), 1);
+  });
+}
+
+// The worker pool without sentinels: each worker's range-for ends when the owner,
+// after join(), shuts the queue down; every item is processed exactly once.
+TEST_P(Queue, RangeForWorkersEndAtShutdown) {
+  hang_guard guard;
+  run([&] {
+    weft::queue<int> jobs(4);
+    std::atomic<int> processed{0}, sum{0};
+    std::vector<weft::fiber<int>> workers;
+    for (int i = 0; i < 3; ++i)
+      workers.push_back(spawn([&] {
+        int mine = 0;
+        for (int& job : jobs) {
+          weft::this_fiber::yield();
+          sum += job;
+          ++processed;
+          ++mine;
+          jobs.task_done();
+        }
+        return mine;
+      }));
+    for (int i = 1; i <= 30; ++i) jobs.put(int(i));
+    jobs.join();
+    jobs.shutdown();
+    int total = 0;
+    for (auto& w : workers) total += w.join();
+    EXPECT_EQ(total, 30);
+    EXPECT_EQ(processed.load(), 30);
+    EXPECT_EQ(sum.load(), 465);
+  });
+}
+
+// shutdown(true) discards what is queued, counting it done: join returns once the
+// items already taken are done, and no worker sees a discarded item.
+TEST_P(Queue, ImmediateShutdownDiscardsQueuedItems) {
+  hang_guard guard;
+  run([&] {
+    weft::lifo_queue<int> q;
+    for (int i = 0; i < 5; ++i) q.put(int(i));
+    EXPECT_EQ(q.get(), 4);  // taken: still unfinished
+    auto joiner = spawn([&] { q.join(); });
+    settle();
+    q.shutdown(true);
+    EXPECT_EQ(q.size(), 0u);
+    EXPECT_EQ(q.unfinished(), 1u);
+    EXPECT_THROW(q.get(), weft::queue_shut_down_error);
+    q.task_done();  // the one taken before
+    joiner.join();
+    EXPECT_EQ(q.unfinished(), 0u);
+
+    weft::queue<int> graceful_first;
+    graceful_first.put(1);
+    graceful_first.shutdown();
+    graceful_first.shutdown(true);  // a second, immediate call still discards
+    EXPECT_EQ(graceful_first.size(), 0u);
+    graceful_first.join();
+  });
+}
+
+// A plain thread blocked in get is released by a shutdown from a fiber.
+TEST_P(Queue, ShutdownReleasesAPlainThread) {
+  hang_guard guard;
+  run([&] {
+    weft::queue<int> q;
+    auto keep_open = weft::this_scheduler();
+    std::atomic<bool> released{false};
+    std::thread t([&] {
+      try {
+        q.get();
+      } catch (const weft::queue_shut_down_error&) {
+        released = true;
+      }
+    });
+    weft::this_fiber::sleep_for(5ms);  // most often the thread waits by now; either way it must end
+    q.shutdown();
+    while (!released) weft::this_fiber::sleep_for(1ms);
+    t.join();
+    EXPECT_TRUE(released);
+  });
+}
+
 TEST(QueueFifo, GettersAreServedInArrivalOrder) {
   run_checked([] {
     weft::queue<int> q;
