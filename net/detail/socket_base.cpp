@@ -97,13 +97,13 @@ bool out_of_resources(int e) noexcept { return e == EMFILE || e == ENFILE || e =
 
 }  // namespace
 
-bool socket_base::back_off(duration& delay, duration max_delay, time_point deadline, std::error_code& ec) {
+bool socket_base::back_off(const char* call, duration& delay, duration max_delay, time_point deadline, std::error_code& ec) {
   const time_point now = clock::now();
   if (now >= deadline) {
     ec = make_error_code(errc::timed_out);
     return false;
   }
-  this_fiber::sleep_until(deadline - now > delay ? now + delay : deadline);
+  weft::detail::sleep_until_as(deadline - now > delay ? now + delay : deadline, call);
   delay = std::min(delay * 2, max_delay);
   if (fd_ < 0) {
     ec = make_error_code(errc::socket_closed);
@@ -130,7 +130,7 @@ int socket_base::accept_fd(const char* call, sockaddr_storage* peer, socklen_t* 
     if (!out_of_resources(e)) return -1;
     // Out of descriptors: epoll will not report the waiting connection again, and
     // retrying at once would spin. Sleep, then look again.
-    if (!back_off(backoff, 100ms, deadline, ec)) return -1;
+    if (!back_off(call, backoff, 100ms, deadline, ec)) return -1;
   }
 }
 
@@ -150,7 +150,7 @@ void socket_base::connect_fd(const char* call, const sockaddr* to, socklen_t len
     // EAGAIN: an AF_UNIX listener's backlog is full (or TCP found no free local
     // port). Nothing will be reported on this socket when room appears: sleep a
     // little and try again, until the deadline.
-    if (!back_off(backoff, 20ms, deadline, ec)) return;
+    if (!back_off(call, backoff, 20ms, deadline, ec)) return;
   }
   // The outcome is known when the socket turns writable; SO_ERROR says which.
   for (;;) {

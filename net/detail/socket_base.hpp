@@ -155,8 +155,8 @@ class socket_base {
   // back_off sleeps the fiber for `delay`, never past the deadline, and doubles
   // delay up to max_delay: the retry pause for errors that no epoll event ends.
   // false with ec when the deadline has passed (timed_out) or another fiber closed
-  // the socket meanwhile (socket_closed). Throws cancelled_error.
-  bool back_off(duration& delay, duration max_delay, time_point deadline, std::error_code& ec);
+  // the socket meanwhile (socket_closed). Throws cancelled_error naming `call`.
+  bool back_off(const char* call, duration& delay, duration max_delay, time_point deadline, std::error_code& ec);
 
   // Socket options and names, shared by the socket kinds.
   void set_int_option(int level, int name, int value, const char* what);

@@ -160,6 +160,29 @@ TEST(UnixConnect, FullBacklogReportsTimedOutAtTheDeadlineWithoutSpinning) {
   });
 }
 
+// A cancellation that lands in the retry pause names the user's call, not the
+// sleep the pause is made of.
+TEST(UnixConnect, CancelledWhileWaitingForRoomNamesConnect) {
+  no_injection();
+  hang_guard guard;
+  run_checked([] {
+    const std::string path = abstract_path("backlog-cancel");
+    auto listener = unix_listener::bind(path, {.backlog = 1});
+    std::vector<unix_stream> queued;
+    fill_backlog(path, queued);
+    connect_calls.script({});
+    auto connector = weft::spawn([&] { return unix_stream::connect(path, 10s); });
+    while (connect_calls.calls.load() < 2) weft::this_fiber::sleep_for(1ms);  // in its retry pauses
+    connector.cancel();
+    try {
+      connector.join();
+      ADD_FAILURE() << "connect returned";
+    } catch (const weft::cancelled_error& e) {
+      EXPECT_STREQ(e.what(), "weft::net::unix_stream::connect: fiber cancelled");
+    }
+  });
+}
+
 // TCP answers EAGAIN when no local port is free: retried like a full backlog.
 TEST(TcpConnect, EagainIsRetriedUntilTheConnectGoesThrough) {
   no_injection();
