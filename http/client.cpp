@@ -15,7 +15,10 @@ namespace weft::http {
 
 namespace {
 
+// fail: weft::http's own failures (`what` says it all) as weft::error; the OS's and
+// TLS's as std::system_error, whose what() adds their reason.
 [[noreturn]] void fail(std::error_code ec, const std::string& what) {
+  if (ec.category() == http::category()) throw weft::error(ec, "weft::http::client", what);
   throw std::system_error(ec, "weft::http::client: " + what);
 }
 

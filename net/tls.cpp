@@ -43,6 +43,8 @@ std::error_code last_tls_error(std::error_code otherwise) {
   const unsigned long code = ERR_get_error();
   ERR_clear_error();
   if (code == 0) return otherwise;
+  // An errno OpenSSL saw (fopen of a missing certificate file): report it as one.
+  if (ERR_SYSTEM_ERROR(code)) return {static_cast<int>(ERR_GET_REASON(code)), std::generic_category()};
   return {static_cast<int>(code), tls_category()};
 }
 

@@ -58,12 +58,13 @@ std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), 
 error::error(errc e) : error(e, std::string_view{}, std::string_view{}) {}
 error::error(errc e, const char* call) : error(e, std::string_view(call), std::string_view{}) {}
 error::error(errc e, const std::string& call) : error(e, std::string_view(call), std::string_view{}) {}
-error::error(errc e, std::string_view call, std::string_view detail)
-    : std::system_error(make_error_code(e)) {
+error::error(errc e, std::string_view call, std::string_view detail) : error(make_error_code(e), call, detail) {}
+
+error::error(std::error_code code, std::string_view call, std::string_view detail) : std::system_error(code) {
   std::string text(call);
   if (!text.empty()) text += ": ";
   if (detail.empty())
-    text += category().message(static_cast<int>(e));
+    text += code.message();
   else
     text += detail;
   what_ = std::make_shared<const std::string>(std::move(text));

@@ -86,6 +86,9 @@ class error : public std::system_error {
   error(errc e, const char* call);
   error(errc e, const std::string& call);
   error(errc e, std::string_view call, std::string_view detail);
+  // The same for a code of another weft category (weft::http::error): what() is
+  // "<call>: <detail>", or "<call>: <code's message>" without a detail.
+  error(std::error_code code, std::string_view call, std::string_view detail);
   const char* what() const noexcept override;
 
  private:

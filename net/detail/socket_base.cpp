@@ -13,6 +13,7 @@ namespace weft::net::detail {
 
 void throw_error(const std::error_code& ec, const char* what) {
   if (ec == errc::timed_out) throw timeout_error(what);
+  if (ec.category() == weft::category()) throw error(static_cast<errc>(ec.value()), what);  // socket_closed, ...
   throw std::system_error(ec, what);
 }
 

@@ -40,7 +40,8 @@
 namespace weft::net::detail {
 
 // throw_error throws the exception the throwing overloads report ec with:
-// weft::timeout_error for a deadline, std::system_error naming `what` otherwise.
+// weft::timeout_error for a deadline, weft::error for weft's other codes
+// (socket_closed, end_of_stream, ...), std::system_error naming `what` for the OS's.
 [[noreturn]] void throw_error(const std::error_code& ec, const char* what);
 inline void throw_if(const std::error_code& ec, const char* what) {
   if (ec) [[unlikely]]

@@ -402,6 +402,10 @@ TEST(HttpClient, UrlsAreTakenApartOrRefused) {
   EXPECT_NE(what_of("http://host:99999/").find("port"), std::string::npos) << what_of("http://host:99999/");
   EXPECT_NE(what_of("htp://x").find("scheme \"htp\""), std::string::npos) << what_of("htp://x");
   EXPECT_NE(what_of("http://[::1/").find("']'"), std::string::npos) << what_of("http://[::1/");
+  // Said once, without the error category's own text tacked on; a weft::error.
+  EXPECT_EQ(what_of("htp:/nonsense"),
+            "weft::http::client: cannot use URL \"htp:/nonsense\": no scheme (it must start with http:// or https://)");
+  EXPECT_THROW(http::url::parse("nonsense"), weft::error);
 }
 
 TEST(HttpClient, RedirectsOnlyWhenAskedAndWithALimit) {

@@ -269,6 +269,13 @@ TEST(Tls, MisuseIsReported) {
     ADD_FAILURE() << "a missing certificate file";
   } catch (const std::system_error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/cert.pem"), std::string::npos) << e.what();
+    EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory) << e.what();  // OpenSSL's errno, as an errno
+  }
+  try {
+    tls_context::client().trust("/nonexistent/ca.pem");
+    ADD_FAILURE() << "a missing CA file";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory) << e.what();
   }
   try {
     tls_context::server(certificates().server_chain(), certificates().self_signed_key());
