@@ -9,6 +9,7 @@
 
 #include <weft/net/read_buffer.hpp>
 #include <weft/http/detail/parser.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/error.hpp>
 
 namespace weft::http {
@@ -169,9 +170,20 @@ client::client(client_options options) : options_(std::move(options)) {}
 client::~client() = default;
 
 std::size_t client::idle_connections() const noexcept {
+  std::lock_guard lock(pool_mutex_);
   std::size_t n = 0;
   for (const auto& [key, conns] : idle_) n += conns.size();
   return n;
+}
+
+client::pool_key client::key_for(const url& to) {
+  return {weft::detail::this_thread_scheduler, to.scheme + "://" + to.authority()};
+}
+
+net::tls_context client::tls_context() {
+  std::lock_guard lock(pool_mutex_);
+  if (!options_.tls) options_.tls = net::tls_context::client();
+  return *options_.tls;  // a copy shares the one SSL_CTX
 }
 
 response client::get(std::string_view url_text, net::deadline d) { return send(request_builder("GET", url_text), d); }
@@ -282,30 +294,38 @@ response client::exchange_once(const url& to, const request& req,
 }
 
 client::connection client::take_connection(const url& to, time_point deadline, bool& reused) {
-  auto pooled = idle_.find(to.scheme + "://" + to.authority());
-  while (pooled != idle_.end() && !pooled->second.empty()) {
-    connection conn = std::move(pooled->second.back());
-    pooled->second.pop_back();
-    if (std::visit([](auto& stream) { return still_open(descriptor(stream)); }, conn)) {
+  const pool_key key = key_for(to);
+  for (;;) {
+    std::optional<connection> conn;
+    {
+      std::lock_guard lock(pool_mutex_);
+      auto pooled = idle_.find(key);
+      if (pooled == idle_.end() || pooled->second.empty()) break;
+      conn.emplace(std::move(pooled->second.back()));
+      pooled->second.pop_back();
+    }
+    if (std::visit([](auto& stream) { return still_open(descriptor(stream)); }, *conn)) {
       reused = true;
-      return conn;
+      return std::move(*conn);
     }
   }
   reused = false;
   net::tcp_stream conn = net::tcp_stream::connect(to.host, std::to_string(to.port), deadline);
   conn.set_nodelay(true);
   if (!to.secure()) return conn;
-  if (!options_.tls) options_.tls = net::tls_context::client();
   std::error_code ec;
-  net::tls_stream secure = net::tls_stream::client(*options_.tls, std::move(conn), to.host, deadline, ec);
+  net::tls_stream secure = net::tls_stream::client(tls_context(), std::move(conn), to.host, deadline, ec);
   if (ec == errc::timed_out) throw timeout_error("weft::http::client TLS handshake");
   if (ec) fail(ec, "TLS handshake with " + to.authority());
   return secure;
 }
 
 void client::put_back(const url& to, connection conn) {
-  std::vector<connection>& pool = idle_[to.scheme + "://" + to.authority()];
+  pool_key key = key_for(to);
+  std::lock_guard lock(pool_mutex_);
+  std::vector<connection>& pool = idle_[std::move(key)];
   if (pool.size() < options_.max_idle_per_host) pool.push_back(std::move(conn));
+  // else: conn closes here, under the lock; closing a socket does not block
 }
 
 }  // namespace weft::http

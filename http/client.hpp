@@ -34,8 +34,12 @@
 // server has closed meanwhile is noticed before use and discarded. Nothing caps how
 // many connections one host gets: limit concurrency with a weft::semaphore.
 //
-// Threads: a client belongs to the scheduler (thread) that first uses it; any
-// number of its fibers may call it at once. Use one client per scheduler.
+// Threads: any number of fibers may call one client at once, also fibers of
+// different schedulers of a runtime (weft::run({.threads = N})), as Go's
+// http.Client is shared. A connection belongs to the scheduler whose fiber opened
+// it (net/stream.hpp), so the pool keeps each scheduler's connections apart: a
+// call reuses only connections its own scheduler opened. The client may be
+// destroyed on any thread, also after run() has returned.
 #pragma once
 
 #include <chrono>
@@ -43,6 +47,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -140,9 +145,15 @@ class client {
   using connection = std::variant<net::tcp_stream, net::tls_stream>;
   connection take_connection(const url& to, time_point deadline, bool& reused);
   void put_back(const url& to, connection conn);
+  net::tls_context tls_context();
+
+  // Keyed by the scheduler that opened them (its address) and "scheme://host:port".
+  using pool_key = std::pair<const void*, std::string>;
+  static pool_key key_for(const url& to);
 
   client_options options_;
-  std::map<std::string, std::vector<connection>> idle_;  // by "scheme://host:port"
+  mutable std::mutex pool_mutex_;  // guards idle_ and options_.tls (made at first use); held for no call
+  std::map<pool_key, std::vector<connection>> idle_;
 };
 
 }  // namespace weft::http

@@ -14,6 +14,29 @@ void unref(detail::fd_state* st) noexcept {
 
 }  // namespace
 
+namespace detail {
+
+// unwatch: the end of a watch on its scheduler's thread: unregister, wake whoever
+// waits (they see the fd gone), drop the watch's reference.
+void unwatch(scheduler& owner, fd_state* st) noexcept {
+  if (owner.io().holds(st)) {
+    owner.io().remove(st);
+    for (park_token* t : {&st->reader, &st->writer})
+      if (*t) scheduler::wake(std::exchange(*t, {}), wake_reason::notified);
+  }
+  st->fd = -1;
+  unref(st);
+}
+
+// forget_watch: a watch whose scheduler has ended: its epoll instance is closed,
+// and every registration with it, and no fiber of it waits any more.
+void forget_watch(fd_state* st) noexcept {
+  st->fd = -1;
+  unref(st);
+}
+
+}  // namespace detail
+
 fd_watch::fd_watch(int fd) : sched_(&detail::scheduler::require_fiber("weft::fd_watch")) {
   if (fd < 0) throw error(errc::invalid_argument, "weft::fd_watch", "negative file descriptor");
   auto st = std::make_unique<detail::fd_state>();
@@ -38,11 +61,11 @@ fd_watch::~fd_watch() { release(); }
 
 void fd_watch::release() noexcept {
   if (!state_) return;
-  sched_->io().remove(state_);
-  for (detail::park_token* t : {&state_->reader, &state_->writer})
-    if (*t) detail::scheduler::wake(std::exchange(*t, {}), detail::wake_reason::notified);
-  state_->fd = -1;
-  unref(std::exchange(state_, nullptr));
+  detail::fd_state* st = std::exchange(state_, nullptr);
+  if (sched_ == detail::this_thread_scheduler) [[likely]]
+    detail::unwatch(*sched_, st);
+  else  // another thread, or after its run() ended: only its scheduler may touch its reactor
+    detail::scheduler::unwatch_elsewhere(sched_, st);
 }
 
 int fd_watch::fd() const noexcept { return state_ ? state_->fd : -1; }

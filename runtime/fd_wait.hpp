@@ -29,7 +29,10 @@ class scheduler;
 enum class fd_event { readable, writable };
 
 // fd_watch watches one descriptor on the calling fiber's scheduler; it does not own
-// the descriptor. Move-only; it must be used and destroyed on that scheduler.
+// the descriptor. Move-only; it is used on that scheduler. It may be destroyed
+// anywhere: on another thread (a plain one, or another scheduler's) its scheduler
+// removes the registration at its next look, and after that scheduler has ended
+// (a socket kept past run()) there is nothing left to remove.
 //
 // The descriptor may be closed before its watch is destroyed (a C library that
 // closes its own fd): from the watch's destruction on, nothing that happens to the

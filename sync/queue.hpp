@@ -191,11 +191,12 @@ class basic_queue {
   }
   template <class Rep, class Period>
   bool put_for(T&& v, std::chrono::duration<Rep, Period> d) {
-    return put_until(std::move(v), deadline_after(d));
+    return put_wait(v, deadline_after(d), "weft::queue::put_for");
   }
   template <class Rep, class Period>
   bool put_for(const T& v, std::chrono::duration<Rep, Period> d) requires std::is_copy_constructible_v<T> {
-    return put_until(v, deadline_after(d));
+    T copy(v);
+    return put_for(std::move(copy), d);
   }
   // try_put adds v only if that needs no waiting (asyncio's put_nowait); false if
   // the queue is full (v untouched). Shut down: queue_shut_down_error. Any thread.
@@ -220,7 +221,7 @@ class basic_queue {
   std::optional<T> get_until(time_point deadline) { return get_wait(deadline, "weft::queue::get_until"); }
   template <class Rep, class Period>
   std::optional<T> get_for(std::chrono::duration<Rep, Period> d) {
-    return get_until(deadline_after(d));
+    return get_wait(deadline_after(d), "weft::queue::get_for");
   }
   // try_get takes an item only if one is there (asyncio's get_nowait); std::nullopt
   // if none. Shut down and empty: queue_shut_down_error. Any thread.
@@ -308,7 +309,7 @@ class basic_queue {
   bool join_until(time_point deadline) { return join_wait(deadline, "weft::queue::join_until"); }
   template <class Rep, class Period>
   bool join_for(std::chrono::duration<Rep, Period> d) {
-    return join_until(deadline_after(d));
+    return join_wait(deadline_after(d), "weft::queue::join_for");
   }
 
   // size is the number of items waiting in the queue (asyncio's qsize; a snapshot).

@@ -58,6 +58,11 @@ class reactor {
   // std::system_error naming `what` (EEXIST: a live watch has this descriptor
   // already; EPERM: a regular file), or std::bad_alloc.
   void add(fd_state* st, const char* what);
+  // holds: st is registered here (a state handed over from another thread is checked
+  // before it is removed: its scheduler may be a new one at the old one's address).
+  bool holds(const fd_state* st) const noexcept {
+    return st->slot < slots_.size() && slots_[st->slot].state == st;
+  }
   // remove unregisters st; from here on no event reaches st. Harmless if the fd was
   // closed first (its registration, if the file lives on elsewhere, turns stale).
   void remove(fd_state* st) noexcept;
@@ -96,5 +101,12 @@ class reactor {
   std::vector<std::uint32_t> live_slot_of_fd_;
   epoll_event events_[1024];  // one epoll_wait serves up to this many ready fds
 };
+
+class scheduler;
+// unwatch ends a watch on its scheduler's thread: unregisters st (if `owner`'s reactor
+// holds it), wakes its waiters, drops the watch's reference. forget_watch ends one
+// whose scheduler has ended. Both in fd_wait.cpp.
+void unwatch(scheduler& owner, fd_state* st) noexcept;
+void forget_watch(fd_state* st) noexcept;
 
 }  // namespace weft::detail

@@ -28,6 +28,8 @@
 
 namespace weft::detail {
 
+struct fd_state;
+
 // remote_request is what another thread asks of a scheduler about one of its
 // fibers. Each kind says which references (fiber_record::refs_) travel with it; the
 // owner drops them once it has applied the request.
@@ -41,12 +43,15 @@ struct remote_request {
              // holds a reference on token.fiber (kept while it waits) and on target
     unjoin,  // that waiter stopped waiting (deadline, cancellation); a reference on target
     detach,  // the handle of `target` was dropped on another thread; the handle's reference
+    unwatch, // an fd_watch of this scheduler was destroyed on another thread: remove
+             // `watch` from the reactor and free it (the watch's reference)
   };
   kind what = kind::wake;
   wake_reason why = wake_reason::notified;
   park_token token{};
   fiber_record* target = nullptr;
   std::size_t stack_size = 0;
+  fd_state* watch = nullptr;
 };
 
 // Cache-line aligned: a sender's push writes the lock, the flag and the vector's

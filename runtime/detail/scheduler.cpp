@@ -428,6 +428,13 @@ bool scheduler::send(scheduler* owner, const remote_request& r) noexcept {
   return push_to(owner, r);
 }
 
+void scheduler::unwatch_elsewhere(scheduler* owner, fd_state* st) noexcept {
+  remote_request r;
+  r.what = remote_request::kind::unwatch;
+  r.watch = st;
+  if (!send(owner, r)) forget_watch(st);  // its scheduler has ended
+}
+
 bool scheduler::push_to(scheduler* owner, const remote_request& r) noexcept {
   try {
     return owner->inbox_->push(r);
@@ -506,6 +513,9 @@ void scheduler::apply_remote(const remote_request& r) noexcept {
       target->detached_ = true;
       if (target->done_.load(std::memory_order_relaxed)) report_unretrieved(*target);
       release_record(target);  // the handle's reference
+      return;
+    case kind::unwatch:
+      unwatch(*this, r.watch);
       return;
   }
 }

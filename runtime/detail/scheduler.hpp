@@ -419,6 +419,11 @@ class scheduler {
   // send hands `r` to the inbox of `owner`, if that scheduler still exists; false
   // if it has ended (its fibers have all finished then) or refused the request.
   static bool send(scheduler* owner, const remote_request& r) noexcept;
+ public:
+  // unwatch_elsewhere ends a watch of `owner` from another thread (fd_wait.cpp).
+  static void unwatch_elsewhere(scheduler* owner, fd_state* st) noexcept;
+
+ private:
   static bool push_to(scheduler* owner, const remote_request& r) noexcept;
   void apply_remote(const remote_request& r) noexcept;
   bool forwarded(const remote_request& r, fiber_record* about) noexcept;

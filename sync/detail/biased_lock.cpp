@@ -38,7 +38,7 @@ void biased_lock::home_lock_contended(const void* here) noexcept {
     }
     home_busy_.store(true, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (!remote_busy_.load(std::memory_order_acquire)) return;
+    if (still_home(here)) return;
   }
 }
 

@@ -28,11 +28,16 @@
 // thread takes the remote path, which then needs no barrier at all.
 //
 // Revoking: a remote that holds the lock through the handshake stores home =
-// shared, then runs a second membarrier before it unlocks. A home lock that began
-// before that barrier read remote_busy after the first one, saw it set and backed
-// off (home_lock_contended), and looks at home again once the remote unlocks; one
-// that begins after it sees `shared`. So no thread takes the home path once the
-// revoking remote has unlocked.
+// shared, then runs a second membarrier before it unlocks. Home reads home_ twice:
+// before its store to home_busy (to choose its path) and after it, with
+// remote_busy (still_home). A home whose store came before that barrier reads
+// remote_busy set, or, if it was descheduled between its first read of home_ and
+// its store (so that the whole revocation, unlock included, happened meanwhile),
+// its second read sees `shared` (a barrier or a context switch lies between);
+// either way it backs off (home_lock_contended) and locks as everyone does. One
+// that begins after the barrier sees `shared` at once. So no thread takes the home
+// path once the revoking remote has unlocked. (The second read was missing until
+// 2026-12-06: a descheduled home could then enter beside a shared-path locker.)
 //
 // A fiber never parks while holding the lock (see wait_queue.hpp), so it is held
 // for a few dozen instructions; spinning beats sleeping.
@@ -62,7 +67,7 @@ class biased_lock {
     if (home_.load(std::memory_order_relaxed) == here) [[likely]] {
       home_busy_.store(true, std::memory_order_relaxed);
       std::atomic_signal_fence(std::memory_order_seq_cst);  // the asymmetric half: no CPU fence
-      if (!remote_busy_.load(std::memory_order_acquire)) [[likely]]
+      if (still_home(here)) [[likely]]
         return;
       home_lock_contended(here);
       return;
@@ -100,6 +105,11 @@ class biased_lock {
   bool is_shared() const noexcept { return home_.load(std::memory_order_relaxed) == shared; }
 
  private:
+  // still_home: after home's store to home_busy_, no remote holds the lock and the
+  // bias was not revoked since home read home_ (see "Revoking" above).
+  [[gnu::always_inline]] bool still_home(const void* here) const noexcept {
+    return !remote_busy_.load(std::memory_order_acquire) && home_.load(std::memory_order_relaxed) == here;
+  }
   [[gnu::noinline]] void home_lock_contended(const void* here) noexcept;
   [[gnu::noinline]] void remote_lock() noexcept;
   [[gnu::noinline]] void remote_unlock() noexcept;

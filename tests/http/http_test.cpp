@@ -7,6 +7,8 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -435,6 +437,37 @@ TEST(HttpClient, RedirectsOnlyWhenAskedAndWithALimit) {
       EXPECT_EQ(e.code(), http::error::too_many_redirects);
     }
   });
+}
+
+// One client shared by fibers of both schedulers of a runtime, as Go's http.Client
+// is: every answer arrives, each scheduler reuses the connections it opened, and
+// the client, with connections of both still pooled, is destroyed after run()
+// returned (it used to corrupt the heap, a connection used by the wrong reactor).
+TEST(HttpClient, OneClientIsSharedByFibersOfEverySchedulerAndOutlivesRun) {
+  hang_guard guard;
+  std::optional<http::client> shared(std::in_place);
+  weft::run_options two;
+  two.threads = 2;
+  std::atomic<int> answered{0};
+  weft::run(  // not run_checked: the pooled connections outlive the schedulers on purpose
+      two, [&] {
+        test_server s(echo);
+        std::vector<weft::fiber<void>> users;
+        for (std::ptrdiff_t i = 0; i < 16; ++i)
+          users.push_back(weft::spawn({.on = i % 2}, [&, i] {
+            for (int j = 0; j < 20; ++j) {
+              std::string path = "/";
+              path.append(std::to_string(i)).append("/").append(std::to_string(j));
+              std::string expected = "GET ";
+              expected.append(path).append(" ");
+              if (shared->get(s.url(path), 10s).body == expected) ++answered;
+            }
+          }));
+        for (auto& u : users) u.join();
+        EXPECT_GT(shared->idle_connections(), 1u);
+      });
+  EXPECT_EQ(answered.load(), 16 * 20);
+  shared.reset();  // pooled connections of two ended schedulers
 }
 
 TEST(HttpClient, DeadlineStaleConnectionsAndBadAnswers) {

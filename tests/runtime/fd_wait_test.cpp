@@ -8,6 +8,8 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -374,4 +376,64 @@ TEST(FdWait, SecondWatchOfOneDescriptorIsRefused) {
     ASSERT_EQ(::write(p.fd[1], "w", 1), 1);
     EXPECT_TRUE(first.wait_for(weft::fd_event::readable, 5s)) << "the refused watch disturbed the first";
   });
+}
+
+// A watch destroyed on a plain thread while its scheduler runs: the scheduler
+// removes the registration itself (the census sees none left), the waiter it had
+// is woken, and the descriptor's number can be watched again at once.
+TEST(FdWait, WatchDestroyedOnAnotherThreadIsRemovedByItsScheduler) {
+  hang_guard guard;
+  run_checked([] {
+    socket_pair p;
+    auto w = std::make_unique<weft::fd_watch>(p.fd[0]);
+    auto waiter = weft::spawn([&w] { return w->wait_for(weft::fd_event::readable, 30s); });
+    weft::this_fiber::yield();
+    std::thread([&w] { w.reset(); }).join();
+    EXPECT_TRUE(waiter.join()) << "the waiter was not woken by the watch's end";
+    weft::fd_watch again(p.fd[0]);  // the old registration is gone: no EEXIST
+    ASSERT_EQ(::write(p.fd[1], "a", 1), 1);
+    EXPECT_EQ(read_some(again), "a");
+  });
+}
+
+// The same from a fiber of another scheduler of the runtime.
+TEST(FdWait, WatchDestroyedOnAnotherSchedulerIsRemovedByItsOwn) {
+  hang_guard guard;
+  weft::run_options two;
+  two.threads = 2;
+  run_checked(
+      [] {
+        socket_pair p;
+        std::unique_ptr<weft::fd_watch> w;
+        weft::spawn({.on = 1}, [&] {
+          w = std::make_unique<weft::fd_watch>(p.fd[0]);
+          ASSERT_EQ(::write(p.fd[1], "b", 1), 1);
+          EXPECT_EQ(read_some(*w), "b");
+        }).join();
+        w.reset();  // here, on scheduler 0
+        weft::spawn({.on = 1}, [&] {
+          weft::fd_watch again(p.fd[0]);
+          ASSERT_EQ(::write(p.fd[1], "c", 1), 1);
+          EXPECT_EQ(read_some(again), "c");
+        }).join();
+      },
+      two);
+}
+
+// A socket kept past run(): its scheduler, reactor and epoll instance are gone, so
+// destroying it has nothing to unregister (it used to write into the freed
+// reactor's table; ASan: heap-use-after-free).
+TEST(FdWait, WatchOutlivingItsSchedulerIsDestroyedSafely) {
+  socket_pair p;
+  std::optional<weft::fd_watch> kept;
+  weft::run([&] {
+    kept.emplace(p.fd[0]);
+    ASSERT_EQ(::write(p.fd[1], "d", 1), 1);
+    EXPECT_EQ(read_some(*kept), "d");
+  });
+  kept.reset();
+  EXPECT_EQ(::write(p.fd[1], "e", 1), 1);  // the descriptor itself is untouched
+  char c = 0;
+  EXPECT_EQ(::read(p.fd[0], &c, 1), 1);
+  EXPECT_EQ(c, 'e');
 }

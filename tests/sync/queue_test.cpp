@@ -270,7 +270,12 @@ TEST_P(Queue, ShutdownStopsPutsAndLetsGetsDrain) {
     EXPECT_EQ(q.get(), "a");
     EXPECT_EQ(q.try_get(), "b");
     EXPECT_THROW(q.get(), weft::queue_shut_down_error);
-    EXPECT_THROW(q.get_for(1h), weft::queue_shut_down_error);  // not a std::nullopt "timeout"
+    try {  // not a std::nullopt "timeout"; named as called
+      q.get_for(1h);
+      ADD_FAILURE() << "get_for returned";
+    } catch (const weft::queue_shut_down_error& e) {
+      EXPECT_STREQ(e.what(), "weft::queue::get_for: queue is shut down");
+    }
     EXPECT_THROW(q.try_get(), weft::queue_shut_down_error);
     q.shutdown();  // again: nothing more happens
     q.task_done();
