@@ -133,6 +133,9 @@ struct select_op {
   // acknowledge_if_abandoned: true if the case's waiter was marked abandoned, which
   // it then acknowledges (with every channel lock released).
   virtual bool acknowledge_if_abandoned() noexcept { return false; }
+  // settle: after the withdrawal pass, the case's last touch of its channel
+  // (settle_relock, wait_queue.hpp).
+  virtual void settle() noexcept {}
   virtual void run() = 0;
 
  protected:
@@ -171,6 +174,7 @@ struct op_for<recv_case<T, F>> final : select_op {
     acknowledge_abandon(w);
     return true;
   }
+  void settle() noexcept override { settle_relock(w); }
   void run() override { c.fn(std::move(out)); }
 };
 
@@ -200,6 +204,7 @@ struct op_for<send_case<T, F>> final : select_op {
     acknowledge_abandon(w);
     return true;
   }
+  void settle() noexcept override { settle_relock(w); }
   void run() override {
     if (status == channel_status::closed) throw channel_closed_error("weft::select");
     c.fn();
@@ -295,6 +300,7 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
   locks.lock();
   for (select_op* op : ops) any_abandoned |= op->dequeue();
   locks.unlock();
+  for (select_op* op : ops) op->settle();  // no channel is touched from here on
   const int won = group.winner.load(std::memory_order_acquire);
   if (any_abandoned) [[unlikely]] {
     // A channel destroyed meanwhile waits for its cases' acknowledgement (the pass

@@ -32,6 +32,19 @@
 // (throw_abandoned). The wake says `timed_out`, so that only await_served's slow
 // path, never the served path, looks for the mark (wait_outcome::abandoned).
 //
+// A waiter that a *waker* let go may still lock the primitive too: one served (or,
+// for a select's case that lost, dropped) while its park had already ended by
+// deadline or cancellation re-locks it to look at `queued`; a select re-locks the
+// channel that served it when it withdraws its cases; and a waiter on another
+// thread cannot be told, when it is served, which of the two it will do. So the
+// waker counts every waiter it lets go that may still lock (all but a fiber of its
+// own thread whose park its wake ended, the hand-off's fast path) in the queue's
+// `relockers`, and names the queue in the waiter (`relock_queue`); the waiter
+// uncounts itself (release) after its last touch. The destructor waits for the
+// count as it waits for abandoned waiters (below). Until 2026-12-06 it did not:
+// `ch.send(v)` to a select, or a set() to a waiter whose deadline had just passed,
+// followed at once by the primitive's destruction, let the waiter lock freed memory.
+//
 // The hard part is the memory: a waiter may still touch the primitive after the
 // destructor has unlinked it,
 //   - a waiter whose park already ended by deadline or cancellation (on this thread:
@@ -79,6 +92,8 @@ struct select_group {
 // A waiter lives on its fiber's stack for one wait, and is built on every blocking
 // call that waits: only what is read before push_back sets it starts initialised
 // (the links and `queued` are push_back's, the token is enqueue_waiter's).
+class wait_queue;
+
 struct waiter {
   waiter() noexcept {}     // leaves the links for push_back
   waiter* prev;            // links in one wait_queue, while `queued`
@@ -87,6 +102,9 @@ struct waiter {
   park_token token{};
   select_group* group = nullptr;  // set for the cases of a select
   int case_index = 0;
+  // Set by the waker that let this waiter go if it counted it in that queue's
+  // relockers (see the top of this file); the waiter uncounts itself.
+  wait_queue* relock_queue = nullptr;
 
   // claim is a waker's right to complete this wait: always, for a plain waiter;
   // for a select's case, only if no other case of that select completed first.
@@ -130,7 +148,9 @@ class wait_queue {
   }
 
   // pop_claimed unlinks waiters from the front until one can be claimed, and
-  // returns it (nullptr if none). Waiters of selects completed elsewhere are dropped.
+  // returns it (nullptr if none); the caller completes its operation and wakes it
+  // with wake_served. Waiters of selects completed elsewhere are dropped (and
+  // counted: their select re-locks this primitive to withdraw them).
   waiter* pop_claimed() noexcept {
     while (waiter* w = head_) {
       head_ = w->next;
@@ -139,11 +159,18 @@ class wait_queue {
       else
         tail_ = nullptr;
       w->queued = false;
+      w->relock_queue = this;
       if (w->claim()) [[likely]]
         return w;
+      count_relocker();
     }
     return nullptr;
   }
+
+  // Waiters let go that may still lock the primitive (see the top of this file).
+  void count_relocker() noexcept { relockers_.fetch_add(1, std::memory_order_relaxed); }
+  void uncount_relocker() noexcept { relockers_.fetch_sub(1, std::memory_order_release); }
+  bool has_relockers() const noexcept { return relockers_.load(std::memory_order_acquire) != 0; }
 
   // drain_claimed pops every claimable waiter, front to back, and calls fn on it.
   template <class Fn>
@@ -161,12 +188,36 @@ class wait_queue {
  private:
   waiter* head_ = nullptr;
   waiter* tail_ = nullptr;
+  std::atomic<std::uint32_t> relockers_{0};
 };
 
-// wake_served wakes a waiter that a waker popped and completed (lock held);
-// `here` is the waker's scheduler, if it has it at hand.
-[[gnu::always_inline]] inline void wake_served(waiter* w) noexcept { scheduler::wake(w->token, wake_reason::notified); }
-[[gnu::always_inline]] inline void wake_served(waiter* w, scheduler* here) noexcept { scheduler::wake(w->token, wake_reason::notified, here); }
+// wake_served wakes a waiter that a waker popped (pop_claimed) and completed (lock
+// held); `here` is the waker's scheduler, if it has it at hand. Only a plain
+// waiter's fiber on this thread, whose park this wake ended, is sure not to lock
+// the primitive again; every other is counted (see the top of this file).
+[[gnu::always_inline]] inline void wake_served(waiter* w, scheduler* here) noexcept {
+  if (here != nullptr && w->group == nullptr && w->token.fiber->owner_.load(std::memory_order_relaxed) == here)
+      [[likely]] {
+    // A fiber of this thread, which has not run since: the wake says whether it
+    // ended the park (then the waiter never locks again) or found it over.
+    if (scheduler::wake(w->token, wake_reason::notified, here)) [[likely]]
+      w->relock_queue = nullptr;
+    else
+      w->relock_queue->count_relocker();
+    return;
+  }
+  // Counted before the wake: elsewhere the waiter may run, uncount and return at once.
+  w->relock_queue->count_relocker();
+  scheduler::wake(w->token, wake_reason::notified, here);
+}
+[[gnu::always_inline]] inline void wake_served(waiter* w) noexcept { wake_served(w, this_thread_scheduler); }
+
+// settle_relock: the waiter's last touch of the primitive is behind it; uncount it
+// if its waker counted it.
+[[gnu::always_inline]] inline void settle_relock(waiter& w) noexcept {
+  if (w.relock_queue != nullptr) [[unlikely]]
+    w.relock_queue->uncount_relocker();
+}
 
 enum class wait_outcome {
   served,     // a waker completed the operation
@@ -216,14 +267,18 @@ template <class Parker, class Lock, class Withdraw = no_withdraw>
   wait_outcome outcome = wait_outcome::served;
   for (;;) {
     const wake_reason why = s.park(token, deadline);
-    if (why == wake_reason::notified) [[likely]]
-      break;  // only our waker holds the token
+    if (why == wake_reason::notified) [[likely]] {
+      settle_relock(w);  // only our waker holds the token
+      break;
+    }
     lock.lock();
     if (!w.queued) {  // served while our deadline or cancellation fired, or abandoned
       lock.unlock();
       if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(self);
       if (abandoned(w)) [[unlikely]]
         outcome = wait_outcome::abandoned;
+      else
+        settle_relock(w);
       break;
     }
     q.remove(&w);
@@ -308,16 +363,18 @@ inline void abandon_queue(wait_queue& q, abandon_ack& ack) noexcept {
 }
 
 // await_acknowledgements: the destructor's wait (lock released) until no marked
-// waiter can touch the primitive any more.
-inline void await_acknowledgements(abandon_ack& ack, const char* what) noexcept {
-  if (ack.pending.load(std::memory_order_acquire) == 0) return;
+// waiter, and no waiter a waker let go (`relocking()`), can touch the primitive.
+template <class Relocking>
+void await_acknowledgements(abandon_ack& ack, const char* what, Relocking relocking) noexcept {
+  const auto busy = [&] { return ack.pending.load(std::memory_order_acquire) != 0 || relocking(); };
+  if (!busy()) return;
   if (this_fiber_scheduler == nullptr && this_thread_scheduler != nullptr) {
     // On a scheduler's own context (not in a fiber), the waiters of this thread
     // cannot run while we wait: nothing safe is left to do.
     std::fprintf(stderr, "weft: %s destroyed outside a fiber while fibers wait on it\n", what);
     std::terminate();
   }
-  while (ack.pending.load(std::memory_order_acquire) != 0) {
+  while (busy()) {
     if (scheduler* s = this_fiber_scheduler)
       s->yield();
     else
@@ -332,14 +389,14 @@ inline void await_acknowledgements(abandon_ack& ack, const char* what) noexcept 
 template <class Lock, class... Queues>
 void abandon_waiters(Lock& lock, const char* what, Queues&... queues) noexcept {
   lock.lock();
-  if ((queues.empty() && ...)) [[likely]] {
+  if (((queues.empty() && !queues.has_relockers()) && ...)) [[likely]] {
     lock.unlock();
     return;
   }
   abandon_ack ack;
   (abandon_queue(queues, ack), ...);
   lock.unlock();
-  await_acknowledgements(ack, what);
+  await_acknowledgements(ack, what, [&] { return (queues.has_relockers() || ...); });
 }
 
 }  // namespace weft::detail

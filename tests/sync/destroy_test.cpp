@@ -195,6 +195,57 @@ TEST(DestroyedOneScheduler, WaiterCancelledJustBeforeTheDestructionStillFinds) {
   });
 }
 
+// Destroyed right after serving a waiter that will still lock it: the waker
+// completed the operation, and then the primitive went, before the waiter ran.
+// The destructor must wait for it (these read freed memory before; ASan saw it).
+TEST_P(Destroyed, RightAfterServingASelectThatWillRelockIt) {
+  hang_guard guard;
+  run([&] {
+    auto a = std::make_unique<weft::channel<int>>();
+    weft::channel<int> b;
+    int got = 0;
+    park_signal parked;
+    auto waiter = spawn([&, raw = a.get()] {
+      parked.announce();
+      return weft::select(weft::on_recv(*raw, [&](std::optional<int> v) { got = *v; }), weft::on_recv(b));
+    });
+    parked.wait();
+    ASSERT_EQ(a->try_send(5), weft::channel_status::ok);  // hands 5 to the select
+    a.reset();
+    EXPECT_EQ(waiter.join(), 0u);
+    EXPECT_EQ(got, 5);
+  });
+}
+
+TEST(DestroyedOneScheduler, RightAfterServingAWaiterWhoseParkHadEnded) {
+  hang_guard guard;
+  run_checked([] {
+    // Cancelled (its park ends), then served by a put and a shutdown, then gone.
+    for (int how = 0; how < 2; ++how) {
+      auto q = std::make_unique<weft::queue<int>>();
+      auto waiter = weft::spawn([raw = q.get()] { return raw->get(); });
+      weft::this_fiber::yield();
+      waiter.cancel();
+      if (how == 0)
+        q->put(9);
+      else
+        q->shutdown();
+      q.reset();
+      if (how == 0)
+        EXPECT_EQ(waiter.join(), 9);  // served in the instant it was cancelled: it has the item
+      else
+        EXPECT_THROW(waiter.join(), weft::queue_shut_down_error);
+    }
+    auto e = std::make_unique<weft::event>();
+    auto waiter = weft::spawn([raw = e.get()] { return raw->wait_for(1h); });
+    weft::this_fiber::yield();
+    waiter.cancel();
+    e->set();
+    e.reset();
+    EXPECT_TRUE(waiter.join());  // set in the same instant as the cancellation: served
+  });
+}
+
 TEST_P(Destroyed, EventSemaphoreMutexBarrierWaitGroup) {
   destroy_under_one_waiter(std::make_unique<weft::event>(), [](auto& e) { e.wait(); }, "weft::event::wait");
   destroy_under_one_waiter(std::make_unique<weft::semaphore>(0), [](auto& s) { s.acquire(); },
