@@ -134,9 +134,13 @@ struct select_op {
   // it then acknowledges (with every channel lock released).
   virtual bool acknowledge_if_abandoned() noexcept { return false; }
   // settle: after the withdrawal pass, the case's last touch of its channel
-  // (settle_relock, wait_queue.hpp).
-  virtual void settle() noexcept {}
+  // (settle_relock, wait_queue.hpp); not virtual, every select pays it per case.
+  void settle() noexcept {
+    if (case_waiter != nullptr) settle_relock(*case_waiter);
+  }
   virtual void run() = 0;
+
+  waiter* case_waiter = nullptr;  // the case's waiter in its channel, once enqueued
 
  protected:
   ~select_op() = default;
@@ -159,6 +163,7 @@ struct op_for<recv_case<T, F>> final : select_op {
     w.group = g;
     w.case_index = i;
     w.token = t;
+    case_waiter = &w;  // here, not at construction: the op is moved into select's tuple
     select_access::receivers(*c.ch).push_back(&w);
   }
   bool dequeue() noexcept override {
@@ -174,7 +179,6 @@ struct op_for<recv_case<T, F>> final : select_op {
     acknowledge_abandon(w);
     return true;
   }
-  void settle() noexcept override { settle_relock(w); }
   void run() override { c.fn(std::move(out)); }
 };
 
@@ -192,6 +196,7 @@ struct op_for<send_case<T, F>> final : select_op {
     w.case_index = i;
     w.token = t;
     w.src = &c.value();
+    case_waiter = &w;
     select_access::senders(*c.ch).push_back(&w);
   }
   bool dequeue() noexcept override {
@@ -204,7 +209,6 @@ struct op_for<send_case<T, F>> final : select_op {
     acknowledge_abandon(w);
     return true;
   }
-  void settle() noexcept override { settle_relock(w); }
   void run() override {
     if (status == channel_status::closed) throw channel_closed_error("weft::select");
     c.fn();
@@ -248,6 +252,15 @@ class lock_set {
   }
   void unlock() noexcept {
     for (std::size_t i = count_; i > 0; --i) locks_[i - 1]->unlock();
+  }
+  // lock_except and unlock_except leave one lock alone (null: none).
+  void lock_except(const biased_lock* skip) noexcept {
+    for (std::size_t i = 0; i < count_; ++i)
+      if (locks_[i] != skip) locks_[i]->lock();
+  }
+  void unlock_except(const biased_lock* skip) noexcept {
+    for (std::size_t i = count_; i > 0; --i)
+      if (locks_[i - 1] != skip) locks_[i - 1]->unlock();
   }
 
  private:
@@ -296,10 +309,27 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
   // Withdraw every case still queued. After this pass no waker can reach our
   // waiters, and a waker that claimed the group did so (and completed its case)
   // inside a lock we have since taken: `winner` is final and its transfer visible.
+  // Woken by the winner's waker (notified), the winner is final already and its
+  // channel is left alone: that channel may be destroyed the moment its waker is
+  // done, and its waker counted us only if it could not know we were woken so
+  // (wait_queue.hpp). Its lock is taken only if another case waits there too.
   bool any_abandoned = false;
-  locks.lock();
-  for (select_op* op : ops) any_abandoned |= op->dequeue();
-  locks.unlock();
+  if (why == wake_reason::notified) [[likely]] {
+    const int claimed = group.winner.load(std::memory_order_acquire);
+    WEFT_ASSERT(claimed >= 0);  // only a waker that claimed the group wakes it `notified`
+    const auto winner = static_cast<std::size_t>(claimed);
+    const biased_lock* skip = ops[winner]->lock();
+    for (std::size_t i = 0; i < N; ++i)
+      if (i != winner && ops[i]->lock() == skip) skip = nullptr;  // another case waits there
+    locks.lock_except(skip);
+    for (std::size_t i = 0; i < N; ++i)
+      if (i != winner) any_abandoned |= ops[i]->dequeue();
+    locks.unlock_except(skip);
+  } else {
+    locks.lock();
+    for (select_op* op : ops) any_abandoned |= op->dequeue();
+    locks.unlock();
+  }
   for (select_op* op : ops) op->settle();  // no channel is touched from here on
   const int won = group.winner.load(std::memory_order_acquire);
   if (any_abandoned) [[unlikely]] {

@@ -34,16 +34,17 @@
 //
 // A waiter that a *waker* let go may still lock the primitive too: one served (or,
 // for a select's case that lost, dropped) while its park had already ended by
-// deadline or cancellation re-locks it to look at `queued`; a select re-locks the
-// channel that served it when it withdraws its cases; and a waiter on another
-// thread cannot be told, when it is served, which of the two it will do. So the
-// waker counts every waiter it lets go that may still lock (all but a fiber of its
-// own thread whose park its wake ended, the hand-off's fast path) in the queue's
-// `relockers`, and names the queue in the waiter (`relock_queue`); the waiter
-// uncounts itself (release) after its last touch. The destructor waits for the
-// count as it waits for abandoned waiters (below). Until 2026-12-06 it did not:
-// `ch.send(v)` to a select, or a set() to a waiter whose deadline had just passed,
-// followed at once by the primitive's destruction, let the waiter lock freed memory.
+// deadline or cancellation re-locks it to look at `queued` (a select, to withdraw
+// its cases); and a waiter on another thread cannot be told, when it is served,
+// which way it will wake. So the waker counts every waiter it lets go that may
+// still lock (all but a fiber of its own thread whose park its wake ended: the
+// hand-off's fast path, where a select leaves the winner's channel alone,
+// select.hpp) in the queue's `relockers`, and names the queue in the waiter
+// (`relock_queue`); the waiter uncounts itself (release) after its last touch. The
+// destructor waits for the count as it waits for abandoned waiters (below). Until
+// 2026-12-06 it did not: `ch.send(v)` to a select, or a set() to a waiter whose
+// deadline had just passed, followed at once by the primitive's destruction, let
+// the waiter lock freed memory.
 //
 // The hard part is the memory: a waiter may still touch the primitive after the
 // destructor has unlinked it,
@@ -192,12 +193,12 @@ class wait_queue {
 };
 
 // wake_served wakes a waiter that a waker popped (pop_claimed) and completed (lock
-// held); `here` is the waker's scheduler, if it has it at hand. Only a plain
-// waiter's fiber on this thread, whose park this wake ended, is sure not to lock
-// the primitive again; every other is counted (see the top of this file).
+// held); `here` is the waker's scheduler, if it has it at hand. Only a fiber of
+// this thread whose park this wake ended is sure not to lock the primitive again
+// (a select woken so leaves the winner's channel alone, select.hpp); every other
+// is counted (see the top of this file).
 [[gnu::always_inline]] inline void wake_served(waiter* w, scheduler* here) noexcept {
-  if (here != nullptr && w->group == nullptr && w->token.fiber->owner_.load(std::memory_order_relaxed) == here)
-      [[likely]] {
+  if (here != nullptr && w->token.fiber->owner_.load(std::memory_order_relaxed) == here) [[likely]] {
     // A fiber of this thread, which has not run since: the wake says whether it
     // ended the park (then the waiter never locks again) or found it over.
     if (scheduler::wake(w->token, wake_reason::notified, here)) [[likely]]
