@@ -2,6 +2,17 @@
 // seconds to compile; nothing else in weft sees them).
 #include <weft/http/detail/parser.hpp>
 
+// Boost 1.74's Beast asserts `n >= 5` in parse_chunk_header when a chunked body
+// whose *first* chunk is the last one ("0\r\n" then "\r" in a later read) comes in
+// pieces: it assumes the CRLF of a chunk before it, and the code after the assert
+// handles the short case correctly (the fuzz target found the input; later Beast
+// dropped the assert). So Boost's assertions are off in this one translation
+// unit, as they are in every NDEBUG build; weft's own (WEFT_ASSERT) are not
+// affected. HttpServer.ChunkedBodyWhoseOnlyChunkIsTheLastArrivesInPieces checks it.
+#ifndef BOOST_DISABLE_ASSERTS
+#define BOOST_DISABLE_ASSERTS
+#endif
+
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
