@@ -26,6 +26,7 @@
 #include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/detail/task.hpp>
 #include <weft/runtime/error.hpp>
+#include <weft/runtime/placement.hpp>
 #include <weft/runtime/unhandled_exception.hpp>
 
 namespace weft {
@@ -43,14 +44,6 @@ struct fiber_access {
 };
 }  // namespace detail
 
-// Where spawn() starts a fiber (spawn_options::on), besides a scheduler's index in
-// the runtime (0 is run()'s own thread, up to run_options::threads - 1):
-inline constexpr std::ptrdiff_t on_caller = -1;  // the calling fiber's scheduler
-// Any scheduler: queued on the caller's, which starts it when it gets to it, unless
-// an idle scheduler of the runtime takes it first (work stealing). It moves only
-// before it starts; then it stays. With one scheduler, the same as on_caller.
-inline constexpr std::ptrdiff_t on_any = -2;
-
 // spawn_options are the per-fiber settings of spawn().
 struct spawn_options {
   std::string name{};          // shown in reports and by this_fiber::name()
@@ -62,7 +55,7 @@ struct spawn_options {
   // starts, by whichever scheduler is idle. A fiber that may run on another
   // scheduler's thread touches the caller's data only through weft's primitives
   // (channels, events, mutexes, join) or its own synchronisation.
-  std::ptrdiff_t on = on_caller;
+  placement on = on_caller;
 };
 
 // fiber<T> is the handle of a fiber whose function returns T.
@@ -185,12 +178,12 @@ class fiber {
 template <class F, class... Args>
 auto spawn(spawn_options options, F&& f, Args&&... args) {
   auto& sched = detail::scheduler::require_fiber("weft::spawn");
-  detail::scheduler& target = options.on == on_caller ? sched : detail::placement(sched, options.on);
+  detail::scheduler& target = options.on.is_caller() ? sched : detail::scheduler_for(sched, options.on);
   auto* t = detail::make_task(std::forward<F>(f), std::forward<Args>(args)...);
   using result = typename std::remove_pointer_t<decltype(t)>::result_type;
   try {
     t->name_ = std::move(options.name);
-    if (options.on == on_any)
+    if (options.on.is_any())
       sched.start_anywhere(t, options.stack_size);
     else if (&target == &sched)
       sched.start(t, options.stack_size);

@@ -180,7 +180,7 @@ class channel {
   // cancelled_error if cancelled while waiting.
   channel_status send_until(T&& v, time_point deadline) {
     detail::scheduler* s = detail::this_fiber_scheduler;
-    if (s == nullptr) return send_from_thread(v, deadline, "weft::channel::send_until");
+    if (s == nullptr) return send_from_thread(v, deadline, "weft::channel::send");
     return send_impl(v, s, deadline);
   }
   channel_status send_until(const T& v, time_point deadline) requires std::is_copy_constructible_v<T> {
@@ -223,7 +223,7 @@ class channel {
     detail::scheduler* s = detail::this_fiber_scheduler;
     recv_result<T> r;
     if (s == nullptr)
-      r.status = recv_from_thread(r.value, deadline, "weft::channel::recv_until");
+      r.status = recv_from_thread(r.value, deadline, "weft::channel::recv");
     else
       r.status = recv_impl(r.value, s, deadline);
     return r;

@@ -11,6 +11,7 @@
 
 #include <weft/runtime/detail/quiet_thread.hpp>
 #include <weft/runtime/error.hpp>
+#include <weft/runtime/placement.hpp>
 
 namespace weft::detail {
 namespace {
@@ -119,18 +120,17 @@ bool scheduler_group::before_sleep() noexcept {
   return true;
 }
 
-scheduler& placement(scheduler& here, std::ptrdiff_t on) {
-  constexpr std::ptrdiff_t on_caller = -1, on_any = -2;  // weft::on_caller, weft::on_any
-  if (on == on_caller) return here;
+scheduler& scheduler_for(scheduler& here, const weft::placement& on) {
+  if (on.is_caller() || on.is_any()) return here;  // on_any: queued here to be stolen (start_anywhere)
   scheduler_group* group = here.group();
   const std::size_t size = group ? group->size() : 1;
-  if (on == on_any) return here;  // queued here to be stolen (scheduler::start_anywhere)
-  if (on < 0 || static_cast<std::size_t>(on) >= size)
+  const std::optional<std::uintmax_t> index = on.index();
+  if (!index || *index >= size)
     throw error(errc::invalid_argument, "weft::spawn",
-                "spawn_options::on is " + std::to_string(on) + ", and the runtime has " + std::to_string(size) +
+                "spawn_options::on is " + on.describe() + ", and the runtime has " + std::to_string(size) +
                     (size == 1 ? " scheduler (weft::run_options::threads)" : " schedulers (0 to " +
                                                                                  std::to_string(size - 1) + ")"));
-  return group ? group->at(static_cast<std::size_t>(on)) : here;
+  return group ? group->at(static_cast<std::size_t>(*index)) : here;
 }
 
 }  // namespace weft::detail

@@ -22,6 +22,10 @@
 
 #include <weft/runtime/detail/scheduler.hpp>
 
+namespace weft {
+class placement;
+}
+
 namespace weft::detail {
 
 class scheduler_group {
@@ -109,10 +113,10 @@ class scheduler_group {
   bool stop_requested_ = false;  // run()'s thread only
 };
 
-// placement is the scheduler that spawn_options::on names, for a spawn on `here`:
-//   on_caller (-1) and on_any (-2): here (on_any then queues the fiber where idle
-//   members may take it: scheduler::start_anywhere);  0..N-1: member i.
+// scheduler_for is the scheduler that spawn_options::on names, for a spawn on
+// `here`: on_caller and on_any: here (on_any then queues the fiber where idle
+// members may take it: scheduler::start_anywhere); index i: member i.
 // Throws weft::error(errc::invalid_argument) naming weft::spawn for anything else.
-scheduler& placement(scheduler& here, std::ptrdiff_t on);
+scheduler& scheduler_for(scheduler& here, const weft::placement& on);
 
 }  // namespace weft::detail

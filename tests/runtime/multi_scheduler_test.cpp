@@ -2,6 +2,7 @@
 // waits, cancellation and handles across schedulers, primitives shared between
 // them, and the shutdown that cancels and joins every fiber everywhere.
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <set>
@@ -69,6 +70,9 @@ TEST(MultiScheduler, PlacementOutsideTheRuntimeIsInvalidArgument) {
       [&] {
         expect_refused(2, "spawn_options::on is 2, and the runtime has 2 schedulers (0 to 1)");
         expect_refused(-3, "spawn_options::on is -3");
+        // Plain numbers never alias on_caller or on_any.
+        expect_refused(-1, "spawn_options::on is -1");
+        expect_refused(-2, "spawn_options::on is -2");
       },
       threads(2));
   run_checked([&] {
@@ -77,6 +81,27 @@ TEST(MultiScheduler, PlacementOutsideTheRuntimeIsInvalidArgument) {
     EXPECT_EQ(weft::spawn({.on = 0}, [] { return 6; }).join(), 6);
   });
   EXPECT_THROW(weft::run(threads(100'000), [] {}), weft::error);
+}
+
+// An index of any integer type is a placement: the std::size_t that
+// scheduler_index() and scheduler_count() return, as in a loop over schedulers.
+TEST(MultiScheduler, PlacementTakesAnIndexOfAnyIntegerType) {
+  run_checked(
+      [] {
+        for (std::size_t i = 0; i < weft::this_fiber::scheduler_count(); ++i)
+          EXPECT_EQ(weft::spawn({.on = i}, [] { return weft::this_fiber::scheduler_index(); }).join(), i);
+        auto here = weft::spawn({.on = weft::this_fiber::scheduler_index()}, [] { return weft::this_fiber::scheduler_index(); });
+        EXPECT_EQ(here.join(), weft::this_fiber::scheduler_index());
+        EXPECT_EQ(weft::spawn({.on = std::uint8_t{1}}, [] { return weft::this_fiber::scheduler_index(); }).join(), 1u);
+        try {
+          weft::spawn({.on = SIZE_MAX}, [] {}).join();
+          ADD_FAILURE() << "spawn accepted on = SIZE_MAX";
+        } catch (const weft::error& e) {
+          EXPECT_NE(std::string(e.what()).find("spawn_options::on is " + std::to_string(SIZE_MAX)), std::string::npos)
+              << e.what();
+        }
+      },
+      threads(2));
 }
 
 TEST(MultiScheduler, JoinAcrossSchedulersGivesResultsAndExceptions) {
