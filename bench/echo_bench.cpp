@@ -250,7 +250,7 @@ class weft_mt_echo_server {
         std::vector<weft::fiber<void>> acceptors;
         bound.add(static_cast<std::ptrdiff_t>(threads - 1));
         for (std::size_t i = 1; i < threads; ++i)
-          acceptors.push_back(weft::spawn({.on = static_cast<std::ptrdiff_t>(i)}, [&] {
+          acceptors.push_back(weft::spawn({.on = i}, [&] {
             auto mine = net::tcp_listener::bind(at, shared);
             bound.done();
             accept_loop(mine);

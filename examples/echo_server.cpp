@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
       weft::event stopping;
       std::vector<weft::fiber<void>> servers;
       for (std::size_t i = 0; i < schedulers; ++i)
-        servers.push_back(weft::spawn({.name = "server", .on = static_cast<std::ptrdiff_t>(i)},
+        servers.push_back(weft::spawn({.name = "server", .on = i},
                                       [&stopping, l = std::move(listeners[i])]() mutable {
                                         accept_and_serve(l, stopping);
                                       }));

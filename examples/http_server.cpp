@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
       weft::event stopping;
       std::vector<weft::fiber<void>> servers;
       for (std::size_t i = 0; i < schedulers; ++i)
-        servers.push_back(weft::spawn({.name = "http server", .on = static_cast<std::ptrdiff_t>(i)},
+        servers.push_back(weft::spawn({.name = "http server", .on = i},
                                       [&, l = std::move(listeners[i])]() mutable {
                                         auto closer = weft::spawn([&] {
                                           stopping.wait();
