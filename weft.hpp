@@ -23,6 +23,7 @@
 #include <weft/net/listener.hpp>
 #include <weft/net/read_buffer.hpp>
 #include <weft/net/resolve.hpp>
+#include <weft/net/serve.hpp>
 #include <weft/net/stream.hpp>
 #include <weft/net/tls.hpp>
 #include <weft/net/udp.hpp>

@@ -2,7 +2,7 @@
 //
 // With --threads N (default 1; 0: one per CPU) it runs N schedulers, each with its
 // own listener on the same port (SO_REUSEPORT: the kernel spreads new connections
-// over them) and its own acceptor, so a connection lives on the thread that
+// over them) and its own accept loop (net::serve), so a connection lives on the thread that
 // accepted it and no two threads share anything on the hot path.
 //
 // Serves until SIGINT or SIGTERM; then it closes its listeners, gives open
@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstring>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <weft/weft.hpp>
@@ -25,10 +24,17 @@ namespace net = weft::net;
 
 namespace {
 
-// serve echoes one connection until the client closes it.
-void serve(net::tcp_stream& conn) {
+// echo serves one connection until the client closes it.
+void echo(net::tcp_stream& conn) {
+  conn.set_nodelay(true);
   char buf[16384];
-  while (std::size_t n = conn.read_some(buf)) conn.write_all({buf, n});
+  try {
+    while (std::size_t n = conn.read_some(buf)) conn.write_all({buf, n});
+  } catch (const weft::cancelled_error&) {
+    std::printf("echo_server: cancelled a connection still open 1 s after stopping\n");
+    std::fflush(stdout);
+    throw;
+  }
 }
 
 // listen_on binds the IPv6 wildcard (which takes IPv4 too) or, without IPv6, IPv4's.
@@ -41,46 +47,25 @@ net::tcp_listener listen_on(std::uint16_t port, bool shared) {
   return net::tcp_listener::bind({net::ip_address::v4_any(), port}, options);
 }
 
-// accept_and_serve runs one scheduler's share of the server: accept on `listener`
-// and serve each connection in a fiber of this scheduler, until `stopping` is set.
-void accept_and_serve(net::tcp_listener& listener, weft::event& stopping) {
-  std::unordered_map<weft::fiber_id, weft::fiber<void>> connections;
-  weft::wait_group active;
-  auto acceptor = weft::spawn({.name = "acceptor"}, [&] {
-    for (;;) {
-      std::error_code ec;
-      net::tcp_stream conn = listener.accept(ec);
-      if (ec == weft::errc::socket_closed) return;  // shutting down
-      if (ec) {  // accept waits out EMFILE and the like: this listener is broken for good
-        std::fprintf(stderr, "echo_server: accept: %s; no longer accepting\n", ec.message().c_str());
-        return;
-      }
-      conn.set_nodelay(true);
-      active.add();
-      auto handler = weft::spawn({.name = "connection"}, [&, c = std::move(conn)]() mutable {
-        try {
-          serve(c);
-        } catch (const weft::cancelled_error&) {
-          // shutdown ran out of patience; closing the stream is all there is to do
-        } catch (const std::exception& e) {
-          std::fprintf(stderr, "echo_server: connection: %s\n", e.what());
-        }
-        c.close();
-        active.done();
-        connections.erase(weft::this_fiber::id());  // our own handle: detaches it
-      });
-      connections.emplace(handler.id(), std::move(handler));
-    }
+// serve_until_stopped runs one scheduler's share of the server: each connection
+// accepted on `listener` is served in a fiber of this scheduler (net::serve) until
+// `stopping` is set; then the listener closes, and open connections get 1 s.
+void serve_until_stopped(net::tcp_listener& listener, weft::event& stopping) {
+  auto closer = weft::spawn({.name = "closer"}, [&] {
+    stopping.wait();
+    listener.close();  // net::serve stops accepting and shuts down
   });
-  stopping.wait();
-  listener.close();  // the acceptor wakes with socket_closed
-  acceptor.join();
-  if (!active.wait_for(1s)) {
-    std::printf("echo_server: cancelling %zu open connection(s)\n", connections.size());
-    std::fflush(stdout);
-    for (auto& [id, f] : connections) f.cancel();
-    active.wait();
+  net::serve_options options;
+  options.shutdown_grace = 1s;
+  options.on_error = [](std::exception_ptr e) {
+    std::fprintf(stderr, "echo_server: connection: %s\n", weft::describe_exception(e).c_str());
+  };
+  try {
+    net::serve(listener, echo, options);
+  } catch (const std::system_error& e) {  // accept failed for good
+    std::fprintf(stderr, "echo_server: %s; no longer accepting\n", e.what());
   }
+  closer.join();
 }
 
 bool parse(std::string_view text, auto& value) {
@@ -121,7 +106,7 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < schedulers; ++i)
         servers.push_back(weft::spawn({.name = "server", .on = i},
                                       [&stopping, l = std::move(listeners[i])]() mutable {
-                                        accept_and_serve(l, stopping);
+                                        serve_until_stopped(l, stopping);
                                       }));
 
       const int sig = stop_signals.wait();

@@ -84,42 +84,32 @@ int main(int argc, char** argv) {
       std::printf("resp_server: listening on %s\n", listener.local_endpoint().to_string().c_str());
       std::fflush(stdout);
 
-      weft::task_group clients;  // every client's fiber; ends with the last of them
       auto expirer = weft::spawn({.name = "expirer"}, [&] {
         for (;;) {  // removes expired keys nobody reads (redis's active expiry)
           weft::this_fiber::sleep_for(100ms);
           db.sweep(resp::now_ms());
         }
       });
-      auto acceptor = weft::spawn({.name = "acceptor"}, [&] {
-        for (;;) {
-          std::error_code ec;
-          net::tcp_stream conn = listener.accept(ec);
-          if (ec == weft::errc::socket_closed) return;
-          if (ec) {  // accept waits out EMFILE and the like: this listener is broken for good
-            std::fprintf(stderr, "resp_server: accept: %s; no longer accepting\n", ec.message().c_str());
-            return;
-          }
+      // One fiber per client (net::serve); closing the listener ends it. Clients
+      // are closed at once then, as redis-server closes them when it stops.
+      auto server = weft::spawn({.name = "server"}, [&] {
+        net::serve_options options;
+        options.shutdown_grace = 0ms;
+        options.connection_name = "client";
+        options.on_error = [](std::exception_ptr e) {  // this client's stream failed: only it goes
+          std::fprintf(stderr, "resp_server: client: %s\n", weft::describe_exception(e).c_str());
+        };
+        net::serve(listener, [&db](net::tcp_stream& conn) {
           conn.set_nodelay(true);
-          clients.spawn({.name = "client"}, [&db, c = std::move(conn)]() mutable {
-            try {
-              serve_client(c, db);
-            } catch (const weft::cancelled_error&) {
-              throw;
-            } catch (const std::exception& e) {  // this client's stream failed: only it goes
-              std::fprintf(stderr, "resp_server: client: %s\n", e.what());
-            }
-          });
-        }
+          serve_client(conn, db);
+        }, options);
       });
 
       const int sig = stop_signals.wait();
       std::printf("resp_server: %s, stopping\n", strsignal(sig));
       std::fflush(stdout);
       listener.close();
-      acceptor.join();
-      clients.cancel();
-      clients.join();
+      server.join();
       expirer.cancel();
       try {
         expirer.join();

@@ -10,6 +10,7 @@
 #include <typeinfo>
 
 #include <weft/net/read_buffer.hpp>
+#include <weft/net/serve.hpp>
 #include <weft/http/detail/parser.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/fiber.hpp>
@@ -22,11 +23,7 @@ namespace weft::http {
 
 namespace {
 
-// connection_control is how serve() reaches a connection it shuts down.
-struct connection_control {
-  bool idle = false;      // waiting for the next request: safe to cancel at once
-  bool draining = false;  // close after the current answer
-};
+using net::connection_control;  // how serve() reaches a connection it shuts down
 
 // connection_gone: the client went away or stopped reading; nothing to answer.
 struct connection_gone {};
@@ -97,10 +94,10 @@ class connection final : body_writer {
     parser_.reset();
     if (in_.unparsed().empty()) {
       flush();  // pipelined answers go out in one write, before waiting
-      if (control_ && control_->draining) return false;
-      if (control_) control_->idle = true;
+      if (control_ && control_->draining()) return false;
+      if (control_) control_->set_idle(true);
       const read_result got = read_more(options_.idle_timeout);
-      if (control_) control_->idle = false;
+      if (control_) control_->set_idle(false);
       if (got != read_result::data) return false;  // closed or idle too long: close quietly
     }
     // The header.
@@ -127,7 +124,7 @@ class connection final : body_writer {
     request req = std::move(parser_.message());
     bool keep_alive = parser_.keep_alive();
     response res = call_handler(req);
-    if (control_ && control_->draining) keep_alive = false;  // shutdown began while it ran
+    if (control_ && control_->draining()) keep_alive = false;  // shutdown began while it ran
     answer(req, res, keep_alive);
     return keep_alive;
   }
@@ -357,82 +354,25 @@ void serve_connection(net::tls_stream& stream, const handler& h, const server_op
 }
 
 void serve(net::tcp_listener& listener, const handler& h, const server_options& options) {
-  struct open_connection {
-    fiber<void> handle;
-    connection_control control;
+  const net::serve_options accepting{
+      .max_connections = options.max_connections,
+      .shutdown_grace = options.shutdown_grace,
+      .on_error = [&options](std::exception_ptr e) { report(options, e); },
+      .connection_name = "http connection",
   };
-  std::list<open_connection> open;  // stable addresses; each entry removes itself
-  std::error_code accept_failure;
-  wait_group active;
-  semaphore free_slots(static_cast<std::ptrdiff_t>(options.max_connections));
-
-  auto cancel = [&](bool idle_only) {
-    for (open_connection& c : open) {
-      c.control.draining = true;
-      if (!idle_only || c.control.idle) c.handle.cancel();
+  auto answer = [&](net::tcp_stream& c, net::connection_control& control) {
+    c.set_nodelay(true);
+    if (!options.tls) {
+      connection<net::stream_socket>(c, h, options, &control).run();
+      return;
     }
+    // The handshake counts as the first request's header (header_timeout); a
+    // client that fails it is dropped quietly, as a malformed one is.
+    std::error_code handshake_failed;
+    net::tls_stream secure = net::tls_stream::accept(*options.tls, std::move(c), options.header_timeout, handshake_failed);
+    if (!handshake_failed) connection<net::tls_stream>(secure, h, options, &control).run();
   };
-  try {
-    for (;;) {
-      free_slots.acquire();
-      std::error_code ec;
-      net::tcp_stream conn = listener.accept(ec);
-      if (ec == errc::socket_closed) {
-        free_slots.release();
-        break;
-      }
-      if (ec) {  // accept waits out what is transient: this is the listener broken under us
-        free_slots.release();
-        accept_failure = ec;
-        break;
-      }
-      conn.set_nodelay(true);
-      active.add();
-      auto entry = open.emplace(open.end());
-      entry->handle = spawn({.name = "http connection"}, [&, entry, c = std::move(conn)]() mutable {
-        // However the connection ends, serve's books are settled: its slot, its
-        // entry, the count serve waits on.
-        struct leave {
-          std::function<void()> settle;
-          ~leave() { settle(); }
-        } on_exit{[&] {
-          c.close();
-          open.erase(entry);  // detaches our own handle
-          free_slots.release();
-          active.done();
-        }};
-        try {
-          if (!options.tls) {
-            connection<net::stream_socket>(c, h, options, &entry->control).run();
-          } else {
-            // The handshake counts as the first request's header (header_timeout);
-            // a client that fails it is dropped quietly, as a malformed one is.
-            std::error_code handshake_failed;
-            net::tls_stream secure =
-                net::tls_stream::accept(*options.tls, std::move(c), options.header_timeout, handshake_failed);
-            if (!handshake_failed) connection<net::tls_stream>(secure, h, options, &entry->control).run();
-          }
-        } catch (const cancelled_error&) {
-          // shutdown, or serve itself was cancelled
-        } catch (const std::exception&) {  // out of memory, say: this connection ends, not the server
-          report(options, std::current_exception());
-        }
-      });
-    }
-    // The listener closed: idle connections go now, busy ones get the grace period.
-    cancel(true);
-    if (!active.wait_for(options.shutdown_grace)) cancel(false);
-    active.wait();
-  } catch (...) {
-    // serve was cancelled (or its deadline scope expired), while accepting or while
-    // shutting down: every connection goes, and serve returns only after them (their
-    // fibers use `open`, `active` and `free_slots`, which live in this frame).
-    shield_scope shielded;
-    cancel(false);
-    active.wait();
-    throw;
-  }
-  if (accept_failure) throw std::system_error(accept_failure, "weft::http::serve: accept");
+  net::detail::serve_as(listener, answer, accepting, "weft::http::serve");
 }
 
 }  // namespace weft::http
