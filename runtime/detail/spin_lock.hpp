@@ -13,12 +13,23 @@
 #include <sched.h>
 
 #include <atomic>
+#include <cstdint>
 
 namespace weft::detail {
 
 // pause_while spins until `flag` is false (acquire).
 inline void pause_while(const std::atomic<bool>& flag) noexcept {
   for (int spins = 0; flag.load(std::memory_order_acquire); ++spins) {
+    if (spins < 128)
+      __builtin_ia32_pause();
+    else
+      ::sched_yield();
+  }
+}
+
+// pause_while_set spins until none of `bits` is set in `word` (acquire).
+inline void pause_while_set(const std::atomic<std::uint8_t>& word, std::uint8_t bits) noexcept {
+  for (int spins = 0; word.load(std::memory_order_acquire) & bits; ++spins) {
     if (spins < 128)
       __builtin_ia32_pause();
     else

@@ -29,7 +29,7 @@ void biased_lock::home_lock_contended(const void* here) noexcept {
   // can never wait for us while we wait for it.
   for (;;) {
     home_busy_.store(false, std::memory_order_release);
-    pause_while(remote_busy_);
+    pause_while_set(remote_, remote_busy);
     // That remote may have revoked the bias (its store of `shared` is ordered
     // before its unlock, which pause_while acquired): then lock as everyone does.
     if (home_.load(std::memory_order_relaxed) != here) {
@@ -44,30 +44,30 @@ void biased_lock::home_lock_contended(const void* here) noexcept {
 
 void biased_lock::remote_lock() noexcept {
   for (;;) {
-    bool expected = false;
-    if (spin_.compare_exchange_weak(expected, true, std::memory_order_acquire)) break;
-    pause_while(spin_);
+    std::uint8_t expected = 0;
+    if (remote_.compare_exchange_weak(expected, remote_spin, std::memory_order_acquire)) break;
+    pause_while_set(remote_, remote_spin);
   }
   const void* home = home_.load(std::memory_order_relaxed);
   if (home == unbound) {
     // Unbound: a scheduler thread binds it to itself (from now on it locks as home,
-    // and this first time it holds spin_, which excludes every remote).
-    // home_busy_ is set before spin_ is released: the next remote to get spin_
-    // sees it (release/acquire on spin_) and waits for our unlock.
+    // and this first time it holds the spin, which excludes every remote).
+    // home_busy_ is set before the spin is released: the next remote to get it
+    // sees that (release/acquire on remote_) and waits for our unlock.
     if (this_thread_scheduler != nullptr && membarrier_ready()) {
       home_busy_.store(true, std::memory_order_relaxed);
       home_.store(this_thread_identity(), std::memory_order_relaxed);
-      spin_.store(false, std::memory_order_release);
+      remote_.store(0, std::memory_order_release);
       return;
     }
-    remote_busy_.store(true, std::memory_order_relaxed);  // unbound: no home to exclude
+    remote_.store(remote_spin | remote_busy, std::memory_order_relaxed);  // unbound: no home to exclude
     return;
   }
   if (home == shared) {
-    remote_busy_.store(true, std::memory_order_relaxed);  // seen by a home backing off
+    remote_.store(remote_spin | remote_busy, std::memory_order_relaxed);  // seen by a home backing off
     return;
   }
-  remote_busy_.store(true, std::memory_order_seq_cst);
+  remote_.store(remote_spin | remote_busy, std::memory_order_seq_cst);
   heavy_barrier();
   pause_while(home_busy_);
   if (++remote_acquisitions_ == revoke_after) {
@@ -79,8 +79,7 @@ void biased_lock::remote_lock() noexcept {
 }
 
 void biased_lock::remote_unlock() noexcept {
-  remote_busy_.store(false, std::memory_order_release);
-  spin_.store(false, std::memory_order_release);
+  remote_.store(0, std::memory_order_release);  // one store: our last touch (see remote_)
 }
 
 }  // namespace weft::detail

@@ -44,6 +44,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 
 #include <weft/runtime/detail/scheduler.hpp>
 
@@ -108,7 +109,7 @@ class biased_lock {
   // still_home: after home's store to home_busy_, no remote holds the lock and the
   // bias was not revoked since home read home_ (see "Revoking" above).
   [[gnu::always_inline]] bool still_home(const void* here) const noexcept {
-    return !remote_busy_.load(std::memory_order_acquire) && home_.load(std::memory_order_relaxed) == here;
+    return !(remote_.load(std::memory_order_acquire) & remote_busy) && home_.load(std::memory_order_relaxed) == here;
   }
   [[gnu::noinline]] void home_lock_contended(const void* here) noexcept;
   [[gnu::noinline]] void remote_lock() noexcept;
@@ -124,15 +125,22 @@ class biased_lock {
   static constexpr char shared_marker = 0;
   static constexpr const void* shared = &shared_marker;  // revoked: no home, ever
 
-  // unbound -> a home -> shared; written only by remote_lock, under spin_.
+  // unbound -> a home -> shared; written only by remote_lock, under remote_spin.
   std::atomic<const void*> home_{unbound};
   std::atomic<bool> home_busy_{false};
-  // In another 8-byte word than home_busy_: home loads remote_busy_ right after its
-  // store to home_busy_, and a load from the word a store is still writing waits
-  // for that store on some CPUs (bench/NOTES.md).
-  alignas(8) std::atomic<bool> remote_busy_{false};
-  std::atomic<bool> spin_{false};           // among remote lockers
-  unsigned remote_acquisitions_ = 0;         // under spin_: handshakes so far
+  // The remotes' side, in one byte: `remote_spin` is the spin lock among remote
+  // lockers, `remote_busy` (set only by the spin's holder) excludes home. One
+  // byte, so that a remote's unlock is one store: after it, nothing of this
+  // object is touched, and the thread that locks next may destroy it (a fiber
+  // woken by a plain thread's set() that deletes the event at once). Two flags
+  // cleared one after the other let home enter, and free the memory, before the
+  // second store landed. In another 8-byte word than home_busy_: home loads it
+  // right after its store to home_busy_, and a load from the word a store is still
+  // writing waits for that store on some CPUs (bench/NOTES.md).
+  static constexpr std::uint8_t remote_spin = 1;
+  static constexpr std::uint8_t remote_busy = 2;
+  alignas(8) std::atomic<std::uint8_t> remote_{0};
+  unsigned remote_acquisitions_ = 0;         // under remote_spin: handshakes so far
 };
 
 }  // namespace weft::detail

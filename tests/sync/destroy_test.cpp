@@ -359,3 +359,22 @@ TEST(DestroyedAcrossThreads, WaiterOnAnotherThread) {
     EXPECT_EQ(what, "weft::event::wait: destroyed while this fiber waited on it");
   }
 }
+
+// The waker on another thread: a plain thread sets an event (a remote unlock of
+// its lock), and the fiber it woke, on the event's home scheduler, destroys the
+// event at once. The remote's unlock must be its last touch of the object (until
+// 2026-12-06 it cleared two flags one after the other, and home could enter and
+// free the memory between them: TSan and ASan see the late store).
+TEST(DestroyedAcrossThreads, RightAfterAPlainThreadsWakeUp) {
+  hang_guard guard;
+  run_checked([] {
+    for (int round = 0; round < 500; ++round) {
+      auto* ev = new weft::event;
+      (void)ev->is_set();  // binds the lock to this scheduler: the thread is remote
+      std::thread setter([ev] { ev->set(); });
+      ev->wait();
+      delete ev;
+      setter.join();
+    }
+  });
+}
