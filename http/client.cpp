@@ -166,21 +166,48 @@ request_builder::request_builder(std::string method, std::string_view url_text) 
 
 // ---- client ---------------------------------------------------------------------------
 
-client::client(client_options options) : options_(std::move(options)) {}
+struct client::state {
+  explicit state(client_options o) : options_(std::move(o)) {}
+
+  response exchange(const url& to, const request& req, const std::function<void(std::string_view)>* on_body,
+                    time_point deadline);
+  response exchange_once(const url& to, const request& req, const std::function<void(std::string_view)>* on_body,
+                         time_point deadline, bool& retry_on_fresh);
+  // A connection to one server: plain for http://, TLS for https://.
+  using connection = std::variant<net::tcp_stream, net::tls_stream>;
+  connection take_connection(const url& to, time_point deadline, bool& reused);
+  void put_back(const url& to, connection conn);
+  net::tls_context tls_context();
+  std::size_t idle_connections() const noexcept;
+
+  // Keyed by the scheduler that opened them (its incarnation: a later run() on this
+  // thread may put its scheduler at the same address) and "scheme://host:port".
+  using pool_key = std::pair<std::uint64_t, std::string>;
+  static pool_key key_for(const url& to);
+
+  client_options options_;
+  mutable std::mutex pool_mutex_;  // guards idle_ and options_.tls (made at first use); held for no call
+  std::map<pool_key, std::vector<connection>> idle_;
+};
+
+client::client(client_options options) : state_(std::make_shared<state>(std::move(options))) {}
 client::~client() = default;
 
-std::size_t client::idle_connections() const noexcept {
+std::size_t client::idle_connections() const noexcept { return state_->idle_connections(); }
+
+std::size_t client::state::idle_connections() const noexcept {
   std::lock_guard lock(pool_mutex_);
   std::size_t n = 0;
   for (const auto& [key, conns] : idle_) n += conns.size();
   return n;
 }
 
-client::pool_key client::key_for(const url& to) {
-  return {weft::detail::this_thread_scheduler, to.scheme + "://" + to.authority()};
+client::state::pool_key client::state::key_for(const url& to) {
+  const weft::detail::scheduler* here = weft::detail::this_thread_scheduler;
+  return {here ? here->incarnation() : 0, to.scheme + "://" + to.authority()};
 }
 
-net::tls_context client::tls_context() {
+net::tls_context client::state::tls_context() {
   std::lock_guard lock(pool_mutex_);
   if (!options_.tls) options_.tls = net::tls_context::client();
   return *options_.tls;  // a copy shares the one SSL_CTX
@@ -199,14 +226,20 @@ response client::post(std::string_view url_text, std::string body, headers field
   return send(r, d);
 }
 
-response client::send(const request_builder& r, net::deadline d) { return exchange(r.url(), r.request(), nullptr, d.at); }
+// The call keeps the state alive, not the client: the client may be destroyed
+// meanwhile (see state_).
+response client::send(const request_builder& r, net::deadline d) {
+  const std::shared_ptr<state> keep = state_;
+  return keep->exchange(r.url(), r.request(), nullptr, d.at);
+}
 
 response client::send(const request_builder& r, const std::function<void(std::string_view)>& on_body,
                       net::deadline d) {
-  return exchange(r.url(), r.request(), &on_body, d.at);
+  const std::shared_ptr<state> keep = state_;
+  return keep->exchange(r.url(), r.request(), &on_body, d.at);
 }
 
-response client::exchange(const url& first, const request& first_request,
+response client::state::exchange(const url& first, const request& first_request,
                           const std::function<void(std::string_view)>* on_body, time_point deadline) {
   url to = first;
   request req = first_request;
@@ -229,7 +262,7 @@ response client::exchange(const url& first, const request& first_request,
   }
 }
 
-response client::exchange_once(const url& to, const request& req,
+response client::state::exchange_once(const url& to, const request& req,
                                const std::function<void(std::string_view)>* on_body, time_point deadline,
                                bool& retry_on_fresh) {
   const bool may_retry = !retry_on_fresh && idempotent(req.method);
@@ -293,7 +326,7 @@ response client::exchange_once(const url& to, const request& req,
   return std::move(parser.message());
 }
 
-client::connection client::take_connection(const url& to, time_point deadline, bool& reused) {
+client::state::connection client::state::take_connection(const url& to, time_point deadline, bool& reused) {
   const pool_key key = key_for(to);
   for (;;) {
     std::optional<connection> conn;
@@ -310,7 +343,14 @@ client::connection client::take_connection(const url& to, time_point deadline, b
     }
   }
   reused = false;
-  net::tcp_stream conn = net::tcp_stream::connect(to.host, std::to_string(to.port), deadline);
+  net::tcp_stream conn;
+  try {
+    conn = net::tcp_stream::connect(to.host, std::to_string(to.port), deadline);
+  } catch (const weft::error&) {
+    throw;  // a timeout, a cancellation: named by the caller, or already
+  } catch (const std::system_error& e) {  // refused, unreachable, no such host: say which request's
+    fail(e.code(), "cannot connect for " + to.to_string() + ": " + e.what());
+  }
   conn.set_nodelay(true);
   if (!to.secure()) return conn;
   std::error_code ec;
@@ -320,7 +360,7 @@ client::connection client::take_connection(const url& to, time_point deadline, b
   return secure;
 }
 
-void client::put_back(const url& to, connection conn) {
+void client::state::put_back(const url& to, connection conn) {
   pool_key key = key_for(to);
   std::lock_guard lock(pool_mutex_);
   std::vector<connection>& pool = idle_[std::move(key)];

@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -118,7 +119,9 @@ struct client_options {
 class client {
  public:
   explicit client(client_options options = {});
-  ~client();  // closes the pooled connections
+  // Closes the pooled connections. Calls still running (on other fibers or
+  // threads) finish as they would have; their connections are closed after them.
+  ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
@@ -137,23 +140,11 @@ class client {
   std::size_t idle_connections() const noexcept;
 
  private:
-  response exchange(const url& to, const request& req, const std::function<void(std::string_view)>* on_body,
-                    time_point deadline);
-  response exchange_once(const url& to, const request& req, const std::function<void(std::string_view)>* on_body,
-                         time_point deadline, bool& retry_on_fresh);
-  // A connection to one server: plain for http://, TLS for https://.
-  using connection = std::variant<net::tcp_stream, net::tls_stream>;
-  connection take_connection(const url& to, time_point deadline, bool& reused);
-  void put_back(const url& to, connection conn);
-  net::tls_context tls_context();
-
-  // Keyed by the scheduler that opened them (its address) and "scheme://host:port".
-  using pool_key = std::pair<const void*, std::string>;
-  static pool_key key_for(const url& to);
-
-  client_options options_;
-  mutable std::mutex pool_mutex_;  // guards idle_ and options_.tls (made at first use); held for no call
-  std::map<pool_key, std::vector<connection>> idle_;
+  // The options and the pool of idle connections, shared with the calls in flight:
+  // a client destroyed while a call runs leaves that call its state; the call
+  // finishes, and its connection is closed with the state instead of pooled.
+  struct state;
+  std::shared_ptr<state> state_;
 };
 
 }  // namespace weft::http

@@ -37,7 +37,8 @@ void forget_watch(fd_state* st) noexcept {
 
 }  // namespace detail
 
-fd_watch::fd_watch(int fd) : sched_(&detail::scheduler::require_fiber("weft::fd_watch")) {
+fd_watch::fd_watch(int fd)
+    : sched_(&detail::scheduler::require_fiber("weft::fd_watch")), incarnation_(sched_->incarnation()) {
   if (fd < 0) throw error(errc::invalid_argument, "weft::fd_watch", "negative file descriptor");
   auto st = std::make_unique<detail::fd_state>();
   st->fd = fd;
@@ -46,12 +47,15 @@ fd_watch::fd_watch(int fd) : sched_(&detail::scheduler::require_fiber("weft::fd_
 }
 
 fd_watch::fd_watch(fd_watch&& other) noexcept
-    : sched_(std::exchange(other.sched_, nullptr)), state_(std::exchange(other.state_, nullptr)) {}
+    : sched_(std::exchange(other.sched_, nullptr)),
+      incarnation_(std::exchange(other.incarnation_, 0)),
+      state_(std::exchange(other.state_, nullptr)) {}
 
 fd_watch& fd_watch::operator=(fd_watch&& other) noexcept {
   if (this != &other) {
     release();
     sched_ = std::exchange(other.sched_, nullptr);
+    incarnation_ = std::exchange(other.incarnation_, 0);
     state_ = std::exchange(other.state_, nullptr);
   }
   return *this;
@@ -70,6 +74,11 @@ void fd_watch::release() noexcept {
 
 int fd_watch::fd() const noexcept { return state_ ? state_->fd : -1; }
 
+bool fd_watch::belongs_here() const noexcept {
+  const detail::scheduler* here = detail::this_thread_scheduler;
+  return here != nullptr && here == sched_ && here->incarnation() == incarnation_;
+}
+
 bool fd_watch::hung_up() const noexcept { return state_ && state_->hung_up; }
 
 void fd_watch::wait(fd_event ev) { wait_until(ev, no_deadline); }
@@ -79,6 +88,11 @@ bool fd_watch::wait_until(fd_event ev, time_point deadline) { return wait_until(
 bool fd_watch::wait_until(fd_event ev, time_point deadline, const char* call) {
   auto& sched = detail::scheduler::require_fiber(call);
   if (!state_) throw error(errc::invalid_argument, call, "the watch was moved from");
+  // Its registration lives in its own scheduler's epoll (or died with it): waiting
+  // here would park with nothing that can wake us.
+  if (&sched != sched_ || sched.incarnation() != incarnation_)
+    throw error(errc::invalid_argument, call,
+                "this fd_watch was made on another scheduler, or in a run() that has ended; make a new one here");
   detail::fd_state& st = *state_;
   const bool read = ev == fd_event::readable;
   bool& ready = read ? st.readable : st.writable;

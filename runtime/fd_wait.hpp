@@ -16,6 +16,8 @@
 // Errors and hang-ups count as ready in both directions; the next call reports them.
 #pragma once
 
+#include <cstdint>
+
 #include <weft/runtime/clock.hpp>
 
 namespace weft {
@@ -75,9 +77,15 @@ class fd_watch {
   void wait_readable() { wait(fd_event::readable); }
   void wait_writable() { wait(fd_event::writable); }
 
+  // belongs_here: the calling thread runs the scheduler that made this watch (the
+  // same run(), not a later one on this thread). A watch waits only there; a
+  // socket whose watch does not belong here makes a new one (socket_base::wait).
+  bool belongs_here() const noexcept;
+
  private:
   void release() noexcept;
   detail::scheduler* sched_ = nullptr;
+  std::uint64_t incarnation_ = 0;  // sched_'s (scheduler::incarnation)
   // Counted (fd_state::refs) while a fiber waits, so destroying the watch under a
   // waiter cannot leave that waiter touching freed memory. Both live on one thread,
   // so the count is a plain int, not a shared_ptr's atomic.

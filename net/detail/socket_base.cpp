@@ -53,6 +53,9 @@ int socket_base::open_fd(int domain, int type, std::error_code& ec) noexcept {
 }
 
 bool socket_base::wait(const char* call, fd_event ev, time_point deadline, std::error_code& ec) {
+  // A socket that outlived its run(), or moved to a fiber of another scheduler,
+  // registers again here (the old registration goes with its scheduler).
+  if (watch_ && !watch_->belongs_here()) watch_.reset();
   if (!watch_) {
     try {
       watch_.emplace(fd_);

@@ -32,6 +32,7 @@ void on_deadline(timer_node* node) noexcept {
 // Schedulers alive in the process, for requests from other threads (wake_remote).
 std::mutex live_schedulers_mutex;
 std::unordered_set<scheduler*> live_schedulers;
+std::atomic<std::uint64_t> next_incarnation{1};  // scheduler::incarnation()
 
 // The stack "allocator" boost calls when a fiber's function returns: it runs on the
 // next fiber's stack (boost's fiber_exit), and puts the stack back in the pool.
@@ -84,7 +85,8 @@ scheduler::scheduler(const scheduler_options& options)
       reactor_(inbox_->event_fd()),
       timers_(clock::now()),
       stacks_(options.stack_size, options.guards),
-      stack_size_(options.stack_size) {
+      stack_size_(options.stack_size),
+      incarnation_(next_incarnation.fetch_add(1, std::memory_order_relaxed)) {
   if (this_thread_scheduler != nullptr)
     throw error(errc::scheduler_running, "weft::run");
   if (options.program_sanitizers != WEFT_BUILD_SANITIZERS) throw_build_mismatch(options.program_sanitizers);

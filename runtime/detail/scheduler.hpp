@@ -234,6 +234,11 @@ class scheduler {
   // its index there (0 for run()'s own).
   scheduler_group* group() const noexcept { return group_; }
   std::size_t index() const noexcept { return index_; }
+  // incarnation tells this scheduler from every other of the process, also from a
+  // later one at the same address (run() keeps its scheduler on the caller's
+  // stack): state kept beyond a run (a socket's registration, a pooled
+  // connection) is tied to it, not to the address.
+  std::uint64_t incarnation() const noexcept { return incarnation_; }
   void join_group(scheduler_group* group, std::size_t index) noexcept;
   // deadlocked is true if run() found every fiber parked with nothing able to wake
   // them (no timer, no watched fd, no other thread in the process; see idle()) and
@@ -478,6 +483,7 @@ class scheduler {
   stack_pool stacks_;
   overflow_reporter overflow_;  // names a fiber that overflows into its guard page
   std::size_t stack_size_;
+  const std::uint64_t incarnation_;  // see incarnation()
   run_queue ready_;
   steal_queue steal_;  // unstarted on_any fibers, which idle members may take
   loop_record loop_;                    // the scheduler's own context

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <future>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -490,6 +492,53 @@ TEST(HttpClient, OneClientIsSharedByFibersOfEverySchedulerAndOutlivesRun) {
   shared.reset();  // pooled connections of two ended schedulers
 }
 
+// One client used by successive run()s on one thread (a command-line tool that
+// runs the runtime per command): a later run's scheduler may sit at the earlier
+// one's address, and must not take that run's pooled connections, registered with
+// an epoll that is gone (a GET there used to wait until its deadline, or forever).
+TEST(HttpClient, OneClientServesSuccessiveRunsOnOneThread) {
+  hang_guard guard;
+  std::promise<std::string> url_promise;
+  weft::event* stop = nullptr;
+  std::atomic<bool> stop_ready{false};
+  std::thread server([&] {
+    weft::run([&] {
+      test_server s(echo);
+      weft::event done;
+      stop = &done;
+      stop_ready = true;
+      url_promise.set_value(s.url("/"));
+      done.wait();
+    });
+  });
+  const std::string url = url_promise.get_future().get();
+  http::client web;
+  for (int round = 0; round < 3; ++round)
+    EXPECT_EQ(weft::run([&] { return web.get(url, 10s).body; }), "GET / ") << "round " << round;
+  while (!stop_ready) std::this_thread::yield();
+  stop->set();
+  server.join();
+}
+
+// A client destroyed while one of its calls runs: the call finishes as it would
+// have, and its connection is closed instead of pooled (the call used to touch the
+// freed client; ASan: heap-use-after-free in put_back).
+TEST(HttpClient, DestroyedWhileACallRunsLetsTheCallFinish) {
+  run_checked([] {
+    weft::event release;
+    test_server s([&](http::request& r) {
+      if (r.path() == "/slow") release.wait();
+      return echo(r);
+    });
+    auto web = std::make_unique<http::client>();
+    auto call = weft::spawn([&, c = web.get()] { return c->get(s.url("/slow"), 10s).body; });
+    weft::this_fiber::sleep_for(20ms);  // the call waits for its answer
+    web.reset();
+    release.set();
+    EXPECT_EQ(call.join(), "GET /slow ");
+  });
+}
+
 TEST(HttpClient, DeadlineStaleConnectionsAndBadAnswers) {
   run_checked([] {
     http::server_options o;
@@ -538,6 +587,7 @@ TEST(HttpClient, DeadlineStaleConnectionsAndBadAnswers) {
       ADD_FAILURE() << "connected to a closed port";
     } catch (const std::system_error& e) {
       EXPECT_EQ(e.code(), std::errc::connection_refused);
+      EXPECT_EQ(std::string(e.what()).rfind("weft::http::client: cannot connect for " + url, 0), 0u) << e.what();
     }
   });
 }

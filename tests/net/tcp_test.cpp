@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "net_test.hpp"
@@ -292,7 +294,7 @@ TEST(Tcp, LargeAndVectoredWritesArriveIntact) {
 }
 
 TEST(Tcp, MisuseIsReported) {
-  EXPECT_THROW(weft::net::endpoint::parse("1.2.3.4"), std::invalid_argument);
+  EXPECT_THROW(weft::net::endpoint::parse("1.2.3.4"), weft::error);
   run_checked([] {
     tcp_stream closed;
     char buf[4];
@@ -468,6 +470,76 @@ TEST(Tcp, ThousandConcurrentConnectionsLoseNoByte) {
     EXPECT_EQ(verified, expected);
   });
   EXPECT_EQ(open_fd_count(), fds_before);
+}
+
+}  // namespace
+
+namespace {
+
+// A socket kept past its run() serves the next run() on this thread (whose
+// scheduler may sit at the old one's address: the registration died with the old
+// epoll, and a wait there used to park for good), and a socket handed to a fiber
+// of another scheduler waits there: each registers again where it waits.
+TEST(Tcp, ASocketWaitsWhereverItIsUsedLaterOnAnotherRunOrScheduler) {
+  hang_guard guard;
+  std::optional<tcp_stream> client, server;
+  weft::run([&] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    auto accepted = weft::spawn([&] { return listener.accept(); });
+    client.emplace(tcp_stream::connect(listener.local_endpoint()));
+    server.emplace(accepted.join());
+    char b[1];
+    auto reader = weft::spawn([&] { return server->read_some(b); });  // waits: registers
+    weft::this_fiber::sleep_for(1ms);
+    client->write_all(std::string("a"));
+    EXPECT_EQ(reader.join(), 1u);
+  });
+  for (int round = 0; round < 2; ++round) {
+    weft::run([&] {
+      char b[1];
+      auto reader = weft::spawn([&] { return server->read_some(b); });
+      weft::this_fiber::sleep_for(1ms);  // the reader waits first
+      client->write_all(std::string("b"));
+      EXPECT_EQ(reader.join(), 1u);
+      EXPECT_EQ(b[0], 'b');
+    });
+  }
+  weft::run_options two;
+  two.threads = 2;
+  weft::run(two, [&] {
+    auto reader = weft::spawn({.on = 1}, [&] {
+      char b[1];
+      const std::size_t n = server->read_some(b);
+      return n == 1 && b[0] == 'c';
+    });
+    weft::this_fiber::sleep_for(1ms);
+    client->write_all(std::string("c"));
+    EXPECT_TRUE(reader.join());
+    server.reset();  // on scheduler 0, registered on scheduler 1: removed by it
+  });
+  client.reset();
+}
+
+// A bare fd_watch does not move: waiting on it where it was not made is refused
+// with a message, never a park that nothing can end.
+TEST(Tcp, AnFdWatchFromAnEndedRunIsRefusedWhereItCannotWait) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  std::optional<weft::fd_watch> kept;
+  weft::run([&] { kept.emplace(fds[0]); });
+  weft::run([&] {
+    EXPECT_FALSE(kept->belongs_here());
+    try {
+      kept->wait_for(weft::fd_event::readable, 10s);
+      ADD_FAILURE() << "waited on a watch of an ended run";
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find("run() that has ended"), std::string::npos) << e.what();
+    }
+  });
+  kept.reset();
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 }  // namespace
