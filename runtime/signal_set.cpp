@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/error.hpp>
@@ -23,8 +24,13 @@ namespace {
 struct thread_signals {
   int users[NSIG] = {};         // live sets of this thread that include the signal
   bool kept[NSIG] = {};         // blocked before the first of them: stays blocked
+  bool left_blocked[NSIG] = {};  // its last set ended while another thread watched it
 };
 thread_local thread_signals this_thread_signals;
+
+// watching_threads counts, per signal, the threads with a live set that includes
+// it (process-wide: a process-directed signal goes to any thread not blocking it).
+std::atomic<int> watching_threads[NSIG];
 
 // A thread's serial number, unique for the life of the process (unlike a pthread_t
 // or the table's address, which a later thread may reuse).
@@ -34,8 +40,26 @@ std::uint64_t this_thread_serial() noexcept {
   return serial;
 }
 
+// acquire counts one more use of each signal in `signals` by this thread, which
+// has just blocked them; `before` is its mask before that.
+void acquire(const sigset_t& signals, const sigset_t& before) noexcept {
+  thread_signals& table = this_thread_signals;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sigismember(&signals, sig) != 1) continue;
+    if (table.users[sig]++ > 0) continue;
+    watching_threads[sig].fetch_add(1, std::memory_order_acq_rel);
+    // Left blocked by an earlier set for another thread's sake: what this thread
+    // had before that set is what counts.
+    if (!std::exchange(table.left_blocked[sig], false)) table.kept[sig] = sigismember(&before, sig) == 1;
+  }
+}
+
 // release drops one use of each signal in `signals` and unblocks those whose last
-// user this was and that the thread had not blocked itself.
+// user this was and that the thread had not blocked itself, unless another
+// thread's set still watches the signal: unblocked here, a process-directed
+// arrival meant for that set could be delivered to this thread instead (to the
+// signal's default action), and one already pending would be. Such a signal stays
+// blocked here, and what is pending stays for the other set.
 void release(const sigset_t& signals) noexcept {
   thread_signals& table = this_thread_signals;
   sigset_t unblock;
@@ -43,10 +67,15 @@ void release(const sigset_t& signals) noexcept {
   bool any = false;
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sigismember(&signals, sig) != 1) continue;
-    if (--table.users[sig] == 0 && !table.kept[sig]) {
-      sigaddset(&unblock, sig);
-      any = true;
+    if (--table.users[sig] > 0) continue;
+    const bool others_watch = watching_threads[sig].fetch_sub(1, std::memory_order_acq_rel) > 1;
+    if (table.kept[sig]) continue;
+    if (others_watch) {
+      table.left_blocked[sig] = true;
+      continue;
     }
+    sigaddset(&unblock, sig);
+    any = true;
   }
   if (!any) return;
   // Arrivals that were meant for the set and never read: take them now, or
@@ -70,11 +99,7 @@ signal_set::signal_set(std::initializer_list<int> signals) : thread_(this_thread
   sigset_t before;
   if (const int e = ::pthread_sigmask(SIG_BLOCK, &signals_, &before); e != 0)
     throw std::system_error(e, std::generic_category(), "weft::signal_set: pthread_sigmask");
-  thread_signals& table = this_thread_signals;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sigismember(&signals_, sig) != 1) continue;
-    if (table.users[sig]++ == 0) table.kept[sig] = sigismember(&before, sig) == 1;
-  }
+  acquire(signals_, before);
   fd_ = ::signalfd(-1, &signals_, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd_ < 0) {
     const int e = errno;
@@ -84,6 +109,8 @@ signal_set::signal_set(std::initializer_list<int> signals) : thread_(this_thread
 }
 
 signal_set::~signal_set() {
+  if (destroyed_ != nullptr) *destroyed_ = true;  // a fiber waits: it wakes below and reports this
+  watch_.reset();
   ::close(fd_);
   if (thread_ != this_thread_serial()) {
     std::fputs("weft::signal_set: destroyed on another thread than the one that made it; "
@@ -96,17 +123,33 @@ signal_set::~signal_set() {
 int signal_set::wait() { return *wait_until(no_deadline); }
 
 std::optional<int> signal_set::wait_until(time_point deadline) {
-  detail::scheduler::require_fiber("weft::signal_set::wait");
-  // Registered only for the wait: a set waited on once (the usual shutdown signal)
-  // should not keep an fd in epoll, which would hide deadlocks from run().
+  constexpr const char* call = "weft::signal_set::wait";
+  detail::scheduler::require_fiber(call);
   for (;;) {
     signalfd_siginfo info;
     const ssize_t n = ::read(fd_, &info, sizeof info);
     if (n == static_cast<ssize_t>(sizeof info)) return static_cast<int>(info.ssi_signo);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN)
-      throw std::system_error(errno, std::generic_category(), "weft::signal_set::wait: read");
-    if (!wait_fd_until(fd_, fd_event::readable, deadline)) return std::nullopt;
+    if (n < 0 && errno != EAGAIN) throw std::system_error(errno, std::generic_category(), "weft::signal_set::wait: read");
+    if (destroyed_ != nullptr) throw error(errc::already_waited, call, "another fiber already waits on this signal_set");
+    bool destroyed = false;
+    destroyed_ = &destroyed;
+    bool ready = false;
+    try {
+      watch_.emplace(fd_);
+      ready = watch_->wait_until(fd_event::readable, deadline, call);
+    } catch (...) {
+      if (!destroyed) {
+        destroyed_ = nullptr;
+        watch_.reset();
+      }
+      throw;
+    }
+    // Destroyed meanwhile: `this` is gone; only the flag on our stack is left.
+    if (destroyed) throw error(errc::destroyed_while_waiting, call);
+    destroyed_ = nullptr;
+    watch_.reset();
+    if (!ready) return std::nullopt;
   }
 }
 

@@ -12,9 +12,12 @@
 // The signal mask is restored per signal, not as a whole: each thread counts, per
 // signal number, its live sets that include it. A signal is unblocked again when the
 // last set of the thread that has it goes, unless it was blocked already when the
-// first of them was made (then it stays blocked, as the program had it). So sets may
-// overlap and be destroyed in any order, and sets on different threads do not
-// disturb each other. weft changes no other process-wide signal state: no
+// first of them was made (then it stays blocked, as the program had it), or unless
+// a set on another thread still watches it: unblocked here, the kernel could hand
+// that set's process-directed signals (and one already pending) to this thread, to
+// their default action; so it stays blocked here, and what is pending stays for
+// that set. So sets may overlap and be destroyed in any order, and sets on
+// different threads do not disturb each other. weft changes no other process-wide signal state: no
 // disposition (it never calls sigaction or signal), and SIGPIPE is avoided per call
 // (MSG_NOSIGNAL) rather than ignored process-wide.
 #pragma once
@@ -25,6 +28,7 @@
 #include <optional>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/fd_wait.hpp>
 
 namespace weft {
 
@@ -38,7 +42,8 @@ class signal_set {
   // (std::generic_category) if signalfd fails (EMFILE, ENOMEM, ...).
   signal_set(std::initializer_list<int> signals);
   // Closes the descriptor and unblocks each of its signals that no other live set
-  // of this thread has and that was not blocked before (see above). Arrivals of
+  // of this thread has, that was not blocked before and that no set of another
+  // thread watches (see above). Arrivals of
   // those signals that nobody waited for are discarded first: unblocking them would
   // run their default action, which for most signals ends the process. Destroyed on
   // another thread than its own, it cannot reach its thread's mask: it says so on
@@ -51,7 +56,9 @@ class signal_set {
   // number. Signals that arrived earlier are queued and returned first (a standard
   // signal arriving again before it is read is merged, as POSIX does). When two sets
   // share a signal, each arrival goes to one of them. Throws cancelled_error on
-  // cancellation, errc::not_in_fiber outside a fiber.
+  // cancellation, errc::not_in_fiber outside a fiber, errc::already_waited if
+  // another fiber waits on this set, and errc::destroyed_while_waiting if the set
+  // is destroyed (by another fiber of its thread) while this one waits.
   int wait();
   // wait_until returns nullopt when the deadline passes first.
   std::optional<int> wait_until(time_point deadline);
@@ -62,6 +69,12 @@ class signal_set {
 
  private:
   int fd_ = -1;
+  // While a fiber waits: the descriptor's registration (made for the wait only: a
+  // set waited on once, the usual shutdown signal, keeps nothing in epoll, which
+  // would hide deadlocks from run()), and a flag on the waiter's stack that the
+  // destructor sets before it ends the registration, which wakes the waiter.
+  std::optional<fd_watch> watch_;
+  bool* destroyed_ = nullptr;
   sigset_t signals_;            // what this set counts in its thread's table
   std::uint64_t thread_ = 0;    // the serial number of the thread that made it
 };
