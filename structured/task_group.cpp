@@ -1,6 +1,10 @@
 #include <weft/structured/task_group.hpp>
 
+#include <string>
+
+#include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/error.hpp>
+#include <weft/runtime/placement.hpp>
 #include <weft/runtime/scope.hpp>
 #include <weft/runtime/unhandled_exception.hpp>
 
@@ -30,6 +34,25 @@ exception_group::exception_group(std::vector<std::exception_ptr> errors) : error
 }
 
 task_group::task_group() : sched_(&detail::scheduler::require_fiber("weft::task_group")) {}
+
+void task_group::check_thread(const char* call) const {
+  if (detail::this_thread_scheduler != sched_)
+    throw error(errc::invalid_argument, call,
+                "called on another thread than the group's scheduler (a task group belongs to the "
+                "scheduler of the fiber that made it; cancel the fiber in join() from elsewhere)");
+}
+
+void task_group::check_spawn_here(const placement& on) const {
+  constexpr const char* call = "weft::task_group::spawn";
+  check_thread(call);
+  if (on.is_caller()) return;
+  detail::scheduler_group* group = sched_->group();
+  if (on.is_any() ? group == nullptr : &detail::scheduler_for(*sched_, on) == sched_) return;
+  throw error(errc::invalid_argument, call,
+              "spawn_options::on is " + on.describe() +
+                  ", but a task group's children run on its own scheduler (" + std::to_string(sched_->index()) +
+                  "); spawn a fiber there that opens a group of its own, or gather fibers spawned with .on");
+}
 
 task_group::~task_group() {
   if (running_ > 0) {
@@ -107,6 +130,7 @@ void task_group::wait_or_unwind() {
 }
 
 void task_group::join() {
+  check_thread("weft::task_group::join");
   wait_or_unwind();
   if (reported_ == failures_.size()) return;
   std::vector<std::exception_ptr> fresh(failures_.begin() + static_cast<std::ptrdiff_t>(reported_), failures_.end());
@@ -116,6 +140,7 @@ void task_group::join() {
 }
 
 void task_group::join_first() {
+  check_thread("weft::task_group::join");
   wait_or_unwind();
   if (reported_ == failures_.size()) return;
   const std::exception_ptr first = failures_[reported_++];

@@ -70,8 +70,15 @@ class task_group {
   // spawn starts f(args...) in a child fiber (arguments are copied, as by
   // weft::spawn). Its result is discarded; pass results out through captures, or
   // use weft::gather. Throws what weft::spawn throws.
+  //
+  // The children run on the group's scheduler: options.on may name it (its index,
+  // or on_caller); another scheduler, or on_any in a runtime of several, is
+  // weft::error(errc::invalid_argument) (to use other schedulers, spawn a fiber
+  // there that opens a group of its own, or gather fibers spawned with .on).
+  // Called on another thread than the group's: errc::invalid_argument.
   template <class F, class... Args>
   void spawn(spawn_options options, F&& f, Args&&... args) {
+    check_spawn_here(options.on);
     const std::size_t slot = claim_slot();
     try {
       children_[slot] = weft::spawn(
@@ -102,7 +109,8 @@ class task_group {
 
   // join waits for every child, then rethrows the failure (exception_group for
   // several). Throws cancelled_error / timeout_error as described above. A group
-  // may be joined again after more spawns.
+  // may be joined again after more spawns. From a fiber of the group's scheduler
+  // (errc::invalid_argument otherwise: a group belongs to that thread).
   void join();
   // join_first is join that rethrows only the first failure; the others go to the
   // unhandled exception handler (gather's rule).
@@ -114,7 +122,8 @@ class task_group {
   // cancel cancels every running child (each child's current or next blocking call
   // throws cancelled_error), and every child spawned afterwards, until the next join
   // has waited for all of them. Cancelling again does nothing more: a child is
-  // cancelled once. The group stays usable.
+  // cancelled once. The group stays usable. On the group's thread only (to cancel
+  // from elsewhere, cancel the fiber that waits in join()).
   void cancel() noexcept;
   // cancelled is true from a cancellation (a failure, cancel(), ...) until the next
   // completed join.
@@ -123,6 +132,10 @@ class task_group {
   const std::vector<std::exception_ptr>& failures() const noexcept { return failures_; }
 
  private:
+  // check_spawn_here / check_thread: the group's state is its thread's alone; a
+  // spawn elsewhere or a call from another thread is refused, naming `call`.
+  void check_spawn_here(const placement& on) const;
+  void check_thread(const char* call) const;
   std::size_t claim_slot();
   void child_failed(std::exception_ptr e) noexcept;
   void child_finished(std::size_t slot) noexcept;

@@ -298,3 +298,40 @@ TEST(TaskGroup, ReusedGroupCancelsOnTheFirstFailureOfEachRound) {
 }
 
 }  // namespace
+
+namespace {
+
+// A group's state belongs to its scheduler's thread: a child placed elsewhere, or a
+// join from a fiber of another scheduler, is refused with a message (they used to
+// corrupt the group: double frees, hangs). Its own scheduler's index is fine.
+TEST(TaskGroup, ChildrenElsewhereAndCallsFromAnotherSchedulerAreRefused) {
+  weft::run_options two;
+  two.threads = 2;
+  run_checked(
+      [] {
+        weft::task_group g;
+        auto refused = [](auto&& call, const char* says) {
+          try {
+            call();
+            ADD_FAILURE() << "accepted: " << says;
+          } catch (const weft::error& e) {
+            EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+            EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+          }
+        };
+        refused([&] { g.spawn({.on = 1}, [] {}); }, "spawn_options::on is 1, but a task group's children run on its own scheduler (0)");
+        refused([&] { g.spawn({.on = weft::on_any}, [] {}); }, "spawn_options::on is weft::on_any");
+        int ran = 0;
+        g.spawn({.on = weft::this_fiber::scheduler_index()}, [&] { ++ran; });
+        g.spawn({.on = weft::on_caller}, [&] { ++ran; });
+        weft::spawn({.on = 1}, [&] {
+          refused([&] { g.join(); }, "weft::task_group::join: called on another thread");
+          refused([&] { g.spawn([] {}); }, "weft::task_group::spawn: called on another thread");
+        }).join();
+        g.join();
+        EXPECT_EQ(ran, 2);
+      },
+      two);
+}
+
+}  // namespace
