@@ -37,7 +37,7 @@ namespace {
 template <class F>
 auto off_pool(F fn, deadline d, const char* call) {
   auto value = weft::detail::call_blocking(std::move(fn), d.at, call);
-  if (!value) throw timeout_error();
+  if (!value) throw timeout_error(call);
   return std::move(*value);
 }
 
@@ -84,7 +84,7 @@ off_t checked_offset(std::uint64_t offset, const char* call) {
 std::string read_file(const std::string& path, deadline d) {
   constexpr const char* call = "weft::fs::read_file";
   return off_pool(
-      [path]() -> std::string {
+      [path](const weft::detail::blocking_stop& stop) -> std::string {
         const int fd = retry_eintr([&] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); });
         if (fd < 0) throw_errno(errno, call, path);
         file::descriptor owner(fd);
@@ -92,9 +92,12 @@ std::string read_file(const std::string& path, deadline d) {
         std::string out;
         if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
         // Read to the end, whatever fstat said: /proc files report size 0 and a file
-        // may grow while we read.
+        // may grow while we read; but not past the moment the caller stopped
+        // waiting (a deadline, a cancellation): an endless file (/dev/zero, a FIFO
+        // that never ends) would otherwise keep a pool thread and fill memory.
         char chunk[64 * 1024];
         for (;;) {
+          if (stop.requested()) return {};  // nobody takes the result any more
           const ssize_t n = retry_eintr([&] { return ::read(fd, chunk, sizeof chunk); });
           if (n < 0) throw_errno(errno, call, path);
           if (n == 0) return out;

@@ -81,7 +81,7 @@ std::vector<endpoint> resolve(std::string_view host, std::string_view service, d
 std::vector<endpoint> resolve(std::string_view host, std::string_view service, deadline d) {
   std::error_code ec;
   auto endpoints = resolve(host, service, d, ec);
-  if (ec == errc::timed_out) throw timeout_error();
+  if (ec == errc::timed_out) throw timeout_error("weft::net::resolve");
   if (ec) throw std::system_error(ec, "weft::net::resolve(\"" + std::string(host) + "\", \"" + std::string(service) + "\")");
   return endpoints;
 }

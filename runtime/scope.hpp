@@ -133,13 +133,13 @@ decltype(auto) shield(F&& fn) {
       shield_scope guard;
       std::forward<F>(fn)();
     }
-    this_fiber::check_cancelled();
+    detail::check_cancelled_as("weft::shield");
   } else {
     auto value = [&] {
       shield_scope guard;
       return std::forward<F>(fn)();
     }();
-    this_fiber::check_cancelled();
+    detail::check_cancelled_as("weft::shield");
     return value;
   }
 }

@@ -60,17 +60,22 @@ std::string_view name() { return detail::scheduler::require_fiber("weft::this_fi
 
 namespace weft::this_fiber {
 
-void check_cancelled() {
-  auto& sched = detail::scheduler::require_fiber("weft::this_fiber::check_cancelled");
-  detail::fiber_record* self = sched.running();
+void check_cancelled() { detail::check_cancelled_as("weft::this_fiber::check_cancelled"); }
+
+}  // namespace weft::this_fiber
+
+namespace weft::detail {
+
+void check_cancelled_as(const char* call) {
+  auto& sched = scheduler::require_fiber(call);
+  fiber_record* self = sched.running();
   if (self->shield_depth_ > 0) return;
-  if (self->take_cancel()) detail::throw_delivered(self, false, "weft::this_fiber::check_cancelled");
+  if (self->take_cancel()) throw_delivered(self, false, call);
   if (self->scope_deadline_ == no_deadline) return;
   const time_point now = clock::now();
   if (now < self->scope_deadline_) return;
   // Expired, unless only scopes masked by a cleanup in progress have (scope_state.hpp).
-  if (!self->masks_ || detail::unmasked_scope_deadline(self) <= now)
-    detail::throw_delivered(self, true, "weft::this_fiber::check_cancelled");
+  if (!self->masks_ || unmasked_scope_deadline(self) <= now) throw_delivered(self, true, call);
 }
 
-}  // namespace weft::this_fiber
+}  // namespace weft::detail

@@ -65,3 +65,9 @@ inline bool cancellation_requested() {
 void check_cancelled();
 
 }  // namespace weft::this_fiber
+
+namespace weft::detail {
+// check_cancelled_as is check_cancelled naming `call` (a static string), for
+// weft's own calls that are cancellation points (shield, to_thread, ...).
+void check_cancelled_as(const char* call);
+}  // namespace weft::detail

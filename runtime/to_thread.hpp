@@ -14,7 +14,9 @@
 // at once. A call still queued then never starts; one already running cannot be
 // interrupted (no thread can be, safely): it runs to its end on its own, and its
 // result or exception is dropped. So fn must own what it uses: capture by value,
-// never a reference to the waiting fiber's locals.
+// never a reference to the waiting fiber's locals (fn may be move-only). A call
+// made when the scope has expired already, or with a cancellation pending, throws
+// before fn is queued: fn never runs.
 //
 // The pool: threads start on demand, up to a limit (default min(32, cores + 4),
 // asyncio's); at the limit, calls queue in order instead of starting more threads.
@@ -35,12 +37,14 @@
 
 namespace weft {
 
+// The copies are handed to fn as rvalues, as std::thread hands them: fn may take a
+// std::unique_ptr by value.
 template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-auto to_thread(F&& fn, Args&&... args) -> std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...> {
-  using result = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
+  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+auto to_thread(F&& fn, Args&&... args) -> std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...> {
+  using result = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
   auto call = [fn = std::forward<F>(fn), args = std::make_tuple(std::forward<Args>(args)...)]() mutable -> result {
-    return std::apply(fn, args);
+    return std::apply(std::move(fn), std::move(args));  // called once
   };
   auto value = detail::call_blocking(std::move(call), no_deadline, "weft::to_thread");
   if constexpr (!std::is_void_v<result>) return std::move(*value);

@@ -3,6 +3,7 @@
 // getaddrinfo off the scheduler this way, as asyncio's loop.getaddrinfo does).
 #pragma once
 
+#include <atomic>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -15,27 +16,55 @@
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/scheduler_handle.hpp>
+#include <weft/runtime/this_fiber.hpp>
 
 namespace weft::detail {
 
+// blocking_stop tells a job on the pool whether its fiber still waits for it: a
+// job that loops (fs::read_file on an endless file) stops early once nobody will
+// take its result. call_blocking passes one to a fn that takes it.
+class blocking_stop {
+ public:
+  explicit blocking_stop(const std::atomic<bool>& abandoned) noexcept : abandoned_(abandoned) {}
+  bool requested() const noexcept { return abandoned_.load(std::memory_order_relaxed); }
+
+ private:
+  const std::atomic<bool>& abandoned_;
+};
+
+// invoke_job calls fn() or fn(stop), whichever it takes.
+template <class F>
+decltype(auto) invoke_job(F& fn, const blocking_stop& stop) {
+  if constexpr (std::is_invocable_v<F&, const blocking_stop&>)
+    return fn(stop);
+  else
+    return fn();
+}
+template <class F>
+using job_result_t = decltype(invoke_job(std::declval<F&>(), std::declval<const blocking_stop&>()));
+
 // blocking_result_t is what call_blocking holds fn's result in (monostate for void).
 template <class F>
-using blocking_result_t =
-    std::conditional_t<std::is_void_v<std::invoke_result_t<F&>>, std::monostate, std::invoke_result_t<F&>>;
+using blocking_result_t = std::conditional_t<std::is_void_v<job_result_t<F>>, std::monostate, job_result_t<F>>;
 
-// call_blocking(fn, deadline, call) runs fn() on a pool thread (blocking_pool.hpp)
-// and suspends the calling fiber until it returns; it returns fn's result (or
-// rethrows its exception), or nullopt if `deadline` passes first. A deadline scope
-// around the call throws timeout_error, a cancellation cancelled_error. Either way
-// the fiber stops waiting at once: a call still queued never starts, one already
-// running cannot be interrupted, runs to its end on its own and its result is
-// dropped, so fn must own everything it uses. `call` (a static string) names the
-// user's call in errors and deadlock reports. Outside a fiber: errc::not_in_fiber.
+// call_blocking(fn, deadline, call) runs fn() (or fn(stop), see blocking_stop) on
+// a pool thread (blocking_pool.hpp) and suspends the calling fiber until it
+// returns; it returns fn's result (or rethrows its exception), or nullopt if
+// `deadline` passes first. A deadline scope around the call throws timeout_error,
+// a cancellation cancelled_error. Either way the fiber stops waiting at once: a
+// call still queued never starts, one already running cannot be interrupted, runs
+// to its end on its own and its result is dropped, so fn must own everything it
+// uses. A deadline already past, a scope already expired or a cancellation already
+// pending ends the call before fn is queued: fn never runs. fn may be move-only.
+// `call` (a static string) names the user's call in errors and deadlock reports.
+// Outside a fiber: errc::not_in_fiber.
 template <class F>
 auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional<blocking_result_t<F>> {
   using result = blocking_result_t<F>;
-  static_assert(!std::is_reference_v<std::invoke_result_t<F&>>, "the function must return a value, not a reference");
+  static_assert(!std::is_reference_v<job_result_t<F>>, "the function must return a value, not a reference");
   scheduler& s = scheduler::require_fiber(call);
+  check_cancelled_as(call);  // too late already: fn never runs
+  if (deadline <= clock::now()) return std::nullopt;
 
   // Shared by the fiber and the pool thread; whoever leaves last frees it. The
   // handle tells the scheduler a wake-up may still come from outside, so a fiber
@@ -43,7 +72,7 @@ auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional
   struct shared_state {
     std::mutex m;
     bool done = false;
-    bool abandoned = false;  // the fiber stopped waiting: do not start fn
+    std::atomic<bool> abandoned{false};  // the fiber stopped waiting: do not start fn (set under m)
     bool waiting = false;    // the fiber is parked on `token` (guards the record's life)
     park_token token{};
     std::optional<result> value;
@@ -51,23 +80,28 @@ auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional
     scheduler_handle keep_alive = this_scheduler();
   };
   auto st = std::make_shared<shared_state>();
-  submit_blocking([st, fn = std::move(fn)]() mutable {
+  // The pool takes a std::function, which must be copyable: fn (perhaps move-only)
+  // travels in a shared slot.
+  auto slot = std::make_shared<std::optional<F>>(std::move(fn));
+  submit_blocking([st, slot] {
     {
       std::lock_guard lock(st->m);
-      if (st->abandoned) return;
+      if (st->abandoned.load(std::memory_order_relaxed)) return;
     }
     std::optional<result> value;
     std::exception_ptr failure;
     {
       // fn and what it captured (a descriptor, a buffer) are destroyed here, before
       // the fiber is woken: once the call has returned, nothing of it lives on.
-      F job = std::move(fn);
+      F job = std::move(**slot);
+      slot->reset();
+      const blocking_stop stop(st->abandoned);
       try {
-        if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
-          job();
+        if constexpr (std::is_void_v<job_result_t<F>>) {
+          invoke_job(job, stop);
           value.emplace();
         } else {
-          value.emplace(job());
+          value.emplace(invoke_job(job, stop));
         }
       } catch (...) {
         failure = std::current_exception();
@@ -96,7 +130,7 @@ auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional
       break;
     }
     if (why == wake_reason::notified) continue;
-    st->abandoned = true;
+    st->abandoned.store(true, std::memory_order_relaxed);
     if (why == wake_reason::timed_out) return std::nullopt;
     lock.unlock();
     throw_cancelled(call);

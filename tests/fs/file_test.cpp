@@ -197,3 +197,34 @@ TEST(Fs, FilesFromFibersOfSeveralSchedulers) {
       },
       two);
 }
+
+namespace {
+
+// read_file of an endless file gives up at its deadline (naming itself), and so
+// does the pool thread behind it: the loop stops once nobody waits for it (it
+// used to read on, filling memory, and keep the thread for good). With one pool
+// thread, the next call shows that thread is free again.
+TEST(Fs, AnEndlessReadStopsOnThePoolAtTheDeadline) {
+  hang_guard guard;
+  const std::size_t limit = weft::to_thread_limit();
+  weft::set_to_thread_limit(1);
+  run_checked([] {
+    try {
+      fs::read_file("/dev/zero", 30ms);
+      ADD_FAILURE() << "read /dev/zero to its end";
+    } catch (const weft::timeout_error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("weft::fs::read_file", 0), 0u) << e.what();
+    }
+    EXPECT_EQ(weft::to_thread([] { return 7; }), 7);  // the one pool thread came back
+    // A deadline already past: nothing runs, and the error names the call.
+    try {
+      fs::read_file("/dev/zero", -1ms);
+      ADD_FAILURE() << "no timeout";
+    } catch (const weft::timeout_error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("weft::fs::read_file", 0), 0u) << e.what();
+    }
+  });
+  weft::set_to_thread_limit(limit);
+}
+
+}  // namespace

@@ -178,3 +178,46 @@ TEST(ToThread, ShutdownReleasesAWaitingFiber) {
   EXPECT_TRUE(*left);
   g->release();  // the call ends on its own, after run()
 }
+
+namespace {
+
+// fn may be move-only: to_thread moves it to the pool (std::function could not).
+TEST(ToThread, TakesAMoveOnlyFunction) {
+  run_checked([] {
+    auto owned = std::make_unique<int>(41);
+    EXPECT_EQ(weft::to_thread([p = std::move(owned)] { return *p + 1; }), 42);
+    EXPECT_EQ(weft::to_thread([](std::unique_ptr<int> p) { return *p; }, std::make_unique<int>(5)), 5);
+  });
+}
+
+// A call made when it is too late already (an expired deadline scope, a pending
+// cancellation) throws before fn is queued: fn never runs (it used to run, or not,
+// depending on which thread got there first).
+TEST(ToThread, TooLateAlreadyNeverRunsTheFunction) {
+  run_checked([] {
+    auto ran = std::make_shared<std::atomic<int>>(0);
+    int timeouts = 0, cancels = 0;
+    for (int i = 0; i < 200; ++i) {
+      try {
+        weft::with_timeout(0ms, [&] { weft::to_thread([ran] { ++*ran; }); });
+      } catch (const weft::timeout_error&) {
+        ++timeouts;
+      }
+    }
+    for (int i = 0; i < 200; ++i) {
+      auto f = weft::spawn([ran] { weft::to_thread([ran] { ++*ran; }); });
+      f.cancel();  // before it starts: its first blocking call sees the cancellation
+      try {
+        f.join();
+      } catch (const weft::cancelled_error& e) {
+        ++cancels;
+        EXPECT_EQ(std::string(e.what()).rfind("weft::to_thread", 0), 0u) << e.what();
+      }
+    }
+    EXPECT_EQ(cancels, 200);
+    EXPECT_EQ(timeouts, 200);
+    EXPECT_EQ(ran->load(), 0);
+  });
+}
+
+}  // namespace
