@@ -1,10 +1,14 @@
 #include <weft/http/server.hpp>
 
+#include <cxxabi.h>
+
 #include <charconv>
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
 #include <functional>
 #include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <typeinfo>
@@ -60,7 +64,12 @@ void default_on_error(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& x) {
-    std::fprintf(stderr, "weft::http::serve: handler threw %s: %s\n", typeid(x).name(), x.what());
+    // The type's name as written in C++ (std::runtime_error), not as mangled.
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> type(abi::__cxa_demangle(typeid(x).name(), nullptr, nullptr, &status),
+                                                std::free);
+    std::fprintf(stderr, "weft::http::serve: handler threw %s: %s\n", status == 0 ? type.get() : typeid(x).name(),
+                 x.what());
   } catch (...) {
     std::fprintf(stderr, "weft::http::serve: handler threw a non-std exception\n");
   }

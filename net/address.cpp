@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <weft/runtime/error.hpp>
+
 namespace weft::net {
 
 ip_address::ip_address() noexcept = default;
@@ -68,7 +70,8 @@ std::optional<ip_address> ip_address::try_parse(std::string_view text) noexcept 
 
 ip_address ip_address::parse(std::string_view text) {
   if (auto a = try_parse(text)) return *a;
-  throw std::invalid_argument("weft::net: not a numeric IP address: \"" + std::string(text) + "\"");
+  throw error(errc::invalid_argument, "weft::net::ip_address::parse",
+              "not a numeric IP address: \"" + std::string(text) + "\" (for a host name: weft::net::resolve)");
 }
 
 std::string ip_address::to_string() const {
@@ -111,7 +114,9 @@ std::optional<endpoint> endpoint::try_parse(std::string_view text) noexcept {
 
 endpoint endpoint::parse(std::string_view text) {
   if (auto e = try_parse(text)) return *e;
-  throw std::invalid_argument("weft::net: not an address:port endpoint: \"" + std::string(text) + "\"");
+  throw error(errc::invalid_argument, "weft::net::endpoint::parse",
+              "not a numeric address:port: \"" + std::string(text) +
+                  "\" (for a host name: weft::net::resolve, or tcp_stream::connect(host, service))");
 }
 
 std::optional<endpoint> endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) noexcept {

@@ -26,7 +26,8 @@ class ip_address {
  public:
   ip_address() noexcept;  // 0.0.0.0
 
-  // parse reads a numeric address; throws std::invalid_argument naming the text.
+  // parse reads a numeric address; throws weft::error(errc::invalid_argument)
+  // naming the text.
   static ip_address parse(std::string_view text);
   // try_parse is parse without the exception.
   static std::optional<ip_address> try_parse(std::string_view text) noexcept;
@@ -66,7 +67,7 @@ class endpoint {
   endpoint(ip_address address, std::uint16_t port) noexcept : address_(address), port_(port) {}
 
   // parse reads "192.0.2.1:80" or "[2001:db8::1]:80" (the port is required);
-  // throws std::invalid_argument.
+  // throws weft::error(errc::invalid_argument).
   static endpoint parse(std::string_view text);
   static std::optional<endpoint> try_parse(std::string_view text) noexcept;
 

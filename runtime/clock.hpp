@@ -4,7 +4,7 @@
 
 // weft's headers are C++20 (concepts, constinit, designated initializers).
 #if __cplusplus < 202002L
-#error "weft needs C++20: compile with -std=c++20 (pkg-config weft and CMake's weft::weft add it)"
+#error "weft needs C++20: compile with -std=c++20 (pkg-config weft and CMake's weft::weft add it; meson: cpp_std=c++20)"
 #endif
 
 #include <chrono>
