@@ -349,7 +349,7 @@ client::state::connection client::state::take_connection(const url& to, time_poi
   } catch (const weft::error&) {
     throw;  // a timeout, a cancellation: named by the caller, or already
   } catch (const std::system_error& e) {  // refused, unreachable, no such host: say which request's
-    fail(e.code(), "cannot connect for " + to.to_string() + ": " + e.what());
+    fail(e.code(), "cannot connect for " + to.to_string());  // the reason follows, from the code
   }
   conn.set_nodelay(true);
   if (!to.secure()) return conn;
@@ -361,9 +361,16 @@ client::state::connection client::state::take_connection(const url& to, time_poi
 }
 
 void client::state::put_back(const url& to, connection conn) {
-  pool_key key = key_for(to);
+  const pool_key key = key_for(to);
   std::lock_guard lock(pool_mutex_);
-  std::vector<connection>& pool = idle_[std::move(key)];
+  // A scheduler's first connection kept here: the pools of schedulers that have
+  // ended (earlier run()s of a client that outlives them) go now, or they would
+  // hold their descriptors until the client does.
+  if (!idle_.contains(key))
+    std::erase_if(idle_, [](const auto& pooled) {
+      return !weft::detail::scheduler::is_live_incarnation(pooled.first.first);
+    });
+  std::vector<connection>& pool = idle_[key];
   if (pool.size() < options_.max_idle_per_host) pool.push_back(std::move(conn));
   // else: conn closes here, under the lock; closing a socket does not block
 }

@@ -53,9 +53,11 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{60'000};
   // Each write of a response; a client that does not read is disconnected.
   std::chrono::milliseconds write_timeout{30'000};
-  // Open connections at most. At the cap, serve stops accepting until one closes:
-  // new clients wait in the listener's backlog (their connect succeeds, their
-  // request is answered when a connection frees up), as Go's LimitListener does.
+  // Open connections at most. At the cap, a new client first gets the place of
+  // the oldest idle keep-alive connection (closed to make room, as nginx does);
+  // with none idle, serve stops accepting until one closes: new clients wait in
+  // the listener's backlog (their connect succeeds, their request is answered
+  // when a connection frees up), as Go's LimitListener does (net/serve.hpp).
   std::size_t max_connections = 10'000;
   // How long serve, once its listener is closed, lets connections busy with a
   // request finish before cancelling them (idle ones close at once).

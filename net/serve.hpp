@@ -8,7 +8,8 @@
 //
 // serve accepts on `listener` and runs the handler for each connection in a fiber
 // of its own, on the calling fiber's scheduler, until the listener is closed (by
-// another fiber, on SIGTERM say). Then it shuts down gracefully: it stops
+// another fiber of that scheduler, on SIGTERM say; for a listener per scheduler,
+// see examples/echo_server.cpp). Then it shuts down gracefully: it stops
 // accepting, cancels idle connections at once, gives busy ones
 // `shutdown_grace`, cancels what is left, and returns once every connection's
 // fiber has ended. A connection's stream is closed when its handler returns.
@@ -57,17 +58,24 @@ class connection_set;
 }
 
 struct serve_options {
-  // Open connections at most. At the cap, serve stops accepting until one closes:
-  // new clients wait in the listener's backlog (their connect succeeds; they are
-  // served when a connection frees up), as Go's LimitListener does. At least 1;
-  // 0, or more than PTRDIFF_MAX, is weft::error(errc::invalid_argument).
+  // Open connections at most. At the cap, when a new client waits, serve cancels
+  // the oldest idle connection (one whose handler waits for its client's next
+  // request, see connection_control) to make room for it, as nginx reuses idle
+  // keep-alive connections (it looks every 50 ms); with none idle it stops
+  // accepting until one closes: new clients wait in the listener's
+  // backlog (their connect succeeds; they are served when a connection frees up),
+  // as Go's LimitListener does. At least 1; 0, or more than PTRDIFF_MAX, is
+  // weft::error(errc::invalid_argument).
   std::size_t max_connections = 10'000;
   // Once the listener is closed: how long connections busy with a request may
   // go on before they are cancelled (idle ones are cancelled at once).
   std::chrono::milliseconds shutdown_grace{5'000};
   // Called with each exception a handler lets escape (cancelled_error aside), in
   // that connection's fiber. Default: weft's unhandled exception handler
-  // ("weft: exception in fiber 'connection' (id 9) was never retrieved: ...").
+  // ("weft: exception in fiber 'connection' (id 9) was never retrieved: ..."),
+  // except for a client that went away (connection reset, broken pipe, the end of
+  // the stream, a deadline it let pass), which ends the connection quietly, as
+  // http::serve does.
   std::function<void(std::exception_ptr)> on_error;
   // The name of each connection's fiber (in reports and this_fiber::name()).
   std::string connection_name = "connection";
@@ -79,8 +87,11 @@ class connection_control {
  public:
   // set_idle(true) while the handler waits for the client's next request (a
   // keep-alive connection between requests): a shutdown then cancels it at once
-  // instead of granting it shutdown_grace. set_idle(false) when a request begins.
-  void set_idle(bool idle) noexcept { idle_ = idle; }
+  // instead of granting it shutdown_grace, and serve may cancel it to make room
+  // at max_connections. set_idle(false) when a request begins. Once draining(),
+  // set_idle(true) cancels the calling fiber (its next blocking call throws
+  // cancelled_error): the connection is idle, and the shutdown has begun.
+  void set_idle(bool idle) noexcept;
   bool idle() const noexcept { return idle_; }
   // draining() is true once serve has begun to shut down: finish the request at
   // hand (no keep-alive), then return.
@@ -105,8 +116,10 @@ class connection_set {
   connection_set& operator=(const connection_set&) = delete;
 
   // wait_for_slot waits until fewer than max_connections are open and takes a
-  // slot; give_back_slot returns one that start() did not use.
-  void wait_for_slot() { free_slots_.acquire(); }
+  // slot; false (no slot) if `listener` was closed meanwhile. At the cap, once a
+  // client waits, it cancels the oldest idle connection (see max_connections).
+  // give_back_slot returns a slot that start() did not use.
+  bool wait_for_slot(const socket_base& listener);
   void give_back_slot() noexcept { free_slots_.release(); }
 
   // start runs body(control) in a new fiber that owns the slot taken before.
@@ -152,6 +165,7 @@ class connection_set {
     connection_control control;
   };
   void cancel(bool idle_only) noexcept;
+  bool cancel_oldest_idle() noexcept;
   void finished(std::list<open_connection>::iterator entry) noexcept;
   void report(std::exception_ptr error) noexcept;
 
@@ -173,7 +187,7 @@ void serve_as(Listener& listener, Handler& handler, const serve_options& options
   std::error_code failure;
   try {
     for (;;) {
-      connections.wait_for_slot();
+      if (!connections.wait_for_slot(listener)) break;  // closed while at the cap
       std::error_code ec;
       stream_type conn = listener.accept(ec);
       if (ec) {

@@ -68,8 +68,10 @@ void fd_watch::release() noexcept {
   detail::fd_state* st = std::exchange(state_, nullptr);
   if (sched_ == detail::this_thread_scheduler) [[likely]]
     detail::unwatch(*sched_, st);
-  else  // another thread, or after its run() ended: only its scheduler may touch its reactor
+  else {  // another thread, or after its run() ended: only its scheduler may touch its reactor
+    st->released.store(true, std::memory_order_release);
     detail::scheduler::unwatch_elsewhere(sched_, st);
+  }
 }
 
 int fd_watch::fd() const noexcept { return state_ ? state_->fd : -1; }
@@ -86,6 +88,11 @@ void fd_watch::wait(fd_event ev) { wait_until(ev, no_deadline); }
 bool fd_watch::wait_until(fd_event ev, time_point deadline) { return wait_until(ev, deadline, "weft::fd_watch::wait"); }
 
 bool fd_watch::wait_until(fd_event ev, time_point deadline, const char* call) {
+  bool ended = false;
+  return wait_until(ev, deadline, call, ended);
+}
+
+bool fd_watch::wait_until(fd_event ev, time_point deadline, const char* call, bool& ended) {
   auto& sched = detail::scheduler::require_fiber(call);
   if (!state_) throw error(errc::invalid_argument, call, "the watch was moved from");
   // Its registration lives in its own scheduler's epoll (or died with it): waiting
@@ -108,6 +115,7 @@ bool fd_watch::wait_until(fd_event ev, time_point deadline, const char* call) {
   const detail::wake_reason why = sched.park(token, deadline);
   // The reactor clears the slot when it wakes us; on timeout or cancel we do.
   if (slot.fiber == token.fiber && slot.generation == token.generation) slot = {};
+  ended = st.fd < 0;  // unwatched while we waited (destroyed, its socket closed)
   unref(&st);  // `this` may be gone: touch nothing of it from here on
   switch (why) {
     case detail::wake_reason::notified: return true;

@@ -69,6 +69,10 @@ class fd_watch {
   // The same, with `call` (a static string) naming the caller's own call in its
   // errors and in deadlock reports (net/'s sockets pass "weft::net read_some", ...).
   bool wait_until(fd_event ev, time_point deadline, const char* call);
+  // The same, setting `ended` if the watch was ended while the fiber waited (the
+  // watch destroyed, by its socket's close() say): then the object that held the
+  // watch may be gone too, and the caller must not touch it.
+  bool wait_until(fd_event ev, time_point deadline, const char* call, bool& ended);
   template <class Rep, class Period>
   bool wait_for(fd_event ev, std::chrono::duration<Rep, Period> d) {
     return wait_until(ev, deadline_after(d));

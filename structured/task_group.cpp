@@ -35,6 +35,9 @@ exception_group::exception_group(std::vector<std::exception_ptr> errors) : error
 
 task_group::task_group() : sched_(&detail::scheduler::require_fiber("weft::task_group")) {}
 
+task_group::task_group(detail::group_call call)
+    : sched_(&detail::scheduler::require_fiber(call.name)), join_call_(call.name) {}
+
 void task_group::check_thread(const char* call) const {
   if (detail::this_thread_scheduler != sched_)
     throw error(errc::invalid_argument, call,
@@ -94,7 +97,7 @@ void task_group::cancel() noexcept {
 
 bool task_group::wait_all(bool cancellable) noexcept {
   while (running_ > 0) {
-    const detail::park_token token = sched_->prepare_park("weft::task_group::join");
+    const detail::park_token token = sched_->prepare_park(join_call_);
     waiter_ = token;
     const detail::wake_reason why = sched_->park(token, no_deadline);
     if (waiter_.fiber == token.fiber && waiter_.generation == token.generation) waiter_ = {};
@@ -115,8 +118,8 @@ void task_group::report_unreported() noexcept {
 }
 
 void task_group::wait_or_unwind() {
-  detail::scheduler::require_fiber("weft::task_group::join");
-  if (waiter_) throw error(errc::already_waited, "weft::task_group::join", "another fiber already joins this task group");
+  detail::scheduler::require_fiber(join_call_);
+  if (waiter_) throw error(errc::already_waited, join_call_, "another fiber already joins this task group");
   if (wait_all(true)) {
     end_round();
     return;
@@ -126,11 +129,11 @@ void task_group::wait_or_unwind() {
   wait_all_after_interrupt();
   end_round();
   report_unreported();
-  detail::throw_cancelled("weft::task_group::join");
+  detail::throw_cancelled(join_call_);
 }
 
 void task_group::join() {
-  check_thread("weft::task_group::join");
+  check_thread(join_call_);
   wait_or_unwind();
   if (reported_ == failures_.size()) return;
   std::vector<std::exception_ptr> fresh(failures_.begin() + static_cast<std::ptrdiff_t>(reported_), failures_.end());
@@ -140,7 +143,7 @@ void task_group::join() {
 }
 
 void task_group::join_first() {
-  check_thread("weft::task_group::join");
+  check_thread(join_call_);
   wait_or_unwind();
   if (reported_ == failures_.size()) return;
   const std::exception_ptr first = failures_[reported_++];

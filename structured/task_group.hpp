@@ -57,10 +57,19 @@ class exception_group : public std::exception {
   std::string what_;
 };
 
+namespace detail {
+// group_call names a call of weft's built on a task group (gather, wait_any, ...),
+// so that its errors and deadlock reports name that call, not task_group::join.
+struct group_call {
+  const char* name;  // a static string
+};
+}  // namespace detail
+
 class task_group {
  public:
   // Throws errc::not_in_fiber outside a fiber.
   task_group();
+  explicit task_group(detail::group_call call);
   // Cancels the children still running and waits for them (without throwing).
   // Failures join() never reported go to the unhandled exception handler.
   ~task_group();
@@ -151,6 +160,7 @@ class task_group {
   void end_round() noexcept { cancelled_ = false; }
 
   detail::scheduler* sched_;
+  const char* join_call_ = "weft::task_group::join";  // names join's waits and errors
   std::vector<fiber<void>> children_;  // by slot; a finished child's slot is empty
   std::vector<std::size_t> free_slots_;
   std::size_t running_ = 0;

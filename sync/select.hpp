@@ -339,7 +339,9 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
     for (std::size_t i = 0; i < N; ++i)
       if (ops[i]->acknowledge_if_abandoned() && static_cast<int>(i) == won) won_abandoned = true;
     if (won_abandoned) {
-      if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());
+      // Cancelled before the channel went: the cancellation is what it reports
+      // (as await_served does, wait_queue.hpp).
+      if (why == wake_reason::cancelled) throw_cancelled("weft::select");
       throw error(errc::destroyed_while_waiting, "weft::select");
     }
   }

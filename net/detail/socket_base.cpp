@@ -66,10 +66,12 @@ bool socket_base::wait(const char* call, fd_event ev, time_point deadline, std::
       return false;
     }
   }
-  // The watch may be destroyed by close() while we wait in it; wait_until touches
-  // only the state it keeps alive after the park, and fd_ tells us what happened.
-  const bool ready = watch_->wait_until(ev, deadline, call);
-  if (fd_ < 0) {
+  // The watch may be destroyed by close() while we wait in it, and the socket with
+  // it (its owner's frame unwound past it): wait_until touches only the state it
+  // keeps alive after the park and says so, and then neither do we.
+  bool ended = false;
+  const bool ready = watch_->wait_until(ev, deadline, call, ended);
+  if (ended || fd_ < 0) {
     ec = make_error_code(errc::socket_closed);
     return false;
   }

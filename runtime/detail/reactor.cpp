@@ -42,9 +42,13 @@ void reactor::add(fd_state* st, const char* what) {
   int rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, st->fd, &ev);
   // EEXIST with no live watch of this number: the same file is still registered
   // under it by a watch that is gone (its descriptor was closed first and the file
-  // came back to this number, e.g. by dup2). Take that registration over: MOD gives
-  // it the new key, so its old one turns stale like any other.
-  if (rc != 0 && errno == EEXIST && live == 0) rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, st->fd, &ev);
+  // came back to this number, e.g. by dup2), or by one released on another thread
+  // whose unregistration has not landed yet (fd_state::released). Take that
+  // registration over: MOD gives it the new key, so its old one turns stale like
+  // any other (and the old watch's EPOLL_CTL_DEL is skipped, below).
+  if (rc != 0 && errno == EEXIST &&
+      (live == 0 || slots_[live - 1].state->released.load(std::memory_order_acquire)))
+    rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, st->fd, &ev);
   if (rc != 0) {
     const int e = errno;
     throw std::system_error(e, std::generic_category(),

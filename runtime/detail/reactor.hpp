@@ -23,6 +23,7 @@
 
 #include <sys/epoll.h>
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -45,6 +46,11 @@ struct fd_state {
   bool number_reused = false;
   std::uint32_t slot = 0;   // this state's entry in the reactor's table while registered
   int refs = 1;             // the watch, plus a fiber while it waits (owner thread only)
+  // released: its watch was destroyed on another thread, and the request to
+  // unregister it is on its way to this reactor's thread. Until it lands, the
+  // registration still holds the number; a new watch of the same file here (a
+  // socket back from a fiber of another scheduler) takes it over (add()).
+  std::atomic<bool> released{false};
 };
 
 class reactor {

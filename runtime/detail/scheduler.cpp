@@ -430,6 +430,13 @@ bool scheduler::send(scheduler* owner, const remote_request& r) noexcept {
   return push_to(owner, r);
 }
 
+bool scheduler::is_live_incarnation(std::uint64_t incarnation) noexcept {
+  std::lock_guard lock(live_schedulers_mutex);
+  for (const scheduler* s : live_schedulers)
+    if (s->incarnation_ == incarnation) return true;
+  return false;
+}
+
 void scheduler::unwatch_elsewhere(scheduler* owner, fd_state* st) noexcept {
   remote_request r;
   r.what = remote_request::kind::unwatch;

@@ -239,6 +239,8 @@ class scheduler {
   // stack): state kept beyond a run (a socket's registration, a pooled
   // connection) is tied to it, not to the address.
   std::uint64_t incarnation() const noexcept { return incarnation_; }
+  // is_live_incarnation: a scheduler of that incarnation still exists (any thread).
+  static bool is_live_incarnation(std::uint64_t incarnation) noexcept;
   void join_group(scheduler_group* group, std::size_t index) noexcept;
   // deadlocked is true if run() found every fiber parked with nothing able to wake
   // them (no timer, no watched fd, no other thread in the process; see idle()) and

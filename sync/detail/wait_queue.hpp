@@ -247,6 +247,8 @@ template <class Parker>
   return token;
 }
 
+inline void acknowledge_abandon(const waiter& w) noexcept;  // below
+
 // await_served parks until a waker serves `w` (queued with `token`), the deadline
 // passes or the fiber is cancelled. Call it with `lock` released. The token comes
 // from enqueue_waiter, in registers: reading it back from `w` after the unlock
@@ -275,11 +277,20 @@ template <class Parker, class Lock, class Withdraw = no_withdraw>
     lock.lock();
     if (!w.queued) {  // served while our deadline or cancellation fired, or abandoned
       lock.unlock();
+      if (abandoned(w)) [[unlikely]] {
+        if (why != wake_reason::cancelled) {
+          outcome = wait_outcome::abandoned;
+          break;
+        }
+        // Our cancellation ended the wait before the primitive went, so that is what
+        // the call reports: the children of a cancelled task group, unwinding past
+        // a channel their scope destroys, end cancelled, not failed.
+        acknowledge_abandon(w);
+        outcome = wait_outcome::cancelled;
+        break;
+      }
       if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(self);
-      if (abandoned(w)) [[unlikely]]
-        outcome = wait_outcome::abandoned;
-      else
-        settle_relock(w);
+      settle_relock(w);
       break;
     }
     q.remove(&w);

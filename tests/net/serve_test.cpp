@@ -4,6 +4,7 @@
 #include <exception>
 #include <span>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "net_test.hpp"
@@ -165,7 +166,8 @@ TEST(Serve, AHandlersExceptionGoesToOnErrorAndTheServerGoesOn) {
 }
 
 // Without on_error, the exception reaches the unhandled exception handler with the
-// connection fiber's name: it is never lost.
+// connection fiber's name: it is never lost; a client that went away (reset, broken
+// pipe, end of stream) ends its connection quietly, as in http::serve.
 TEST(Serve, WithoutOnErrorTheExceptionIsReportedAsUnhandled) {
   std::vector<std::string> reported;
   auto previous = weft::set_unhandled_exception_handler(
@@ -178,8 +180,14 @@ TEST(Serve, WithoutOnErrorTheExceptionIsReportedAsUnhandled) {
     auto server = weft::spawn([&] {
       weft::net::serve_options options;
       options.connection_name = "client";
-      weft::net::serve(listener, [](tcp_stream&) { throw std::runtime_error("lost?"); }, options);
+      weft::net::serve(listener, [](tcp_stream& conn) {
+        char b[1];
+        if (conn.read_some(b) == 1 && b[0] == 'r')  // a client that went away: quiet
+          throw std::system_error(std::make_error_code(std::errc::connection_reset), "weft::net read_some");
+        throw std::runtime_error("lost?");
+      }, options);
     });
+    EXPECT_EQ(ask(at, "r"), "");
     EXPECT_EQ(ask(at, "x"), "");
     listener.close();
     server.join();
@@ -238,6 +246,88 @@ TEST(Serve, MisuseIsReported) {
   } catch (const weft::error& e) {
     EXPECT_EQ(e.code(), weft::errc::not_in_fiber);
   }
+}
+
+}  // namespace
+
+namespace {
+
+// At max_connections with every connection busy, serve waits for a slot; closing
+// the listener then still shuts it down (it used to wait until a connection ended
+// by itself, and idle ones never did).
+TEST(Serve, ClosingTheListenerAtTheCapShutsServeDown) {
+  hang_guard guard;
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    const auto at = listener.local_endpoint();
+    int cancelled = 0, started = 0;
+    auto server = weft::spawn([&] {
+      weft::net::serve_options options;
+      options.max_connections = 2;
+      options.shutdown_grace = 10ms;
+      weft::net::serve(listener, [&](tcp_stream&) {
+        ++started;
+        try {
+          weft::this_fiber::sleep_for(1h);  // busy, never idle
+        } catch (const weft::cancelled_error&) {
+          ++cancelled;
+          throw;
+        }
+      }, options);
+    });
+    std::vector<tcp_stream> clients;
+    for (int i = 0; i < 3; ++i) clients.push_back(tcp_stream::connect(at));  // the third waits in the backlog
+    while (started < 2) weft::this_fiber::sleep_for(1ms);
+    listener.close();
+    server.join();
+    EXPECT_EQ(started, 2);
+    EXPECT_EQ(cancelled, 2);
+  });
+}
+
+// At max_connections, an idle connection (between requests) makes room for a new
+// client, oldest first, as nginx reuses idle keep-alive connections; busy ones are
+// left alone.
+TEST(Serve, AtTheCapTheOldestIdleConnectionMakesRoom) {
+  hang_guard guard;
+  run_checked([] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    const auto at = listener.local_endpoint();
+    auto server = weft::spawn([&] {
+      weft::net::serve_options options;
+      options.max_connections = 2;
+      weft::net::serve(listener, [&](tcp_stream& conn, connection_control& control) {
+        char buf[16];
+        for (;;) {
+          control.set_idle(true);
+          const std::size_t n = conn.read_some(buf);
+          control.set_idle(false);
+          if (n == 0) return;
+          conn.write_all({buf, n});
+        }
+      }, options);
+    });
+    auto talk = [](tcp_stream& c, const std::string& what) {
+      c.write_all(what);
+      char b[16];
+      std::error_code ec;
+      const std::size_t n = c.read_some(b, {}, ec);
+      if (ec) return "(" + what + ": " + ec.message() + ")";
+      return std::string(b, n);
+    };
+    tcp_stream first = tcp_stream::connect(at), second = tcp_stream::connect(at);
+    EXPECT_EQ(talk(first, "1"), "1");
+    EXPECT_EQ(talk(second, "2"), "2");
+    tcp_stream third = tcp_stream::connect(at);  // at the cap: the oldest idle (first) goes
+    EXPECT_EQ(talk(third, "3"), "3");
+    char b[4];
+    std::error_code ec;
+    EXPECT_EQ(first.read_some(b, {}, ec), 0u);  // closed by the server
+    EXPECT_TRUE(!ec || ec == std::errc::connection_reset) << ec.message();
+    EXPECT_EQ(talk(second, "again"), "again");
+    listener.close();
+    server.join();
+  });
 }
 
 }  // namespace

@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -540,6 +543,74 @@ TEST(Tcp, AnFdWatchFromAnEndedRunIsRefusedWhereItCannotWait) {
   kept.reset();
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+}  // namespace
+
+namespace {
+
+// A socket back on a scheduler whose unregistration of it has not landed yet (the
+// request is in that scheduler's inbox, and it has not looked): the new watch
+// takes the old registration over (the read used to fail with EEXIST, "File
+// exists").
+TEST(Tcp, ASocketBackOnItsFirstSchedulerBeforeItLooksAtItsInbox) {
+  hang_guard guard;
+  weft::run_options two;
+  two.threads = 2;
+  weft::run(two, [] {
+    auto listener = tcp_listener::bind(loopback_any_port());
+    auto accepted = weft::spawn([&] { return listener.accept(); });
+    tcp_stream peer = tcp_stream::connect(listener.local_endpoint());
+    tcp_stream s = accepted.join();
+    char b[1];
+    auto first = weft::spawn([&] { return s.read_some(b); });  // registers on scheduler 0
+    weft::this_fiber::sleep_for(1ms);
+    peer.write_all(std::string("a"));
+    EXPECT_EQ(first.join(), 1u);
+
+    std::atomic<bool> reading{false}, done{false};
+    auto other = weft::spawn({.on = 1}, [&] {
+      reading = true;
+      char c[1];
+      EXPECT_EQ(s.read_some(c), 1u);  // unregisters it from scheduler 0 (by request), registers on 1
+      done = true;
+    });
+    // From here on this fiber does not yield until it reads again: scheduler 0
+    // does not look at its inbox, where the request waits.
+    while (!reading) {
+    }
+    const auto until = std::chrono::steady_clock::now() + 20ms;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    weft::spawn({.on = 1}, [&] { peer.write_all(std::string("b")); }).detach();
+    while (!done) {
+    }
+    auto writer = weft::spawn({.on = 1}, [&] {
+      weft::this_fiber::sleep_for(5ms);
+      peer.write_all(std::string("c"));
+    });
+    EXPECT_EQ(s.read_some(b), 1u);  // waits: registers on scheduler 0 again
+    EXPECT_EQ(b[0], 'c');
+    writer.join();
+    other.join();
+  });
+}
+
+// A socket destroyed while a fiber waits in it (its owner's frame unwound past
+// it): the waiter ends with socket_closed and touches nothing of the socket (it
+// used to read the descriptor back from the freed object and retry on it).
+TEST(Tcp, AListenerDestroyedWhileAFiberAcceptsEndsTheAccept) {
+  run_checked([] {
+    auto listener = std::make_unique<tcp_listener>(tcp_listener::bind(loopback_any_port()));
+    auto acceptor = weft::spawn([raw = listener.get()] {
+      std::error_code ec;
+      raw->accept(ec);
+      return ec;
+    });
+    weft::this_fiber::sleep_for(1ms);
+    listener.reset();
+    EXPECT_EQ(acceptor.join(), weft::errc::socket_closed);
+  });
 }
 
 }  // namespace

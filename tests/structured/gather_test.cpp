@@ -134,3 +134,27 @@ TEST(Gather, CancellingTheCallerCancelsEveryCallable) {
 }
 
 }  // namespace
+
+namespace {
+
+// A deadline scope around gather or wait_any ends with an error that names the
+// call the user made (it used to name task_group::join, an internal detail).
+TEST(Gather, ATimeoutNamesGatherAndWaitAny) {
+  run_checked([] {
+    auto slow = [] { weft::this_fiber::sleep_for(1h); };
+    try {
+      weft::with_timeout(5ms, [&] { weft::gather(slow, slow); });
+      ADD_FAILURE() << "no timeout";
+    } catch (const weft::timeout_error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("weft::gather", 0), 0u) << e.what();
+    }
+    try {
+      weft::with_timeout(5ms, [&] { weft::wait_any(slow, slow); });
+      ADD_FAILURE() << "no timeout";
+    } catch (const weft::timeout_error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("weft::wait_any", 0), 0u) << e.what();
+    }
+  });
+}
+
+}  // namespace

@@ -189,9 +189,9 @@ TEST(DestroyedOneScheduler, WaiterCancelledJustBeforeTheDestructionStillFinds) {
     weft::this_fiber::yield();
     waiter.cancel();  // its park ends now; it runs later
     ch.reset();
-    // Served by the destruction in the same instant as the cancellation: the
-    // destruction is what it reports, the cancellation stays pending.
-    expect_destroyed(waiter, "weft::channel::recv");
+    // The cancellation ended the wait first, so that is what it reports
+    // (AWaiterCancelledFirstReportsTheCancellation, below).
+    EXPECT_THROW(waiter.join(), weft::cancelled_error);
   });
 }
 
@@ -376,5 +376,26 @@ TEST(DestroyedAcrossThreads, RightAfterAPlainThreadsWakeUp) {
       delete ev;
       setter.join();
     }
+  });
+}
+
+// A waiter whose cancellation ended its wait before the primitive was destroyed
+// reports the cancellation, not the destruction: fibers cancelled as a runtime
+// shuts down (or a deadlock is declared), whose primitives go as their owners
+// unwind, end cancelled; they used to end with destroyed_while_waiting, which
+// counts as a failure (reported as never retrieved, or by a task group).
+TEST(DestroyedOneScheduler, AWaiterCancelledFirstReportsTheCancellation) {
+  run_checked([] {
+    auto ch = std::make_unique<weft::channel<int>>();
+    auto ev = std::make_unique<weft::event>();
+    auto receiver = weft::spawn([&] { (void)ch->recv(); });
+    auto waiter = weft::spawn([&] { ev->wait(); });
+    weft::this_fiber::sleep_for(1ms);  // both wait
+    receiver.cancel();
+    waiter.cancel();
+    ch.reset();  // before either has run since its cancellation
+    ev.reset();
+    EXPECT_THROW(receiver.join(), weft::cancelled_error);
+    EXPECT_THROW(waiter.join(), weft::cancelled_error);
   });
 }
