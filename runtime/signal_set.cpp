@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -30,7 +31,12 @@ thread_local thread_signals this_thread_signals;
 
 // watching_threads counts, per signal, the threads with a live set that includes
 // it (process-wide: a process-directed signal goes to any thread not blocking it).
+// process_table orders a thread's whole acquire (block, count) against another's
+// whole release (count, drain, unblock): a set made on another thread between a
+// release's "nobody else watches" and its drain would lose what the drain takes.
+// Sets are made and destroyed rarely; the lock costs nothing that matters.
 std::atomic<int> watching_threads[NSIG];
+std::mutex process_table;
 
 // A thread's serial number, unique for the life of the process (unlike a pthread_t
 // or the table's address, which a later thread may reuse).
@@ -61,6 +67,7 @@ void acquire(const sigset_t& signals, const sigset_t& before) noexcept {
 // signal's default action), and one already pending would be. Such a signal stays
 // blocked here, and what is pending stays for the other set.
 void release(const sigset_t& signals) noexcept {
+  std::lock_guard lock(process_table);
   thread_signals& table = this_thread_signals;
   sigset_t unblock;
   sigemptyset(&unblock);
@@ -97,9 +104,12 @@ signal_set::signal_set(std::initializer_list<int> signals) : thread_(this_thread
       throw error(errc::invalid_argument, "weft::signal_set", std::to_string(sig) + " is not a signal number");
   }
   sigset_t before;
-  if (const int e = ::pthread_sigmask(SIG_BLOCK, &signals_, &before); e != 0)
-    throw std::system_error(e, std::generic_category(), "weft::signal_set: pthread_sigmask");
-  acquire(signals_, before);
+  {
+    std::lock_guard lock(process_table);
+    if (const int e = ::pthread_sigmask(SIG_BLOCK, &signals_, &before); e != 0)
+      throw std::system_error(e, std::generic_category(), "weft::signal_set: pthread_sigmask");
+    acquire(signals_, before);
+  }
   fd_ = ::signalfd(-1, &signals_, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd_ < 0) {
     const int e = errno;
