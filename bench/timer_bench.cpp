@@ -24,7 +24,8 @@ void weft_sleep_zero(benchmark::State& state) {
 // weft/timers_100k_64k_stacks: the same with 64 KiB stacks, as a program with very
 // many small fibers would ask for (and as the default was before issue 12). The
 // two rows tell the timer path's cost from the 1 MiB default stack's: 100k live
-// 1 MiB stacks need one page-table page per two fibers (bench/NOTES.md).
+// 1 MiB stacks need one page-table page per two fibers, paid by the first wave
+// only, since the pool keeps its stacks for the next (bench/NOTES.md).
 void timers_100k(benchmark::State& state, std::size_t stack_size) {
   constexpr int fibers = 100'000;
   weft::run({.stack_size = stack_size}, [&state] {

@@ -10,11 +10,13 @@ namespace weft {
 //
 // A guarded stack costs two kernel memory mappings and Linux allows
 // vm.max_map_count of them per process (65530 by default): guarding every stack caps
-// a process near 32,000 fibers. The default therefore guards stacks while they fit in
-// a quarter of that limit and carves the rest, unguarded, out of large shared slabs
-// (one mapping per 256 stacks), so a million fibers still fit.
+// a process near 32,000 fibers. The default therefore guards stacks while the
+// process's guarded stacks (all schedulers together) fit in a quarter of that limit
+// and carves the rest, unguarded, out of large shared slabs (one mapping per 256
+// stacks), so a million fibers still fit. A scheduler keeps the stacks it made for
+// reuse until it ends.
 enum class guard_pages {
-  within_map_budget,  // default: guard while under max_map_count / 4 guarded stacks
+  within_map_budget,  // default: guard while the process has under max_map_count / 4
   always,             // guard every stack; spawning fails with ENOMEM past the limit
   never,              // no guard pages; every stack comes from a slab
 };

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <fstream>
 #include <system_error>
@@ -27,6 +28,11 @@ std::size_t max_map_count() {
   if (in >> value && value > 0) return value;
   return 65530;
 }
+
+// Guarded stacks of all pools: vm.max_map_count limits the process, not a pool,
+// and pools keep their stacks until they die, so one scheduler's wave of fibers
+// must leave the others their share of the budget.
+std::atomic<std::size_t> guarded_in_process{0};
 
 [[noreturn]] void throw_errno(const char* what) {
   throw std::system_error(errno, std::generic_category(), what);
@@ -52,6 +58,7 @@ stack_pool::~stack_pool() {
     for (auto& s : list.stacks)
       if (s.guarded) ::munmap(s.bottom - page_size(), s.size + page_size());
   for (auto& sl : slabs_) ::munmap(sl.base, sl.bytes);
+  guarded_in_process.fetch_sub(guarded_, std::memory_order_relaxed);
 }
 
 stack_pool::free_list& stack_pool::list_for(std::size_t size) {
@@ -65,9 +72,7 @@ stack stack_pool::acquire_slow(std::size_t requested) {
   const std::size_t size = round_stack_size(requested, default_size_);
   free_list& list = list_for(size);
   if (list.stacks.empty()) {
-    const bool guard = policy_ == guard_pages::always ||
-                       (policy_ == guard_pages::within_map_budget && guarded_ < guard_budget_);
-    if (guard) {
+    if (take_guard_slot()) {
       // A fresh mapping may reuse the addresses of an unmapped stack whose frames
       // left ASan redzones in the shadow: clear them as for a recycled stack.
       stack s = map_guarded(size);
@@ -83,15 +88,36 @@ stack stack_pool::acquire_slow(std::size_t requested) {
   return s;
 }
 
+bool stack_pool::take_guard_slot() noexcept {
+  switch (policy_) {
+    case guard_pages::never: return false;
+    case guard_pages::always:  // counted too: they spend the same mappings
+      guarded_in_process.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    case guard_pages::within_map_budget: break;
+  }
+  std::size_t n = guarded_in_process.load(std::memory_order_relaxed);
+  while (n < guard_budget_)
+    if (guarded_in_process.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+  return false;
+}
+
 stack stack_pool::map_guarded(std::size_t size) {
   const std::size_t page = page_size();
   // MAP_NORESERVE: only touched pages count; an idle fiber's stack usually touches one.
   void* base = ::mmap(nullptr, size + page, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (base == MAP_FAILED) throw_errno("weft: cannot map a fiber stack");
+  const auto give_slot_back = [] { guarded_in_process.fetch_sub(1, std::memory_order_relaxed); };
+  if (base == MAP_FAILED) {
+    const int saved = errno;
+    give_slot_back();
+    errno = saved;
+    throw_errno("weft: cannot map a fiber stack");
+  }
   if (::mprotect(base, page, PROT_NONE) != 0) {
     const int saved = errno;
     ::munmap(base, size + page);
+    give_slot_back();
     errno = saved;
     throw_errno("weft: cannot protect a fiber stack's guard page (vm.max_map_count?)");
   }
@@ -116,16 +142,6 @@ void stack_pool::trim(const stack& s) noexcept {
   // next fiber commits pages as it touches them. keep_resident is page-aligned and
   // so are stacks. Failure only leaves the pages resident.
   ::madvise(s.bottom, s.size - keep_resident, MADV_DONTNEED);
-}
-
-void stack_pool::release_slow(const stack& s) noexcept {
-  free_list& list = list_for(s.size);  // the list exists: acquire created it
-  if (s.guarded && list.stacks.size() >= max_cached_guarded) {
-    ::munmap(s.bottom - page_size(), s.size + page_size());
-    --guarded_;
-    return;
-  }
-  list.stacks.push_back(s);
 }
 
 }  // namespace weft::detail

@@ -10,6 +10,12 @@
 // free list and finishing a fiber puts it back: the steady state costs no system call.
 // The pool belongs to one scheduler and is used only from that scheduler's thread.
 //
+// Every stack, guarded or from a slab, is kept for reuse until the pool dies (as
+// Boost.Fiber's pooled stacks and marl's are). Programs spawn in waves, and a wave
+// that found its stacks unmapped paid mmap, a page fault and a page-table page per
+// stack again (weft/timers_100k: 1.7x; bench/NOTES.md). A kept stack holds only the
+// pages its fibers touched, at most keep_resident after a deep one (below).
+//
 // Stacks are address space, not memory: they are mapped MAP_NORESERVE and the
 // kernel commits a page when the fiber first touches it, so a 1 MiB stack whose
 // fiber touched 4 KiB costs 4 KiB. A stack that comes back deep-touched gives back
@@ -42,10 +48,6 @@ struct stack {
 
 class stack_pool {
  public:
-  // Guarded stacks kept for reuse beyond those in use; the rest are unmapped so a
-  // burst of fibers does not pin its memory forever.
-  static constexpr std::size_t max_cached_guarded = 1024;
-
   stack_pool(std::size_t default_size, guard_pages policy);
   ~stack_pool();
   stack_pool(const stack_pool&) = delete;
@@ -69,20 +71,18 @@ class stack_pool {
   // so stacks that fitted in it cost no system call on release).
   static constexpr std::size_t keep_resident = 64 * 1024;
 
-  // release returns a stack to its free list (or unmaps a surplus guarded stack),
-  // after giving back the pages of a deep-touched one.
+  // release returns a stack to its free list, after giving back the pages of a
+  // deep-touched one.
   void release(const stack& s) noexcept {
     if (s.size > keep_resident && touched_deep(s)) [[unlikely]]
       trim(s);
-    // Slab stacks are always kept; guarded ones up to a cap.
-    if (s.size == default_size_ && (!s.guarded || default_list_->stacks.size() < max_cached_guarded)) {
-      default_list_->stacks.push_back(s);
-      return;
-    }
-    release_slow(s);
+    // list_for finds the list acquire made for this size; it allocates nothing here.
+    free_list& list = s.size == default_size_ ? *default_list_ : list_for(s.size);
+    list.stacks.push_back(s);
   }
 
-  // guarded_count is how many guarded stacks exist (in use or cached).
+  // guarded_count is how many guarded stacks this pool has (in use or kept);
+  // guard_budget is how many the process may have, all pools together.
   std::size_t guarded_count() const noexcept { return guarded_; }
   std::size_t guard_budget() const noexcept { return guard_budget_; }
 
@@ -99,8 +99,10 @@ class stack_pool {
   }
   static void trim(const stack& s) noexcept;
   stack acquire_slow(std::size_t size);
-  void release_slow(const stack& s) noexcept;
   free_list& list_for(std::size_t size);
+  // take_guard_slot: whether the next new stack gets a guard page, by the policy and
+  // the process-wide budget (counted: map_guarded gives the slot back on failure).
+  bool take_guard_slot() noexcept;
   stack map_guarded(std::size_t size);
   void carve_slab(free_list& list);
 

@@ -71,6 +71,45 @@ TEST(StackPool, GuardedStacksStopAtBudgetThenCarveSlabs) {
   for (auto& s : taken) pool.release(s);
 }
 
+// The map budget is the process's: a second scheduler's pool finds it spent by the
+// first, whose guarded stacks are kept (not unmapped) when their fibers end.
+TEST(StackPool, GuardBudgetIsSharedByEveryPoolOfTheProcess) {
+  stack_pool first(0, weft::guard_pages::within_map_budget);
+  const size_t budget = first.guard_budget();
+  std::vector<stack> taken;
+  for (size_t i = 0; i < budget; ++i) taken.push_back(first.acquire(weft::min_stack_size));
+  EXPECT_TRUE(taken.back().guarded);
+  for (auto& s : taken) first.release(s);
+  EXPECT_EQ(first.guarded_count(), budget);  // kept for reuse
+  {
+    stack_pool second(0, weft::guard_pages::within_map_budget);
+    stack s = second.acquire(0);
+    EXPECT_FALSE(s.guarded);  // from a slab: the process has no guards to spare
+    second.release(s);
+  }
+  // Reuse: the first pool hands its kept guarded stacks out again, mapping nothing.
+  stack again = first.acquire(weft::min_stack_size);
+  EXPECT_TRUE(again.guarded);
+  EXPECT_EQ(first.guarded_count(), budget);
+  first.release(again);
+}
+
+// A pool that dies gives its share of the budget back.
+TEST(StackPool, DeadPoolGivesItsGuardsBack) {
+  size_t budget = 0;
+  {
+    stack_pool first(0, weft::guard_pages::within_map_budget);
+    budget = first.guard_budget();
+    std::vector<stack> taken;
+    for (size_t i = 0; i < budget; ++i) taken.push_back(first.acquire(weft::min_stack_size));
+    for (auto& s : taken) first.release(s);
+  }
+  stack_pool second(0, weft::guard_pages::within_map_budget);
+  stack s = second.acquire(0);
+  EXPECT_TRUE(s.guarded);
+  second.release(s);
+}
+
 TEST(StackPool, NeverPolicyHasNoGuards) {
   stack_pool pool(0, weft::guard_pages::never);
   stack s = pool.acquire(0);
