@@ -38,14 +38,15 @@ void biased_lock::home_lock_contended(const void* here) noexcept {
     }
     home_busy_.store(true, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (still_home(here)) return;
+    if (still_home()) return;
   }
 }
 
 void biased_lock::remote_lock() noexcept {
+  // The revoked bit, once set, stays through every lock and unlock.
   for (;;) {
-    std::uint8_t expected = 0;
-    if (remote_.compare_exchange_weak(expected, remote_spin, std::memory_order_acquire)) break;
+    std::uint8_t expected = remote_.load(std::memory_order_relaxed) & remote_revoked;
+    if (remote_.compare_exchange_weak(expected, expected | remote_spin, std::memory_order_acquire)) break;
     pause_while_set(remote_, remote_spin);
   }
   const void* home = home_.load(std::memory_order_relaxed);
@@ -64,7 +65,8 @@ void biased_lock::remote_lock() noexcept {
     return;
   }
   if (home == shared) {
-    remote_.store(remote_spin | remote_busy, std::memory_order_relaxed);  // seen by a home backing off
+    // seen by a home backing off
+    remote_.store(remote_spin | remote_busy | remote_revoked, std::memory_order_relaxed);
     return;
   }
   remote_.store(remote_spin | remote_busy, std::memory_order_seq_cst);
@@ -74,12 +76,15 @@ void biased_lock::remote_lock() noexcept {
     // We hold the lock, and home is outside it. See the header for why the second
     // barrier makes `shared` stick.
     home_.store(shared, std::memory_order_relaxed);
+    remote_.store(remote_spin | remote_busy | remote_revoked, std::memory_order_release);
     heavy_barrier();
   }
 }
 
 void biased_lock::remote_unlock() noexcept {
-  remote_.store(0, std::memory_order_release);  // one store: our last touch (see remote_)
+  // One store: our last touch (see remote_). The revoked bit stays.
+  const std::uint8_t revoked = remote_.load(std::memory_order_relaxed) & remote_revoked;
+  remote_.store(revoked, std::memory_order_release);
 }
 
 }  // namespace weft::detail

@@ -28,16 +28,19 @@
 // thread takes the remote path, which then needs no barrier at all.
 //
 // Revoking: a remote that holds the lock through the handshake stores home =
-// shared, then runs a second membarrier before it unlocks. Home reads home_ twice:
-// before its store to home_busy (to choose its path) and after it, with
-// remote_busy (still_home). A home whose store came before that barrier reads
-// remote_busy set, or, if it was descheduled between its first read of home_ and
-// its store (so that the whole revocation, unlock included, happened meanwhile),
-// its second read sees `shared` (a barrier or a context switch lies between);
+// shared and sets the `remote_revoked` bit, which stays set for good, then runs a
+// second membarrier before it unlocks. Home reads home_ before its store to
+// home_busy (to choose its path), and after it the byte that holds remote_busy and
+// remote_revoked (still_home, one load). A home whose store came before that
+// barrier reads remote_busy set, or, if it was descheduled between its read of
+// home_ and its store (so that the whole revocation, unlock included, happened
+// meanwhile), reads remote_revoked (a barrier or a context switch lies between);
 // either way it backs off (home_lock_contended) and locks as everyone does. One
 // that begins after the barrier sees `shared` at once. So no thread takes the home
-// path once the revoking remote has unlocked. (The second read was missing until
-// 2026-12-06: a descheduled home could then enter beside a shared-path locker.)
+// path once the revoking remote has unlocked. (Until 2026-12-06 home did not look
+// again: a descheduled home could then enter beside a shared-path locker. The
+// first fix re-read home_ after the store, a second load there, which cost
+// weft/channel_throughput ~1.3x; the bit beside remote_busy costs nothing.)
 //
 // A fiber never parks while holding the lock (see wait_queue.hpp), so it is held
 // for a few dozen instructions; spinning beats sleeping.
@@ -68,7 +71,7 @@ class biased_lock {
     if (home_.load(std::memory_order_relaxed) == here) [[likely]] {
       home_busy_.store(true, std::memory_order_relaxed);
       std::atomic_signal_fence(std::memory_order_seq_cst);  // the asymmetric half: no CPU fence
-      if (still_home(here)) [[likely]]
+      if (still_home()) [[likely]]
         return;
       home_lock_contended(here);
       return;
@@ -108,8 +111,8 @@ class biased_lock {
  private:
   // still_home: after home's store to home_busy_, no remote holds the lock and the
   // bias was not revoked since home read home_ (see "Revoking" above).
-  [[gnu::always_inline]] bool still_home(const void* here) const noexcept {
-    return !(remote_.load(std::memory_order_acquire) & remote_busy) && home_.load(std::memory_order_relaxed) == here;
+  [[gnu::always_inline]] bool still_home() const noexcept {
+    return !(remote_.load(std::memory_order_acquire) & (remote_busy | remote_revoked));
   }
   [[gnu::noinline]] void home_lock_contended(const void* here) noexcept;
   [[gnu::noinline]] void remote_lock() noexcept;
@@ -129,8 +132,9 @@ class biased_lock {
   std::atomic<const void*> home_{unbound};
   std::atomic<bool> home_busy_{false};
   // The remotes' side, in one byte: `remote_spin` is the spin lock among remote
-  // lockers, `remote_busy` (set only by the spin's holder) excludes home. One
-  // byte, so that a remote's unlock is one store: after it, nothing of this
+  // lockers, `remote_busy` (set only by the spin's holder) excludes home, and
+  // `remote_revoked` (set once, with home_ = shared) turns home away for good (see
+  // "Revoking"). One byte, so that a remote's unlock is one store: after it, nothing of this
   // object is touched, and the thread that locks next may destroy it (a fiber
   // woken by a plain thread's set() that deletes the event at once). Two flags
   // cleared one after the other let home enter, and free the memory, before the
@@ -139,6 +143,7 @@ class biased_lock {
   // writing waits for that store on some CPUs (bench/NOTES.md).
   static constexpr std::uint8_t remote_spin = 1;
   static constexpr std::uint8_t remote_busy = 2;
+  static constexpr std::uint8_t remote_revoked = 4;
   alignas(8) std::atomic<std::uint8_t> remote_{0};
   unsigned remote_acquisitions_ = 0;         // under remote_spin: handshakes so far
 };
