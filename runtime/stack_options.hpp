@@ -39,5 +39,8 @@ inline constexpr std::size_t default_stack_size = 1024 * 1024;
 
 // min_stack_size is the smallest stack weft hands out; smaller requests round up.
 inline constexpr std::size_t min_stack_size = 16 * 1024;
+// max_stack_size is the largest (4 GiB); a larger request (a negative size converted
+// to std::size_t, say) makes spawn or run throw weft::error(errc::invalid_argument).
+inline constexpr std::size_t max_stack_size = std::size_t(4) << 30;
 
 }  // namespace weft

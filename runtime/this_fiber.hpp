@@ -22,7 +22,8 @@ namespace weft::this_fiber {
 inline void yield() { detail::scheduler::require_fiber("weft::this_fiber::yield").yield(); }
 
 // sleep_until(t) suspends the calling fiber until t (never earlier; timers have 1 ms
-// resolution, so up to ~1 ms later). sleep_for(d) sleeps for d, any duration type:
+// resolution, so up to ~1 ms later; sleeps that fall due in the same millisecond
+// wake in the order they began). sleep_for(d) sleeps for d, any duration type:
 // one too long to represent (hours::max(), years, an infinity) sleeps until
 // cancelled, as does sleep_until(no_deadline). d <= 0 (or NaN), or a t already past,
 // goes once through the timer queue without waiting, letting the fibers already

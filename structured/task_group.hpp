@@ -5,8 +5,13 @@
 //     g.spawn([&] { fetch(b); });
 //   });                                 // returns when both have finished
 //
-// Fibers spawned into a group cannot outlive it: leaving the scope (join(), the end
-// of with_task_group, or the destructor) waits for every child. When a child fails
+// Fibers spawned into a group cannot outlive it. join() and the end of
+// with_task_group wait for every child to finish, as asyncio's `async with
+// TaskGroup()` does. The destructor of a group object that was not joined does not:
+// it *cancels* the children still running, then waits for them (as std::jthread
+// requests a stop), and it cannot throw, so a deadline scope around it does not
+// fire and failures go to the unhandled exception handler. Use with_task_group, or
+// call join() before the group goes out of scope. When a child fails
 // (ends with an exception other than cancelled_error), its siblings are cancelled,
 // the group waits for them, and join() rethrows the failure. If more than one child
 // failed, join() throws weft::exception_group holding every failure, first failure

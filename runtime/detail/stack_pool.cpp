@@ -7,9 +7,11 @@
 #include <atomic>
 #include <cerrno>
 #include <fstream>
+#include <string>
 #include <system_error>
 
 #include <weft/runtime/detail/sanitizer.hpp>
+#include <weft/runtime/error.hpp>
 
 namespace weft::detail {
 namespace {
@@ -40,23 +42,26 @@ std::atomic<std::size_t> guarded_in_process{0};
 
 }  // namespace
 
-std::size_t round_stack_size(std::size_t requested, std::size_t fallback) noexcept {
+std::size_t round_stack_size(std::size_t requested, std::size_t fallback, const char* call) {
   std::size_t size = requested == 0 ? fallback : requested;
+  if (size > max_stack_size)  // also keeps the rounding and a slab's size from wrapping around
+    throw error(errc::invalid_argument, call,
+                "stack_size " + std::to_string(size) + " is more than weft::max_stack_size (" +
+                    std::to_string(max_stack_size) + ")");
   size = std::max(size, min_stack_size);
   const std::size_t page = page_size();
   return (size + page - 1) / page * page;
 }
 
 stack_pool::stack_pool(std::size_t default_size, guard_pages policy)
-    : default_size_(round_stack_size(default_size, weft::default_stack_size)),
+    : default_size_(round_stack_size(default_size, weft::default_stack_size, "weft::run")),
       policy_(policy),
       guard_budget_(policy == guard_pages::never ? 0 : max_map_count() / 4),
       default_list_(&list_for(default_size_)) {}
 
 stack_pool::~stack_pool() {
   for (auto& list : lists_)
-    for (auto& s : list.stacks)
-      if (s.guarded) ::munmap(s.bottom - page_size(), s.size + page_size());
+    for (auto& s : list.guarded) ::munmap(s.bottom - page_size(), s.size + page_size());
   for (auto& sl : slabs_) ::munmap(sl.base, sl.bytes);
   guarded_in_process.fetch_sub(guarded_, std::memory_order_relaxed);
 }
@@ -64,28 +69,54 @@ stack_pool::~stack_pool() {
 stack_pool::free_list& stack_pool::list_for(std::size_t size) {
   for (auto& list : lists_)
     if (list.size == size) return list;
-  lists_.push_back(free_list{size, {}});
+  lists_.emplace_back();
+  lists_.back().size = size;
   return lists_.back();
 }
 
 stack stack_pool::acquire_slow(std::size_t requested) {
-  const std::size_t size = round_stack_size(requested, default_size_);
+  const std::size_t size = round_stack_size(requested, default_size_, "weft::spawn");
   free_list& list = list_for(size);
-  if (list.stacks.empty()) {
+  std::vector<stack>* from = list.nonempty();
+  if (from == nullptr) {
     if (take_guard_slot()) {
       // A fresh mapping may reuse the addresses of an unmapped stack whose frames
       // left ASan redzones in the shadow: clear them as for a recycled stack.
-      stack s = map_guarded(size);
+      stack s = map_guarded(list);
       asan_unpoison(s.bottom, s.size);
       return s;
     }
     carve_slab(list);
+    from = &list.unguarded;
   }
-  stack s = list.stacks.back();
-  list.stacks.pop_back();
+  stack s = from->back();
+  from->pop_back();
   // A finished fiber leaves ASan redzones behind on frames it never returned from.
   asan_unpoison(s.bottom, s.size);
   return s;
+}
+
+void stack_pool::reserve_room(std::vector<stack>& v, std::size_t count) {
+  if (v.capacity() < count) v.reserve(std::max(count, 2 * v.capacity()));
+}
+
+void stack_pool::release_other(const stack& s) noexcept {
+  free_list& list = list_for(s.size);  // exists (acquire made it): allocates nothing
+  if (list.free_count() < max_kept_other) {
+    if (s.size > keep_resident && touched_deep(s)) trim(s);
+    list.put(s);
+    return;
+  }
+  if (s.guarded) {
+    ::munmap(s.bottom - page_size(), s.size + page_size());
+    --list.made_guarded;
+    --guarded_;
+    guarded_in_process.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  // A slab stack cannot be unmapped alone: it keeps its addresses, not its pages.
+  ::madvise(s.bottom, s.size, MADV_DONTNEED);
+  list.put(s);
 }
 
 bool stack_pool::take_guard_slot() noexcept {
@@ -102,12 +133,19 @@ bool stack_pool::take_guard_slot() noexcept {
   return false;
 }
 
-stack stack_pool::map_guarded(std::size_t size) {
+stack stack_pool::map_guarded(free_list& list) {
+  const std::size_t size = list.size;
   const std::size_t page = page_size();
+  const auto give_slot_back = [] { guarded_in_process.fetch_sub(1, std::memory_order_relaxed); };
+  try {
+    reserve_room(list.guarded, list.made_guarded + 1);
+  } catch (...) {
+    give_slot_back();
+    throw;
+  }
   // MAP_NORESERVE: only touched pages count; an idle fiber's stack usually touches one.
   void* base = ::mmap(nullptr, size + page, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  const auto give_slot_back = [] { guarded_in_process.fetch_sub(1, std::memory_order_relaxed); };
   if (base == MAP_FAILED) {
     const int saved = errno;
     give_slot_back();
@@ -122,19 +160,22 @@ stack stack_pool::map_guarded(std::size_t size) {
     throw_errno("weft: cannot protect a fiber stack's guard page (vm.max_map_count?)");
   }
   ++guarded_;
+  ++list.made_guarded;
   return stack{static_cast<char*>(base) + page, size, true};
 }
 
 void stack_pool::carve_slab(free_list& list) {
-  const std::size_t bytes = list.size * stacks_per_slab;
+  const std::size_t bytes = list.size * stacks_per_slab;  // no wrap: size <= max_stack_size
+  reserve_room(list.unguarded, list.made_unguarded + stacks_per_slab);
+  slabs_.reserve(slabs_.size() + 1);
   void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) throw_errno("weft: cannot map a slab of fiber stacks");
   slabs_.push_back(slab{static_cast<char*>(base), bytes});
-  list.stacks.reserve(list.stacks.size() + stacks_per_slab);
+  list.made_unguarded += stacks_per_slab;
   // Pushed highest first so the lowest stacks are handed out first.
   for (std::size_t i = stacks_per_slab; i-- > 0;)
-    list.stacks.push_back(stack{static_cast<char*>(base) + i * list.size, list.size, false});
+    list.unguarded.push_back(stack{static_cast<char*>(base) + i * list.size, list.size, false});
 }
 
 void stack_pool::trim(const stack& s) noexcept {

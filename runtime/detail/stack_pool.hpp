@@ -10,11 +10,20 @@
 // free list and finishing a fiber puts it back: the steady state costs no system call.
 // The pool belongs to one scheduler and is used only from that scheduler's thread.
 //
-// Every stack, guarded or from a slab, is kept for reuse until the pool dies (as
-// Boost.Fiber's pooled stacks and marl's are). Programs spawn in waves, and a wave
-// that found its stacks unmapped paid mmap, a page fault and a page-table page per
-// stack again (weft/timers_100k: 1.7x; bench/NOTES.md). A kept stack holds only the
-// pages its fibers touched, at most keep_resident after a deep one (below).
+// Every stack of the default size, guarded or from a slab, is kept for reuse until
+// the pool dies (as Boost.Fiber's pooled stacks and marl's are). Programs spawn in
+// waves, and a wave that found its stacks unmapped paid mmap, a page fault and a
+// page-table page per stack again (weft/timers_100k: 1.7x; bench/NOTES.md). A kept
+// stack holds only the pages its fibers touched, at most keep_resident after a deep
+// one (below). Of other sizes, which a program may vary without end, a pool keeps
+// max_kept_other free stacks per size; beyond that a guarded stack is unmapped and
+// a slab stack gives all its pages back.
+//
+// Free guarded stacks are handed out before slab ones, so that after a burst a
+// program's fibers again get the guard pages that catch an overflow. Releasing a
+// stack never allocates (a fiber ends in a noexcept path, and at the kernel's map
+// limit malloc fails too): each free list has room reserved for every stack of its
+// size, made when the stack was.
 //
 // Stacks are address space, not memory: they are mapped MAP_NORESERVE and the
 // kernel commits a page when the fiber first touches it, so a 1 MiB stack whose
@@ -56,12 +65,15 @@ class stack_pool {
   // acquire returns a stack of at least `size` usable bytes (0: the pool's default).
   // Throws std::system_error (ENOMEM) when the kernel refuses the memory.
   stack acquire(std::size_t size) {
-    if ((size == 0 || size == default_size_) && !default_list_->stacks.empty()) {
-      stack s = default_list_->stacks.back();  // the common case, kept inline
-      default_list_->stacks.pop_back();
-      // A finished fiber leaves ASan redzones behind on frames it never returned from.
-      asan_unpoison(s.bottom, s.size);
-      return s;
+    if (size == 0 || size == default_size_) {
+      free_list& list = *default_list_;  // the common case, kept inline
+      if (std::vector<stack>* from = list.nonempty()) [[likely]] {
+        stack s = from->back();
+        from->pop_back();
+        // A finished fiber leaves ASan redzones behind on frames it never returned from.
+        asan_unpoison(s.bottom, s.size);
+        return s;
+      }
     }
     return acquire_slow(size);
   }
@@ -74,12 +86,15 @@ class stack_pool {
   // release returns a stack to its free list, after giving back the pages of a
   // deep-touched one.
   void release(const stack& s) noexcept {
+    if (s.size != default_size_) [[unlikely]]
+      return release_other(s);
     if (s.size > keep_resident && touched_deep(s)) [[unlikely]]
       trim(s);
-    // list_for finds the list acquire made for this size; it allocates nothing here.
-    free_list& list = s.size == default_size_ ? *default_list_ : list_for(s.size);
-    list.stacks.push_back(s);
+    default_list_->put(s);
   }
+
+  // Free stacks of a size other than the default that a pool keeps (see the top).
+  static constexpr std::size_t max_kept_other = 1024;
 
   // guarded_count is how many guarded stacks this pool has (in use or kept);
   // guard_budget is how many the process may have, all pools together.
@@ -88,8 +103,21 @@ class stack_pool {
 
  private:
   struct free_list {
-    std::size_t size;
-    std::vector<stack> stacks;
+    std::size_t size = 0;
+    std::vector<stack> guarded;    // free stacks, handed out first
+    std::vector<stack> unguarded;  // free slab stacks
+    // Stacks of this size that exist (free or in use), each vector's reserved room.
+    std::size_t made_guarded = 0;
+    std::size_t made_unguarded = 0;
+
+    std::vector<stack>* nonempty() noexcept {
+      if (!guarded.empty()) return &guarded;
+      if (!unguarded.empty()) return &unguarded;
+      return nullptr;
+    }
+    std::size_t free_count() const noexcept { return guarded.size() + unguarded.size(); }
+    // put never allocates: the room was reserved when the stack was made.
+    void put(const stack& s) noexcept { (s.guarded ? guarded : unguarded).push_back(s); }
   };
   // touched_deep: the last word of the part a trim gives back (just below the top
   // keep_resident bytes) is set (see the top); a trim zeroes it again. Not
@@ -99,11 +127,14 @@ class stack_pool {
   }
   static void trim(const stack& s) noexcept;
   stack acquire_slow(std::size_t size);
+  void release_other(const stack& s) noexcept;
+  // reserve_room makes room in `v` for `count` stacks (std::bad_alloc: none made).
+  static void reserve_room(std::vector<stack>& v, std::size_t count);
   free_list& list_for(std::size_t size);
   // take_guard_slot: whether the next new stack gets a guard page, by the policy and
   // the process-wide budget (counted: map_guarded gives the slot back on failure).
   bool take_guard_slot() noexcept;
-  stack map_guarded(std::size_t size);
+  stack map_guarded(free_list& list);
   void carve_slab(free_list& list);
 
   std::size_t default_size_;
@@ -119,7 +150,9 @@ class stack_pool {
   std::vector<slab> slabs_;  // unmapped only when the pool dies
 };
 
-// round_stack_size turns a requested size into the size actually handed out.
-std::size_t round_stack_size(std::size_t requested, std::size_t fallback) noexcept;
+// round_stack_size turns a requested size into the size actually handed out (0:
+// `fallback`). More than max_stack_size is weft::error(errc::invalid_argument)
+// naming `call`.
+std::size_t round_stack_size(std::size_t requested, std::size_t fallback, const char* call);
 
 }  // namespace weft::detail

@@ -42,21 +42,36 @@ std::uint64_t timer_wheel::tick_before(time_point t) const noexcept {
   return static_cast<std::uint64_t>(std::chrono::floor<tick_duration>(t - origin_).count());
 }
 
+// Lists are FIFO: push appends, and the first node's `prev` is the last node (see
+// timer_node), so that timers due in the same tick fire in the order they were set,
+// as asyncio's and Go's do (until 2026-12-06 the newest fired first).
 void timer_wheel::push(timer_node** head, timer_node* node) noexcept {
-  node->prev = nullptr;
-  node->next = *head;
-  if (*head) (*head)->prev = node;
-  *head = node;
+  node->next = nullptr;
+  if (timer_node* first = *head) {
+    timer_node* last = first->prev;
+    last->next = node;
+    node->prev = last;
+    first->prev = node;
+  } else {
+    node->prev = node;
+    *head = node;
+  }
   node->head = head;
   ++size_;
 }
 
 void timer_wheel::unlink(timer_node* node) noexcept {
-  if (node->prev)
-    node->prev->next = node->next;
-  else
+  timer_node* first = *node->head;
+  if (node == first) {
     *node->head = node->next;
-  if (node->next) node->next->prev = node->prev;
+    if (node->next) node->next->prev = node->prev;  // the new first keeps the last
+  } else {
+    node->prev->next = node->next;
+    if (node->next)
+      node->next->prev = node->prev;
+    else
+      first->prev = node->prev;  // the last went: the first points at the new last
+  }
   // An emptied wheel slot clears its occupancy bit; the slot's index is recovered
   // from the address of its list head.
   if (*node->head == nullptr && node->head != &due_ && node->head != &overflow_) {

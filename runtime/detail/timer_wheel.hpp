@@ -32,8 +32,8 @@ namespace weft::detail {
 // timer_node is embedded in whatever waits (a fiber's park record). It is linked into
 // exactly one slot list (or the due list) while pending, and into none otherwise.
 struct timer_node {
-  timer_node* prev = nullptr;
-  timer_node* next = nullptr;
+  timer_node* prev = nullptr;  // the previous node; for a list's first node, its last
+  timer_node* next = nullptr;  // null for the last
   timer_node** head = nullptr;  // the list it is linked in; nullptr when not pending
   std::uint64_t when = 0;       // deadline in ticks since the wheel's origin
   void (*fire)(timer_node*) noexcept = nullptr;  // called once when due

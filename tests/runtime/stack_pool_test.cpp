@@ -74,21 +74,21 @@ TEST(StackPool, GuardedStacksStopAtBudgetThenCarveSlabs) {
 // The map budget is the process's: a second scheduler's pool finds it spent by the
 // first, whose guarded stacks are kept (not unmapped) when their fibers end.
 TEST(StackPool, GuardBudgetIsSharedByEveryPoolOfTheProcess) {
-  stack_pool first(0, weft::guard_pages::within_map_budget);
+  stack_pool first(weft::min_stack_size, weft::guard_pages::within_map_budget);
   const size_t budget = first.guard_budget();
   std::vector<stack> taken;
-  for (size_t i = 0; i < budget; ++i) taken.push_back(first.acquire(weft::min_stack_size));
+  for (size_t i = 0; i < budget; ++i) taken.push_back(first.acquire(0));
   EXPECT_TRUE(taken.back().guarded);
   for (auto& s : taken) first.release(s);
   EXPECT_EQ(first.guarded_count(), budget);  // kept for reuse
   {
-    stack_pool second(0, weft::guard_pages::within_map_budget);
+    stack_pool second(weft::min_stack_size, weft::guard_pages::within_map_budget);
     stack s = second.acquire(0);
     EXPECT_FALSE(s.guarded);  // from a slab: the process has no guards to spare
     second.release(s);
   }
   // Reuse: the first pool hands its kept guarded stacks out again, mapping nothing.
-  stack again = first.acquire(weft::min_stack_size);
+  stack again = first.acquire(0);
   EXPECT_TRUE(again.guarded);
   EXPECT_EQ(first.guarded_count(), budget);
   first.release(again);
@@ -98,16 +98,59 @@ TEST(StackPool, GuardBudgetIsSharedByEveryPoolOfTheProcess) {
 TEST(StackPool, DeadPoolGivesItsGuardsBack) {
   size_t budget = 0;
   {
-    stack_pool first(0, weft::guard_pages::within_map_budget);
+    stack_pool first(weft::min_stack_size, weft::guard_pages::within_map_budget);
     budget = first.guard_budget();
     std::vector<stack> taken;
-    for (size_t i = 0; i < budget; ++i) taken.push_back(first.acquire(weft::min_stack_size));
+    for (size_t i = 0; i < budget; ++i) taken.push_back(first.acquire(0));
     for (auto& s : taken) first.release(s);
   }
-  stack_pool second(0, weft::guard_pages::within_map_budget);
+  stack_pool second(weft::min_stack_size, weft::guard_pages::within_map_budget);
   stack s = second.acquire(0);
   EXPECT_TRUE(s.guarded);
   second.release(s);
+}
+
+// After a burst past the guard budget, free guarded stacks go out before slab ones:
+// a later fiber gets the guard page that reports its overflow.
+TEST(StackPool, FreeGuardedStacksGoOutBeforeSlabStacks) {
+  stack_pool pool(weft::min_stack_size, weft::guard_pages::within_map_budget);
+  const size_t budget = pool.guard_budget();
+  std::vector<stack> taken;
+  for (size_t i = 0; i < budget + 10; ++i) taken.push_back(pool.acquire(0));
+  ASSERT_FALSE(taken.back().guarded);
+  for (auto& s : taken) pool.release(s);  // slab stacks released last
+  stack s = pool.acquire(0);
+  EXPECT_TRUE(s.guarded);
+  pool.release(s);
+}
+
+// Stacks of sizes other than the default are kept up to a cap per size, so a
+// program that varies its stack sizes does not keep every wave's stacks.
+TEST(StackPool, OtherSizesKeepAtMostTheCap) {
+  stack_pool pool(0, weft::guard_pages::within_map_budget);
+  const size_t other = 64 * 1024;
+  const size_t n = stack_pool::max_kept_other + 100;
+  std::vector<stack> taken;
+  for (size_t i = 0; i < n; ++i) taken.push_back(pool.acquire(other));
+  ASSERT_TRUE(taken.front().guarded);
+  const size_t guarded_before = pool.guarded_count();
+  for (auto& s : taken) pool.release(s);
+  EXPECT_EQ(pool.guarded_count(), guarded_before - 100);  // the surplus is unmapped
+}
+
+// A stack size no memory can hold is refused, not wrapped around.
+TEST(StackPool, HugeStackSizeIsInvalidArgument) {
+  stack_pool pool(0, weft::guard_pages::within_map_budget);
+  for (size_t huge : {size_t(-1), size_t(0x100000000001000), weft::max_stack_size + 1}) {
+    try {
+      (void)pool.acquire(huge);
+      ADD_FAILURE() << huge << " was accepted";
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find("stack_size"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(stack_pool(size_t(-1), weft::guard_pages::never), weft::error);
 }
 
 TEST(StackPool, NeverPolicyHasNoGuards) {
@@ -142,6 +185,23 @@ TEST(StackPoolDeathTest, OverflowInNamedFiberIsReportedWithNameAndAborts) {
 #else
       testing::KilledBySignal(SIGABRT),
       "weft: stack overflow in fiber [0-9]+ \"deep recursion\" \\(stack of [0-9]+ bytes\\)");
+#endif
+}
+
+// The same on a worker scheduler's thread: weft's threads block the asynchronous
+// signals, never SIGSEGV (blocked, the fault killed the process unreported).
+TEST(StackPoolDeathTest, OverflowOnAnotherSchedulerIsReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        weft::run({.threads = 2}, [] {
+          weft::spawn({.name = "deep on 1", .on = 1}, [] { return deep(1 << 30); }).join();
+        });
+      },
+#if WEFT_ASAN
+      testing::ExitedWithCode(1), "stack-overflow");
+#else
+      testing::KilledBySignal(SIGABRT), "weft: stack overflow in fiber [0-9]+ \"deep on 1\"");
 #endif
 }
 

@@ -55,6 +55,28 @@ TEST_F(wheel_fixture, TimerWheelFiresInDeadlineOrderAcrossLevels) {
   EXPECT_EQ(fired, (std::vector<int>{1, 2, 3, 4, 5}));
 }
 
+// Timers due in the same tick fire in the order they were set, on every level and
+// on the due list (asyncio's and Go's order; the newest used to fire first), also
+// with a cancelled one in between (unlinking the first, a middle and the last).
+TEST_F(wheel_fixture, TimerWheelSameTickFiresInTheOrderSet) {
+  for (int i = 0; i < 5; ++i) add(10ms, i);                  // level 0
+  for (int i = 10; i < 15; ++i) add(std::chrono::seconds(3), i);  // level 1, cascades
+  for (int i = 20; i < 25; ++i) add(-1ms, i);                // already due
+  auto* middle = add(10ms, 99);
+  add(10ms, 5);
+  wheel.cancel(middle);
+  wheel.cancel(add(10ms, 98));  // the last of its slot
+  auto* first = add(std::chrono::seconds(3), 97);
+  wheel.cancel(first);
+  add(std::chrono::seconds(3), 15);
+  wheel.advance(origin);
+  EXPECT_EQ(fired, (std::vector<int>{20, 21, 22, 23, 24}));
+  fired.clear();
+  for (auto t = origin; fired.size() < 12 && t < origin + 4s; t += 1ms) wheel.advance(t);
+  EXPECT_EQ(fired, (std::vector<int>{0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15}));
+  EXPECT_EQ(wheel.size(), 0u);
+}
+
 TEST_F(wheel_fixture, TimerWheelNeverFiresEarly) {
   add(10ms + 1us, 1);  // rounds up to tick 11
   wheel.advance(origin + 10ms);
