@@ -103,7 +103,7 @@ void stack_pool::reserve_room(std::vector<stack>& v, std::size_t count) {
 void stack_pool::release_other(const stack& s) noexcept {
   free_list& list = list_for(s.size);  // exists (acquire made it): allocates nothing
   if (list.free_count() < max_kept_other) {
-    if (s.size > keep_resident && touched_deep(s)) trim(s);
+    trim_if_deep(s);
     list.put(s);
     return;
   }
@@ -167,7 +167,7 @@ stack stack_pool::map_guarded(free_list& list) {
 void stack_pool::carve_slab(free_list& list) {
   const std::size_t bytes = list.size * stacks_per_slab;  // no wrap: size <= max_stack_size
   reserve_room(list.unguarded, list.made_unguarded + stacks_per_slab);
-  slabs_.reserve(slabs_.size() + 1);
+  if (slabs_.size() == slabs_.capacity()) slabs_.reserve(2 * slabs_.size() + 1);  // no throw after the mmap
   void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) throw_errno("weft: cannot map a slab of fiber stacks");

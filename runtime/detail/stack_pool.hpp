@@ -88,8 +88,7 @@ class stack_pool {
   void release(const stack& s) noexcept {
     if (s.size != default_size_) [[unlikely]]
       return release_other(s);
-    if (s.size > keep_resident && touched_deep(s)) [[unlikely]]
-      trim(s);
+    trim_if_deep(s);
     default_list_->put(s);
   }
 
@@ -126,6 +125,10 @@ class stack_pool {
     return *reinterpret_cast<const volatile std::uint64_t*>(s.top() - keep_resident - sizeof(std::uint64_t)) != 0;
   }
   static void trim(const stack& s) noexcept;
+  static void trim_if_deep(const stack& s) noexcept {
+    if (s.size > keep_resident && touched_deep(s)) [[unlikely]]
+      trim(s);
+  }
   stack acquire_slow(std::size_t size);
   void release_other(const stack& s) noexcept;
   // reserve_room makes room in `v` for `count` stacks (std::bad_alloc: none made).
