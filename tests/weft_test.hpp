@@ -59,10 +59,23 @@ class leak_check {
     EXPECT_EQ(census.timers_pending, 0u) << "timers left pending in the scheduler's wheel";
     EXPECT_EQ(census.fds_registered, 0u) << "reactor registrations never ended";
     EXPECT_EQ(weft::detail::live_records(), records_before_) << "fiber records leaked";
-    EXPECT_EQ(open_fd_count(), fds_before_) << "file descriptors leaked";
+    EXPECT_LE(settled_fd_count(), fds_before_) << "file descriptors leaked";
   }
 
  private:
+  // Another thread of the process may hold a descriptor for a moment (a thread the
+  // sanitizer runtime is starting, a pool thread closing a dropped result), so a
+  // count above the first is read again for up to 2 s, and a count below it (that
+  // moment fell into the first count) is no leak.
+  int settled_fd_count() const {
+    int count = open_fd_count();
+    for (int tries = 0; count > fds_before_ && tries < 200; ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      count = open_fd_count();
+    }
+    return count;
+  }
+
   std::ptrdiff_t records_before_ = weft::detail::live_records();
   int fds_before_ = open_fd_count();
 };
