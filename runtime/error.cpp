@@ -1,5 +1,7 @@
 #include <weft/runtime/error.hpp>
 
+#include <algorithm>
+#include <memory>
 #include <string>
 
 namespace weft {
@@ -60,17 +62,26 @@ error::error(errc e, const char* call) : error(e, std::string_view(call), std::s
 error::error(errc e, const std::string& call) : error(e, std::string_view(call), std::string_view{}) {}
 error::error(errc e, std::string_view call, std::string_view detail) : error(make_error_code(e), call, detail) {}
 
+// The text is built in one allocation (count, then copy): a cancellation throws one
+// of these from every blocking call it ends, and string appends allocated up to
+// three times (weft/cancel_blocked).
 error::error(std::error_code code, std::string_view call, std::string_view detail) : std::system_error(code) {
-  std::string text(call);
-  if (!text.empty()) text += ": ";
-  if (detail.empty())
-    text += code.message();
-  else
-    text += detail;
-  what_ = std::make_shared<const std::string>(std::move(text));
+  const std::string message = detail.empty() ? code.message() : std::string();
+  const std::string_view tail = detail.empty() ? std::string_view(message) : detail;
+  constexpr std::string_view separator = ": ";
+  const std::size_t length = call.size() + (call.empty() ? 0 : separator.size()) + tail.size();
+  auto text = std::make_shared_for_overwrite<char[]>(length + 1);
+  char* out = text.get();
+  if (!call.empty()) {
+    out = std::copy(call.begin(), call.end(), out);
+    out = std::copy(separator.begin(), separator.end(), out);
+  }
+  out = std::copy(tail.begin(), tail.end(), out);
+  *out = '\0';
+  what_ = std::move(text);
 }
 
-const char* error::what() const noexcept { return what_->c_str(); }
+const char* error::what() const noexcept { return what_.get(); }
 
 cancelled_error::cancelled_error() : error(errc::cancelled) {}
 cancelled_error::cancelled_error(const char* call)

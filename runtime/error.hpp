@@ -93,7 +93,7 @@ class error : public std::system_error {
 
  private:
   // Shared, so that copying the exception (as throw and exception_ptr may) cannot throw.
-  std::shared_ptr<const std::string> what_;
+  std::shared_ptr<const char[]> what_;
 };
 
 // cancelled_error ends a blocking call of a fiber that was cancelled. Catch it only

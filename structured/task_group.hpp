@@ -92,7 +92,9 @@ class task_group {
   // Called on another thread than the group's: errc::invalid_argument.
   template <class F, class... Args>
   void spawn(spawn_options options, F&& f, Args&&... args) {
-    check_spawn_here(options.on);
+    // The common spawn, onto the group's scheduler from its own thread, is one
+    // comparison; the rest is checked out of line.
+    if (!options.on.is_caller() || detail::scheduler::current() != sched_) check_spawn_here(options.on);
     const std::size_t slot = claim_slot();
     try {
       children_[slot] = weft::spawn(

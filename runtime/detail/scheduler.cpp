@@ -263,7 +263,7 @@ boost::context::fiber scheduler::finish(fiber_record* rec) noexcept {
   }
   if (rec->remote_joiners_) [[unlikely]]
     wake_remote_joiners(rec);
-  if (rec->detached_) report_unretrieved(*rec);
+  if (rec->detached_ && rec->error_) report_unretrieved(*rec);  // (a task group's children end detached)
   fiber_record* next = rec->returns_to_loop_ ? &loop_ : pick_next(++rec->park_generation_);
   // The loop releases this fiber's record, running its captures' destructors: on
   // the loop's own context, where blocking calls must be refused.
