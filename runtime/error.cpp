@@ -66,8 +66,9 @@ error::error(errc e, std::string_view call, std::string_view detail) : error(mak
 // of these from every blocking call it ends, and string appends allocated up to
 // three times (weft/cancel_blocked).
 error::error(std::error_code code, std::string_view call, std::string_view detail) : std::system_error(code) {
-  const std::string message = detail.empty() ? code.message() : std::string();
-  const std::string_view tail = detail.empty() ? std::string_view(message) : detail;
+  // Without a detail, the code's message: system_error has it already (libstdc++'s
+  // what() is code.message() for this constructor), no second virtual call and copy.
+  const std::string_view tail = detail.empty() ? std::string_view(std::system_error::what()) : detail;
   constexpr std::string_view separator = ": ";
   const std::size_t length = call.size() + (call.empty() ? 0 : separator.size()) + tail.size();
   auto text = std::make_shared_for_overwrite<char[]>(length + 1);

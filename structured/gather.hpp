@@ -59,7 +59,7 @@ template <class... F>
   requires(sizeof...(F) > 0 && (std::invocable<std::decay_t<F>&> && ...))
 auto gather(F&&... fns) {
   std::tuple<std::optional<detail::gather_result_t<F>>...> slots;
-  task_group group(detail::group_call{"weft::gather"});
+  task_group group(detail::group_call{"weft::gather", sizeof...(F)});
   // One child per callable, each filling its slot. (Through a function, not a
   // capturing lambda inside the pack expansion: clang 14, Debian 12's, crashes on
   // init-captures expanded there.)
@@ -80,7 +80,7 @@ template <class... F>
   requires(sizeof...(F) > 0 && (std::invocable<std::decay_t<F>&> && ...))
 auto gather(return_exceptions_t, F&&... fns) {
   std::tuple<std::optional<outcome<std::invoke_result_t<std::decay_t<F>&>>>...> slots;
-  task_group group(detail::group_call{"weft::gather"});
+  task_group group(detail::group_call{"weft::gather", sizeof...(F)});
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (detail::spawn_outcome(group, std::get<I>(slots), std::forward<F>(fns)), ...);  // (see above)
   }(std::index_sequence_for<F...>{});
@@ -97,7 +97,7 @@ auto gather(R&& fns) {
   std::vector<std::optional<detail::gather_result_t<callable>>> slots;
   if constexpr (std::ranges::sized_range<R>) slots.reserve(std::ranges::size(fns));
   for (auto&& f : fns) slots.emplace_back(), (void)f;
-  task_group group(detail::group_call{"weft::gather"});
+  task_group group(detail::group_call{"weft::gather", slots.size()});
   std::size_t i = 0;
   for (auto&& f : fns) {
     group.spawn([&slots, i, fn = callable(f)]() mutable { slots[i].emplace(detail::call_for_result(fn)); });
@@ -120,7 +120,7 @@ auto gather(return_exceptions_t, R&& fns) {
   using result = outcome<std::invoke_result_t<callable&>>;
   std::vector<std::optional<result>> slots;
   for (auto&& f : fns) slots.emplace_back(), (void)f;
-  task_group group(detail::group_call{"weft::gather"});
+  task_group group(detail::group_call{"weft::gather", slots.size()});
   std::size_t i = 0;
   for (auto&& f : fns) {
     group.spawn([&slots, i, fn = callable(f)]() mutable { slots[i].emplace(detail::call_for_outcome(fn)); });

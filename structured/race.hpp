@@ -53,7 +53,9 @@ template <class T, class Range>
 std::optional<std::pair<std::size_t, outcome<T>>> race(Range& fns, bool failures_win,
                                                        std::vector<std::exception_ptr>& lost) {
   std::optional<std::pair<std::size_t, outcome<T>>> winner;
-  task_group group(group_call{failures_win ? "weft::wait_any" : "weft::first_success"});
+  std::size_t children = 0;
+  if constexpr (std::ranges::sized_range<Range>) children = static_cast<std::size_t>(std::ranges::size(fns));
+  task_group group(group_call{failures_win ? "weft::wait_any" : "weft::first_success", children});
   std::size_t i = 0;
   for (auto& f : fns) {
     group.spawn([&, i, fn = f]() mutable {
@@ -158,7 +160,7 @@ std::size_t wait_any(std::span<fiber<T>> handles) {
   for (std::size_t i = 0; i < handles.size(); ++i)
     if (handles[i].done()) return i;
   std::optional<std::size_t> first;
-  task_group group(detail::group_call{"weft::wait_any"});
+  task_group group(detail::group_call{"weft::wait_any", handles.size()});
   for (std::size_t i = 0; i < handles.size(); ++i) {
     group.spawn([&, i] {
       handles[i].wait();

@@ -66,7 +66,8 @@ namespace detail {
 // group_call names a call of weft's built on a task group (gather, wait_any, ...),
 // so that its errors and deadlock reports name that call, not task_group::join.
 struct group_call {
-  const char* name;  // a static string
+  const char* name;          // a static string
+  std::size_t children = 0;  // how many children it spawns, if known: room is made once
 };
 }  // namespace detail
 

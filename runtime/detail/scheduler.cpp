@@ -136,12 +136,9 @@ void scheduler::throw_not_in_fiber(const char* what) {
 
 // ---- starting and finishing ---------------------------------------------------------
 
-std::uint64_t scheduler::take_id() noexcept {
-  if (next_id_ == last_id_) {
-    next_id_ = next_id_block.fetch_add(id_block, std::memory_order_relaxed);
-    last_id_ = next_id_ + id_block;
-  }
-  return next_id_++;
+void scheduler::take_id_block() noexcept {
+  next_id_ = next_id_block.fetch_add(id_block, std::memory_order_relaxed);
+  last_id_ = next_id_ + id_block;
 }
 
 void scheduler::start(fiber_record* rec, std::size_t stack_size) {
@@ -548,7 +545,8 @@ void scheduler::wake_remote_joiners(fiber_record* rec) noexcept {
 bool scheduler::wait_done(fiber_record* target, time_point deadline, const char* call) {
   if (target->done_.load(std::memory_order_acquire)) return true;
   if (target == running_) throw error(errc::would_deadlock, call, "a fiber cannot wait for itself");
-  if (target->owner_.load(std::memory_order_acquire) != this || !keep_here(target))
+  // Ours: it stays ours unless it waits, unstarted, where a thief may take it.
+  if (target->owner_.load(std::memory_order_acquire) != this || (target->stealable_ && !keep_here(target)))
     return wait_remote(target, deadline, call);
   if (target->joiner_) throw error(errc::already_waited, call, "another fiber already waits for this fiber");
   const park_token token = prepare_park(call);

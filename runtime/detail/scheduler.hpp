@@ -451,7 +451,12 @@ class scheduler {
   void poll_now() noexcept;
   bool take_inbox() noexcept;  // true if the inbox had anything
   void apply_taken() noexcept;
-  std::uint64_t take_id() noexcept;
+  std::uint64_t take_id() noexcept {
+    if (next_id_ == last_id_) [[unlikely]]
+      take_id_block();
+    return next_id_++;
+  }
+  void take_id_block() noexcept;
   template <class Done>
   void loop_until(Done done);
   void idle() noexcept;
