@@ -1,5 +1,6 @@
 // Error messages: each names the user's call once and says what went wrong once.
 #include <string>
+#include <system_error>
 
 #include "../weft_test.hpp"
 
@@ -31,6 +32,22 @@ TEST(ErrorMessage, EveryCodeReadsCallThenCondition) {
               "weft::some_call: what went wrong");
     EXPECT_EQ(weft::error(e, "weft::some_call", "what went wrong").code(), e);
   }
+}
+
+// A code of another category reads the same way, and a copy (as throw and
+// exception_ptr make) shares the text.
+TEST(ErrorMessage, OtherCategoriesAndCopiesKeepTheText) {
+  const std::error_code code = std::make_error_code(std::errc::connection_reset);
+  const weft::error plain(code, "weft::net::read_some", "");
+  EXPECT_EQ(std::string(plain.what()), "weft::net::read_some: " + code.message());
+  EXPECT_EQ(std::string(weft::error(code, "", "").what()), code.message());
+  EXPECT_EQ(std::string(weft::error(code, "", "just this").what()), "just this");
+  const weft::error copy = plain;
+  EXPECT_STREQ(copy.what(), plain.what());
+  EXPECT_EQ(copy.code(), code);
+  EXPECT_EQ(std::string(weft::cancelled_error("weft::channel::recv").what()), "weft::channel::recv: fiber cancelled");
+  EXPECT_EQ(std::string(weft::cancelled_error(nullptr).what()), "fiber cancelled");
+  EXPECT_EQ(std::string(weft::timeout_error().what()), "deadline passed");
 }
 
 TEST(ErrorMessage, SleepForOutsideFiberNamesSleepFor) {
