@@ -94,23 +94,31 @@ template <std::ranges::input_range R>
   requires std::invocable<detail::range_callable_t<R>&>
 auto gather(R&& fns) {
   using callable = detail::range_callable_t<R>;
-  std::vector<std::optional<detail::gather_result_t<callable>>> slots;
-  if constexpr (std::ranges::sized_range<R>) slots.reserve(std::ranges::size(fns));
-  for (auto&& f : fns) slots.emplace_back(), (void)f;
-  task_group group(detail::group_call{"weft::gather", slots.size()});
-  std::size_t i = 0;
-  for (auto&& f : fns) {
-    group.spawn([&slots, i, fn = callable(f)]() mutable { slots[i].emplace(detail::call_for_result(fn)); });
-    ++i;
+  if constexpr (!std::ranges::forward_range<R>) {
+    // A single-pass range (an istream view, say) can be walked once: keep its
+    // callables first (below, the range is walked twice).
+    std::vector<callable> kept;
+    for (auto&& f : fns) kept.emplace_back(std::forward<decltype(f)>(f));
+    return gather(kept);
+  } else {
+    std::vector<std::optional<detail::gather_result_t<callable>>> slots;
+    if constexpr (std::ranges::sized_range<R>) slots.reserve(std::ranges::size(fns));
+    for (auto&& f : fns) slots.emplace_back(), (void)f;
+    task_group group(detail::group_call{"weft::gather", slots.size()});
+    std::size_t i = 0;
+    for (auto&& f : fns) {
+      group.spawn([&slots, i, fn = callable(f)]() mutable { slots[i].emplace(detail::call_for_result(fn)); });
+      ++i;
+    }
+    group.join_first();
+    std::vector<detail::gather_result_t<callable>> out;
+    out.reserve(slots.size());
+    for (auto& s : slots) {
+      if (!s) throw cancelled_error("weft::gather");  // see the tuple form
+      out.push_back(std::move(*s));
+    }
+    return out;
   }
-  group.join_first();
-  std::vector<detail::gather_result_t<callable>> out;
-  out.reserve(slots.size());
-  for (auto& s : slots) {
-    if (!s) throw cancelled_error("weft::gather");  // see the tuple form
-    out.push_back(std::move(*s));
-  }
-  return out;
 }
 
 template <std::ranges::input_range R>
@@ -118,19 +126,25 @@ template <std::ranges::input_range R>
 auto gather(return_exceptions_t, R&& fns) {
   using callable = detail::range_callable_t<R>;
   using result = outcome<std::invoke_result_t<callable&>>;
-  std::vector<std::optional<result>> slots;
-  for (auto&& f : fns) slots.emplace_back(), (void)f;
-  task_group group(detail::group_call{"weft::gather", slots.size()});
-  std::size_t i = 0;
-  for (auto&& f : fns) {
-    group.spawn([&slots, i, fn = callable(f)]() mutable { slots[i].emplace(detail::call_for_outcome(fn)); });
-    ++i;
+  if constexpr (!std::ranges::forward_range<R>) {
+    std::vector<callable> kept;  // walked once (see above)
+    for (auto&& f : fns) kept.emplace_back(std::forward<decltype(f)>(f));
+    return gather(return_exceptions, kept);
+  } else {
+    std::vector<std::optional<result>> slots;
+    for (auto&& f : fns) slots.emplace_back(), (void)f;
+    task_group group(detail::group_call{"weft::gather", slots.size()});
+    std::size_t i = 0;
+    for (auto&& f : fns) {
+      group.spawn([&slots, i, fn = callable(f)]() mutable { slots[i].emplace(detail::call_for_outcome(fn)); });
+      ++i;
+    }
+    group.join();
+    std::vector<result> out;
+    out.reserve(slots.size());
+    for (auto& s : slots) out.push_back(std::move(*s));
+    return out;
   }
-  group.join();
-  std::vector<result> out;
-  out.reserve(slots.size());
-  for (auto& s : slots) out.push_back(std::move(*s));
-  return out;
 }
 
 // gather(handles...) joins fibers spawned earlier and returns their results in

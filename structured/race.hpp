@@ -57,7 +57,7 @@ std::optional<std::pair<std::size_t, outcome<T>>> race(Range& fns, bool failures
   if constexpr (std::ranges::sized_range<Range>) children = static_cast<std::size_t>(std::ranges::size(fns));
   task_group group(group_call{failures_win ? "weft::wait_any" : "weft::first_success", children});
   std::size_t i = 0;
-  for (auto& f : fns) {
+  for (auto&& f : fns) {  // && binds what a view yields by value, too
     group.spawn([&, i, fn = f]() mutable {
       outcome<T> result = call_for_outcome(fn);
       if (!result.has_value()) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -20,6 +21,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -45,6 +47,26 @@ inline int open_fd_count() {
   return count;
 }
 
+// open_fds: the descriptors the process holds, each with what it refers to
+// ("socket:[1234]", "anon_inode:[eventpoll]", a path).
+inline std::map<int, std::string> open_fds() {
+  std::map<int, std::string> fds;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    const int own = ::dirfd(dir);
+    while (const dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] == '.') continue;
+      const int fd = std::atoi(entry->d_name);
+      if (fd == own) continue;
+      char target[512];
+      const std::string link = std::string("/proc/self/fd/") + entry->d_name;
+      const ssize_t n = ::readlink(link.c_str(), target, sizeof target);
+      fds.emplace(fd, n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string("?"));
+    }
+    ::closedir(dir);
+  }
+  return fds;
+}
+
 // leak_check compares what the process holds when it is destroyed with what it held
 // when it was made. The scheduler's census is the one run() on this thread destroyed
 // last, so it is read only if the run completed (a throwing run still destroyed it).
@@ -59,25 +81,46 @@ class leak_check {
     EXPECT_EQ(census.timers_pending, 0u) << "timers left pending in the scheduler's wheel";
     EXPECT_EQ(census.fds_registered, 0u) << "reactor registrations never ended";
     EXPECT_EQ(weft::detail::live_records(), records_before_) << "fiber records leaked";
-    EXPECT_LE(settled_fd_count(), fds_before_) << "file descriptors leaked";
+    const auto now = settled_fds();
+    for (const auto& [fd, target] : now)
+      if (!held_before(fd, target)) ADD_FAILURE() << "file descriptors leaked: " << fd << " (" << target << ")";
+    for (const auto& [fd, target] : fds_before_) {
+      const auto it = now.find(fd);
+      if ((it == now.end() || it->second != target) && !passing(target))
+        ADD_FAILURE() << "file descriptor closed twice? " << fd << " (" << target
+                      << ") was open before the test and is not now";
+    }
   }
 
  private:
-  // Another thread of the process may hold a descriptor for a moment (a thread the
-  // sanitizer runtime is starting, a pool thread closing a dropped result), so a
-  // count above the first is read again for up to 2 s, and a count below it (that
-  // moment fell into the first count) is no leak.
-  int settled_fd_count() const {
-    int count = open_fd_count();
-    for (int tries = 0; count > fds_before_ && tries < 200; ++tries) {
+  bool held_before(int fd, const std::string& target) const {
+    const auto it = fds_before_.find(fd);
+    return it != fds_before_.end() && it->second == target;
+  }
+  // Another thread of the process may hold a descriptor for a moment (a pool thread
+  // closing a dropped result, a sanitizer's thread), so new ones are read again for
+  // up to 2 s.
+  std::map<int, std::string> settled_fds() const {
+    auto fds = open_fds();
+    for (int tries = 0; tries < 200; ++tries) {
+      bool fresh = false;
+      for (const auto& [fd, target] : fds) fresh = fresh || !held_before(fd, target);
+      if (!fresh) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      count = open_fd_count();
+      fds = open_fds();
     }
-    return count;
+    return fds;
+  }
+  // passing: a descriptor that may have been such a moment's when the test began:
+  // a /proc file, or a file already deleted (a previous test's temporary directory).
+  static bool passing(const std::string& target) {
+    constexpr std::string_view deleted = " (deleted)";
+    return target.rfind("/proc/", 0) == 0 ||
+           (target.size() >= deleted.size() && target.compare(target.size() - deleted.size(), deleted.size(), deleted) == 0);
   }
 
   std::ptrdiff_t records_before_ = weft::detail::live_records();
-  int fds_before_ = open_fd_count();
+  std::map<int, std::string> fds_before_ = open_fds();
 };
 
 template <class F>

@@ -339,21 +339,21 @@ void scheduler::arm_deadline(fiber_record* self, time_point deadline) noexcept {
 }
 
 wake_reason scheduler::park_attentive(park_token token, time_point deadline) noexcept {
-  if (token.fiber->scope_deadline_ < deadline) return park_scoped(token, deadline);
+  if (token.fiber->scope_deadline_ != no_deadline) return park_scoped(token, deadline);
   return park_plain(token, deadline);
 }
 
+// park_scoped: a park inside a deadline scope. A scope already past expires at
+// this park whatever the call's own deadline, also one already past or "due at
+// once" (sleep_for(0) in a polling loop: comparing the two deadlines alone let it
+// spin on past the scope's end). Otherwise the earlier of the two ends the park.
 wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexcept {
   fiber_record* self = token.fiber;
-  time_point scope = self->scope_deadline_;
-  const time_point now = clock::now();
-  if (self->masks_) [[unlikely]] {
-    // Cleanup after a delivered timeout or cancellation: the scopes it masks do not
-    // count (scope_state.hpp), the others (opened since) still do.
-    scope = unmasked_scope_deadline(self);
-    if (scope >= deadline) return park_plain(token, deadline);
-  }
-  if (scope <= now) {
+  // Cleanup after a delivered timeout or cancellation: the scopes it masks do not
+  // count (scope_state.hpp), the others (opened since) still do.
+  const time_point scope = self->masks_ ? unmasked_scope_deadline(self) : self->scope_deadline_;
+  if (scope == no_deadline) return park_plain(token, deadline);
+  if (scope <= clock::now()) {
     // Expired already: report it without suspending, unless a wake got in first.
     if (end_park(self, token.generation, wake_reason::cancelled)) {
       self->scope_expired_ = true;
@@ -361,6 +361,7 @@ wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexce
     }
     return park_plain(token, deadline);
   }
+  if (scope >= deadline) return park_plain(token, deadline);  // the call's own deadline comes first
   const wake_reason why = park_plain(token, scope);
   if (why != wake_reason::timed_out) return why;
   self->scope_expired_ = true;  // the scope's deadline, not the call's, ended the park

@@ -136,7 +136,8 @@ class scheduler {
     return park_token{self, generation};
   }
 
-  // Inside a deadline scope whose deadline comes first, the park ends there, as
+  // Inside a deadline scope whose deadline comes first (or has passed, whatever the
+  // call's own deadline), the park ends there, as
   // `cancelled` with the fiber's scope_expired_ set (throw_cancelled turns that into
   // timeout_error). Inside a shield, a cancellation does not end the park.
   // Scopes and cancellation are looked at only when the fiber's attention byte says

@@ -32,6 +32,14 @@ TEST(Fixture, ReportsALeakedDescriptor) {
   ::close(fd);
 }
 
+// A descriptor open before the test and closed by it is reported too (a double
+// close in weft would close someone else's descriptor).
+TEST(Fixture, ReportsADescriptorClosedThatWasOpenBefore) {
+  const int before = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(before, 0);
+  EXPECT_NONFATAL_FAILURE(run_checked([before] { ::close(before); }), "file descriptor closed twice?");
+}
+
 TEST(Run, ReturnsMainsResult) { EXPECT_EQ(run_checked([] { return 42; }), 42); }
 
 TEST(Run, RethrowsMainsException) {

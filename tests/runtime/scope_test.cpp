@@ -56,6 +56,40 @@ TEST(Scope, ExpiredScopeFailsEveryLaterCallInsideIt) {
   });
 }
 
+// A scope past its deadline expires at a call whose own deadline is past or "due at
+// once" too: a polling loop of sleep_for(0) inside with_timeout used to spin on.
+TEST(Scope, ExpiredScopeEndsCallsThatAreDueAtOnce) {
+  hang_guard guard;
+  run_checked([] {
+    const auto expired_at = [](auto call) {
+      try {
+        weft::deadline_scope scope(weft::clock::now() - 1s);
+        call();
+      } catch (const timeout_error&) {
+        return true;
+      }
+      return false;
+    };
+    EXPECT_TRUE(expired_at([] { weft::this_fiber::sleep_for(0ms); }));
+    EXPECT_TRUE(expired_at([] { weft::this_fiber::sleep_for(-1ms); }));
+    EXPECT_TRUE(expired_at([] { weft::this_fiber::sleep_until(weft::time_point::min()); }));
+    EXPECT_TRUE(expired_at([] { weft::this_fiber::sleep_until(weft::clock::now() - 1h); }));
+    EXPECT_TRUE(expired_at([] {
+      weft::semaphore sem(0);
+      (void)sem.acquire_for(0ms);
+    }));
+    std::size_t polls = 0;
+    EXPECT_THROW(weft::with_timeout(5ms,
+                                    [&] {
+                                      for (; polls < 100'000'000; ++polls) weft::this_fiber::sleep_for(0ms);
+                                    }),
+                 timeout_error);
+    EXPECT_LT(polls, 100'000'000u);
+    // Not expired: a zero sleep inside a scope just lets the others run.
+    weft::with_timeout(10s, [] { weft::this_fiber::sleep_for(0ms); });
+  });
+}
+
 TEST(Scope, OwnShorterDeadlineStillReportsAsAValue) {
   run_checked([] {
     weft::with_timeout(10s, [] {

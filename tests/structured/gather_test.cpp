@@ -1,4 +1,7 @@
 // gather: results in input order, first failure cancels the rest, collecting mode.
+#include <ranges>
+#include <sstream>
+
 #include "structured_test.hpp"
 
 namespace {
@@ -31,6 +34,24 @@ TEST(Gather, ResultsInInputOrder) {
         return i;
       });
     EXPECT_EQ(weft::when_any(one_quick).index, 9u);
+  });
+}
+
+// A single-pass range (an istream view) is walked once; every callable runs.
+TEST(Gather, OverASinglePassRange) {
+  run_checked([] {
+    const auto callables = [](std::istringstream& in) {
+      return std::views::istream<int>(in) | std::views::transform([](int i) { return [i] { return i * 10; }; });
+    };
+    std::istringstream in("1 2 3");
+    auto fns = callables(in);
+    static_assert(!std::ranges::forward_range<decltype(fns)>);
+    EXPECT_EQ(weft::gather(fns), (std::vector<int>{10, 20, 30}));
+    std::istringstream again("4 5");
+    auto more = callables(again);
+    auto outcomes = weft::gather(weft::return_exceptions, more);
+    ASSERT_EQ(outcomes.size(), 2u);
+    EXPECT_EQ(outcomes[1].value(), 50);
   });
 }
 

@@ -1,4 +1,6 @@
 // wait_any and first_success: the first wins, the rest are cancelled and awaited.
+#include <ranges>
+
 #include "structured_test.hpp"
 
 namespace {
@@ -32,6 +34,26 @@ TEST(WaitAny, FirstCompletedWinsAndTheRestAreCancelled) {
                                   return 1;
                                 }),
                  boom);
+  });
+}
+
+// A view that yields its callables by value (a transform) works as a container does.
+TEST(WaitAny, OverAViewThatYieldsCallables) {
+  run_checked([] {
+    auto fns = std::views::iota(0, 4) | std::views::transform([](int i) {
+                 return [i] {
+                   if (i != 2) weft::this_fiber::sleep_for(std::chrono::hours(1));  // cancelled
+                   return i;
+                 };
+               });
+    EXPECT_EQ(weft::wait_any(fns).index, 2u);
+    auto failing = std::views::iota(0, 3) | std::views::transform([](int i) {
+                     return [i] {
+                       if (i != 1) throw std::runtime_error("no");
+                       return i;
+                     };
+                   });
+    EXPECT_EQ(weft::first_success(failing).value, 1);
   });
 }
 
