@@ -26,13 +26,25 @@
 // and the cancellation stays pending for the fiber's next blocking call.
 //
 // Threads: every call may be made from any fiber of any scheduler and from any
-// plain thread (one not running a scheduler); the channel's lock orders everything.
+// plain thread (one not running a scheduler); the channel's lock orders everything,
+// with one exception below.
 // On a plain thread the blocking forms (send, recv, their deadline forms and the
 // range-for) block that thread alone until served, closed or past the deadline; a
 // plain thread cannot be cancelled. On a scheduler's thread outside its fibers (a
 // destructor the loop runs) they throw weft::error(errc::not_in_fiber). select is
 // for fibers only. run() counts other threads as possible wakers: it reports no
 // deadlock while one exists (see runtime/README.md).
+//
+// Shared between threads: a buffered channel (capacity from 1 up to what 1 MiB of
+// slots holds) whose lock both sides took often enough to stop favouring one
+// thread (biased_lock.hpp) switches, at its next wait, to a lock-free ring
+// (detail/lockfree_ring.hpp): from then on a send or receive that finds room or a
+// value takes no lock, and the lock only guards the wait queues. What changes: a
+// waiter is woken to try again rather than handed a value, so a receiver (or
+// sender) that arrives meanwhile may overtake one that waited (values stay in FIFO
+// order; waiters are no longer served strictly first come, first served), and a
+// waiting sender's value goes through the ring, never straight to a receiver.
+// Unbuffered, unbounded and larger channels keep the lock for everything.
 //
 // A channel does not move (waiters point into it); share it by reference or
 // std::shared_ptr. Destroying it while fibers wait in it wakes them: each waiting
@@ -42,11 +54,14 @@
 // the channel any more (also waiters of other threads; see wait_queue.hpp).
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -57,6 +72,7 @@
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/detail/thread_parker.hpp>
 #include <weft/runtime/error.hpp>
+#include <weft/sync/detail/lockfree_ring.hpp>
 #include <weft/sync/detail/ring.hpp>
 #include <weft/sync/detail/biased_lock.hpp>
 #include <weft/sync/detail/wait_queue.hpp>
@@ -100,6 +116,7 @@ struct recv_result {
 
 namespace detail {
 struct select_access;
+struct channel_access;
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_bad_capacity(const std::string& why) {
   throw error(errc::invalid_argument,
@@ -111,11 +128,30 @@ struct select_access;
 // weft owns), then moved into the result once the receiver is awake, so the
 // caller's std::optional never escapes to another fiber (bench/NOTES.md has what
 // this measured).
+// How a waker ended a channel waiter's wait.
+enum class channel_wake : std::uint8_t {
+  transferred,  // the value went to or from the waiter
+  closed,       // close(): nothing transferred
+  try_again,    // nothing transferred: the waiter tries its operation again (a
+                // channel with a shared ring wakes its waiters so, see the top)
+};
+
 template <class T>
 struct channel_waiter : waiter {
   T* src = nullptr;            // a waiting sender's value: moved from when served
   std::optional<T> received;   // a waiting receiver's value: filled when served
-  bool closed = false;         // served by close(), nothing transferred
+  channel_wake how = channel_wake::transferred;
+};
+
+// shared_ring is a channel's buffer once it is shared between threads: the
+// lock-free ring, and one flag per wait queue that says it may hold a waiter
+// (read without the lock after every push and pop; see channel::wake_one).
+template <class T>
+struct shared_ring {
+  explicit shared_ring(std::size_t capacity) : ring(capacity) {}
+  lockfree_ring<T> ring;
+  alignas(64) std::atomic<bool> receivers_waiting{false};
+  std::atomic<bool> senders_waiting{false};
 };
 }  // namespace detail
 
@@ -140,13 +176,18 @@ class channel {
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
   // ~channel wakes any waiter with errc::destroyed_while_waiting (see above).
-  ~channel() { detail::abandon_waiters(lock_, "weft::channel", senders_, receivers_); }
+  ~channel() {
+    detail::abandon_waiters(lock_, "weft::channel", senders_, receivers_);
+    if (retrying_.load(std::memory_order_acquire) != 0) [[unlikely]]
+      await_retrying();
+  }
 
   // capacity() is the buffer size given at construction (SIZE_MAX: unbounded).
   std::size_t capacity() const noexcept { return capacity_; }
   // size() is how many values are buffered right now.
   std::size_t size() const noexcept {
     std::lock_guard guard(lock_);
+    if (const shared_type* shared = shared_.load(std::memory_order_relaxed)) return shared->ring.size();
     return buffer_.size();
   }
   bool closed() const noexcept {
@@ -240,8 +281,14 @@ class channel {
     std::lock_guard guard(lock_);
     if (closed_) return false;
     closed_ = true;
+    if (shared_type* shared = shared_.load(std::memory_order_relaxed)) {
+      // Waiters try again and find the mark: receivers drain first, senders fail.
+      shared->ring.close();
+      wake_all_to_try_again();
+      return true;
+    }
     auto end_wait = [](detail::waiter* w) {
-      static_cast<waiter_type*>(w)->closed = true;
+      static_cast<waiter_type*>(w)->how = detail::channel_wake::closed;
       detail::wake_served(w);
     };
     receivers_.drain_claimed(end_wait);
@@ -285,7 +332,9 @@ class channel {
 
  private:
   friend struct detail::select_access;
+  friend struct detail::channel_access;
   using waiter_type = detail::channel_waiter<T>;
+  using shared_type = detail::shared_ring<T>;
 
   static constexpr std::size_t max_capacity = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(T);
   static std::size_t checked_capacity(std::size_t capacity) {
@@ -368,8 +417,33 @@ class channel {
   template <class Parker>
   [[gnu::always_inline]] channel_status send_impl(T& v, Parker* s, time_point deadline) {
     detail::scheduler* here = scheduler_of(s);
+    const auto taken = lock_.lock_if_home(here);
+    if (taken != detail::biased_lock::home_lock::taken) [[unlikely]]
+      return send_elsewhere(v, s, deadline, taken);
+    return send_locked(v, s, deadline, here);
+  }
+
+  // send_elsewhere is send_impl when this thread is not the lock's home: the
+  // channel may be on its shared ring (no lock), or the lock is taken the remote way.
+  template <class Parker>
+  [[gnu::always_inline]] channel_status send_elsewhere(T& v, Parker* s, time_point deadline,
+                                                  detail::biased_lock::home_lock taken) {
+    detail::scheduler* here = scheduler_of(s);
+    if (taken == detail::biased_lock::home_lock::not_home) {
+      if (shared_type* shared = shared_.load(std::memory_order_acquire)) return send_shared(*shared, v, s, deadline);
+      lock_.lock_as(here);
+    }
+    if (shared_.load(std::memory_order_relaxed) != nullptr) {
+      lock_.unlock_as(here);  // shared since we looked: start over
+      return send_again(v, s, deadline);
+    }
+    return send_locked(v, s, deadline, here);
+  }
+
+  // send_locked is the send with the lock held (the buffer is the locked ring).
+  template <class Parker>
+  [[gnu::always_inline]] channel_status send_locked(T& v, Parker* s, time_point deadline, detail::scheduler* here) {
     auto lock = lock_.as(here);
-    lock.lock();
     channel_status status;
     bool done;
     try {
@@ -386,16 +460,48 @@ class channel {
       lock.unlock();
       return channel_status::full;
     }
+    if (lock_.is_shared() && share_buffer()) [[unlikely]] {
+      lock.unlock();
+      return send_again(v, s, deadline);
+    }
     waiter_type w;
     w.src = &v;
-    return finish_wait(detail::block_on(*s, lock, senders_, w, "weft::channel::send", deadline), w, "weft::channel::send");  // unlocks
+    status = finish_wait(detail::block_on(*s, lock, senders_, w, "weft::channel::send", deadline), w,
+                         "weft::channel::send");  // unlocks
+    if (status == woken_to_try_again) [[unlikely]]
+      return send_again(v, s, deadline, 1);
+    return status;
   }
 
   template <class Parker>
   [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, Parker* s, time_point deadline) {
     detail::scheduler* here = scheduler_of(s);
+    const auto taken = lock_.lock_if_home(here);
+    if (taken != detail::biased_lock::home_lock::taken) [[unlikely]]
+      return recv_elsewhere(out, s, deadline, taken);
+    return recv_locked(out, s, deadline, here);
+  }
+
+  template <class Parker>
+  [[gnu::always_inline]] channel_status recv_elsewhere(std::optional<T>& out, Parker* s, time_point deadline,
+                                                  detail::biased_lock::home_lock taken) {
+    detail::scheduler* here = scheduler_of(s);
+    if (taken == detail::biased_lock::home_lock::not_home) {
+      if (shared_type* shared = shared_.load(std::memory_order_acquire))
+        return recv_shared(*shared, out, s, deadline);
+      lock_.lock_as(here);
+    }
+    if (shared_.load(std::memory_order_relaxed) != nullptr) {
+      lock_.unlock_as(here);  // shared since we looked: start over
+      return recv_again(out, s, deadline);
+    }
+    return recv_locked(out, s, deadline, here);
+  }
+
+  template <class Parker>
+  [[gnu::always_inline]] channel_status recv_locked(std::optional<T>& out, Parker* s, time_point deadline,
+                                                    detail::scheduler* here) {
     auto lock = lock_.as(here);
-    lock.lock();
     channel_status status;
     if (recv_now(out, status, here)) {
       lock.unlock();
@@ -405,11 +511,240 @@ class channel {
       lock.unlock();
       return channel_status::empty;
     }
+    if (lock_.is_shared() && share_buffer()) [[unlikely]] {
+      lock.unlock();
+      return recv_again(out, s, deadline);
+    }
     waiter_type w;
     const channel_status status_after_wait =
         finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w, "weft::channel::recv");
-    if (status_after_wait == channel_status::ok) out.emplace(std::move(*w.received));
+    if (status_after_wait == channel_status::ok) [[likely]]
+      out.emplace(std::move(*w.received));
+    else if (status_after_wait == woken_to_try_again)
+      return recv_again(out, s, deadline, 1);
     return status_after_wait;
+  }
+
+  // retry_debt: a waiter woken to try again touches the channel once more, so its
+  // waker counted it in retrying_ (the destructor waits for that count); the
+  // operation uncounts itself once past its last touch.
+  class retry_debt {
+   public:
+    explicit retry_debt(std::atomic<std::uint32_t>& count, std::uint32_t owed = 0) noexcept
+        : count_(count), owed_(owed) {}
+    retry_debt(retry_debt&& other) noexcept : count_(other.count_), owed_(std::exchange(other.owed_, 0)) {}
+    ~retry_debt() {
+      if (owed_ != 0) count_.fetch_sub(owed_, std::memory_order_release);
+    }
+    void add() noexcept { ++owed_; }
+
+   private:
+    std::atomic<std::uint32_t>& count_;
+    std::uint32_t owed_;
+  };
+
+  // send_again and recv_again start an operation over (out of line: send_impl and
+  // recv_impl are inlined into their callers and cannot inline themselves).
+  // `owed`: 1 if the call starts over because it was woken to try again.
+  template <class Parker>
+  [[gnu::cold, gnu::noinline]] channel_status send_again(T& v, Parker* s, time_point deadline,
+                                                        std::uint32_t owed = 0) {
+    retry_debt debt(retrying_, owed);  // paid when this call returns
+    return send_impl(v, s, deadline);
+  }
+  template <class Parker>
+  [[gnu::cold, gnu::noinline]] channel_status recv_again(std::optional<T>& out, Parker* s, time_point deadline,
+                                                        std::uint32_t owed = 0) {
+    retry_debt debt(retrying_, owed);
+    return recv_impl(out, s, deadline);
+  }
+
+  // await_retrying: the destructor's wait for waiters woken to try again (each may
+  // queue itself once more, and is then abandoned like any waiter).
+  [[gnu::cold, gnu::noinline]] void await_retrying() noexcept {
+    while (retrying_.load(std::memory_order_acquire) != 0) {
+      detail::yield_while_destroying("weft::channel");
+      detail::abandon_waiters(lock_, "weft::channel", senders_, receivers_);
+    }
+  }
+
+  // ---- the shared ring (see the top of this file) ---------------------------------
+  //
+  // No wake-up is lost between the lock-free ring and the locked queues by Dekker's
+  // pattern on the ring's indices and the queues' flags, all sequentially
+  // consistent: a waiter sets its queue's flag (lock held), then tries the ring once
+  // more, and only then waits; a sender's push (a compare-and-swap on the tail) comes
+  // before its look at the receivers' flag, and a receiver's pop before its look at
+  // the senders' flag. Either the waiter's second try sees the value (or the room),
+  // or the other side sees the flag and, taking the lock (so after the waiter
+  // queued itself or left), wakes one waiter to try again. A flag may stay set with
+  // nobody waiting (a waiter that timed out); that costs a lock, and the next lock
+  // holder that wakes from the queue clears it.
+
+  // share_buffer (lock held) switches a channel whose lock is shared to the ring,
+  // if its capacity allows: true if it did (or could not allocate: false).
+  static constexpr std::size_t max_shared_slots = std::max<std::size_t>(1, (std::size_t{1} << 20) / (sizeof(T) + 8));
+  [[gnu::cold, gnu::noinline]] bool share_buffer() noexcept {
+    if (capacity_ == 0 || capacity_ > max_shared_slots) return false;
+    shared_type* shared;
+    try {
+      shared = new shared_type(capacity_);
+    } catch (...) {
+      return false;  // stays on the lock; nothing changed
+    }
+    while (!buffer_.empty()) {
+      T v = buffer_.pop();
+      (void)shared->ring.try_push(v);  // room for all: the ring has capacity_ slots
+    }
+    if (closed_) shared->ring.close();
+    shared_owner_.reset(shared);
+    shared_.store(shared, std::memory_order_release);
+    wake_all_to_try_again();  // waiters of the locked protocol
+    return true;
+  }
+
+  // wake_all_to_try_again (lock held) ends every wait: each waiter starts over.
+  void wake_all_to_try_again() noexcept {
+    auto try_again = [this](detail::waiter* w) {
+      static_cast<waiter_type*>(w)->how = detail::channel_wake::try_again;
+      retrying_.fetch_add(1, std::memory_order_relaxed);  // before the wake: see retry_debt
+      detail::wake_served(w);
+    };
+    receivers_.drain_claimed(try_again);
+    senders_.drain_claimed(try_again);
+  }
+
+  // wake_one wakes the first waiter of `queue` (a push just gave a receiver
+  // something to take, or a pop gave a sender room) to try again, and refreshes the
+  // queue's flag. wake_one_locked: the same with the lock held.
+  void wake_one_locked(detail::wait_queue& queue, std::atomic<bool>& waiting, detail::scheduler* here) noexcept {
+    if (detail::waiter* w = queue.pop_claimed()) {
+      static_cast<waiter_type*>(w)->how = detail::channel_wake::try_again;
+      retrying_.fetch_add(1, std::memory_order_relaxed);  // before the wake: see retry_debt
+      detail::wake_served(w, here);
+    }
+    waiting.store(!queue.empty(), std::memory_order_relaxed);
+  }
+  [[gnu::noinline]] void wake_one(detail::wait_queue& queue, std::atomic<bool>& waiting,
+                                  detail::scheduler* here) noexcept {
+    auto lock = lock_.as(here);
+    lock.lock();
+    wake_one_locked(queue, waiting, here);
+    lock.unlock();
+  }
+
+  // send_shared and recv_shared are send_impl and recv_impl on the ring.
+  template <class Parker>
+  channel_status send_shared(shared_type& shared, T& v, Parker* s, time_point deadline) {
+    detail::scheduler* here = scheduler_of(s);
+    retry_debt debt(retrying_);
+    for (;;) {
+      detail::ring_result pushed = shared.ring.try_push(v);
+      if (pushed == detail::ring_result::full && s != nullptr) {
+        auto lock = lock_.as(here);
+        lock.lock();
+        shared.senders_waiting.store(true, std::memory_order_seq_cst);
+        pushed = shared.ring.try_push(v);  // after the flag: see above
+        if (pushed == detail::ring_result::full) {
+          waiter_type w;
+          w.src = &v;
+          const channel_status status =
+              finish_wait(detail::block_on(*s, lock, senders_, w, "weft::channel::send", deadline), w,
+                          "weft::channel::send");  // unlocks
+          if (status == woken_to_try_again) {
+            debt.add();
+            continue;
+          }
+          return status;
+        }
+        shared.senders_waiting.store(!senders_.empty(), std::memory_order_relaxed);
+        lock.unlock();
+      }
+      switch (pushed) {
+        case detail::ring_result::ok:
+          if (shared.receivers_waiting.load(std::memory_order_seq_cst)) [[unlikely]]
+            wake_one(receivers_, shared.receivers_waiting, here);
+          return channel_status::ok;
+        case detail::ring_result::closed: return channel_status::closed;
+        default: return channel_status::full;  // try_send
+      }
+    }
+  }
+
+  template <class Parker>
+  channel_status recv_shared(shared_type& shared, std::optional<T>& out, Parker* s, time_point deadline) {
+    detail::scheduler* here = scheduler_of(s);
+    retry_debt debt(retrying_);
+    for (;;) {
+      detail::ring_result popped = shared.ring.try_pop(out);
+      if (popped == detail::ring_result::empty && s != nullptr) {
+        auto lock = lock_.as(here);
+        lock.lock();
+        shared.receivers_waiting.store(true, std::memory_order_seq_cst);
+        popped = shared.ring.try_pop(out);  // after the flag: see above
+        if (popped == detail::ring_result::empty) {
+          waiter_type w;
+          const channel_status status =
+              finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w,
+                          "weft::channel::recv");  // unlocks
+          if (status == woken_to_try_again) {
+            debt.add();
+            continue;
+          }
+          return status;
+        }
+        shared.receivers_waiting.store(!receivers_.empty(), std::memory_order_relaxed);
+        lock.unlock();
+      }
+      switch (popped) {
+        case detail::ring_result::ok:
+          if (shared.senders_waiting.load(std::memory_order_seq_cst)) [[unlikely]]
+            wake_one(senders_, shared.senders_waiting, here);
+          return channel_status::ok;
+        case detail::ring_result::closed: return channel_status::closed;
+        default: return channel_status::empty;  // try_recv
+      }
+    }
+  }
+
+  // send_now_any and recv_now_any are send_now and recv_now for select (lock held),
+  // on whichever buffer the channel has. On the ring, a case that cannot complete
+  // leaves its queue's flag set: select queues its waiter there next.
+  bool send_now_any(T& v, channel_status& status, detail::scheduler* here) {
+    shared_type* shared = shared_.load(std::memory_order_relaxed);
+    if (shared == nullptr) return send_now(v, status, here);
+    shared->senders_waiting.store(true, std::memory_order_seq_cst);
+    switch (shared->ring.try_push(v)) {
+      case detail::ring_result::full: return false;
+      case detail::ring_result::ok:
+        shared->senders_waiting.store(!senders_.empty(), std::memory_order_relaxed);
+        if (shared->receivers_waiting.load(std::memory_order_seq_cst))
+          wake_one_locked(receivers_, shared->receivers_waiting, here);
+        status = channel_status::ok;
+        return true;
+      default:
+        shared->senders_waiting.store(!senders_.empty(), std::memory_order_relaxed);
+        status = channel_status::closed;
+        return true;
+    }
+  }
+  bool recv_now_any(std::optional<T>& out, channel_status& status, detail::scheduler* here) noexcept {
+    shared_type* shared = shared_.load(std::memory_order_relaxed);
+    if (shared == nullptr) return recv_now(out, status, here);
+    shared->receivers_waiting.store(true, std::memory_order_seq_cst);
+    switch (shared->ring.try_pop(out)) {
+      case detail::ring_result::empty: return false;
+      case detail::ring_result::ok:
+        shared->receivers_waiting.store(!receivers_.empty(), std::memory_order_relaxed);
+        if (shared->senders_waiting.load(std::memory_order_seq_cst))
+          wake_one_locked(senders_, shared->senders_waiting, here);
+        status = channel_status::ok;
+        return true;
+      default:
+        shared->receivers_waiting.store(!receivers_.empty(), std::memory_order_relaxed);
+        status = channel_status::closed;
+        return true;
+    }
   }
 
   // send_from_thread and recv_from_thread: the blocking forms outside a fiber, which
@@ -423,9 +758,16 @@ class channel {
     return recv_impl(out, &detail::thread_parker::for_this_thread(call), deadline);
   }
 
+  // woken_to_try_again is finish_wait's private status for a waiter woken with
+  // channel_wake::try_again; no caller ever sees it.
+  static constexpr auto woken_to_try_again = static_cast<channel_status>(0xff);
+
   static channel_status finish_wait(detail::wait_outcome outcome, const waiter_type& w, const char* call) {
     switch (outcome) {
-      case detail::wait_outcome::served: return w.closed ? channel_status::closed : channel_status::ok;
+      case detail::wait_outcome::served:
+        if (w.how == detail::channel_wake::transferred) [[likely]]
+          return channel_status::ok;
+        return w.how == detail::channel_wake::closed ? channel_status::closed : woken_to_try_again;
       case detail::wait_outcome::abandoned: detail::throw_abandoned(w, call);
       case detail::wait_outcome::timed_out: return channel_status::timeout;
       case detail::wait_outcome::cancelled: break;
@@ -433,12 +775,38 @@ class channel {
     detail::throw_cancelled(call);
   }
 
-  mutable detail::biased_lock lock_;  // guards everything below
+  mutable detail::biased_lock lock_;  // guards everything below but the shared ring's insides
   const std::size_t capacity_;
   bool closed_ = false;
+  // Set once (lock held) when the channel switches to the shared ring; from then on
+  // buffer_ stays empty.
+  std::atomic<shared_type*> shared_{nullptr};
   detail::ring<T> buffer_;
   detail::wait_queue senders_;    // waiting senders, only while the buffer is full
   detail::wait_queue receivers_;  // waiting receivers, only while it is empty
+  std::unique_ptr<shared_type> shared_owner_;
+  // Waiters woken to try again that may still touch the channel (retry_debt).
+  std::atomic<std::uint32_t> retrying_{0};
 };
+
+namespace detail {
+// channel_access is for tests: has the channel switched to its shared ring, how
+// many receivers wait in it?
+struct channel_access {
+  template <class T>
+  static void release_retries(channel<T>& ch, std::uint32_t n) noexcept {
+    ch.retrying_.fetch_sub(n, std::memory_order_release);
+  }
+  template <class T>
+  static std::size_t waiting_receivers(channel<T>& ch) noexcept {
+    std::lock_guard guard(ch.lock_);
+    return ch.receivers_.size();
+  }
+  template <class T>
+  static bool uses_shared_ring(const channel<T>& ch) noexcept {
+    return ch.shared_.load(std::memory_order_acquire) != nullptr;
+  }
+};
+}  // namespace detail
 
 }  // namespace weft

@@ -107,11 +107,11 @@ struct select_access {
   static biased_lock& lock(channel<T>& ch) noexcept { return ch.lock_; }
   template <class T>
   static bool send_now(channel<T>& ch, T& v, channel_status& st) {
-    return ch.send_now(v, st, scheduler::current());
+    return ch.send_now_any(v, st, scheduler::current());
   }
   template <class T>
   static bool recv_now(channel<T>& ch, std::optional<T>& out, channel_status& st) noexcept {
-    return ch.recv_now(out, st, scheduler::current());
+    return ch.recv_now_any(out, st, scheduler::current());
   }
   template <class T>
   static wait_queue& senders(channel<T>& ch) noexcept { return ch.senders_; }
@@ -129,7 +129,11 @@ struct select_op {
   // dequeue withdraws the case's waiter if still queued; true if its channel was
   // destroyed meanwhile (the waiter is marked abandoned, see wait_queue.hpp).
   virtual bool dequeue() noexcept { return false; }
-  virtual void served() noexcept {}
+  // served takes the outcome of a waker's completion; false if the waker only woke
+  // the select to try again (a channel with a shared ring, channel.hpp), which the
+  // select then owes the channel until it is done with it (release_retries).
+  virtual bool served() noexcept { return true; }
+  virtual void release_retries() noexcept {}
   // acknowledge_if_abandoned: true if the case's waiter was marked abandoned, which
   // it then acknowledges (with every channel lock released).
   virtual bool acknowledge_if_abandoned() noexcept { return false; }
@@ -163,6 +167,8 @@ struct op_for<recv_case<T, F>> final : select_op {
     w.group = g;
     w.case_index = i;
     w.token = t;
+    w.how = channel_wake::transferred;
+    w.relock_queue = nullptr;
     case_waiter = &w;  // here, not at construction: the op is moved into select's tuple
     select_access::receivers(*c.ch).push_back(&w);
   }
@@ -170,10 +176,19 @@ struct op_for<recv_case<T, F>> final : select_op {
     if (w.queued) select_access::receivers(*c.ch).remove(&w);
     return abandoned(w);
   }
-  void served() noexcept override {
-    status = w.closed ? channel_status::closed : channel_status::ok;
-    if (!w.closed) out.emplace(std::move(*w.received));
+  bool served() noexcept override {
+    if (w.how == channel_wake::try_again) {
+      ++owed_retries;
+      return false;
+    }
+    status = w.how == channel_wake::closed ? channel_status::closed : channel_status::ok;
+    if (status == channel_status::ok) out.emplace(std::move(*w.received));
+    return true;
   }
+  void release_retries() noexcept override {
+    if (owed_retries != 0) channel_access::release_retries(*c.ch, owed_retries);
+  }
+  std::uint32_t owed_retries = 0;
   bool acknowledge_if_abandoned() noexcept override {
     if (!abandoned(w)) return false;
     acknowledge_abandon(w);
@@ -195,6 +210,8 @@ struct op_for<send_case<T, F>> final : select_op {
     w.group = g;
     w.case_index = i;
     w.token = t;
+    w.how = channel_wake::transferred;
+    w.relock_queue = nullptr;
     w.src = &c.value();
     case_waiter = &w;
     select_access::senders(*c.ch).push_back(&w);
@@ -203,7 +220,18 @@ struct op_for<send_case<T, F>> final : select_op {
     if (w.queued) select_access::senders(*c.ch).remove(&w);
     return abandoned(w);
   }
-  void served() noexcept override { status = w.closed ? channel_status::closed : channel_status::ok; }
+  bool served() noexcept override {
+    if (w.how == channel_wake::try_again) {
+      ++owed_retries;
+      return false;
+    }
+    status = w.how == channel_wake::closed ? channel_status::closed : channel_status::ok;
+    return true;
+  }
+  void release_retries() noexcept override {
+    if (owed_retries != 0) channel_access::release_retries(*c.ch, owed_retries);
+  }
+  std::uint32_t owed_retries = 0;
   bool acknowledge_if_abandoned() noexcept override {
     if (!abandoned(w)) return false;
     acknowledge_abandon(w);
@@ -284,75 +312,87 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
   for (std::size_t i = N; i > 1; --i) std::swap(order[i - 1], order[select_random() % i]);
 
   lock_set<N> locks(ops);
-  {
-    std::unique_lock guard(locks);
-    for (std::size_t i : order)
-      if (ops[i]->try_now()) {
+  // A case woken to try again touches its channel once more; the channel's
+  // destructor waits until the select is past its last touch (channel.hpp).
+  struct release_retries_at_exit {
+    const std::array<select_op*, N>& ops;
+    ~release_retries_at_exit() {
+      for (select_op* op : ops) op->release_retries();
+    }
+  } release_at_exit{ops};
+  // One pass per wake-up: a case woken to try again sends the select round again.
+  for (;;) {
+    {
+      std::unique_lock guard(locks);
+      for (std::size_t i : order)
+        if (ops[i]->try_now()) {
+          guard.unlock();
+          ops[i]->run();
+          return i;
+        }
+      if (default_index >= 0) {
         guard.unlock();
-        ops[i]->run();
-        return i;
+        ops[default_index]->run();
+        return static_cast<std::size_t>(default_index);
       }
-    if (default_index >= 0) {
-      guard.unlock();
-      ops[default_index]->run();
-      return static_cast<std::size_t>(default_index);
+      guard.release();
     }
-    guard.release();
-  }
 
-  // Nothing ready: one waiter per case, one token for all of them.
-  select_group group;
-  const park_token token = s->prepare_park("weft::select");
-  for (std::size_t i = 0; i < N; ++i) ops[i]->enqueue(&group, static_cast<int>(i), token);
-  locks.unlock();
-  const wake_reason why = s->park(token, deadline);
-  // Withdraw every case still queued. After this pass no waker can reach our
-  // waiters, and a waker that claimed the group did so (and completed its case)
-  // inside a lock we have since taken: `winner` is final and its transfer visible.
-  // Woken by the winner's waker (notified), the winner is final already and its
-  // channel is left alone: that channel may be destroyed the moment its waker is
-  // done, and its waker counted us only if it could not know we were woken so
-  // (wait_queue.hpp). Its lock is taken only if another case waits there too.
-  bool any_abandoned = false;
-  if (why == wake_reason::notified) [[likely]] {
-    const int claimed = group.winner.load(std::memory_order_acquire);
-    WEFT_ASSERT(claimed >= 0);  // only a waker that claimed the group wakes it `notified`
-    const auto winner = static_cast<std::size_t>(claimed);
-    const biased_lock* skip = ops[winner]->lock();
-    for (std::size_t i = 0; i < N; ++i)
-      if (i != winner && ops[i]->lock() == skip) skip = nullptr;  // another case waits there
-    locks.lock_except(skip);
-    for (std::size_t i = 0; i < N; ++i)
-      if (i != winner) any_abandoned |= ops[i]->dequeue();
-    locks.unlock_except(skip);
-  } else {
-    locks.lock();
-    for (select_op* op : ops) any_abandoned |= op->dequeue();
+    // Nothing ready: one waiter per case, one token for all of them.
+    select_group group;
+    const park_token token = s->prepare_park("weft::select");
+    for (std::size_t i = 0; i < N; ++i) ops[i]->enqueue(&group, static_cast<int>(i), token);
     locks.unlock();
-  }
-  for (select_op* op : ops) op->settle();  // no channel is touched from here on
-  const int won = group.winner.load(std::memory_order_acquire);
-  if (any_abandoned) [[unlikely]] {
-    // A channel destroyed meanwhile waits for its cases' acknowledgement (the pass
-    // above re-locked it); from here on no channel of a case is touched.
-    bool won_abandoned = false;
-    for (std::size_t i = 0; i < N; ++i)
-      if (ops[i]->acknowledge_if_abandoned() && static_cast<int>(i) == won) won_abandoned = true;
-    if (won_abandoned) {
-      // Cancelled before the channel went: the cancellation is what it reports
-      // (as await_served does, wait_queue.hpp).
-      if (why == wake_reason::cancelled) throw_cancelled("weft::select");
-      throw error(errc::destroyed_while_waiting, "weft::select");
+    const wake_reason why = s->park(token, deadline);
+    // Withdraw every case still queued. After this pass no waker can reach our
+    // waiters, and a waker that claimed the group did so (and completed its case)
+    // inside a lock we have since taken: `winner` is final and its transfer visible.
+    // Woken by the winner's waker (notified), the winner is final already and its
+    // channel is left alone: that channel may be destroyed the moment its waker is
+    // done, and its waker counted us only if it could not know we were woken so
+    // (wait_queue.hpp). Its lock is taken only if another case waits there too.
+    bool any_abandoned = false;
+    if (why == wake_reason::notified) [[likely]] {
+      const int claimed = group.winner.load(std::memory_order_acquire);
+      WEFT_ASSERT(claimed >= 0);  // only a waker that claimed the group wakes it `notified`
+      const auto winner = static_cast<std::size_t>(claimed);
+      const biased_lock* skip = ops[winner]->lock();
+      for (std::size_t i = 0; i < N; ++i)
+        if (i != winner && ops[i]->lock() == skip) skip = nullptr;  // another case waits there
+      locks.lock_except(skip);
+      for (std::size_t i = 0; i < N; ++i)
+        if (i != winner) any_abandoned |= ops[i]->dequeue();
+      locks.unlock_except(skip);
+    } else {
+      locks.lock();
+      for (select_op* op : ops) any_abandoned |= op->dequeue();
+      locks.unlock();
     }
+    for (select_op* op : ops) op->settle();  // no channel is touched from here on
+    const int won = group.winner.load(std::memory_order_acquire);
+    if (any_abandoned) [[unlikely]] {
+      // A channel destroyed meanwhile waits for its cases' acknowledgement (the pass
+      // above re-locked it); from here on no channel of a case is touched.
+      bool won_abandoned = false;
+      for (std::size_t i = 0; i < N; ++i)
+        if (ops[i]->acknowledge_if_abandoned() && static_cast<int>(i) == won) won_abandoned = true;
+      if (won_abandoned) {
+        // Cancelled before the channel went: the cancellation is what it reports
+        // (as await_served does, wait_queue.hpp).
+        if (why == wake_reason::cancelled) throw_cancelled("weft::select");
+        throw error(errc::destroyed_while_waiting, "weft::select");
+      }
+    }
+    if (won >= 0) {
+      if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());
+      // Woken to try again (a channel with a shared ring): start over.
+      if (!ops[won]->served()) continue;
+      ops[won]->run();
+      return static_cast<std::size_t>(won);
+    }
+    if (why == wake_reason::cancelled) throw_cancelled("weft::select");
+    return std::nullopt;  // timed out
   }
-  if (won >= 0) {
-    if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());
-    ops[won]->served();
-    ops[won]->run();
-    return static_cast<std::size_t>(won);
-  }
-  if (why == wake_reason::cancelled) throw_cancelled("weft::select");
-  return std::nullopt;  // timed out
 }
 
 template <class... Cases>

@@ -79,6 +79,23 @@ class biased_lock {
     remote_lock();
   }
 
+  // lock_if_home is lock_as for a caller with a path of its own for the other
+  // cases (a channel's shared ring): if this thread is the lock's home it takes the
+  // lock, `taken` on the home path, `taken_after_remote` if a remote held it
+  // meanwhile (then the bias may be gone, and what the remote did is visible);
+  // otherwise it takes nothing and returns `not_home`.
+  enum class home_lock { taken, taken_after_remote, not_home };
+  [[gnu::always_inline]] home_lock lock_if_home(const void* here) noexcept {
+    if (home_.load(std::memory_order_relaxed) != here) [[unlikely]]
+      return home_lock::not_home;
+    home_busy_.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // as in lock_as
+    if (still_home()) [[likely]]
+      return home_lock::taken;
+    home_lock_contended(here);
+    return home_lock::taken_after_remote;
+  }
+
   [[gnu::always_inline]] void unlock_as(const void* here) noexcept {
     if (home_.load(std::memory_order_relaxed) == here) [[likely]] {
       home_busy_.store(false, std::memory_order_release);

@@ -122,6 +122,12 @@ class wait_queue {
   wait_queue& operator=(const wait_queue&) = delete;
 
   bool empty() const noexcept { return head_ == nullptr; }
+  // size walks the queue (for tests and diagnostics).
+  std::size_t size() const noexcept {
+    std::size_t n = 0;
+    for (const waiter* w = head_; w != nullptr; w = w->next) ++n;
+    return n;
+  }
 
   void push_back(waiter* w) noexcept {
     w->next = nullptr;
@@ -376,22 +382,26 @@ inline void abandon_queue(wait_queue& q, abandon_ack& ack) noexcept {
 
 // await_acknowledgements: the destructor's wait (lock released) until no marked
 // waiter, and no waiter a waker let go (`relocking()`), can touch the primitive.
-template <class Relocking>
-void await_acknowledgements(abandon_ack& ack, const char* what, Relocking relocking) noexcept {
-  const auto busy = [&] { return ack.pending.load(std::memory_order_acquire) != 0 || relocking(); };
-  if (!busy()) return;
-  if (this_fiber_scheduler == nullptr && this_thread_scheduler != nullptr) {
+// yield_while_destroying lets the waiters a destructor waits for run: it yields the
+// fiber (a plain thread yields the CPU).
+inline void yield_while_destroying(const char* what) noexcept {
+  if (scheduler* s = this_fiber_scheduler) {
+    s->yield();
+    return;
+  }
+  if (this_thread_scheduler != nullptr) {
     // On a scheduler's own context (not in a fiber), the waiters of this thread
     // cannot run while we wait: nothing safe is left to do.
     std::fprintf(stderr, "weft: %s destroyed outside a fiber while fibers wait on it\n", what);
     std::terminate();
   }
-  while (busy()) {
-    if (scheduler* s = this_fiber_scheduler)
-      s->yield();
-    else
-      std::this_thread::yield();
-  }
+  std::this_thread::yield();
+}
+
+template <class Relocking>
+void await_acknowledgements(abandon_ack& ack, const char* what, Relocking relocking) noexcept {
+  const auto busy = [&] { return ack.pending.load(std::memory_order_acquire) != 0 || relocking(); };
+  while (busy()) yield_while_destroying(what);
 }
 
 // abandon_waiters is the whole destructor step for a primitive with one or more
