@@ -426,7 +426,7 @@ class channel {
   // send_elsewhere is send_impl when this thread is not the lock's home: the
   // channel may be on its shared ring (no lock), or the lock is taken the remote way.
   template <class Parker>
-  [[gnu::always_inline]] channel_status send_elsewhere(T& v, Parker* s, time_point deadline,
+  [[gnu::noinline]] channel_status send_elsewhere(T& v, Parker* s, time_point deadline,
                                                   detail::biased_lock::home_lock taken) {
     detail::scheduler* here = scheduler_of(s);
     if (taken == detail::biased_lock::home_lock::not_home) {
@@ -483,7 +483,7 @@ class channel {
   }
 
   template <class Parker>
-  [[gnu::always_inline]] channel_status recv_elsewhere(std::optional<T>& out, Parker* s, time_point deadline,
+  [[gnu::noinline]] channel_status recv_elsewhere(std::optional<T>& out, Parker* s, time_point deadline,
                                                   detail::biased_lock::home_lock taken) {
     detail::scheduler* here = scheduler_of(s);
     if (taken == detail::biased_lock::home_lock::not_home) {
