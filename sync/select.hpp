@@ -186,7 +186,7 @@ struct op_for<recv_case<T, F>> final : select_op {
     return true;
   }
   void release_retries() noexcept override {
-    if (owed_retries != 0) channel_access::release_retries(*c.ch, owed_retries);
+    if (owed_retries != 0) channel_access::release_retries(*c.ch, std::exchange(owed_retries, 0));
   }
   std::uint32_t owed_retries = 0;
   bool acknowledge_if_abandoned() noexcept override {
@@ -229,7 +229,7 @@ struct op_for<send_case<T, F>> final : select_op {
     return true;
   }
   void release_retries() noexcept override {
-    if (owed_retries != 0) channel_access::release_retries(*c.ch, owed_retries);
+    if (owed_retries != 0) channel_access::release_retries(*c.ch, std::exchange(owed_retries, 0));
   }
   std::uint32_t owed_retries = 0;
   bool acknowledge_if_abandoned() noexcept override {
@@ -313,13 +313,15 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
 
   lock_set<N> locks(ops);
   // A case woken to try again touches its channel once more; the channel's
-  // destructor waits until the select is past its last touch (channel.hpp).
+  // destructor waits until the select is past its last touch (channel.hpp): before
+  // a handler runs (it may destroy the channel), or when the select throws.
   struct release_retries_at_exit {
     const std::array<select_op*, N>& ops;
-    ~release_retries_at_exit() {
+    void operator()() const noexcept {
       for (select_op* op : ops) op->release_retries();
     }
-  } release_at_exit{ops};
+    ~release_retries_at_exit() { (*this)(); }
+  } release_retries{ops};
   // One pass per wake-up: a case woken to try again sends the select round again.
   for (;;) {
     {
@@ -327,11 +329,13 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
       for (std::size_t i : order)
         if (ops[i]->try_now()) {
           guard.unlock();
+          release_retries();
           ops[i]->run();
           return i;
         }
       if (default_index >= 0) {
         guard.unlock();
+        release_retries();
         ops[default_index]->run();
         return static_cast<std::size_t>(default_index);
       }
@@ -387,6 +391,7 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
       if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());
       // Woken to try again (a channel with a shared ring): start over.
       if (!ops[won]->served()) continue;
+      release_retries();
       ops[won]->run();
       return static_cast<std::size_t>(won);
     }

@@ -325,3 +325,27 @@ TEST(SharedChannel, UnbufferedUnboundedAndHugeChannelsKeepTheLock) {
       },
       threads(2));
 }
+
+// A select woken to try again owes its channel a count until it is done with it;
+// it settles that before the handler runs, which may destroy the channel (ASan).
+TEST(SharedChannel, SelectHandlerMayDestroyTheChannelItWasWokenFrom) {
+  run_checked(
+      [] {
+        for (int round = 0; round < 50; ++round) {
+          auto ch = std::make_unique<weft::channel<int>>(2);
+          share(*ch);
+          auto feeder = weft::spawn({.on = 1}, [c = ch.get()] {
+            weft::this_fiber::sleep_for(std::chrono::microseconds(500));
+            c->send(7);
+          });
+          int got = 0;
+          weft::select(weft::on_recv(*ch, [&](std::optional<int> v) {
+            got = v.value_or(-1);
+            feeder.join();
+            ch.reset();
+          }));
+          EXPECT_EQ(got, 7);
+        }
+      },
+      threads(2));
+}
