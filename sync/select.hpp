@@ -317,7 +317,11 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
   // a handler runs (it may destroy the channel), or when the select throws.
   struct release_retries_at_exit {
     const std::array<select_op*, N>& ops;
-    void operator()() const noexcept {
+    bool owed = false;  // set at the first wake to try again: most selects never are
+    void operator()() noexcept {
+      if (!owed) [[likely]]
+        return;
+      owed = false;
       for (select_op* op : ops) op->release_retries();
     }
     ~release_retries_at_exit() { (*this)(); }
@@ -390,7 +394,10 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
     if (won >= 0) {
       if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(s->running());
       // Woken to try again (a channel with a shared ring): start over.
-      if (!ops[won]->served()) continue;
+      if (!ops[won]->served()) {
+        release_retries.owed = true;
+        continue;
+      }
       release_retries();
       ops[won]->run();
       return static_cast<std::size_t>(won);
