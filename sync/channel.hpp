@@ -146,12 +146,35 @@ struct channel_waiter : waiter {
 // shared_ring is a channel's buffer once it is shared between threads: the
 // lock-free ring, and one flag per wait queue that says it may hold a waiter
 // (read without the lock after every push and pop; see channel::wake_one).
+// The busy counts are the calls inside send_shared and recv_shared: a sender's
+// last touch (its look at the flag, maybe a wake) comes after its value is
+// published, so a receiver may take that value and destroy the channel meanwhile;
+// the destructor waits for the counts (each side's on a line of its own).
 template <class T>
 struct shared_ring {
   explicit shared_ring(std::size_t capacity) : ring(capacity) {}
   lockfree_ring<T> ring;
   alignas(64) std::atomic<bool> receivers_waiting{false};
   std::atomic<bool> senders_waiting{false};
+  alignas(64) std::atomic<std::uint32_t> senders_busy{0};
+  alignas(64) std::atomic<std::uint32_t> receivers_busy{0};
+  bool busy() const noexcept {
+    return senders_busy.load(std::memory_order_acquire) != 0 || receivers_busy.load(std::memory_order_acquire) != 0;
+  }
+};
+
+// busy_while counts one call in a shared_ring's busy count while it lives.
+class busy_while {
+ public:
+  explicit busy_while(std::atomic<std::uint32_t>& count) noexcept : count_(count) {
+    count_.fetch_add(1, std::memory_order_relaxed);  // published by the value's stamp or the lock
+  }
+  busy_while(const busy_while&) = delete;
+  busy_while& operator=(const busy_while&) = delete;
+  ~busy_while() { count_.fetch_sub(1, std::memory_order_release); }
+
+ private:
+  std::atomic<std::uint32_t>& count_;
 };
 }  // namespace detail
 
@@ -178,7 +201,7 @@ class channel {
   // ~channel wakes any waiter with errc::destroyed_while_waiting (see above).
   ~channel() {
     detail::abandon_waiters(lock_, "weft::channel", senders_, receivers_);
-    if (retrying_.load(std::memory_order_acquire) != 0) [[unlikely]]
+    if (in_use()) [[unlikely]]
       await_retrying();
   }
 
@@ -559,10 +582,15 @@ class channel {
     return recv_impl(out, s, deadline);
   }
 
-  // await_retrying: the destructor's wait for waiters woken to try again (each may
-  // queue itself once more, and is then abandoned like any waiter).
+  // await_retrying: the destructor's wait for waiters woken to try again and for
+  // calls still inside the shared ring (each may queue itself once more, and is
+  // then abandoned like any waiter).
+  bool in_use() const noexcept {
+    const shared_type* shared = shared_.load(std::memory_order_acquire);
+    return retrying_.load(std::memory_order_acquire) != 0 || (shared != nullptr && shared->busy());
+  }
   [[gnu::cold, gnu::noinline]] void await_retrying() noexcept {
-    while (retrying_.load(std::memory_order_acquire) != 0) {
+    while (in_use()) {
       detail::yield_while_destroying("weft::channel");
       detail::abandon_waiters(lock_, "weft::channel", senders_, receivers_);
     }
@@ -636,6 +664,7 @@ class channel {
   // send_shared and recv_shared are send_impl and recv_impl on the ring.
   template <class Parker>
   channel_status send_shared(shared_type& shared, T& v, Parker* s, time_point deadline) {
+    detail::busy_while busy(shared.senders_busy);  // declared first: released last
     detail::scheduler* here = scheduler_of(s);
     retry_debt debt(retrying_);
     for (;;) {
@@ -673,6 +702,7 @@ class channel {
 
   template <class Parker>
   channel_status recv_shared(shared_type& shared, std::optional<T>& out, Parker* s, time_point deadline) {
+    detail::busy_while busy(shared.receivers_busy);  // declared first: released last
     detail::scheduler* here = scheduler_of(s);
     retry_debt debt(retrying_);
     for (;;) {

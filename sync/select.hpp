@@ -145,6 +145,9 @@ struct select_op {
   virtual void run() = 0;
 
   waiter* case_waiter = nullptr;  // the case's waiter in its channel, once enqueued
+  // gone: the case's channel was destroyed while the select waited; a select that
+  // goes round again (woken to try again) leaves it alone.
+  bool gone = false;
 
  protected:
   ~select_op() = default;
@@ -161,9 +164,10 @@ struct op_for<recv_case<T, F>> final : select_op {
   std::optional<T> out;
   channel_status status = channel_status::ok;
 
-  biased_lock* lock() noexcept override { return &select_access::lock(*c.ch); }
-  bool try_now() override { return select_access::recv_now(*c.ch, out, status); }
+  biased_lock* lock() noexcept override { return gone ? nullptr : &select_access::lock(*c.ch); }
+  bool try_now() override { return !gone && select_access::recv_now(*c.ch, out, status); }
   void enqueue(select_group* g, int i, park_token t) noexcept override {
+    if (gone) return;
     w.group = g;
     w.case_index = i;
     w.token = t;
@@ -173,6 +177,7 @@ struct op_for<recv_case<T, F>> final : select_op {
     select_access::receivers(*c.ch).push_back(&w);
   }
   bool dequeue() noexcept override {
+    if (gone) return false;
     if (w.queued) select_access::receivers(*c.ch).remove(&w);
     return abandoned(w);
   }
@@ -190,7 +195,10 @@ struct op_for<recv_case<T, F>> final : select_op {
   }
   std::uint32_t owed_retries = 0;
   bool acknowledge_if_abandoned() noexcept override {
-    if (!abandoned(w)) return false;
+    if (gone || !abandoned(w)) return false;
+    release_retries();  // the channel waits for this too, then for the acknowledgement
+    gone = true;
+    case_waiter = nullptr;
     acknowledge_abandon(w);
     return true;
   }
@@ -204,9 +212,10 @@ struct op_for<send_case<T, F>> final : select_op {
   channel_waiter<T> w;
   channel_status status = channel_status::ok;
 
-  biased_lock* lock() noexcept override { return &select_access::lock(*c.ch); }
-  bool try_now() override { return select_access::send_now(*c.ch, c.value(), status); }
+  biased_lock* lock() noexcept override { return gone ? nullptr : &select_access::lock(*c.ch); }
+  bool try_now() override { return !gone && select_access::send_now(*c.ch, c.value(), status); }
   void enqueue(select_group* g, int i, park_token t) noexcept override {
+    if (gone) return;
     w.group = g;
     w.case_index = i;
     w.token = t;
@@ -217,6 +226,7 @@ struct op_for<send_case<T, F>> final : select_op {
     select_access::senders(*c.ch).push_back(&w);
   }
   bool dequeue() noexcept override {
+    if (gone) return false;
     if (w.queued) select_access::senders(*c.ch).remove(&w);
     return abandoned(w);
   }
@@ -233,7 +243,10 @@ struct op_for<send_case<T, F>> final : select_op {
   }
   std::uint32_t owed_retries = 0;
   bool acknowledge_if_abandoned() noexcept override {
-    if (!abandoned(w)) return false;
+    if (gone || !abandoned(w)) return false;
+    release_retries();  // the channel waits for this too, then for the acknowledgement
+    gone = true;
+    case_waiter = nullptr;
     acknowledge_abandon(w);
     return true;
   }
@@ -326,12 +339,21 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
     }
     ~release_retries_at_exit() { (*this)(); }
   } release_retries{ops};
-  // One pass per wake-up: a case woken to try again sends the select round again.
+  // One pass per wake-up: a case woken to try again sends the select round again,
+  // and is tried first then: the wake was for the value or room it found, and
+  // another case taking its turn would leave that for nobody (a waker wakes one).
+  std::size_t retried = N;
   for (;;) {
     {
       std::unique_lock guard(locks);
+      if (retried < N && ops[retried]->try_now()) {
+        guard.unlock();
+        release_retries();
+        ops[retried]->run();
+        return retried;
+      }
       for (std::size_t i : order)
-        if (ops[i]->try_now()) {
+        if (i != retried && ops[i]->try_now()) {
           guard.unlock();
           release_retries();
           ops[i]->run();
@@ -396,6 +418,12 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
       // Woken to try again (a channel with a shared ring): start over.
       if (!ops[won]->served()) {
         release_retries.owed = true;
+        retried = static_cast<std::size_t>(won);
+        if (any_abandoned) {
+          // Round again without the destroyed channels' cases.
+          locks = lock_set<N>(ops);
+          if (locks.size() == 0) throw error(errc::destroyed_while_waiting, "weft::select");
+        }
         continue;
       }
       release_retries();
