@@ -35,6 +35,10 @@ template <class T>
 class fiber;
 
 namespace detail {
+// throw_empty_handle throws errc::not_joinable naming `call` (out of line: it keeps
+// the handle's inlined calls small).
+[[noreturn, gnu::cold]] void throw_empty_handle(const char* call);
+
 // fiber_access builds handles for spawn() and run().
 struct fiber_access {
   template <class T>
@@ -124,7 +128,10 @@ class fiber {
 
   // join() waits for the fiber, then returns its result or rethrows its exception.
   // The handle is empty afterwards; a second join throws errc::not_joinable.
-  T join() {
+  // Always inlined: in a frame of its own, the record's release is a cleanup between
+  // the rethrow and the caller's catch, where the unwinder stops and starts over
+  // (bench/NOTES "weft/cancel_blocked and frames on the unwinding path").
+  [[gnu::always_inline]] T join() {
     wait_impl(no_deadline, "weft::fiber::join");
     auto* s = std::exchange(state_, nullptr);
     struct release {
@@ -150,7 +157,7 @@ class fiber {
   // string, the user's call) for an empty handle.
   detail::task_state<T>* checked(const char* call) const {
     if (!state_) [[unlikely]]
-      throw error(errc::not_joinable, call, "the handle is empty (already joined, detached or moved from)");
+      detail::throw_empty_handle(call);
     return state_;
   }
   bool wait_impl(time_point deadline, const char* call) const {

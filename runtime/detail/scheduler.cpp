@@ -134,6 +134,10 @@ void scheduler::throw_not_in_fiber(const char* what) {
   throw error(errc::not_in_fiber, what);
 }
 
+void throw_empty_handle(const char* call) {
+  throw error(errc::not_joinable, call, "the handle is empty (already joined, detached or moved from)");
+}
+
 // ---- starting and finishing ---------------------------------------------------------
 
 void scheduler::take_id_block() noexcept {
