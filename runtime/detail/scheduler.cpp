@@ -219,6 +219,14 @@ void scheduler::apply_start(fiber_record* rec, std::size_t stack_size) noexcept 
 }
 
 void scheduler::release_handle(fiber_record* rec) noexcept {
+  scheduler* here = this_thread_scheduler;
+  if (here != nullptr && here->running_ == rec) {
+    // A fiber dropping its own handle (every task-group child, as it ends): it runs
+    // here, so it is neither queued nor done, and finish() reports its exception.
+    rec->detached_ = true;
+    release_record(rec);
+    return;
+  }
   scheduler* owner = rec->owner_.load(std::memory_order_acquire);
   if (owner != nullptr && owner == this_thread_scheduler && rec->stealable_) {
     // Unstarted in our steal queue: whoever starts it finds the flag (the lock).

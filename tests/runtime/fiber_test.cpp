@@ -386,6 +386,28 @@ TEST_F(UnhandledException, DroppedHandleOfFailedFiberIsReported) {
   EXPECT_EQ(report_.what, "dropped");
 }
 
+// A fiber that drops its own handle (as a task group's child does as it ends) takes
+// release_handle's shortcut for the running fiber; what it throws afterwards is
+// still reported, once.
+TEST_F(UnhandledException, FiberThatDetachesItselfThenThrowsIsReported) {
+  run_checked([] {
+    weft::fiber<void> self;
+    weft::event handle_set;
+    self = weft::spawn({.name = "self-detached"}, [&] {
+      handle_set.wait();
+      self.detach();
+      EXPECT_FALSE(self.joinable());
+      weft::this_fiber::yield();
+      throw std::runtime_error("after detaching itself");
+    });
+    handle_set.set();
+    for (int i = 0; i < 4; ++i) weft::this_fiber::yield();
+  });
+  EXPECT_EQ(report_.count, 1);
+  EXPECT_EQ(report_.name, "self-detached");
+  EXPECT_EQ(report_.what, "after detaching itself");
+}
+
 TEST_F(UnhandledException, JoinedExceptionIsNotReported) {
   run_checked([] {
     auto f = weft::spawn([] { throw std::runtime_error("retrieved"); });
