@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <system_error>
+#include <utility>
 
 namespace weft::detail {
 
@@ -27,7 +28,12 @@ bool remote_inbox::post(std::function<void()> fn) {
 bool remote_inbox::push(const remote_request& r) {
   std::lock_guard lock(mutex_);
   if (shut_down_ || (closed_ && r.what == remote_request::kind::start)) return false;
-  requests_.push_back(r);
+  if (!first_queued_) {
+    first_ = r;
+    first_queued_ = true;
+  } else {
+    requests_.push_back(r);
+  }
   has_items_.store(true, std::memory_order_seq_cst);
   notify_locked();
   return true;
@@ -78,10 +84,16 @@ void remote_inbox::notify_locked() noexcept {
   [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
 }
 
-void remote_inbox::take(std::vector<remote_request>& requests, std::vector<std::function<void()>>& posts) {
+void remote_inbox::move_requests_locked(taken_requests& requests) noexcept {
+  requests.has_first = std::exchange(first_queued_, false);
+  if (requests.has_first) requests.first = first_;
+  requests.rest.swap(requests_);  // the owner's is empty: no allocation here
+}
+
+void remote_inbox::take(taken_requests& requests, std::vector<std::function<void()>>& posts) {
   std::lock_guard lock(mutex_);
   has_items_.store(false, std::memory_order_relaxed);
-  requests.swap(requests_);
+  move_requests_locked(requests);
   posts.swap(posts_);
 }
 
@@ -110,11 +122,11 @@ void remote_inbox::shutdown() noexcept {
   event_fd_ = -1;
 }
 
-void remote_inbox::close(std::vector<remote_request>& requests, std::vector<std::function<void()>>& posts) {
+void remote_inbox::close(taken_requests& requests, std::vector<std::function<void()>>& posts) {
   std::lock_guard lock(mutex_);
   closed_ = true;
   has_items_.store(false, std::memory_order_relaxed);
-  requests.swap(requests_);
+  move_requests_locked(requests);
   posts.swap(posts_);
 }
 

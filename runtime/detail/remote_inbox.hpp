@@ -54,8 +54,29 @@ struct remote_request {
   fd_state* watch = nullptr;
 };
 
-// Cache-line aligned: a sender's push writes the lock, the flag and the vector's
-// end, and the owner's look reads them; on one line, a hand-off moves one line.
+// taken_requests is what the owner takes from its inbox: the requests in the
+// order they were pushed, `first` (if has_first) before `rest`.
+struct taken_requests {
+  remote_request first;
+  bool has_first = false;
+  std::vector<remote_request> rest;
+
+  template <class F>
+  void for_each(F&& f) const {
+    if (has_first) f(first);
+    for (const remote_request& r : rest) f(r);
+  }
+  void clear() noexcept {
+    has_first = false;
+    rest.clear();
+  }
+};
+
+// Cache-line aligned, with what a push and the owner's look touch on the first line:
+// the lock, the flags and one request slot. A steady cross-thread hand-off (one wake
+// at a time) then moves that one line per push and per take; a request in the
+// vector's storage would move a second line both ways. The vector holds the
+// requests pushed while the slot is taken.
 class alignas(64) remote_inbox {
  public:
   remote_inbox();  // throws std::system_error if no eventfd can be made
@@ -72,8 +93,9 @@ class alignas(64) remote_inbox {
   // The owner takes what is left when it is destroyed.
   bool push(const remote_request& r);
 
-  // take moves everything queued into the arguments (owner thread).
-  void take(std::vector<remote_request>& requests, std::vector<std::function<void()>>& posts);
+  // take moves everything queued into the arguments (owner thread); `requests`
+  // must be empty (clear() it after applying).
+  void take(taken_requests& requests, std::vector<std::function<void()>>& posts);
   bool has_items() const noexcept { return has_items_.load(std::memory_order_seq_cst); }
   // The same for a polling loop; take() orders what it finds (the mutex).
   bool has_items_relaxed() const noexcept { return has_items_.load(std::memory_order_relaxed); }
@@ -99,7 +121,7 @@ class alignas(64) remote_inbox {
 
   // close refuses further posts and starts, and moves those still queued into the
   // arguments (with every other request), so that the owner applies them now.
-  void close(std::vector<remote_request>& requests, std::vector<std::function<void()>>& posts);
+  void close(taken_requests& requests, std::vector<std::function<void()>>& posts);
 
   // request_stop asks the owner's serve() loop to return (scheduler_group's
   // shutdown); stop_requested is read by the owner.
@@ -113,15 +135,22 @@ class alignas(64) remote_inbox {
  private:
   void notify_locked() noexcept;
   void end_quiet_locked() noexcept;
+  void move_requests_locked(taken_requests& requests) noexcept;
 
-  int event_fd_;
+  // The first line. Invariant: while first_queued_ is false, requests_ is empty, so
+  // first_ is always the oldest request.
+  spin_lock mutex_;  // guards all but the atomics, and writes/closing of event_fd_
   std::atomic<bool> has_items_{false};
   std::atomic<bool> sleeping_{false};
+  bool first_queued_ = false;  // first_ holds a request
+  bool closed_ = false;        // no more posts or starts
+  bool shut_down_ = false;     // no more requests at all
+  bool quiet_ = false;         // counted in *quiet_count_
+  int event_fd_;
+  remote_request first_;  // at byte 16: the line's end
+  static_assert(sizeof(remote_request) <= 48, "first_ must end within the first cache line");
+
   std::atomic<bool> stop_{false};
-  spin_lock mutex_;  // guards the vectors, closed_ and writes/closing of event_fd_
-  bool closed_ = false;    // no more posts or starts
-  bool shut_down_ = false;  // no more requests at all
-  bool quiet_ = false;      // counted in *quiet_count_
   std::atomic<std::size_t>* quiet_count_ = nullptr;
   std::vector<remote_request> requests_;
   std::vector<std::function<void()>> posts_;

@@ -125,7 +125,7 @@ scheduler::~scheduler() {
   // they only drop their references, wake remote waiters of finished fibers and
   // report detached fibers' exceptions.
   inbox_->take(inbox_requests_, inbox_posts_);
-  for (const remote_request& r : inbox_requests_) apply_remote(r);
+  inbox_requests_.for_each([this](const remote_request& r) { apply_remote(r); });
   inbox_->shutdown();
   this_thread_scheduler = nullptr;
 }
@@ -612,7 +612,7 @@ bool scheduler::take_inbox() noexcept {
 }
 
 void scheduler::apply_taken() noexcept {
-  for (const remote_request& r : inbox_requests_) apply_remote(r);
+  inbox_requests_.for_each([this](const remote_request& r) { apply_remote(r); });
   for (auto& fn : inbox_posts_) start_detached(std::move(fn));
   inbox_requests_.clear();
   inbox_posts_.clear();

@@ -514,7 +514,7 @@ class scheduler {
   scheduler_group* group_ = nullptr;  // see group()
   std::size_t index_ = 0;
   bool deadlock_cancelled_ = false;  // this member has acted on the group's deadlock
-  std::vector<remote_request> inbox_requests_;      // reused buffers for take_inbox
+  taken_requests inbox_requests_;                   // reused buffers for take_inbox
   std::vector<std::function<void()>> inbox_posts_;
 };
 
