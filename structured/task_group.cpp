@@ -1,5 +1,7 @@
 #include <weft/structured/task_group.hpp>
 
+#include <cstdio>
+#include <exception>
 #include <string>
 
 #include <weft/runtime/detail/scheduler_group.hpp>
@@ -63,6 +65,18 @@ void task_group::check_spawn_here(const placement& on) const {
 
 task_group::~task_group() {
   if (running_ > 0) {
+    // Waiting for the children parks a fiber of the group's scheduler; from
+    // another thread (or outside a fiber) that would switch another thread's stacks.
+    if (detail::this_fiber_scheduler != sched_) [[unlikely]] {
+      std::fprintf(stderr,
+                   "weft::task_group destroyed %s while %zu of its children still run; destroy it in a "
+                   "fiber of the scheduler that made it (join() first, or move the group's use there)\n",
+                   detail::this_thread_scheduler == nullptr ? "on a thread that is not a scheduler"
+                   : detail::this_thread_scheduler == sched_ ? "outside a fiber"
+                                                             : "on another scheduler's thread",
+                   running_);
+      std::terminate();
+    }
     cancel();
     wait_all_after_interrupt();
   }

@@ -77,7 +77,9 @@ class task_group {
   task_group();
   explicit task_group(detail::group_call call);
   // Cancels the children still running and waits for them (without throwing).
-  // Failures join() never reported go to the unhandled exception handler.
+  // Failures join() never reported go to the unhandled exception handler. With
+  // children still running, it must run in a fiber of the group's scheduler: on any
+  // other thread it prints what happened and calls std::terminate.
   ~task_group();
   task_group(const task_group&) = delete;
   task_group& operator=(const task_group&) = delete;

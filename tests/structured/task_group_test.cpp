@@ -1,4 +1,6 @@
 // task_group: waits for every child, keeps every failure, sticky cancellation.
+#include <memory>
+
 #include "structured_test.hpp"
 
 namespace {
@@ -332,6 +334,40 @@ TEST(TaskGroup, ChildrenElsewhereAndCallsFromAnotherSchedulerAreRefused) {
         EXPECT_EQ(ran, 2);
       },
       two);
+}
+
+// Destroyed on another scheduler's thread while a child runs, a group cannot wait
+// for its children there (that would park a fiber of the other thread's
+// scheduler): it says so and terminates, instead of corrupting both schedulers.
+TEST(TaskGroupDeathTest, DestroyedOnAnotherSchedulerWithChildrenRunningTerminatesWithAMessage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        weft::run_options two;
+        two.threads = 2;
+        weft::run(two, [] {
+          auto g = std::make_unique<weft::task_group>();
+          g->spawn([] { weft::this_fiber::sleep_for(std::chrono::seconds(5)); });
+          weft::spawn({.on = 1}, [g = std::move(g)]() mutable { g.reset(); }).join();
+        });
+      },
+      "weft::task_group destroyed on another scheduler's thread while 1 of its children still run");
+}
+
+// With no child left, where the group goes does not matter: nothing waits.
+TEST(TaskGroup, DestroyedOnAnotherSchedulerAfterItsJoinIsFine) {
+  weft::run_options two;
+  two.threads = 2;
+  int ran = 0;
+  run_checked(
+      [&] {
+        auto g = std::make_unique<weft::task_group>();
+        g->spawn([&] { ++ran; });
+        g->join();
+        weft::spawn({.on = 1}, [g = std::move(g)]() mutable { g.reset(); }).join();
+      },
+      two);
+  EXPECT_EQ(ran, 1);
 }
 
 }  // namespace
