@@ -77,7 +77,7 @@ task_group::~task_group() {
                    running_);
       std::terminate();
     }
-    cancel();
+    cancel_children();
     wait_all_after_interrupt();
   }
   report_unreported();
@@ -96,7 +96,7 @@ std::size_t task_group::claim_slot() {
 void task_group::child_failed(std::exception_ptr e) noexcept {
   if (is_cancellation(e)) return;  // cancelled, by us or anyone: not a failure
   failures_.push_back(std::move(e));
-  cancel();  // the first failure of the round cancels the rest; later ones find it done
+  cancel_children();  // the first failure of the round cancels the rest; later ones find it done
 }
 
 void task_group::child_finished(std::size_t slot) noexcept {
@@ -107,7 +107,12 @@ void task_group::child_finished(std::size_t slot) noexcept {
   if (--running_ == 0 && waiter_) detail::scheduler::wake(std::exchange(waiter_, {}), detail::wake_reason::notified);
 }
 
-void task_group::cancel() noexcept {
+void task_group::cancel() {
+  check_thread("weft::task_group::cancel");
+  cancel_children();
+}
+
+void task_group::cancel_children() noexcept {
   if (std::exchange(cancelled_, true)) return;  // each child is cancelled once
   for (fiber<void>& child : children_)
     if (child.joinable()) child.cancel();
@@ -143,7 +148,7 @@ void task_group::wait_or_unwind() {
     return;
   }
   // The waiting fiber was cancelled (or its deadline scope expired): so is the group.
-  cancel();
+  cancel_children();
   wait_all_after_interrupt();
   end_round();
   report_unreported();
@@ -170,7 +175,7 @@ void task_group::join_first() {
 }
 
 void task_group::fail_with(std::exception_ptr e) {
-  cancel();
+  cancel_children();
   wait_all_after_interrupt();
   if (is_cancellation(e)) {  // the body was cancelled: that is what goes up
     report_unreported();

@@ -142,8 +142,9 @@ class task_group {
   // throws cancelled_error), and every child spawned afterwards, until the next join
   // has waited for all of them. Cancelling again does nothing more: a child is
   // cancelled once. The group stays usable. On the group's thread only (to cancel
-  // from elsewhere, cancel the fiber that waits in join()).
-  void cancel() noexcept;
+  // from elsewhere, cancel the fiber that waits in join()); from another thread it
+  // throws weft::error(errc::invalid_argument).
+  void cancel();
   // cancelled is true from a cancellation (a failure, cancel(), ...) until the next
   // completed join.
   bool cancelled() const noexcept { return cancelled_; }
@@ -156,6 +157,7 @@ class task_group {
   void check_spawn_here(const placement& on) const;
   void check_thread(const char* call) const;
   std::size_t claim_slot();
+  void cancel_children() noexcept;  // cancel(), on the group's thread
   void child_failed(std::exception_ptr e) noexcept;
   void child_finished(std::size_t slot) noexcept;
   // wait_all parks until no child runs; false if a cancellation or expired scope

@@ -329,6 +329,7 @@ TEST(TaskGroup, ChildrenElsewhereAndCallsFromAnotherSchedulerAreRefused) {
         weft::spawn({.on = 1}, [&] {
           refused([&] { g.join(); }, "weft::task_group::join: called on another thread");
           refused([&] { g.spawn([] {}); }, "weft::task_group::spawn: called on another thread");
+          refused([&] { g.cancel(); }, "weft::task_group::cancel: called on another thread");
         }).join();
         g.join();
         EXPECT_EQ(ran, 2);
