@@ -81,6 +81,8 @@ bool fd_watch::belongs_here() const noexcept {
   return here != nullptr && here == sched_ && here->incarnation() == incarnation_;
 }
 
+bool fd_watch::waited_on() const noexcept { return state_ && state_->waiters.load(std::memory_order_relaxed) != 0; }
+
 bool fd_watch::hung_up() const noexcept { return state_ && state_->hung_up; }
 
 void fd_watch::wait(fd_event ev) { wait_until(ev, no_deadline); }
@@ -112,7 +114,9 @@ bool fd_watch::wait_until(fd_event ev, time_point deadline, const char* call, bo
   const detail::park_token token = sched.prepare_park(call);
   slot = token;
   ++st.refs;  // the watch may be destroyed while we wait (its release() wakes us)
+  st.waiters.store(st.waiters.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   const detail::wake_reason why = sched.park(token, deadline);
+  st.waiters.store(st.waiters.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   // The reactor clears the slot when it wakes us; on timeout or cancel we do.
   if (slot.fiber == token.fiber && slot.generation == token.generation) slot = {};
   ended = st.fd < 0;  // unwatched while we waited (destroyed, its socket closed)

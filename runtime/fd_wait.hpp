@@ -85,6 +85,9 @@ class fd_watch {
   // same run(), not a later one on this thread). A watch waits only there; a
   // socket whose watch does not belong here makes a new one (socket_base::wait).
   bool belongs_here() const noexcept;
+  // waited_on: a fiber is parked on this watch now. Callable from any thread (a
+  // socket used from another scheduler asks it before it makes a watch there).
+  bool waited_on() const noexcept;
 
  private:
   void release() noexcept;

@@ -54,8 +54,16 @@ int socket_base::open_fd(int domain, int type, std::error_code& ec) noexcept {
 
 bool socket_base::wait(const char* call, fd_event ev, time_point deadline, std::error_code& ec) {
   // A socket that outlived its run(), or moved to a fiber of another scheduler,
-  // registers again here (the old registration goes with its scheduler).
-  if (watch_ && !watch_->belongs_here()) watch_.reset();
+  // registers again here (the old registration goes with its scheduler). Not while
+  // a fiber there waits on it: taking the registration away would wake that fiber
+  // as if the socket had been closed.
+  if (watch_ && !watch_->belongs_here()) {
+    if (watch_->waited_on())
+      throw error(errc::already_waited, call,
+                  "a fiber of another scheduler is waiting on this socket; use a socket from the fibers of "
+                  "one scheduler at a time");
+    watch_.reset();
+  }
   if (!watch_) {
     try {
       watch_.emplace(fd_);

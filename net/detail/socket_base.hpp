@@ -105,7 +105,8 @@ class socket_base {
 
   // wait suspends the fiber until the fd is ready for ev. false with ec at the
   // deadline or when another fiber closed the socket meanwhile. Throws
-  // cancelled_error, and errc::already_waited if another fiber waits the same way.
+  // cancelled_error, and errc::already_waited if another fiber waits the same way,
+  // or any way from another scheduler.
   // `call` (a static string) names the user's call in those errors.
   bool wait(const char* call, fd_event ev, time_point deadline, std::error_code& ec);
 

@@ -51,6 +51,10 @@ struct fd_state {
   // registration still holds the number; a new watch of the same file here (a
   // socket back from a fiber of another scheduler) takes it over (add()).
   std::atomic<bool> released{false};
+  // waiters: fibers parked on this fd now (0-2), written by the owner thread only;
+  // atomic so that a thread that finds the watch is not its own can tell it is in
+  // use (fd_watch::waited_on).
+  std::atomic<std::uint8_t> waiters{0};
 };
 
 class reactor {

@@ -77,6 +77,50 @@ TEST(Unix, AbstractNamesAndPairs) {
   });
 }
 
+// One socket, fibers of two schedulers: while a fiber of scheduler 0 waits in a
+// read, a fiber of scheduler 1 that must wait on the same socket is refused with
+// already_waited. It used to take the registration over, and the reader woke with
+// "socket is closed" on a socket nobody closed. Once the reader is done, the
+// socket may move to the other scheduler.
+TEST(Unix, SocketWaitedOnByAnotherSchedulerIsRefusedNotClosed) {
+  weft::run_options two;
+  two.threads = 2;
+  run_checked(
+      [] {
+        auto [a, b] = unix_stream::pair();
+        weft::event reading;
+        auto reader = weft::spawn({.on = 0}, [&, &a = a] {
+          char buf[2];
+          reading.set();
+          a.read_exact(buf, 20s);
+          return std::string(buf, 2);
+        });
+        reading.wait();
+        weft::this_fiber::sleep_for(20ms);  // the reader parks in its read
+        weft::spawn({.on = 1}, [&, &a = a] {
+          std::string big(8 << 20, 'x');  // more than the socket buffer: write_all must wait
+          try {
+            a.write_all(big, 20s);
+            ADD_FAILURE() << "the write waited on a socket another scheduler's fiber waits on";
+          } catch (const weft::error& e) {
+            EXPECT_EQ(e.code(), weft::errc::already_waited) << e.what();
+            EXPECT_NE(std::string(e.what()).find("another scheduler"), std::string::npos) << e.what();
+          }
+        }).join();
+        b.write_all("hi");
+        EXPECT_EQ(reader.join(), "hi");
+        auto moved = weft::spawn({.on = 1}, [&, &a = a] {  // nobody waits now: it moves
+          char buf[2];
+          a.read_exact(buf, 20s);
+          return std::string(buf, 2);
+        });
+        weft::this_fiber::sleep_for(20ms);
+        b.write_all("ok");
+        EXPECT_EQ(moved.join(), "ok");
+      },
+      two);
+}
+
 TEST(Udp, SendToRecvFromAndTruncation) {
   run_checked([] {
     udp_socket server = udp_socket::bind(loopback_any_port());
