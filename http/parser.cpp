@@ -19,6 +19,7 @@
 #include <boost/optional.hpp>
 
 #include <optional>
+#include <string>
 #include <utility>
 
 namespace weft::http::detail {
@@ -44,7 +45,9 @@ class message_parser final : public beast::http::basic_parser<is_request> {
 
   std::function<void(std::string_view)>* body_sink = nullptr;
   bool bad_host = false;             // HTTP/1.1 without exactly one Host: 400
+  bool bad_transfer_encoding = false;  // a request's Transfer-Encoding not ending in chunked: 400
   int host_fields = 0;
+  bool has_transfer_encoding = false;
 
  private:
   // (Beast itself refuses versions other than 1.0 and 1.1 before these two callbacks.)
@@ -68,6 +71,7 @@ class message_parser final : public beast::http::basic_parser<is_request> {
   void on_field_impl(beast::http::field name, beast::string_view name_text, beast::string_view value,
                      beast::error_code&) override {
     if (name == beast::http::field::host) ++host_fields;
+    if (name == beast::http::field::transfer_encoding) has_transfer_encoding = true;
     m_.headers.add(std::string(view(name_text)), std::string(view(value)));
   }
 
@@ -76,6 +80,12 @@ class message_parser final : public beast::http::basic_parser<is_request> {
       if (m_.version == 11 ? host_fields != 1 : host_fields > 1) {
         bad_host = true;
         ec = beast_error::bad_field;
+      } else if (has_transfer_encoding && (m_.version == 10 || !this->chunked())) {
+        // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked
+        // (or any HTTP/1.0 one) has no length a server can trust: 400, then close.
+        // Taken as bodiless, its body would be read as the next request (smuggling).
+        bad_transfer_encoding = true;
+        ec = beast_error::bad_transfer_encoding;
       }
     }
   }
@@ -128,6 +138,19 @@ std::pair<std::size_t, beast::error_code> feed_parser(Parser& p, std::string_vie
   return {used, ec};
 }
 
+// waits_on_long_line: Beast (1.74) takes a chunk's size line and the trailer block
+// only whole, and bounds neither by its limits; the bytes it leaves unconsumed,
+// after the header and before the end, are one of those waiting to end. Past the
+// header limit, a peer could make the reader buffer them without end.
+template <class Parser>
+bool waits_on_long_line(const Parser& p, std::size_t unconsumed, std::size_t limit) noexcept {
+  return unconsumed > limit && p.is_header_done() && !p.is_done();
+}
+
+std::string long_line_failure(std::size_t limit) {
+  return "chunk size line or trailer longer than " + std::to_string(limit) + " bytes";
+}
+
 }  // namespace
 
 // ---- request_parser ------------------------------------------------------------------
@@ -163,6 +186,10 @@ std::size_t request_parser::feed(std::string_view bytes) {
     } else if (p.bad_host) {
       failure_status_ = 400;
       failure_ = message_.version == 11 ? "HTTP/1.1 request without exactly one Host field" : "more than one Host field";
+    } else if (p.bad_transfer_encoding) {
+      failure_status_ = 400;
+      failure_ = message_.version == 10 ? "Transfer-Encoding in an HTTP/1.0 request"
+                                        : "Transfer-Encoding that does not end in chunked";
     } else if (ec == beast_error::header_limit) {
       failure_status_ = 431;
     } else if (ec == beast_error::body_limit) {
@@ -170,6 +197,9 @@ std::size_t request_parser::feed(std::string_view bytes) {
     } else {
       failure_status_ = 400;
     }
+  } else if (waits_on_long_line(*impl_->parser, bytes.size() - used, impl_->limits.header_bytes)) {
+    failure_status_ = 400;
+    failure_ = long_line_failure(impl_->limits.header_bytes);
   }
   return used;
 }
@@ -209,6 +239,9 @@ std::size_t response_parser::feed(std::string_view bytes) {
     error_ = ec == beast_error::header_limit ? error::header_too_large
              : ec == beast_error::body_limit ? error::body_too_large
                                               : error::bad_message;
+  } else if (waits_on_long_line(*impl_->parser, bytes.size() - used, impl_->limits.header_bytes)) {
+    error_ = error::header_too_large;
+    failure_ = long_line_failure(impl_->limits.header_bytes);
   }
   return used;
 }

@@ -102,7 +102,7 @@ class connection final : body_writer {
   bool answer_one() {
     parser_.reset();
     if (in_.unparsed().empty()) {
-      flush();  // pipelined answers go out in one write, before waiting
+      // (read_more writes pipelined answers in one write before it waits)
       if (control_ && control_->draining()) return false;
       if (control_) control_->set_idle(true);
       const read_result got = read_more(options_.idle_timeout);
@@ -337,7 +337,10 @@ class connection final : body_writer {
 
   // read_more appends what the client sent next. Stream errors other than the
   // deadline mean the client is gone.
+  // Answers not yet written go out first: a pipelined request whose successor has
+  // not arrived whole must not wait for it (nor answers pile up unwritten).
   read_result read_more(net::deadline d) {
+    flush();
     std::error_code ec;
     const std::size_t n = in_.read_from(stream_, d, ec);
     if (ec == errc::timed_out) return read_result::timed_out;
