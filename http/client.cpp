@@ -6,6 +6,7 @@
 #include <charconv>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <weft/net/read_buffer.hpp>
 #include <weft/http/detail/parser.hpp>
@@ -130,17 +131,64 @@ url url::parse(std::string_view text) {
   return u;
 }
 
+namespace {
+
+// remove_dot_segments is RFC 3986 5.2.4 on a path ("/a/b/../c/./d" -> "/a/c/d").
+std::string remove_dot_segments(std::string_view path) {
+  std::vector<std::string_view> kept;
+  std::size_t at = 1;  // past the leading '/'
+  bool ends_in_directory = false;
+  while (at <= path.size()) {
+    const std::size_t slash = std::min(path.find('/', at), path.size());
+    const std::string_view segment = path.substr(at, slash - at);
+    ends_in_directory = segment == "." || segment == "..";
+    if (segment == "..") {
+      if (!kept.empty()) kept.pop_back();
+    } else if (segment != ".") {
+      kept.push_back(segment);
+    }
+    at = slash + 1;
+  }
+  std::string out;
+  for (std::string_view segment : kept) {
+    out += '/';
+    out += segment;
+  }
+  if (ends_in_directory || out.empty()) out += '/';
+  return out;
+}
+
+}  // namespace
+
+// resolve follows RFC 3986 5.2.2 for the forms a Location holds: absolute, scheme-
+// relative ("//host/p"), absolute-path, query-only ("?q") and relative paths, with
+// "." and ".." segments removed. What url::parse refuses (spaces, control
+// characters) a relative Location may not carry either.
 url url::resolve(std::string_view location) const {
+  location = location.substr(0, location.find('#'));
   if (location.find("://") != std::string_view::npos) return parse(location);
   if (location.starts_with("//")) return parse(scheme + ":" + std::string(location));
+  for (const char c : location)
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      fail(error::bad_url, "cannot follow Location \"" + std::string(location) +
+                               "\": a space or control character (percent-encode it)");
   url next = *this;
-  location = location.substr(0, location.find('#'));
-  if (location.starts_with('/')) {
-    next.target = std::string(location);
-  } else {  // relative to the current path's directory
-    const std::string_view path = std::string_view(target).substr(0, target.find('?'));
-    next.target = std::string(path.substr(0, path.rfind('/') + 1)) + std::string(location);
+  const std::string_view current = target;
+  const std::string_view path = current.substr(0, current.find('?'));
+  if (location.empty()) {
+    next.target = std::string(current);
+    return next;
   }
+  if (location.front() == '?') {
+    next.target = std::string(path) + std::string(location);
+    return next;
+  }
+  const std::string_view ref_path = location.substr(0, location.find('?'));
+  const std::string_view query = location.substr(ref_path.size());
+  const std::string merged = location.front() == '/'
+                                 ? std::string(ref_path)
+                                 : std::string(path.substr(0, path.rfind('/') + 1)) + std::string(ref_path);
+  next.target = remove_dot_segments(merged) + std::string(query);
   return next;
 }
 
@@ -251,9 +299,16 @@ response client::state::exchange(const url& first, const request& first_request,
     if (!options_.follow_redirects || !is_redirect(res.status) || !location) return res;
     if (redirects == options_.max_redirects)
       fail(error::too_many_redirects, std::to_string(redirects) + " redirects, last to " + std::string(*location));
+    const url from = to;
     to = to.resolve(*location);
     req.target = to.target;
     req.headers.erase("Host");
+    if (to.scheme != from.scheme || to.host != from.host || to.port != from.port) {
+      // Credentials go to the origin they were meant for only (as curl and Go do).
+      req.headers.erase("Authorization");
+      req.headers.erase("Proxy-Authorization");
+      req.headers.erase("Cookie");
+    }
     if (res.status == 303 || ((res.status == 301 || res.status == 302) && req.method == "POST")) {
       req.method = req.method == "HEAD" ? "HEAD" : "GET";
       req.body.clear();
@@ -297,7 +352,16 @@ response client::state::exchange_once(const url& to, const request& req,
   detail::response_parser parser({.header_bytes = options_.max_header_bytes, .body_bytes = options_.max_body_bytes});
   const bool head_request = req.method == "HEAD";
   parser.reset(head_request);
-  if (on_body) parser.body_sink = *on_body;
+  if (on_body && options_.follow_redirects) {
+    // The body of a redirect that will be followed is not the answer's.
+    parser.body_sink = [&parser, on_body](std::string_view bytes) {
+      const response& m = parser.message();
+      if (is_redirect(m.status) && m.headers.get("Location")) return;
+      (*on_body)(bytes);
+    };
+  } else if (on_body) {
+    parser.body_sink = *on_body;
+  }
   net::read_buffer in;
   bool answer_started = false;
   for (;;) {

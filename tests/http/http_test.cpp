@@ -435,6 +435,19 @@ TEST(HttpClient, UrlsAreTakenApartOrRefused) {
   EXPECT_EQ(u.resolve("c").target, "/a/c");
   EXPECT_EQ(u.resolve("/d").target, "/d");
   EXPECT_EQ(u.resolve("http://other/").host, "other");
+  // RFC 3986 5.2.2 and 5.4: a query alone keeps the path; dot segments go.
+  EXPECT_EQ(u.resolve("?page=2").target, "/a/b?page=2");
+  EXPECT_EQ(u.resolve("../c?x=1").target, "/c?x=1");
+  EXPECT_EQ(u.resolve("./c/./d/../e").target, "/a/c/e");
+  EXPECT_EQ(u.resolve("..").target, "/");
+  EXPECT_EQ(u.resolve("/x/../y/").target, "/y/");
+  EXPECT_EQ(u.resolve("").target, "/a/b?q=1");
+  try {
+    u.resolve("/a b");
+    ADD_FAILURE() << "a Location with a space was followed";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), http::error::bad_url);
+  }
   const auto code_of = [](std::string_view text) {
     try {
       http::url::parse(text);
@@ -479,6 +492,11 @@ TEST(HttpClient, RedirectsOnlyWhenAskedAndWithALimit) {
         res.headers.set("Location", "/loop");
         return res;
       }
+      if (r.path() == "/old-with-body") {
+        http::response res = http::response::text(302, "moved\n");
+        res.headers.set("Location", "new");
+        return res;
+      }
       if (r.path() == "/old") {
         http::response res = http::response::text(303, "");
         res.headers.set("Location", "new");
@@ -497,6 +515,39 @@ TEST(HttpClient, RedirectsOnlyWhenAskedAndWithALimit) {
     } catch (const std::system_error& e) {
       EXPECT_EQ(e.code(), http::error::too_many_redirects);
     }
+    // A streamed answer gets the final body only, not the redirect's.
+    std::string streamed;
+    const http::response final_answer = following.send(
+        http::request_builder("GET", s.url("/old-with-body")), [&](std::string_view b) { streamed += b; }, 10s);
+    EXPECT_EQ(final_answer.status, 200);
+    EXPECT_EQ(streamed, "GET /new ");
+  });
+}
+
+// Credentials follow a redirect to the same origin only (as curl and Go's client do).
+TEST(HttpClient, RedirectToAnotherHostDropsCredentials) {
+  run_checked([] {
+    test_server other([](http::request& r) {
+      return http::response::text(200, std::string(r.headers.get("Authorization").value_or("-")) + " " +
+                                           std::string(r.headers.get("Cookie").value_or("-")));
+    });
+    test_server first([&](http::request& r) {
+      if (r.path() == "/same") {
+        if (r.headers.get("Authorization")) return http::response::text(200, "kept");
+        return http::response::text(200, "dropped");
+      }
+      http::response res = http::response::text(302, "");
+      res.headers.set("Location", r.path() == "/here" ? "/same" : other.url("/"));
+      return res;
+    });
+    http::client following({.follow_redirects = true});
+    auto with_credentials = [](std::string url) {
+      http::request_builder b("GET", std::move(url));
+      b.header("Authorization", "Bearer SECRET").header("Cookie", "sid=SECRET");
+      return b;
+    };
+    EXPECT_EQ(following.send(with_credentials(first.url("/here")), 10s).body, "kept");
+    EXPECT_EQ(following.send(with_credentials(first.url("/away")), 10s).body, "- -");
   });
 }
 
