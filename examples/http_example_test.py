@@ -65,6 +65,14 @@ def check_curl(port, root):
     assert curl("--path-as-is", base + "/../etc/passwd")[1] == 400
     assert curl(base + "/%2e%2e/etc/passwd")[1] == 400
     assert curl("-d", "x=1", base + "/hello")[1] == 405
+    # Nothing outside DIR, through a symbolic link either; a link inside DIR is fine.
+    assert curl(base + "/outside-link/secret.txt")[1] == 404
+    assert curl(base + "/inside-link.html") == ("<h1>index</h1>", 200)
+    # Only regular files: a FIFO would block the read for good (and, repeated, the
+    # whole pool), so it is refused at once, again and again.
+    for _ in range(8):
+        assert curl(base + "/fifo")[1] == 403
+    assert curl(base + "/index.html") == ("<h1>index</h1>", 200)
 
     head = run(["curl", "-sS", "-I", base + "/hello"])
     assert head.returncode == 0 and "HTTP/1.1 200" in head.stdout, head.stdout
@@ -82,6 +90,9 @@ def check_curl(port, root):
 def check_raw(port):
     assert status_line(raw(port, b"GET /hello HTTP/1.1\r\n\r\n")) == "HTTP/1.1 400 Bad Request"
     assert status_line(raw(port, b"NONSENSE\r\n\r\n")) == "HTTP/1.1 400 Bad Request"
+    # The absolute form, which a server must accept (RFC 9112 3.2.2).
+    absolute = raw(port, b"GET http://127.0.0.1:%d/hello?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % port)
+    assert status_line(absolute) == "HTTP/1.1 200 OK" and absolute.endswith(b"hello\n"), absolute
     big = b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
     assert status_line(raw(port, big)) == "HTTP/1.1 431 Request Header Fields Too Large"
     assert status_line(raw(port, b"GET /hello HTTP/2.0\r\nHost: x\r\n\r\n")) == \
@@ -184,9 +195,19 @@ def main():
             f.write("sub index")
         with open(os.path.join(root, "data.bin"), "wb") as f:
             f.write(bytes(range(256)) * 4096)  # 1 MiB: more than one write
-        for threads in (1, 2):
-            check(sys.argv[1], root, threads)
-        check_https(sys.argv[1], root)
+        outside = os.path.join(os.path.dirname(root), os.path.basename(root) + "-outside")
+        os.mkdir(outside)
+        with open(os.path.join(outside, "secret.txt"), "w") as f:
+            f.write("secret")
+        os.symlink(outside, os.path.join(root, "outside-link"))
+        os.symlink("index.html", os.path.join(root, "inside-link.html"))
+        os.mkfifo(os.path.join(root, "fifo"))
+        try:
+            for threads in (1, 2):
+                check(sys.argv[1], root, threads)
+            check_https(sys.argv[1], root)
+        finally:
+            shutil.rmtree(outside)
     return 0
 
 

@@ -6,8 +6,9 @@
 //                    /x/, a redirect to /x/ for /x); 404 if there is none, 403 if
 //                    it cannot be read
 //
-// Paths are percent-decoded and refused (400) if a segment is "..", so nothing
-// outside DIR is served. With --threads N (default 1; 0: one per CPU) it runs N
+// Paths are percent-decoded and refused (400) if a segment is "..", and a symbolic
+// link that leads outside DIR is not followed (404), so nothing outside DIR is
+// served; nor is anything but regular files (a FIFO or a device: 403). With --threads N (default 1; 0: one per CPU) it runs N
 // schedulers, each with its own listener on PORT (SO_REUSEPORT) and its own
 // connections. SIGINT or SIGTERM closes the listeners; requests in progress get
 // a second to finish, then the process exits 0. PORT 0 lets the kernel choose;
@@ -22,6 +23,12 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,22 +79,51 @@ std::string_view content_type(std::string_view path) {
   return "application/octet-stream";
 }
 
-// serve_file answers with DIR + path (index.html for a directory).
-http::response serve_file(const std::string& dir, std::string_view target_path) {
+// kind_of says what `file` is, off the scheduler (realpath and stat may wait on a
+// slow disk): outside when it resolves (through symbolic links) to a place outside
+// `dir_real`, the served directory's own real path; other for what is neither a
+// regular file nor a directory (a FIFO would block the read for good, a device
+// would serve its contents).
+enum class file_kind { regular, directory, outside, other, missing, forbidden };
+
+file_kind kind_of(const std::string& dir_real, const std::string& file) {
+  return weft::to_thread([&] {
+    char resolved[PATH_MAX];
+    if (::realpath(file.c_str(), resolved) == nullptr)
+      return errno == EACCES ? file_kind::forbidden : file_kind::missing;
+    const std::string_view real(resolved);
+    if (real != dir_real && !(real.starts_with(dir_real) && real[dir_real.size()] == '/')) return file_kind::outside;
+    struct stat st {};
+    if (::stat(resolved, &st) != 0) return file_kind::missing;
+    if (S_ISDIR(st.st_mode)) return file_kind::directory;
+    return S_ISREG(st.st_mode) ? file_kind::regular : file_kind::other;
+  });
+}
+
+// serve_file answers with DIR + path (index.html for a directory). `dir_real` is
+// DIR's real path.
+http::response serve_file(const std::string& dir, const std::string& dir_real, std::string_view target_path) {
   const std::optional<std::string> path = decode_path(target_path);
   if (!path) return http::response::text(400, "bad path\n");
   std::string file = dir + *path;
   if (file.ends_with('/')) file += "index.html";
-  try {
-    return http::response::with_type(200, std::string(content_type(file)), weft::fs::read_file(file));
-  } catch (const std::system_error& e) {
-    if (e.code() == std::errc::is_a_directory) {  // "/dir" -> "/dir/", as web servers do
+  switch (kind_of(dir_real, file)) {
+    case file_kind::regular: break;
+    case file_kind::directory: {  // "/dir" -> "/dir/", as web servers do
       http::response r = http::response::text(301, "moved\n");
       r.headers.set("Location", std::string(target_path) + "/");
       return r;
     }
+    case file_kind::missing:
+    case file_kind::outside: return http::response::text(404, "not found\n");
+    case file_kind::other:
+    case file_kind::forbidden: return http::response::text(403, "forbidden\n");
+  }
+  try {
+    return http::response::with_type(200, std::string(content_type(file)), weft::fs::read_file(file));
+  } catch (const std::system_error& e) {
     if (e.code() == std::errc::no_such_file_or_directory || e.code() == std::errc::not_a_directory)
-      return http::response::text(404, "not found\n");
+      return http::response::text(404, "not found\n");  // gone since we looked
     if (e.code() == std::errc::permission_denied) return http::response::text(403, "forbidden\n");
     throw;  // a 500, and on_error prints it
   }
@@ -127,8 +163,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string dir = args.size() == 2 ? std::string(args[1]) : std::string();
+  std::string dir_real;
+  if (!dir.empty()) {
+    char resolved[PATH_MAX];
+    if (::realpath(dir.c_str(), resolved) == nullptr) {
+      std::fprintf(stderr, "http_server: %s: %s\n", dir.c_str(), std::strerror(errno));
+      return 2;
+    }
+    dir_real = resolved;
+  }
 
-  const http::handler route = [&dir](http::request& req) {
+  const http::handler route = [&dir, &dir_real](http::request& req) {
     if (req.method != "GET" && req.method != "HEAD") {
       http::response r = http::response::text(405, "method not allowed\n");
       r.headers.set("Allow", "GET, HEAD");
@@ -136,7 +181,7 @@ int main(int argc, char** argv) {
     }
     if (req.path() == "/hello") return http::response::text(200, "hello\n");
     if (dir.empty()) return http::response::text(404, "not found\n");
-    return serve_file(dir, req.path());
+    return serve_file(dir, dir_real, req.path());
   };
   http::server_options options;
   options.shutdown_grace = 1s;

@@ -50,7 +50,17 @@ void headers::erase(std::string_view name) noexcept {
 }
 
 std::string_view request::path() const noexcept {
-  return std::string_view(target).substr(0, target.find('?'));
+  std::string_view t = target;
+  // The absolute form ("http://host/p", what a client sends a proxy), which a server
+  // must accept too (RFC 9112 3.2.2): the path is what follows the authority.
+  if (const std::size_t scheme_end = t.find("://");
+      scheme_end != std::string_view::npos && scheme_end < t.find_first_of("/?")) {
+    t.remove_prefix(scheme_end + 3);
+    const std::size_t path_start = t.find_first_of("/?");
+    if (path_start == std::string_view::npos || t[path_start] == '?') return "/";
+    t.remove_prefix(path_start);
+  }
+  return t.substr(0, t.find('?'));
 }
 
 std::string_view request::query() const noexcept {

@@ -67,7 +67,7 @@ struct request {
   http::headers headers;
   std::string body;
 
-  std::string_view path() const noexcept;   // the target up to '?'
+  std::string_view path() const noexcept;   // the target up to '?' (of an absolute URL: its path)
   std::string_view query() const noexcept;  // after '?', or ""
 };
 

@@ -424,6 +424,22 @@ TEST(HttpServer, ListenerBrokenBehindItsBackEndsServeWithTheError) {
   });
 }
 
+// A request's path, of the origin form and of the absolute form a server must
+// accept too (RFC 9112 3.2.2).
+TEST(HttpRequest, PathOfOriginAndAbsoluteForms) {
+  http::request r;
+  const auto path_of = [&](std::string target) {
+    r.target = std::move(target);
+    return std::string(r.path());
+  };
+  EXPECT_EQ(path_of("/a/b?q=1"), "/a/b");
+  EXPECT_EQ(path_of("http://host:8080/a/b?q=1"), "/a/b");
+  EXPECT_EQ(path_of("HTTPS://host"), "/");
+  EXPECT_EQ(path_of("http://host?q"), "/");
+  EXPECT_EQ(path_of("/x://y"), "/x://y");
+  EXPECT_EQ(r.query(), "");
+}
+
 TEST(HttpClient, UrlsAreTakenApartOrRefused) {
   const http::url u = http::url::parse("HTTP://user@[::1]:8080/a/b?q=1#frag");
   EXPECT_EQ(u.scheme, "http");
