@@ -203,7 +203,7 @@ void expire_in(context& c, bool seconds) {
   if (when <= c.now)
     c.db.erase(c.argv[1]);  // a time already past deletes the key
   else
-    e->expires_at = when;
+    c.db.set_expiry(c.argv[1], *e, when);
   append_integer(c.out, 1);
 }
 void expire(context& c) { expire_in(c, true); }
