@@ -786,6 +786,7 @@ int scheduler::idle_in_group(int timeout, bool& quiet) noexcept {
   if (group_->deadlock_declared() && !deadlock_cancelled_) {
     deadlock_cancelled_ = true;
     cancel_all();
+    group_->deadlock_acted();
     return deadlock_acted;
   }
   if (timeout >= 0 || reactor_.registered() != 0) {
@@ -817,9 +818,10 @@ int scheduler::idle_in_group(int timeout, bool& quiet) noexcept {
       }
       inbox_->leave_quiet();
       quiet = false;
-      declare_deadlock(std::move(report));
       deadlock_cancelled_ = true;
       group_->declare_deadlock();
+      group_->await_others_acting_on_deadlock();  // theirs first: see deadlock_acted()
+      declare_deadlock(std::move(report));
       return deadlock_acted;
     }
   }

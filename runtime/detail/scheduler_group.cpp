@@ -3,10 +3,12 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <future>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include <weft/runtime/detail/quiet_thread.hpp>
@@ -95,6 +97,15 @@ void scheduler_group::request_stop() noexcept {
 void scheduler_group::declare_deadlock() noexcept {
   deadlock_.store(true, std::memory_order_release);
   for (auto& inbox : inboxes_) inbox->poke();
+}
+
+void scheduler_group::await_others_acting_on_deadlock() const noexcept {
+  // They were all asleep and quiet, and the poke wakes them: each acts at once. The
+  // bound is a hang guard only (a member stopped in a debugger, say).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (deadlock_acted_.load(std::memory_order_acquire) + 1 < members_.size() &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::yield();
 }
 
 void scheduler_group::member_drained() noexcept {

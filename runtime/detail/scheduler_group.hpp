@@ -84,6 +84,12 @@ class scheduler_group {
   bool all_quiet() const noexcept { return quiet_.load(std::memory_order_acquire) == members_.size(); }
   void declare_deadlock() noexcept;
   bool deadlock_declared() const noexcept { return deadlock_.load(std::memory_order_acquire); }
+  // Each other member, once it has cancelled its fibers for the deadlock, says so;
+  // member 0 waits for all of them before it cancels its own (main among them): a
+  // fiber elsewhere still parked, not yet cancelled, on something main's unwinding
+  // destroys would end "destroyed while waiting" instead of cancelled.
+  void deadlock_acted() noexcept { deadlock_acted_.fetch_add(1, std::memory_order_acq_rel); }
+  void await_others_acting_on_deadlock() const noexcept;
 
   // member_drained: a member has no fiber left; all_drained: every member.
   void member_drained() noexcept;
@@ -106,6 +112,7 @@ class scheduler_group {
   std::atomic<std::size_t> drained_{0};
   std::atomic<std::size_t> quiet_{0};
   std::atomic<bool> deadlock_{false};
+  std::atomic<std::size_t> deadlock_acted_{0};  // members other than 0 that cancelled theirs
   std::atomic<std::size_t> next_{0};
   std::atomic<std::size_t> queued_{0};    // fibers in the members' steal queues
   std::atomic<std::size_t> sleepers_{0};  // members between before_sleep and after_sleep
