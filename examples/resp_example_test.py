@@ -143,6 +143,7 @@ SCRIPT = [
     (C("EXPIRE", "e", "200", "gt"), 1, ""), (C("TTL", "e"), 1, ""), (C("EXPIRE", "e", "10", "LT"), 1, ""),
     (C("TTL", "e"), 1, ""), (C("EXPIRE", "e", "10", "NX", "XX"), 1, ""), (C("EXPIRE", "e", "10", "GT", "LT"), 1, ""),
     (C("EXPIRE", "e", "10", "FOO"), 1, ""), (C("EXPIRE", "e", "abc"), 1, ""),
+    (C("EXPIRE", "e", "10", b"foo\x00bar"), 1, ""), (C("EXPIRE", "e", "10", b"foo\r\n"), 1, ""),
     (C("EXPIRE", "e", "9223372036854775807"), 1, ""), (C("PEXPIRE", "e", "9223372036854775807"), 1, ""),
     (C("EXPIRE", "e"), 1, ""), (C("PEXPIRE", "e", "100000"), 1, ""), (C("PTTL", "e"), 1, "ttl"),
     (C("PEXPIRE", "e", "-1"), 1, ""), (C("GET", "e"), 1, ""), (C("TTL", "e"), 1, ""), (C("PTTL", "e"), 1, ""),
@@ -175,6 +176,11 @@ PROTOCOL_ERRORS = [
     [(b"ECHO \"closed\"x\r\n", 1, "close")],
     [(b"a" * 70000, 1, "close")],
     [(b"*1\r\n" + b"$" * 70000, 1, "close")],
+    # A NUL before a line's end hides the end from redis-server (strchr): it waits
+    # for more, until the line is too long.
+    [(b"PING\x00\r\n" + b"a" * 70000, 1, "close")],
+    [(b"*1\x00\r\n" + b"a" * 70000, 1, "close")],
+    [(b"*1\r\n$4\x00\r\n" + b"a" * 70000, 1, "close")],
     [(C("PING") + b"*x\r\n" + C("PING"), 2, "close")],
     [(C("QUIT") + C("PING"), 1, "close")],
     [(C("SET", "q", "1") + b"QUIT\r\n", 2, "close")],

@@ -16,6 +16,9 @@ namespace resp {
 
 namespace {
 
+// up_to_nul: what C's "%s" prints of a string that may hold a NUL.
+std::string_view up_to_nul(std::string_view s) { return s.substr(0, s.find('\0')); }
+
 // ---- replies -----------------------------------------------------------------------
 
 void append_integer(std::string& out, long long n) {
@@ -179,7 +182,7 @@ void expire_in(context& c, bool seconds) {
     else if (is(opt, "lt"))
       flags |= lt;
     else
-      return c.error("Unsupported option " + opt);
+      return c.error("Unsupported option " + std::string(up_to_nul(opt)));
   }
   if ((flags & nx) && (flags & (xx | gt | lt)))
     return c.error("NX and XX, GT or LT options at the same time are not compatible");
@@ -279,8 +282,6 @@ bool arity_ok(int arity, std::size_t argc) {
   return arity > 0 ? argc == static_cast<std::size_t>(arity) : argc >= static_cast<std::size_t>(-arity);
 }
 
-// up_to_nul: what C's "%s" prints of a string that may hold a NUL.
-std::string_view up_to_nul(std::string_view s) { return s.substr(0, s.find('\0')); }
 
 void unknown_command(const std::vector<std::string>& argv, std::string& out) {
   std::string args;
@@ -297,6 +298,10 @@ void unknown_command(const std::vector<std::string>& argv, std::string& out) {
 }  // namespace
 
 void append_error(std::string& out, std::string_view text) {
+  // As redis-server's addReplyErrorFormat: CR and LF trimmed from the ends, the
+  // ones inside turned into spaces.
+  while (!text.empty() && (text.back() == '\r' || text.back() == '\n')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == '\r' || text.front() == '\n')) text.remove_prefix(1);
   const std::size_t start = out.size();
   out += "-ERR ";
   out += text;

@@ -19,10 +19,18 @@ parse_result fail(std::string text) { return {parse_result::protocol_error, 0, "
 parse_result need_more() { return {parse_result::need_more, 0, {}}; }
 parse_result done(parse_result::kind what, std::size_t consumed) { return {what, consumed, {}}; }
 
+// c_find finds `ch` from `at` as redis-server's strchr on its query buffer does: a
+// NUL byte ends the search (a C string), so a line with a NUL before its end is
+// never complete there, and the client waits (up to the size limits).
+std::size_t c_find(std::string_view buffer, char ch, std::size_t at = 0) {
+  const std::size_t found = buffer.find(ch, at);
+  return buffer.substr(0, found).find('\0', at) == std::string_view::npos ? found : std::string_view::npos;
+}
+
 // line_end: where the line starting at `at` ends (its '\r'), or npos while its
 // "\r\n" has not all arrived.
 std::size_t line_end(std::string_view buffer, std::size_t at) {
-  const std::size_t cr = buffer.find('\r', at);
+  const std::size_t cr = c_find(buffer, '\r', at);
   if (cr == std::string_view::npos || cr + 1 >= buffer.size()) return std::string_view::npos;  // needs the \n too
   return cr;
 }
@@ -30,7 +38,7 @@ std::size_t line_end(std::string_view buffer, std::size_t at) {
 parse_result parse_multibulk(std::string_view buffer, std::vector<std::string>& argv) {
   std::size_t cr = line_end(buffer, 0);
   if (cr == std::string_view::npos) {
-    if (buffer.find('\r') == std::string_view::npos && buffer.size() > inline_max) return fail("too big mbulk count string");
+    if (c_find(buffer, '\r') == std::string_view::npos && buffer.size() > inline_max) return fail("too big mbulk count string");
     return need_more();
   }
   long long count = 0;
@@ -43,7 +51,7 @@ parse_result parse_multibulk(std::string_view buffer, std::vector<std::string>& 
   for (long long i = 0; i < count; ++i) {
     cr = line_end(buffer, at);
     if (cr == std::string_view::npos) {
-      if (buffer.find('\r', at) == std::string_view::npos && buffer.size() - at > inline_max)
+      if (c_find(buffer, '\r', at) == std::string_view::npos && buffer.size() - at > inline_max)
         return fail("too big bulk count string");
       return need_more();
     }
@@ -65,7 +73,7 @@ parse_result parse_multibulk(std::string_view buffer, std::vector<std::string>& 
 }
 
 parse_result parse_inline(std::string_view buffer, std::vector<std::string>& argv) {
-  const std::size_t newline = buffer.find('\n');
+  const std::size_t newline = c_find(buffer, '\n');
   if (newline == std::string_view::npos) {
     if (buffer.size() > inline_max) return fail("too big inline request");
     return need_more();
