@@ -118,6 +118,7 @@ def exchange(port, steps):
 
 
 C = command
+BIG_MSET = C("MSET", *[x for i in range(300) for x in ("m%d" % i, "value-%d" % i)])
 SCRIPT = [
     (C("PING"), 1, ""), (C("ping", "hello"), 1, ""), (C("PING", "a", "b"), 1, ""),
     (C("ECHO", "x y"), 1, ""), (C("ECHO"), 1, ""), (C("GeT", "missing"), 1, ""),
@@ -163,6 +164,10 @@ SCRIPT = [
     (b"PING\r\nPING x\r\n" + C("GET", "a") + C("INCR", "a"), 4, ""),
     (C("GET", "a")[:7], 0, ""), (C("GET", "a")[7:], 1, ""),  # one command split across writes
     (C("SET", "bin", b"\x00\x01\r\n\xff"), 1, ""), (C("GET", "bin"), 1, ""),
+    # One array command in three writes, split inside a "$" line and inside a bulk:
+    # the server resumes where it stopped (parse_progress).
+    (BIG_MSET[:1000], 0, ""), (BIG_MSET[1000:2003], 0, ""), (BIG_MSET[2003:], 1, ""),
+    (C("GET", "m0"), 1, ""), (C("GET", "m299"), 1, ""),
 ]
 
 PROTOCOL_ERRORS = [

@@ -37,12 +37,13 @@ void serve_client(net::tcp_stream& conn, resp::keyspace& db) {
   net::read_buffer in;
   std::string out;
   std::vector<std::string> argv;
+  resp::parse_progress progress;  // of a request not yet whole
   for (;;) {
     if (in.read_from(conn) == 0) return;
     bool close = false;
     const resp::millis now = resp::now_ms();
     while (!close) {  // every whole command that came: a pipeline is answered in one write
-      const resp::parse_result r = resp::parse_request(in.unparsed(), argv);
+      const resp::parse_result r = resp::parse_request(in.unparsed(), argv, progress);
       if (r.what == resp::parse_result::need_more) break;
       if (r.what == resp::parse_result::protocol_error) {
         resp::append_error(out, r.error);

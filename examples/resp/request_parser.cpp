@@ -35,39 +35,50 @@ std::size_t line_end(std::string_view buffer, std::size_t at) {
   return cr;
 }
 
-parse_result parse_multibulk(std::string_view buffer, std::vector<std::string>& argv) {
-  std::size_t cr = line_end(buffer, 0);
-  if (cr == std::string_view::npos) {
-    if (c_find(buffer, '\r') == std::string_view::npos && buffer.size() > inline_max) return fail("too big mbulk count string");
-    return need_more();
+parse_result parse_multibulk(std::string_view buffer, std::vector<std::string>& argv, parse_progress& progress) {
+  std::size_t at = progress.at;
+  long long count = progress.count;
+  long long i = progress.next;
+  progress = {};
+  if (count < 0) {  // a new request: its "*count" line first
+    const std::size_t cr = line_end(buffer, 0);
+    if (cr == std::string_view::npos) {
+      if (c_find(buffer, '\r') == std::string_view::npos && buffer.size() > inline_max)
+        return fail("too big mbulk count string");
+      return need_more();
+    }
+    if (!string_to_ll(buffer.substr(1, cr - 1), count) || count > INT_MAX) return fail("invalid multibulk length");
+    at = cr + 2;
+    if (count <= 0) return done(parse_result::empty, at);
+    // Sized once and assigned in place: the strings keep their capacity from one
+    // command to the next.
+    argv.resize(static_cast<std::size_t>(std::min<long long>(count, 1024)));
+    i = 0;
   }
-  long long count = 0;
-  if (!string_to_ll(buffer.substr(1, cr - 1), count) || count > INT_MAX) return fail("invalid multibulk length");
-  std::size_t at = cr + 2;
-  if (count <= 0) return done(parse_result::empty, at);
-  // Sized once and assigned in place: the strings keep their capacity from one
-  // command to the next.
-  argv.resize(static_cast<std::size_t>(std::min<long long>(count, 1024)));
-  for (long long i = 0; i < count; ++i) {
-    cr = line_end(buffer, at);
+  for (; i < count; ++i) {
+    const std::size_t cr = line_end(buffer, at);
     if (cr == std::string_view::npos) {
       if (c_find(buffer, '\r', at) == std::string_view::npos && buffer.size() - at > inline_max)
         return fail("too big bulk count string");
+      progress = {at, count, i};
       return need_more();
     }
     if (buffer[at] != '$') return fail(std::string("expected '$', got '") + buffer[at] + "'");
     long long length = 0;
     if (!string_to_ll(buffer.substr(at + 1, cr - at - 1), length) || length < 0 || length > bulk_max)
       return fail("invalid bulk length");
-    at = cr + 2;
     // The bulk and its "\r\n" (which redis-server skips without looking at).
-    if (buffer.size() - at < static_cast<std::size_t>(length) + 2) return need_more();
-    const std::string_view bulk = buffer.substr(at, static_cast<std::size_t>(length));
+    const std::size_t bulk_at = cr + 2;
+    if (buffer.size() - bulk_at < static_cast<std::size_t>(length) + 2) {
+      progress = {at, count, i};
+      return need_more();
+    }
+    const std::string_view bulk = buffer.substr(bulk_at, static_cast<std::size_t>(length));
     if (static_cast<std::size_t>(i) < argv.size())
       argv[static_cast<std::size_t>(i)].assign(bulk);
     else
       argv.emplace_back(bulk);
-    at += static_cast<std::size_t>(length) + 2;
+    at = bulk_at + static_cast<std::size_t>(length) + 2;
   }
   return done(parse_result::command, at);
 }
@@ -91,9 +102,14 @@ bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0;
 
 }  // namespace
 
-parse_result parse_request(std::string_view buffer, std::vector<std::string>& argv) {
+parse_result parse_request(std::string_view buffer, std::vector<std::string>& argv, parse_progress& progress) {
   if (buffer.empty()) return need_more();
-  return buffer.front() == '*' ? parse_multibulk(buffer, argv) : parse_inline(buffer, argv);
+  return buffer.front() == '*' ? parse_multibulk(buffer, argv, progress) : parse_inline(buffer, argv);
+}
+
+parse_result parse_request(std::string_view buffer, std::vector<std::string>& argv) {
+  parse_progress fresh;
+  return parse_request(buffer, argv, fresh);
 }
 
 bool split_inline(std::string_view line, std::vector<std::string>& argv) {
