@@ -382,8 +382,12 @@ wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexce
 
 void throw_cancelled(const char* call) {
   scheduler* s = scheduler::current();
-  if (s == nullptr) throw cancelled_error(call);
-  fiber_record* self = s->running();
+  fiber_record* self = s != nullptr ? s->running() : nullptr;
+  // A plain cancellation outside every scope first, so that its throw comes first in
+  // this function's call-site table, which the unwinder reads linearly up to the
+  // throw, twice (bench/NOTES "weft/cancel_blocked and frames on the unwinding path").
+  if (self == nullptr || (self->innermost_scope_ == nullptr && !self->scope_expired_)) [[likely]]
+    throw cancelled_error(call);
   throw_delivered(self, std::exchange(self->scope_expired_, false), call);
 }
 
