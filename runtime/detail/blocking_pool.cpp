@@ -99,6 +99,12 @@ std::size_t blocking_pool_limit() noexcept {
   return p.limit;
 }
 
+std::size_t blocking_pool_idle_threads() noexcept {
+  pool& p = the_pool();
+  std::lock_guard lock(p.mutex);
+  return p.queue.empty() ? p.idle : 0;  // a queued job is about to wake one
+}
+
 std::size_t blocking_pool_threads() noexcept {
   pool& p = the_pool();
   std::lock_guard lock(p.mutex);

@@ -31,4 +31,10 @@ std::size_t blocking_pool_limit() noexcept;
 // How many threads the pool has now (started, not yet left); for tests and stats.
 std::size_t blocking_pool_threads() noexcept;
 
+// How many of them wait for a job while none is queued: they run no code of the
+// program and can wake no fiber, so the deadlock watch does not wait for them
+// (scheduler.cpp, "idle and deadlock"). A job completed before it reads this has
+// delivered its result (woken its fiber) already.
+std::size_t blocking_pool_idle_threads() noexcept;
+
 }  // namespace weft::detail

@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_set>
 
+#include <weft/runtime/detail/blocking_pool.hpp>
 #include <weft/runtime/detail/sanitizer.hpp>
 #include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/detail/task.hpp>
@@ -635,7 +636,9 @@ void scheduler::poll_now() noexcept {
 // only another thread still can: any thread may set an event, send on a channel,
 // cancel a fiber or post through a scheduler_handle, and weft cannot know which
 // objects a thread holds. So a deadlock is certain only when the process has no
-// other thread: then every fiber that could act is parked here, for good.
+// other thread: then every fiber that could act is parked here, for good. The
+// to_thread pool's idle threads do not count (threads_that_may_act): they run
+// nothing of the program's, and stay for 10 s after their last job.
 //
 // The loop does not count threads at once (a fiber woken by a thread over and over
 // would pay for reading /proc each time): it first sleeps in epoll_wait, where the
@@ -652,16 +655,19 @@ namespace {
 constexpr int first_quiet_ms = 10;
 constexpr int max_quiet_ms = 1000;
 
-// threads_in_process: how many threads /proc/self/task lists; -1 if unknown
-// (then another thread may act, and nothing is reported).
-int threads_in_process() noexcept {
+// threads_that_may_act: how many threads /proc/self/task lists, less the to_thread
+// pool's idle ones (they run nothing of the program's until a job comes, and only a
+// fiber or a thread counted here can submit one); -1 if unknown (then another thread
+// may act, and nothing is reported). The pool is read after the count: a job
+// submitted by a thread that has exited since is still queued or running then.
+int threads_that_may_act() noexcept {
   DIR* dir = ::opendir("/proc/self/task");
   if (dir == nullptr) return -1;
   int threads = 0;
   while (const dirent* entry = ::readdir(dir))
     if (entry->d_name[0] != '.') ++threads;
   ::closedir(dir);
-  return threads;
+  return threads - static_cast<int>(blocking_pool_idle_threads());
 }
 
 // idle_in_group's answer when it has acted on a deadlock instead of sleeping.
@@ -742,8 +748,12 @@ void scheduler::idle() noexcept {
     if (timeout == deadlock_acted) return;
   } else if (nothing_here_can_wake(timeout)) {
     // The last sleep ended by its timeout and nothing arrived: count threads.
-    if (quiet_ms_ > 0 && threads_in_process() == 1) {
+    if (quiet_ms_ > 0 && threads_that_may_act() == 1) {
       quiet_ms_ = 0;
+      // A thread no longer counted may have woken a fiber before it left (or went
+      // idle, if it was the pool's): that wake-up is in the inbox.
+      take_inbox();
+      if (!ready_.empty()) return;
       std::string report;
       try {
         report = describe_parked();
@@ -803,7 +813,7 @@ int scheduler::idle_in_group(int timeout, bool& quiet) noexcept {
   // All quiet, no thread but the members, and still all quiet: a thread that woke a
   // member and exited in between would have ended that member's quiet before the
   // second look. Only then is every member's state still, and safe to read here.
-  if (quiet_ms_ > 0 && group_->all_quiet() && threads_in_process() == static_cast<int>(group_->size()) &&
+  if (quiet_ms_ > 0 && group_->all_quiet() && threads_that_may_act() == static_cast<int>(group_->size()) &&
       group_->all_quiet()) {
     std::size_t alive = 0;
     for (std::size_t i = 0; i < group_->size(); ++i) alive += group_->at(i).alive();

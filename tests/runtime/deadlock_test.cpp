@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include <weft/runtime/detail/blocking_pool.hpp>
+
 #include "../weft_test.hpp"
 
 using namespace weft_test;
@@ -145,6 +147,61 @@ TEST(DeadlockDeathTest, ReportedOnceTheOnlyOtherThreadHasExited) {
                 ev->wait();
               }),
               testing::ExitedWithCode(0), "fiber [0-9]+ \\(main\\): weft::event::wait");
+}
+
+// The to_thread pool keeps an idle thread for 10 s after its last job. It runs
+// nothing of the program's, so it does not hold the report back: the report comes
+// while the thread is still there (it used to wait until it had left).
+template <class F>
+[[noreturn]] void expect_report_while_pool_thread_idles(F main, weft::run_options options = {}) {
+  try {
+    weft::run(options, main);
+    std::fprintf(stderr, "run returned normally\n");
+    std::exit(1);
+  } catch (const weft::error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    if (e.code() != weft::errc::would_deadlock) std::exit(2);
+    if (weft::detail::blocking_pool_threads() == 0) {
+      std::fprintf(stderr, "reported only after the pool's thread had left\n");
+      std::exit(3);
+    }
+    std::exit(0);
+  }
+}
+
+TEST(DeadlockDeathTest, IdleToThreadPoolThreadDoesNotHoldOffTheReport) {
+#if WEFT_TSAN
+  GTEST_SKIP() << "TSan cannot start a thread in a child forked from a threaded process (die_after_fork)";
+#endif
+  hang_guard guard;
+  GTEST_FLAG_SET(death_test_style, "fast");
+  EXPECT_EXIT(expect_report_while_pool_thread_idles([] {
+                EXPECT_EQ(weft::to_thread([] { return 7; }), 7);
+                weft::event never;
+                never.wait();
+              }),
+              testing::ExitedWithCode(0), "fiber [0-9]+ \\(main\\): weft::event::wait");
+}
+
+TEST(DeadlockDeathTest, IdleToThreadPoolThreadDoesNotHoldOffTheReportAcrossSchedulers) {
+#if WEFT_TSAN
+  GTEST_SKIP() << "TSan cannot start a thread in a child forked from a threaded process (die_after_fork)";
+#endif
+  hang_guard guard;
+  GTEST_FLAG_SET(death_test_style, "fast");
+  weft::run_options two;
+  two.threads = 2;
+  EXPECT_EXIT(expect_report_while_pool_thread_idles(
+                  [] {
+                    weft::event never;
+                    auto waiter = weft::spawn({.name = "waiter", .on = 1}, [&] {
+                      EXPECT_EQ(weft::to_thread([] { return 7; }), 7);
+                      never.wait();
+                    });
+                    waiter.join();
+                  },
+                  two),
+              testing::ExitedWithCode(0), "fiber [0-9]+ \"waiter\": weft::event::wait");
 }
 
 // Several schedulers: a deadlock is certain when every member is quiet (nothing
