@@ -2,10 +2,7 @@
 // duration (of any representation and period) becomes a deadline.
 #pragma once
 
-// weft's headers are C++20 (concepts, constinit, designated initializers).
-#if __cplusplus < 202002L
-#error "weft needs C++20: compile with -std=c++20 (pkg-config weft and CMake's weft::weft add it; meson: cpp_std=c++20)"
-#endif
+#include <weft/runtime/detail/require_cxx20.hpp>
 
 #include <chrono>
 #include <cmath>

@@ -25,10 +25,7 @@
 //     was done until then; cancellation and misuse still throw.
 #pragma once
 
-// weft's headers are C++20 (concepts, constinit, designated initializers).
-#if __cplusplus < 202002L
-#error "weft needs C++20: compile with -std=c++20 (pkg-config weft and CMake's weft::weft add it)"
-#endif
+#include <weft/runtime/detail/require_cxx20.hpp>
 
 #include <memory>
 #include <string>

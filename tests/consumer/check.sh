@@ -82,11 +82,23 @@ meson_subproject() {
   cp "$src/tests/consumer/meson.build" "$hello" "$proj/"
   mv "$proj/hello_fiber.cpp" "$proj/hello.cpp"
   ln -s "$src" "$proj/subprojects/weft"
-  meson setup "$proj/build" "$proj" -Doptimization=0 -Ddebug=false >/dev/null && ninja -C "$proj/build" >/dev/null &&
-    [ ! -e "$proj/build/subprojects/weft/tests" ]
+  # --force-fallback-for: the weft installed above (PKG_CONFIG_PATH) would be found
+  # first otherwise, and the subproject never configured.
+  meson setup "$proj/build" "$proj" -Doptimization=0 -Ddebug=false --force-fallback-for=weft >/dev/null &&
+    ninja -C "$proj/build" >/dev/null &&
+    [ -d "$proj/build/subprojects/weft" ] && [ ! -e "$proj/build/subprojects/weft/tests" ]
 }
 check "meson subproject, dependency('weft')" meson_subproject
 check "  runs" runs_hello "$work/subproject/build/hello"
+# The same project built with ASan: the subproject is built with it and is still
+# found as dependency('weft').
+meson_subproject_asan() {
+  meson setup "$work/subproject/build-asan" "$work/subproject" -Doptimization=0 -Ddebug=false \
+    -Db_sanitize=address -Db_lundef=false --force-fallback-for=weft >/dev/null &&
+    ninja -C "$work/subproject/build-asan" >/dev/null && [ -d "$work/subproject/build-asan/subprojects/weft" ]
+}
+check "meson subproject built with ASan, dependency('weft')" meson_subproject_asan
+check "  runs" env ASAN_OPTIONS=detect_stack_use_after_return=0 "$work/subproject/build-asan/hello"
 
 # A program built with ASan against the plain library is told what to link instead.
 told_to_link_asan() {
