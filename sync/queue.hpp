@@ -10,7 +10,8 @@
 // Three orders, as asyncio has: weft::queue<T> (first in, first out),
 // weft::lifo_queue<T> (last in, first out) and weft::priority_queue<T, Compare>
 // (smallest first by Compare, std::less by default, like heapq: put (priority, item)
-// pairs; Compare must not throw). `maxsize` 0 (the default) is a queue without limit; a negative maxsize is
+// pairs; Compare must not throw or block: it runs under the queue's lock). `maxsize`
+// 0 (the default) is a queue without limit; a negative maxsize is
 // weft::error(errc::invalid_argument).
 //
 // Waiting: get waits while the queue is empty, put while it holds maxsize items,
@@ -88,6 +89,7 @@ class fifo_items {
   }
   void push_after_pop(T&& v) noexcept { ring_.push_within_capacity(std::move(v)); }
   T pop() noexcept { return ring_.pop(); }
+  void swap(fifo_items& other) noexcept { ring_.swap(other.ring_); }
 
  private:
   ring<T> ring_;
@@ -104,6 +106,7 @@ class lifo_items {
     items_.pop_back();
     return v;
   }
+  void swap(lifo_items& other) noexcept { items_.swap(other.items_); }
 
  private:
   std::vector<T> items_;
@@ -127,6 +130,7 @@ class heap_items {
     items_.pop_back();
     return v;
   }
+  void swap(heap_items& other) noexcept { items_.swap(other.items_); }  // both compare as default-made
 
  private:
   // std::*_heap keep the largest by their comparison in front; "a after b" makes
@@ -240,7 +244,10 @@ class basic_queue {
   // is queued first. immediate = true also discards the queued items, counting
   // each as done (join() may return). Calling it again does nothing, except that
   // shutdown(true) after shutdown() still discards. Any thread; never waits.
+  // The discarded items are destroyed after the lock is released: a destructor may
+  // block (and so park), and a fiber never parks holding a primitive's lock.
   void shutdown(bool immediate = false) noexcept {
+    Items discarded;  // declared before the guard: destroyed after it
     std::lock_guard guard(lock_);
     if (!shut_down_) {
       shut_down_ = true;
@@ -252,10 +259,8 @@ class basic_queue {
       getters_.drain_claimed(end_wait);  // the queue is empty while getters wait
     }
     if (immediate) {
-      while (items_.size() != 0) {
-        (void)items_.pop();
-        --unfinished_;
-      }
+      unfinished_ -= items_.size();  // each discarded item counts as done
+      items_.swap(discarded);
       if (unfinished_ == 0) joiners_.drain_claimed([](detail::waiter* w) { detail::wake_served(w); });
     }
   }

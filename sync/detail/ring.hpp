@@ -27,6 +27,14 @@ class ring {
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
 
+  // swap exchanges the contents (storage included) with `other`.
+  void swap(ring& other) noexcept {
+    std::swap(slots_, other.slots_);
+    std::swap(capacity_, other.capacity_);
+    std::swap(head_, other.head_);
+    std::swap(size_, other.size_);
+  }
+
   bool full() const noexcept { return size_ == capacity_; }
 
   // push appends v; it may allocate (std::bad_alloc, v untouched).

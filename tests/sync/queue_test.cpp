@@ -368,6 +368,44 @@ TEST_P(Queue, ImmediateShutdownDiscardsQueuedItems) {
   });
 }
 
+// An item whose destructor blocks: shutdown(true) destroys the discarded items
+// after releasing the queue's lock, so another fiber (spread: on the other
+// scheduler, where it used to spin in the lock for good) can use the queue and set
+// the event the destructor waits for.
+TEST_P(Queue, ImmediateShutdownDestroysItemsOutsideItsLock) {
+  hang_guard guard;
+  run([&] {
+    weft::event released;
+    int destroyed = 0;
+    struct item {
+      weft::event* released;
+      int* destroyed;
+      bool live = true;
+      item(weft::event* r, int* d) : released(r), destroyed(d) {}
+      item(item&& o) noexcept : released(o.released), destroyed(o.destroyed), live(std::exchange(o.live, false)) {}
+      ~item() {
+        if (!live) return;
+        released->wait();
+        ++*destroyed;
+      }
+    };
+    weft::queue<item> q;
+    q.put(item(&released, &destroyed));
+    q.put(item(&released, &destroyed));
+    std::size_t seen_size = 99;
+    auto other = spawn([&] {
+      weft::this_fiber::sleep_for(10ms);
+      seen_size = q.size();
+      released.set();
+    });
+    q.shutdown(true);
+    other.join();
+    EXPECT_EQ(seen_size, 0u);
+    EXPECT_EQ(destroyed, 2);
+    EXPECT_EQ(q.unfinished(), 0u);
+  });
+}
+
 // A plain thread blocked in get is released by a shutdown from a fiber.
 TEST_P(Queue, ShutdownReleasesAPlainThread) {
   hang_guard guard;
