@@ -16,6 +16,10 @@ std::cv_status condition_variable::wait_until(std::unique_lock<mutex>& lk, time_
   auto& s = detail::scheduler::require_fiber("weft::condition_variable::wait");
   if (!lk.owns_lock())
     throw error(errc::not_owner, "weft::condition_variable::wait", "the lock does not hold its mutex");
+  // Checked before queueing: a waiter left queued by unlock()'s not_owner would be
+  // read by the next notify after this frame is gone.
+  if (!lk.mutex()->held_by(s.running()))
+    throw error(errc::not_owner, "weft::condition_variable::wait", "the calling fiber does not hold the mutex");
   detail::waiter w;
   lock_.lock();
   // Queued before the mutex is released: a notify from whoever takes the mutex next

@@ -79,6 +79,13 @@ class mutex {
  private:
   friend class condition_variable;
 
+  // held_by: `f` holds the mutex now. Only `f` can change that answer, so it stays
+  // true for `f` until `f` unlocks.
+  bool held_by(const detail::fiber_record* f) {
+    std::lock_guard guard(lock_);
+    return owner_ == f;
+  }
+
   // lock_until: the one locking path. cancellable == false serves a condition
   // variable, which must give its caller the mutex back even when cancelled.
   [[gnu::always_inline]] bool lock_until(detail::scheduler& s, time_point deadline, bool cancellable) {

@@ -209,3 +209,40 @@ TEST_P(ConditionVariable, CancelledWaitReacquiresTheMutex) {
     m.unlock();
   });
 }
+
+// A unique_lock handed to a fiber that does not hold its mutex: wait reports
+// not_owner before it queues anything, so a later notify finds no waiter of a frame
+// that is gone (it used to queue first, then throw from the mutex's unlock).
+TEST_P(ConditionVariable, WaitByAFiberThatDoesNotHoldTheMutexIsNotOwnerAndQueuesNothing) {
+  run([&] {
+    weft::mutex m;
+    weft::condition_variable cv;
+    std::unique_lock lk(m);  // main holds m
+    auto other = spawn([&] {
+      try {
+        cv.wait(lk);
+        ADD_FAILURE() << "wait returned";
+      } catch (const weft::error& e) {
+        EXPECT_EQ(e.code(), weft::errc::not_owner);
+        EXPECT_NE(std::string(e.what()).find("weft::condition_variable::wait"), std::string::npos) << e.what();
+      }
+    });
+    other.join();
+    // A notify now must find nobody; then a real waiter is served as usual.
+    cv.notify_one();
+    bool woken = false;
+    lk.unlock();
+    auto waiter = spawn([&] {
+      std::unique_lock mine(m);
+      cv.wait(mine, [&] { return woken; });
+    });
+    settle();
+    {
+      std::lock_guard g(m);
+      woken = true;
+    }
+    cv.notify_all();
+    waiter.join();
+    EXPECT_TRUE(woken);
+  });
+}
