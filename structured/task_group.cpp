@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <utility>
 
 #include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/error.hpp>
@@ -29,6 +30,10 @@ void report(std::exception_ptr e) noexcept {
 }
 
 }  // namespace
+
+void detail::report_unless_cancellation(std::exception_ptr e) noexcept {
+  if (e && !is_cancellation(e)) report(std::move(e));
+}
 
 exception_group::exception_group(std::vector<std::exception_ptr> errors) : errors_(std::move(errors)) {
   what_ = "weft::exception_group: " + std::to_string(errors_.size()) + " failures; first: " +
@@ -64,23 +69,32 @@ void task_group::check_spawn_here(const placement& on) const {
 }
 
 task_group::~task_group() {
-  if (running_ > 0) {
+  if (running_ > 0 || waiter_saw_destroyed_ != nullptr) {
     // Waiting for the children parks a fiber of the group's scheduler; from
     // another thread (or outside a fiber) that would switch another thread's stacks.
     if (detail::this_fiber_scheduler != sched_) [[unlikely]] {
       std::fprintf(stderr,
-                   "weft::task_group destroyed %s while %zu of its children still run; destroy it in a "
+                   "weft::task_group destroyed %s while %zu of its children still run%s; destroy it in a "
                    "fiber of the scheduler that made it (join() first, or move the group's use there)\n",
                    detail::this_thread_scheduler == nullptr ? "on a thread that is not a scheduler"
                    : detail::this_thread_scheduler == sched_ ? "outside a fiber"
                                                              : "on another scheduler's thread",
-                   running_);
+                   running_, waiter_saw_destroyed_ != nullptr ? " and a fiber joins it" : "");
       std::terminate();
     }
-    cancel_children();
-    wait_all_after_interrupt();
+    release_joiner();
+    if (running_ > 0) {
+      cancel_children();
+      wait_all_after_interrupt();
+    }
   }
   report_unreported();
+}
+
+void task_group::release_joiner() noexcept {
+  if (waiter_saw_destroyed_ == nullptr) return;
+  *std::exchange(waiter_saw_destroyed_, nullptr) = true;
+  if (waiter_) detail::scheduler::wake(std::exchange(waiter_, {}), detail::wake_reason::notified);
 }
 
 std::size_t task_group::claim_slot() {
@@ -118,22 +132,26 @@ void task_group::cancel_children() noexcept {
     if (child.joinable()) child.cancel();
 }
 
-bool task_group::wait_all(bool cancellable) noexcept {
+task_group::wait_end task_group::wait_all(bool cancellable) noexcept {
   while (running_ > 0) {
     const detail::park_token token = sched_->prepare_park(join_call_);
+    bool destroyed = false;
     waiter_ = token;
+    waiter_saw_destroyed_ = &destroyed;
     const detail::wake_reason why = sched_->park(token, no_deadline);
+    if (destroyed) return wait_end::group_destroyed;  // `this` is gone
+    waiter_saw_destroyed_ = nullptr;
     if (waiter_.fiber == token.fiber && waiter_.generation == token.generation) waiter_ = {};
-    if (why == detail::wake_reason::cancelled && cancellable) return false;
+    if (why == detail::wake_reason::cancelled && cancellable) return wait_end::interrupted;
   }
-  return true;
+  return wait_end::all_done;
 }
 
-void task_group::wait_all_after_interrupt() noexcept {
+bool task_group::wait_all_after_interrupt() noexcept {
   // Shielded: a cancellation (or an expired scope) must not cut this wait short,
   // or children would outlive the group.
   detail::shield_guard shield(sched_->running());
-  wait_all(false);
+  return wait_all(false) != wait_end::group_destroyed;
 }
 
 void task_group::report_unreported() noexcept {
@@ -143,16 +161,19 @@ void task_group::report_unreported() noexcept {
 void task_group::wait_or_unwind() {
   detail::scheduler::require_fiber(join_call_);
   if (waiter_) throw error(errc::already_waited, join_call_, "another fiber already joins this task group");
-  if (wait_all(true)) {
-    end_round();
-    return;
+  const char* call = join_call_;  // (a static string: still there if the group is not)
+  switch (wait_all(true)) {
+    case wait_end::all_done: end_round(); return;
+    case wait_end::group_destroyed: throw error(errc::destroyed_while_waiting, call);
+    case wait_end::interrupted: break;
   }
   // The waiting fiber was cancelled (or its deadline scope expired): so is the group.
   cancel_children();
-  wait_all_after_interrupt();
-  end_round();
-  report_unreported();
-  detail::throw_cancelled(join_call_);
+  if (wait_all_after_interrupt()) {
+    end_round();
+    report_unreported();
+  }
+  detail::throw_cancelled(call);
 }
 
 void task_group::join() {
@@ -176,7 +197,7 @@ void task_group::join_first() {
 
 void task_group::fail_with(std::exception_ptr e) {
   cancel_children();
-  wait_all_after_interrupt();
+  if (!wait_all_after_interrupt()) std::rethrow_exception(e);  // destroyed meanwhile: the body's error alone
   if (is_cancellation(e)) {  // the body was cancelled: that is what goes up
     report_unreported();
     std::rethrow_exception(e);

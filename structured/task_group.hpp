@@ -69,6 +69,11 @@ struct group_call {
   const char* name;          // a static string
   std::size_t children = 0;  // how many children it spawns, if known: room is made once
 };
+
+// report_unless_cancellation: a failure that no caller will see goes to the
+// unhandled exception handler, named after the running fiber (a cancellation is not
+// a failure, and is dropped).
+void report_unless_cancellation(std::exception_ptr e) noexcept;
 }  // namespace detail
 
 class task_group {
@@ -129,7 +134,10 @@ class task_group {
   // join waits for every child, then rethrows the failure (exception_group for
   // several). Throws cancelled_error / timeout_error as described above. A group
   // may be joined again after more spawns. From a fiber of the group's scheduler
-  // (errc::invalid_argument otherwise: a group belongs to that thread).
+  // (errc::invalid_argument otherwise: a group belongs to that thread); one joiner at
+  // a time (errc::already_waited). A group destroyed by another fiber while this one
+  // joins it wakes it with errc::destroyed_while_waiting (its failures went to the
+  // unhandled exception handler).
   void join();
   // join_first is join that rethrows only the first failure; the others go to the
   // unhandled exception handler (gather's rule).
@@ -160,10 +168,16 @@ class task_group {
   void cancel_children() noexcept;  // cancel(), on the group's thread
   void child_failed(std::exception_ptr e) noexcept;
   void child_finished(std::size_t slot) noexcept;
-  // wait_all parks until no child runs; false if a cancellation or expired scope
-  // interrupted it (cancellable only).
-  bool wait_all(bool cancellable) noexcept;
-  void wait_all_after_interrupt() noexcept;
+  // wait_all parks until no child runs: all_done, or interrupted by a cancellation
+  // or an expired scope (cancellable only), or group_destroyed: another fiber
+  // destroyed the group meanwhile, and the caller must not touch it again.
+  enum class wait_end { all_done, interrupted, group_destroyed };
+  wait_end wait_all(bool cancellable) noexcept;
+  // wait_all_after_interrupt: wait_all, shielded; false if the group was destroyed.
+  bool wait_all_after_interrupt() noexcept;
+  // release_joiner (the destructor): a fiber in join, or woken from it and not yet
+  // run, is told on its own stack that the group is gone, and woken.
+  void release_joiner() noexcept;
   // wait_or_unwind is join's wait: on cancellation, cancel and await the children,
   // then throw the cancellation.
   void wait_or_unwind();
@@ -178,6 +192,7 @@ class task_group {
   std::size_t running_ = 0;
   bool cancelled_ = false;  // sticky until end_round (see the top of this file)
   detail::park_token waiter_{};
+  bool* waiter_saw_destroyed_ = nullptr;  // on the joining fiber's stack, while it waits
   std::vector<std::exception_ptr> failures_;
   std::size_t reported_ = 0;  // failures_[0, reported_) reached a caller or the handler
 };

@@ -1,5 +1,6 @@
 // task_group: waits for every child, keeps every failure, sticky cancellation.
 #include <memory>
+#include <optional>
 
 #include "structured_test.hpp"
 
@@ -372,3 +373,65 @@ TEST(TaskGroup, DestroyedOnAnotherSchedulerAfterItsJoinIsFine) {
 }
 
 }  // namespace
+
+// breaker case tg_destroy_while_joined: a group destroyed by its owner while another
+// fiber joins it. The joiner wakes with destroyed_while_waiting and never touches the
+// group again (it used to stay parked: the destructor's own wait took its wake-up
+// slot, and a later cancel had it read the freed group).
+TEST(TaskGroup, DestroyedWhileAnotherFiberJoinsWakesTheJoiner) {
+  hang_guard guard;
+  run_checked([] {
+    auto g = std::make_unique<weft::task_group>();
+    bool child_cancelled = false;
+    g->spawn([&] {
+      try {
+        weft::this_fiber::sleep_for(10s);
+      } catch (const weft::cancelled_error&) {
+        child_cancelled = true;
+        throw;
+      }
+    });
+    std::optional<weft::errc> joiner_got;
+    auto joiner = weft::spawn([&] {
+      try {
+        g->join();
+      } catch (const weft::error& e) {
+        joiner_got = static_cast<weft::errc>(e.code().value());
+      }
+    });
+    weft::this_fiber::yield();  // the joiner parks in join
+    g.reset();                  // cancels the child, waits for it, releases the joiner
+    joiner.join();
+    EXPECT_TRUE(child_cancelled);
+    ASSERT_TRUE(joiner_got.has_value());
+    EXPECT_EQ(*joiner_got, weft::errc::destroyed_while_waiting);
+  });
+}
+
+// The joiner was woken by the last child's end but has not run yet when the group
+// goes: it must not read the group either (ASan would see it).
+TEST(TaskGroup, DestroyedAfterItsLastChildWokeTheJoinerBeforeItRan) {
+  hang_guard guard;
+  run_checked([] {
+    auto g = std::make_unique<weft::task_group>();
+    weft::event go;
+    g->spawn([&] { go.wait(); });
+    std::optional<weft::errc> joiner_got;
+    bool joiner_returned = false;
+    auto joiner = weft::spawn([&] {
+      try {
+        g->join();
+        joiner_returned = true;
+      } catch (const weft::error& e) {
+        joiner_got = static_cast<weft::errc>(e.code().value());
+      }
+    });
+    weft::this_fiber::yield();  // the joiner parks in join
+    go.set();
+    weft::this_fiber::yield();  // the child ends and wakes the joiner, which is queued behind us
+    g.reset();
+    joiner.join();
+    EXPECT_FALSE(joiner_returned);
+    EXPECT_EQ(joiner_got, weft::errc::destroyed_while_waiting);
+  });
+}
