@@ -44,7 +44,8 @@ struct completed {
 
 // as_completed_set delivers results in the order the callables finish. Iterate it
 // with range-for, or call next(). Destroying it cancels the callables still running
-// and waits for them. Obtain one from as_completed().
+// and waits for them; failures that finished but were never taken go to the
+// unhandled exception handler. Obtain one from as_completed().
 template <class T>
 class as_completed_set {
  public:
@@ -96,10 +97,21 @@ class as_completed_set {
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
+  // undelivered_failures reports, once the group is gone (so that no child sends
+  // any more), the failures of callables that finished but were never taken: a
+  // loop left early must not lose them (gather's rule).
+  struct undelivered_failures {
+    channel<completed<T>>& done;
+    ~undelivered_failures() {
+      while (recv_result<completed<T>> c = done.try_recv()) detail::report_unless_cancellation(c->result.error());
+    }
+  };
+
   // Declared before the group: the children send into it until the group is gone.
   channel<completed<T>> done_{unbounded};
   std::optional<completed<T>> current_;
   std::size_t remaining_ = 0;
+  undelivered_failures undelivered_{done_};
   task_group group_;
 };
 

@@ -68,7 +68,10 @@ std::optional<std::pair<std::size_t, outcome<T>>> race(Range& fns, bool failures
           cancelled = true;
         } catch (...) {
         }
-        if (cancelled) return;  // a loser we cancelled, or the caller's cancellation
+        // A loser we cancelled, or the caller's cancellation (either way the group
+        // is cancelled by then): not a result. A cancelled_error of the callable's
+        // own (it joined a fiber someone cancelled) is a failure like any other.
+        if (cancelled && (winner || group.cancelled())) return;
         if (!failures_win || winner) {
           // Not a win: kept (first_success reports them all if nobody succeeds)
           // or, after the race is decided, handed to the unhandled handler.

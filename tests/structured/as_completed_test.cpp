@@ -52,6 +52,34 @@ TEST(AsCompleted, DeliversInCompletionOrder) {
   });
 }
 
+// breaker case as_completed_lost: a loop left early, after a callable failed but
+// before its outcome was taken: the failure is reported once (it used to vanish
+// with the set), and the cancelled callable is not reported at all.
+TEST(AsCompleted, FailureNotTakenWhenTheLoopIsLeftIsReported) {
+  hang_guard guard;
+  collect_reports reports;
+  run_checked([] {
+    weft::event failed;
+    std::vector<std::function<int()>> fns{[] { return 1; },
+                                          [&]() -> int {
+                                            failed.set();
+                                            throw boom("not taken");
+                                          },
+                                          [] {
+                                            weft::this_fiber::sleep_for(1h);
+                                            return 3;
+                                          }};
+    std::optional<weft::as_completed_set<int>> set;
+    set.emplace(fns);
+    EXPECT_EQ(set->next()->index, 0u);
+    failed.wait();
+    weft::this_fiber::yield();  // its outcome is sent as the fiber ends
+    set.reset();
+  });
+  ASSERT_EQ(reports.reported.size(), 1u);
+  EXPECT_NE(reports.reported[0].find("not taken"), std::string::npos) << reports.reported[0];
+}
+
 TEST(AsCompleted, CancellingTheCallerWhileIteratingCancelsTheRest) {
   hang_guard guard;
   run_checked([] {

@@ -125,3 +125,27 @@ TEST(FirstSuccess, LoserFailingInItsCancellationIsReportedAndTheRaceEnds) {
 }
 
 }  // namespace
+
+// breaker case first_success_empty: a callable that ends with a cancelled_error of
+// its own (it joined a fiber that someone cancelled), while neither the race nor the
+// caller cancelled anything, failed: first_success groups that failure (it used to
+// drop it and throw an exception_group of none), wait_any rethrows it.
+TEST(FirstSuccess, ACancelledErrorOfTheCallablesOwnIsAFailure) {
+  hang_guard guard;
+  run_checked([] {
+    auto joins_a_cancelled_fiber = [] {
+      auto f = weft::spawn([] { weft::this_fiber::sleep_for(1h); });
+      f.cancel();
+      f.join();  // rethrows f's cancelled_error
+    };
+    try {
+      weft::first_success(joins_a_cancelled_fiber);
+      ADD_FAILURE() << "first_success returned";
+    } catch (const weft::exception_group& eg) {
+      ASSERT_EQ(eg.exceptions().size(), 1u) << eg.what();
+      EXPECT_THROW(std::rethrow_exception(eg.exceptions()[0]), weft::cancelled_error);
+    }
+    EXPECT_THROW(weft::wait_any(joins_a_cancelled_fiber), weft::cancelled_error);
+    EXPECT_FALSE(weft::this_fiber::cancellation_requested());
+  });
+}
