@@ -52,7 +52,8 @@ auto to_thread(F&& fn, Args&&... args) -> std::invoke_result_t<std::decay_t<F>, 
 
 // set_to_thread_limit sets how many threads the pool may have (at least 1, else
 // weft::error(errc::invalid_argument)); to_thread_limit reads it. Lowering it lets
-// the threads above the limit finish their call and leave. Any thread.
+// the threads above the limit finish their call and leave; raising it starts
+// threads for the calls queued at the old limit. Any thread.
 inline void set_to_thread_limit(std::size_t threads) { detail::set_blocking_pool_limit(threads); }
 inline std::size_t to_thread_limit() noexcept { return detail::blocking_pool_limit(); }
 

@@ -91,6 +91,17 @@ void set_blocking_pool_limit(std::size_t threads) {
   std::lock_guard lock(p.mutex);
   p.limit = threads;
   p.work.notify_all();  // idle threads above the limit leave
+  // Raised: queued jobs that waited for the limit get threads now, as a submit
+  // would start them (a job may be waiting for another queued one to run).
+  while (p.threads < p.limit && p.queue.size() > p.idle) {
+    ++p.threads;
+    try {
+      start_thread();
+    } catch (...) {
+      --p.threads;  // the threads there are will take the jobs
+      break;
+    }
+  }
 }
 
 std::size_t blocking_pool_limit() noexcept {

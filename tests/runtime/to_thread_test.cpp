@@ -125,6 +125,25 @@ TEST(ToThread, SaturationQueuesAndAbandonedQueuedCallsNeverStart) {
   weft::set_to_thread_limit(previous);
 }
 
+// Raising the limit starts threads for the calls queued at the old one: here the
+// running call waits for the queued one (it used to wait until the next submit).
+TEST(ToThread, RaisingTheLimitStartsQueuedCalls) {
+  hang_guard guard;
+  const std::size_t previous = weft::to_thread_limit();
+  weft::set_to_thread_limit(1);
+  run_checked([] {
+    auto g = std::make_shared<gate>();
+    auto first = weft::spawn([g] { weft::to_thread([g] { g->wait(); }); });
+    weft::this_fiber::yield();  // first's call takes the only thread
+    auto second = weft::spawn([g] { weft::to_thread([g] { g->release(); }); });
+    weft::this_fiber::yield();  // second's call is queued behind it
+    weft::set_to_thread_limit(2);
+    first.join();  // returns only if the queued call ran meanwhile
+    second.join();
+  });
+  weft::set_to_thread_limit(previous);
+}
+
 TEST(ToThread, ManyCallsAtOnceAllComeBack) {
   hang_guard guard;
   run_checked([] {
