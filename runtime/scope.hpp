@@ -23,19 +23,22 @@
 // past expires at the first blocking call.
 //
 // Cleanup may block. Once a blocking call has thrown timeout_error (or
-// cancelled_error), the scopes the fiber is in at that moment no longer interrupt its
-// blocking calls for as long as that exception object lives: while it unwinds
-// through destructors, while a catch block handles it, until it is rethrown out of
-// them (`catch (...) { flush(); throw; }`). So a destructor that sleeps, sends a
-// goodbye or waits for an event runs to completion (asyncio's `finally: await ...`)
-// instead of throwing again, which during unwinding would call std::terminate; then
-// the original exception goes on. What still interrupts cleanup: a scope it opens
-// itself (`with_timeout(100ms, [&] { conn.write_all(bye); })`, the way to bound it),
-// a call's own deadline, and a new cancel() (catch that one inside a destructor).
-// When the exception is gone (caught and not rethrown), an expired scope fails the
-// next call again, as before; code that keeps an exception_ptr to it inside the
-// scope keeps the scope quiet until it lets go. The rule is per fiber: other
-// fibers' scopes are not affected.
+// cancelled_error), the scopes that had expired at that moment no longer interrupt
+// the fiber's blocking calls for as long as that exception object lives: while it
+// unwinds through destructors, while a catch block handles it, until it is rethrown
+// out of them (`catch (...) { flush(); throw; }`). While it unwinds (in a
+// destructor), the scopes that had not expired yet stay quiet as well: a throw there
+// would call std::terminate. So a destructor that sleeps, sends a goodbye or waits
+// for an event runs to completion (asyncio's `finally: await ...`); then the
+// original exception goes on. What still interrupts cleanup: a scope it opens itself
+// (`with_timeout(100ms, [&] { conn.write_all(bye); })`, the way to bound it), a
+// call's own deadline, a new cancel() (catch that one inside a destructor), and, in
+// a catch block or after it, an outer scope that expires meanwhile (a retry loop's
+// overall budget ends its back-off sleep, as asyncio's outer timeout does). When the
+// exception is gone (caught and not rethrown), an expired scope fails the next call
+// again, as before; code that keeps an exception_ptr to it inside the scope keeps
+// that scope quiet until it lets go. The rule is per fiber: other fibers' scopes are
+// not affected.
 //
 // Blocking in cleanup is safe for the C++ runtime's exception state too (for any
 // exception, not only weft's): each fiber has its own stack of exceptions being

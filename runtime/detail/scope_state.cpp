@@ -1,5 +1,6 @@
 #include <weft/runtime/detail/scope_state.hpp>
 
+#include <exception>
 #include <utility>
 
 #include <weft/runtime/detail/fiber_record.hpp>
@@ -30,26 +31,33 @@ class delivered_cancel final : public cancelled_error {
   std::shared_ptr<const void> token_;
 };
 
-// live_mask_cover: scopes numbered below it are masked; 0 when no mask is alive.
-// Drops the masks whose exception has gone.
-std::uint64_t live_mask_cover(fiber_record* self) noexcept {
+// live_mask: the newest mask whose exception is alive, or null. Drops the masks
+// whose exception has gone.
+const expiry_mask* live_mask(fiber_record* self) noexcept {
   while (self->masks_ && self->masks_->exception.expired()) self->masks_ = std::move(self->masks_->older);
-  return self->masks_ ? self->masks_->covers : 0;
+  return self->masks_.get();
 }
 
 }  // namespace
 
 time_point unmasked_scope_deadline(fiber_record* self) noexcept {
-  const std::uint64_t covered = live_mask_cover(self);
+  const expiry_mask* mask = live_mask(self);
+  // Unwinding (a destructor): a new expiry would throw into std::terminate, so every
+  // scope the exception came from stays quiet, not only the expired ones.
+  const bool unwinding = mask != nullptr && std::uncaught_exceptions() > 0;
   time_point earliest = no_deadline;
-  for (scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer)
-    if (s->number >= covered && s->deadline < earliest) earliest = s->deadline;
+  for (scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer) {
+    const bool masked =
+        mask != nullptr && s->number < mask->covers && (unwinding || s->deadline <= mask->delivered_at);
+    if (!masked && s->deadline < earliest) earliest = s->deadline;
+  }
   return earliest;
 }
 
 void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
   auto token = std::make_shared<const char>('\0');
-  self->masks_ = std::make_shared<expiry_mask>(expiry_mask{token, self->scopes_opened_, std::move(self->masks_)});
+  self->masks_ = std::make_shared<expiry_mask>(
+      expiry_mask{token, self->scopes_opened_, clock::now(), std::move(self->masks_)});
   if (timeout) throw delivered_timeout(std::move(token), call);
   throw delivered_cancel(std::move(token), call);
 }

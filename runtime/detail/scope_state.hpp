@@ -2,9 +2,9 @@
 // from being interrupted by the expiry or cancellation it is cleaning up after.
 //
 // The rule (runtime/scope.hpp says it for users): when a blocking call throws
-// timeout_error (a deadline scope expired) or cancelled_error, the deadline scopes
-// the fiber is in at that moment stop interrupting its blocking calls for as long as
-// that exception object is alive: while it propagates through destructors, while a
+// timeout_error (a deadline scope expired) or cancelled_error, deadline scopes the
+// fiber is in at that moment (which: below) stop interrupting its blocking calls for
+// as long as that exception object is alive: while it propagates through destructors, while a
 // catch block handles it, until it is rethrown past them or dropped. Scopes opened
 // after it (a with_timeout inside a destructor) still interrupt, a call's own
 // deadline still ends the call, and a new cancel() still counts. Once the exception
@@ -18,10 +18,19 @@
 // belongs to the fiber that it was thrown in, and lives exactly as long as somebody
 // is still handling it.
 //
+// Which scopes: those whose deadline had passed when the exception was thrown (the
+// expiry being cleaned up after, or one a cancellation came before) always; the
+// others only while the fiber unwinds (std::uncaught_exceptions() > 0: in a
+// destructor, where a throw would call std::terminate). So an outer scope that
+// expires later still interrupts a catch block, or code that keeps the exception in
+// an exception_ptr (a retry loop keeping its last error: asyncio's outer timeout
+// fires there too); until 2026-12-06 every scope the fiber was in stayed quiet.
+//
 // How: every scope is a scope_link on the fiber's own stack, numbered in the order
 // they were opened. A delivery throws an exception that holds a token (a
 // shared_ptr, so copies and exception_ptrs share it) and pushes an expiry_mask
-// with a weak reference to it, covering the scopes numbered below the next number.
+// with a weak reference to it, covering the scopes numbered below the next number
+// (those with a deadline past at the delivery, or all of them while unwinding).
 // scope_deadline_ stays the earliest deadline of all scopes (masks do not change it),
 // so a park looks at masks only when that deadline has passed, i.e. only in cleanup.
 #pragma once
@@ -42,12 +51,14 @@ struct scope_link {
   std::uint64_t number;  // fiber_record::scopes_opened_ when it was opened
 };
 
-// expiry_mask: scopes numbered below `covers` do not interrupt while `exception`
-// (the delivered exception's token) is alive. Newer masks cover at least what older
-// ones do, so only the newest live one matters.
+// expiry_mask: scopes numbered below `covers` whose deadline is at or before
+// `delivered_at` (all of them while the fiber unwinds) do not interrupt while
+// `exception` (the delivered exception's token) is alive. Newer masks cover at least
+// what older ones do, so only the newest live one matters.
 struct expiry_mask {
   std::weak_ptr<const void> exception;
   std::uint64_t covers;
+  time_point delivered_at;
   std::shared_ptr<expiry_mask> older;
 };
 

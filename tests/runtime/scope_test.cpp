@@ -409,6 +409,82 @@ TEST(ScopeCleanup, MaskEndsWithTheExceptionAndStaysInItsFiber) {
   });
 }
 
+// breaker cases scope_mask_retry / scope_mask_collector: a retry loop with a
+// per-attempt timeout inside an overall budget. The budget, not yet expired when an
+// attempt timed out, still ends the back-off: in the catch block, and after it
+// while the last error is kept in an exception_ptr (it used to stay quiet, and the
+// loop ran all its attempts, ~1 s against a 100 ms budget).
+TEST(ScopeCleanup, OuterScopeExpiringWhileAnInnerTimeoutIsHandledStillInterrupts) {
+  hang_guard guard;
+  run_checked([] {
+    for (const bool back_off_in_catch : {true, false}) {
+      SCOPED_TRACE(back_off_in_catch ? "back-off in the catch block" : "back-off after it, error kept");
+      int attempts = 0;
+      bool budget_ended_it = false;
+      try {
+        weft::with_timeout(100ms, [&] {
+          std::exception_ptr last;
+          for (int i = 0; i < 3; ++i) {
+            ++attempts;
+            try {
+              weft::with_timeout(20ms, [] { weft::this_fiber::sleep_for(10s); });
+              return;
+            } catch (const timeout_error&) {
+              if (back_off_in_catch)
+                weft::this_fiber::sleep_for(10s);
+              else
+                last = std::current_exception();
+            }
+            if (!back_off_in_catch) weft::this_fiber::sleep_for(10s);
+          }
+        });
+      } catch (const timeout_error&) {
+        budget_ended_it = true;
+      }
+      EXPECT_TRUE(budget_ended_it);
+      EXPECT_EQ(attempts, 1);
+    }
+  });
+}
+
+// While an inner timeout unwinds through a destructor that blocks, an outer scope
+// that expires meanwhile stays quiet (a throw there would end the program); the
+// inner timeout goes on, and the outer one fails the next call after it.
+TEST(ScopeCleanup, OuterScopeExpiringDuringUnwindingWaitsForTheDestructor) {
+  hang_guard guard;
+  run_checked([] {
+    bool cleanup_done = false;
+    bool next_call_timed_out = false;
+    struct slow_goodbye {
+      bool& done;
+      ~slow_goodbye() {
+        weft::this_fiber::sleep_for(40ms);  // the outer 20 ms scope expires meanwhile
+        done = true;
+      }
+    };
+    try {
+      weft::with_timeout(20ms, [&] {
+        try {
+          weft::with_timeout(5ms, [&] {
+            slow_goodbye g{cleanup_done};
+            weft::this_fiber::sleep_for(10s);
+          });
+        } catch (const timeout_error&) {
+        }
+        try {
+          weft::this_fiber::sleep_for(10s);
+        } catch (const timeout_error&) {
+          next_call_timed_out = true;
+          throw;
+        }
+      });
+    } catch (const timeout_error&) {
+    }
+    EXPECT_TRUE(cleanup_done);
+    EXPECT_TRUE(next_call_timed_out);
+  });
+}
+
 TEST(Scope, MisuseOutsideAFiber) {
   EXPECT_THROW(weft::deadline_scope(1s), weft::error);
   EXPECT_THROW(weft::shield([] {}), weft::error);
