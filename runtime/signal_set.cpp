@@ -13,8 +13,10 @@
 #include <utility>
 
 #include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/fd_wait.hpp>
+#include <weft/runtime/fiber.hpp>
 
 namespace weft {
 
@@ -93,9 +95,39 @@ void release(const sigset_t& signals) noexcept {
   ::pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
 }
 
+// block_and_acquire blocks `signals` in this thread and counts them in its table.
+void block_and_acquire(const sigset_t& signals) {
+  std::lock_guard lock(process_table);
+  sigset_t before;
+  if (const int e = ::pthread_sigmask(SIG_BLOCK, &signals, &before); e != 0)
+    throw std::system_error(e, std::generic_category(), "weft::signal_set: pthread_sigmask");
+  acquire(signals, before);
+}
+
+// The calling fiber's scheduler if it is a worker of a runtime of several (index
+// 1 and up), whose thread weft started with every signal blocked (quiet_thread.hpp):
+// a set there must manage the mask of scheduler 0's thread, the one thread of the
+// runtime that process-directed signals can reach.
+detail::scheduler* worker_scheduler() noexcept {
+  detail::scheduler* s = detail::this_fiber_scheduler;
+  return s != nullptr && s->group() != nullptr && s->index() != 0 ? s : nullptr;
+}
+
+// on_first_scheduler runs fn() in a fiber on scheduler 0 of the calling fiber's
+// runtime and waits for it, shielded: the block and the release it carries must not
+// be abandoned halfway by the caller's cancellation or deadline (a cancellation stays
+// pending for the caller's next blocking call). fn does not block, so the wait is
+// short. Throws errc::scheduler_stopped once scheduler 0 has begun to shut down.
+template <class F>
+auto on_first_scheduler(F fn) {
+  auto helper = spawn(spawn_options{.name = "weft::signal_set", .on = 0}, std::move(fn));
+  detail::shield_guard shield(detail::scheduler::require_fiber("weft::signal_set").running());
+  return helper.join();
+}
+
 }  // namespace
 
-signal_set::signal_set(std::initializer_list<int> signals) : thread_(this_thread_serial()) {
+signal_set::signal_set(std::initializer_list<int> signals) {
   sigemptyset(&signals_);
   for (int sig : signals) {
     if (sig == SIGKILL || sig == SIGSTOP)
@@ -103,17 +135,27 @@ signal_set::signal_set(std::initializer_list<int> signals) : thread_(this_thread
     if (sig <= 0 || sig >= NSIG || sigaddset(&signals_, sig) != 0)
       throw error(errc::invalid_argument, "weft::signal_set", std::to_string(sig) + " is not a signal number");
   }
-  sigset_t before;
-  {
-    std::lock_guard lock(process_table);
-    if (const int e = ::pthread_sigmask(SIG_BLOCK, &signals_, &before); e != 0)
-      throw std::system_error(e, std::generic_category(), "weft::signal_set: pthread_sigmask");
-    acquire(signals_, before);
+  if (detail::scheduler* worker = worker_scheduler()) {
+    detail::scheduler& first = worker->group()->at(0);
+    try {
+      thread_ = on_first_scheduler([this] {
+        block_and_acquire(signals_);
+        return this_thread_serial();
+      });
+    } catch (const error& e) {
+      if (e.code() != errc::scheduler_stopped) throw;
+      throw error(errc::scheduler_stopped, "weft::signal_set",
+                  "made on a worker scheduler, it needs scheduler 0 of the runtime, which is shutting down");
+    }
+    home_ = first.incarnation();
+  } else {
+    thread_ = this_thread_serial();
+    block_and_acquire(signals_);
   }
   fd_ = ::signalfd(-1, &signals_, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd_ < 0) {
     const int e = errno;
-    release(signals_);
+    release_mask();
     throw std::system_error(e, std::generic_category(), "weft::signal_set: signalfd");
   }
 }
@@ -122,12 +164,34 @@ signal_set::~signal_set() {
   if (destroyed_ != nullptr) *destroyed_ = true;  // a fiber waits: it wakes below and reports this
   watch_.reset();
   ::close(fd_);
-  if (thread_ != this_thread_serial()) {
+  release_mask();
+}
+
+void signal_set::release_mask() noexcept {
+  if (thread_ == this_thread_serial()) {
+    release(signals_);
+    return;
+  }
+  if (home_ == 0) {
     std::fputs("weft::signal_set: destroyed on another thread than the one that made it; "
                "its signals stay blocked in that thread\n", stderr);
     return;
   }
-  release(signals_);
+  // Made on a worker: the release belongs to scheduler 0's thread, reached from any
+  // fiber of the same runtime (the set may have been handed to another scheduler's
+  // fiber); not from a plain thread, another runtime, or once scheduler 0 no longer
+  // starts fibers (shutting down, or gone).
+  detail::scheduler* here = detail::this_fiber_scheduler;
+  if (here != nullptr && here->group() != nullptr && here->group()->at(0).incarnation() == home_) {
+    try {
+      on_first_scheduler([this]() noexcept { release(signals_); });
+      return;
+    } catch (...) {  // scheduler 0 is shutting down (or no stack for the fiber)
+    }
+  }
+  std::fputs("weft::signal_set: made on a worker scheduler and destroyed where scheduler 0 of its "
+             "runtime can no longer run the release (shutting down, gone, or another thread); "
+             "its signals stay blocked in scheduler 0's thread\n", stderr);
 }
 
 int signal_set::wait() { return *wait_until(no_deadline); }

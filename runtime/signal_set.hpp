@@ -9,6 +9,16 @@
 // thread that has it unblocked: create the set before starting other threads
 // (they inherit the mask), or block the signals in them too.
 //
+// A runtime of several schedulers (run_options::threads): the workers' threads
+// block every signal from the start (detail/quiet_thread.hpp), so the process's
+// signals reach only scheduler 0's thread (run()'s caller) and the program's own
+// threads. Blocking them on a worker would change nothing, and scheduler 0's
+// thread would still run their default action (for SIGTERM: the end of the
+// process). So a set made by a fiber on a worker blocks and counts its signals in
+// scheduler 0's thread instead, by a short fiber there that the maker waits for;
+// it receives the process-directed ones wherever it is waited on (a signal sent to
+// scheduler 0's thread alone, pthread_kill, stays pending there).
+//
 // The signal mask is restored per signal, not as a whole: each thread counts, per
 // signal number, its live sets that include it. A signal is unblocked again when the
 // last set of the thread that has it goes, unless it was blocked already when the
@@ -32,14 +42,18 @@
 
 namespace weft {
 
-// signal_set receives the signals it names on the thread that made it. Make, wait on
-// and destroy a set on one thread (any fiber of it, or outside weft::run).
+// signal_set receives the signals it names on the thread whose mask it manages: the
+// thread that made it, or scheduler 0's for a set made on a worker scheduler (see
+// above). Make, wait on and destroy a set on one thread (any fiber of it, or outside
+// weft::run); a set made on a worker may be destroyed by any fiber of its runtime.
 class signal_set {
  public:
-  // Blocks `signals` in this thread and opens the descriptor that receives them.
+  // Blocks `signals` in this thread (on a worker scheduler: in scheduler 0's thread,
+  // waiting shielded for it) and opens the descriptor that receives them.
   // Throws weft::error(errc::invalid_argument) for a number that is not a signal or
   // for SIGKILL / SIGSTOP (they cannot be caught), std::system_error
-  // (std::generic_category) if signalfd fails (EMFILE, ENOMEM, ...).
+  // (std::generic_category) if signalfd fails (EMFILE, ENOMEM, ...), and on a
+  // worker errc::scheduler_stopped once scheduler 0 is shutting down.
   signal_set(std::initializer_list<int> signals);
   // Closes the descriptor and unblocks each of its signals that no other live set
   // of this thread has, that was not blocked before and that no set of another
@@ -47,7 +61,11 @@ class signal_set {
   // those signals that nobody waited for are discarded first: unblocking them would
   // run their default action, which for most signals ends the process. Destroyed on
   // another thread than its own, it cannot reach its thread's mask: it says so on
-  // stderr and leaves its signals blocked there.
+  // stderr and leaves its signals blocked there. A set made on a worker is released
+  // on scheduler 0's thread by a fiber there, waited for shielded (a cancellation of
+  // the destroying fiber must not leave the signals blocked); from a plain thread,
+  // or once scheduler 0 has begun to shut down, it says so on stderr instead and the
+  // signals stay blocked in scheduler 0's thread.
   ~signal_set();
   signal_set(const signal_set&) = delete;
   signal_set& operator=(const signal_set&) = delete;
@@ -75,8 +93,15 @@ class signal_set {
   // destructor sets before it ends the registration, which wakes the waiter.
   std::optional<fd_watch> watch_;
   bool* destroyed_ = nullptr;
+  // release_mask undoes the constructor's block and count, on the thread that did
+  // them (see ~signal_set).
+  void release_mask() noexcept;
+
   sigset_t signals_;            // what this set counts in its thread's table
-  std::uint64_t thread_ = 0;    // the serial number of the thread that made it
+  std::uint64_t thread_ = 0;    // the serial number of the thread whose mask it manages
+  // Made on a worker: the incarnation of its runtime's scheduler 0, whose thread
+  // that is (0 otherwise); the release must be sent there.
+  std::uint64_t home_ = 0;
 };
 
 }  // namespace weft

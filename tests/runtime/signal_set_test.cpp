@@ -204,3 +204,164 @@ TEST(SignalSet, DestroyedWhileAFiberWaitsWakesItWithAnError) {
 }
 
 }  // namespace
+
+namespace {
+
+// A runtime of two schedulers: scheduler 1's thread blocks every signal from its
+// start, so a process-directed signal can only go to scheduler 0's thread (the
+// test's). A set made on scheduler 1 used to block SIGTERM on scheduler 1 only, and
+// the kill below ended the test binary (status 143). Each test here fails that way
+// if scheduler 0's thread does not block SIGTERM while a set has it.
+
+// on_first: whether `sig` is blocked in scheduler 0's thread, asked there.
+bool blocked_on_first(int sig) {
+  return weft::spawn({.on = 0}, [sig] { return blocked(sig); }).join();
+}
+
+// on_second runs fn in a fiber on scheduler 1 and returns its result.
+template <class F>
+auto on_second(F fn) {
+  return weft::spawn({.on = 1}, [fn = std::move(fn)] {
+           EXPECT_EQ(weft::this_fiber::scheduler_index(), 1u);
+           return fn();
+         })
+      .join();
+}
+
+// A hang_guard whose watchdog thread blocks SIGTERM: it inherits this thread's mask,
+// and with SIGTERM unblocked there the kernel could hand it the test's kill.
+std::unique_ptr<hang_guard> guard_blocking_sigterm() {
+  sigset_t term, previous;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &term, &previous);
+  auto guard = std::make_unique<hang_guard>();
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return guard;
+}
+
+TEST(SignalSetOnWorker, ReceivesTheProcessSignalThenASetOnSchedulerZeroStillWorks) {
+  const auto guard = guard_blocking_sigterm();
+  ASSERT_FALSE(blocked(SIGTERM));
+  run_checked(
+      [] {
+        weft::event made;
+        bool blocked_while_live = false;
+        auto waiter = weft::spawn({.on = 1}, [&] {
+          weft::signal_set set{SIGTERM};
+          made.set();
+          return set.wait_for(30s);  // destroyed here, on scheduler 1, after the signal
+        });
+        made.wait();
+        blocked_while_live = blocked(SIGTERM);  // this fiber runs on scheduler 0
+        ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+        EXPECT_EQ(waiter.join(), SIGTERM);
+        EXPECT_TRUE(blocked_while_live) << "scheduler 0's thread left SIGTERM to its default action";
+        EXPECT_FALSE(blocked(SIGTERM)) << "the worker's set left SIGTERM blocked on scheduler 0";
+
+        weft::signal_set again{SIGTERM};
+        ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+        EXPECT_EQ(again.wait_for(30s), SIGTERM);
+      },
+      threads(2));
+  EXPECT_FALSE(blocked(SIGTERM));
+}
+
+// Sets on both schedulers share SIGTERM: whichever goes first, the other still
+// receives it, and after the last one scheduler 0's thread has it unblocked again.
+TEST(SignalSetOnWorker, OverlappingSetsOnBothSchedulersGoInEitherOrder) {
+  const auto guard = guard_blocking_sigterm();
+  for (const bool worker_first : {true, false}) {
+    SCOPED_TRACE(worker_first ? "the worker's set goes first" : "scheduler 0's set goes first");
+    run_checked(
+        [worker_first] {
+          std::unique_ptr<weft::signal_set> worker, first;
+          on_second([&] { worker = std::make_unique<weft::signal_set>(std::initializer_list<int>{SIGTERM}); });
+          first = std::make_unique<weft::signal_set>(std::initializer_list<int>{SIGTERM, SIGUSR1});
+          // A second set on the worker: its thread's count goes up and down too.
+          on_second([] { weft::signal_set brief{SIGTERM}; });
+          EXPECT_TRUE(blocked_on_first(SIGTERM));
+          if (worker_first) {
+            on_second([&] { worker.reset(); });
+            EXPECT_TRUE(blocked_on_first(SIGTERM)) << "unblocked while scheduler 0's set has it";
+            ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+            EXPECT_EQ(first->wait_for(30s), SIGTERM);
+            first.reset();
+          } else {
+            first.reset();
+            EXPECT_TRUE(blocked_on_first(SIGTERM)) << "unblocked while the worker's set has it";
+            EXPECT_FALSE(blocked_on_first(SIGUSR1));
+            ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+            EXPECT_EQ(on_second([&] { return worker->wait_for(30s); }), SIGTERM);
+            on_second([&] { worker.reset(); });
+          }
+          EXPECT_FALSE(blocked_on_first(SIGTERM)) << "the last set left SIGTERM blocked on scheduler 0";
+        },
+        threads(2));
+    EXPECT_FALSE(blocked(SIGTERM));
+  }
+}
+
+// The fiber that destroys a worker's set has a cancellation pending: the release
+// on scheduler 0 is still waited for (not cut short, which would leave SIGTERM
+// blocked there, or throw from the destructor), and the cancellation is delivered
+// at the fiber's next blocking call.
+TEST(SignalSetOnWorker, ACancelledFiberStillRestoresSchedulerZerosMask) {
+  const auto guard = guard_blocking_sigterm();
+  run_checked(
+      [] {
+        weft::event made;
+        bool cancel_seen = false;
+        auto owner = weft::spawn({.on = 1}, [&] {
+          {
+            weft::signal_set set{SIGTERM};
+            made.set();
+            while (!weft::this_fiber::cancellation_requested()) std::this_thread::yield();
+            cancel_seen = true;
+          }
+          weft::this_fiber::check_cancelled();
+          ADD_FAILURE() << "the cancellation was lost";
+        });
+        made.wait();
+        EXPECT_TRUE(blocked(SIGTERM));
+        owner.cancel();
+        EXPECT_THROW(owner.join(), weft::cancelled_error);
+        EXPECT_TRUE(cancel_seen);
+        EXPECT_FALSE(blocked(SIGTERM)) << "the cancelled fiber's set left SIGTERM blocked on scheduler 0";
+      },
+      threads(2));
+}
+
+}  // namespace
+
+namespace {
+
+// main returns while a fiber on scheduler 1 still waits on its set: the shutdown
+// cancels it, and its set is destroyed while scheduler 0 shuts down too. That must
+// neither hang nor crash. Scheduler 0 usually refuses new fibers by then: the
+// release cannot run, and the set says so and leaves SIGTERM blocked there.
+TEST(SignalSetOnWorker, AWaitCancelledByTheShutdownEndsTheRun) {
+  const auto guard = guard_blocking_sigterm();
+  ::testing::internal::CaptureStderr();
+  run_checked(
+      [] {
+        weft::event made;
+        weft::spawn({.on = 1}, [&] {
+          weft::signal_set set{SIGTERM};
+          made.set();
+          set.wait();
+        }).detach();
+        made.wait();
+      },
+      threads(2));
+  const std::string said = ::testing::internal::GetCapturedStderr();
+  if (blocked(SIGTERM)) {
+    EXPECT_NE(said.find("its signals stay blocked in scheduler 0's thread"), std::string::npos) << said;
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    ::pthread_sigmask(SIG_UNBLOCK, &term, nullptr);  // for the tests after this one (nothing is pending)
+  }
+}
+
+}  // namespace
