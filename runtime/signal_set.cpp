@@ -179,18 +179,28 @@ void signal_set::release_mask() noexcept {
   }
   // Made on a worker: the release belongs to scheduler 0's thread, reached from any
   // fiber of the same runtime (the set may have been handed to another scheduler's
-  // fiber); not from a plain thread, another runtime, or once scheduler 0 no longer
-  // starts fibers (shutting down, or gone).
+  // fiber); not from a plain thread or another runtime.
   detail::scheduler* here = detail::this_fiber_scheduler;
   if (here != nullptr && here->group() != nullptr && here->group()->at(0).incarnation() == home_) {
+    bool stopped = false;
     try {
       on_first_scheduler([this]() noexcept { release(signals_); });
       return;
-    } catch (...) {  // scheduler 0 is shutting down (or no stack for the fiber)
+    } catch (const error& e) {
+      stopped = e.code() == errc::scheduler_stopped;
+    } catch (...) {  // no stack for the fiber
+    }
+    // Scheduler 0 is shutting down and starts no fiber: the usual end of a set
+    // whose waiter the shutdown cancelled. Its thread releases the signals once the
+    // runtime's last fiber is gone, before run() returns to its caller.
+    try {
+      const sigset_t signals = signals_;
+      if (stopped && here->group()->at_last_drain([signals]() noexcept { release(signals); })) return;
+    } catch (...) {  // no memory to keep it
     }
   }
   std::fputs("weft::signal_set: made on a worker scheduler and destroyed where scheduler 0 of its "
-             "runtime can no longer run the release (shutting down, gone, or another thread); "
+             "runtime can no longer run the release (gone, or another thread); "
              "its signals stay blocked in scheduler 0's thread\n", stderr);
 }
 

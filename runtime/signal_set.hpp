@@ -63,9 +63,10 @@ class signal_set {
   // another thread than its own, it cannot reach its thread's mask: it says so on
   // stderr and leaves its signals blocked there. A set made on a worker is released
   // on scheduler 0's thread by a fiber there, waited for shielded (a cancellation of
-  // the destroying fiber must not leave the signals blocked); from a plain thread,
-  // or once scheduler 0 has begun to shut down, it says so on stderr instead and the
-  // signals stay blocked in scheduler 0's thread.
+  // the destroying fiber must not leave the signals blocked); once scheduler 0 is
+  // shutting down (main returned, the shutdown cancels the waiter), by scheduler 0's
+  // thread after the runtime's last fiber, before run() returns. From a plain thread
+  // or another runtime it says so on stderr, and the signals stay blocked there.
   ~signal_set();
   signal_set(const signal_set&) = delete;
   signal_set& operator=(const signal_set&) = delete;

@@ -928,6 +928,7 @@ void scheduler::shut_down() {
   if (group_) {
     group_->member_drained();
     loop_until([&] { return group_->all_drained(); });
+    if (index_ == 0) group_->run_last_drain_work();  // no fiber of the runtime is left to add any
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <exception>
 #include <future>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <weft/runtime/detail/quiet_thread.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/placement.hpp>
+#include <weft/runtime/unhandled_exception.hpp>
 
 namespace weft::detail {
 namespace {
@@ -106,6 +108,30 @@ void scheduler_group::await_others_acting_on_deadlock() const noexcept {
   while (deadlock_acted_.load(std::memory_order_acquire) + 1 < members_.size() &&
          std::chrono::steady_clock::now() < give_up)
     std::this_thread::yield();
+}
+
+bool scheduler_group::at_last_drain(std::function<void()> fn) {
+  std::lock_guard lock(last_drain_mutex_);
+  if (last_drain_done_) return false;
+  last_drain_work_.push_back(std::move(fn));
+  return true;
+}
+
+void scheduler_group::run_last_drain_work() noexcept {
+  std::vector<std::function<void()>> work;
+  {
+    std::lock_guard lock(last_drain_mutex_);
+    last_drain_done_ = true;
+    work.swap(last_drain_work_);
+  }
+  for (auto& fn : work) {
+    try {
+      fn();
+    } catch (...) {
+      std::fprintf(stderr, "weft: work left for the end of the runtime's shutdown threw: %s\n",
+                   describe_exception(std::current_exception()).c_str());
+    }
+  }
 }
 
 void scheduler_group::member_drained() noexcept {

@@ -15,8 +15,10 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -91,6 +93,15 @@ class scheduler_group {
   void deadlock_acted() noexcept { deadlock_acted_.fetch_add(1, std::memory_order_acq_rel); }
   void await_others_acting_on_deadlock() const noexcept;
 
+  // at_last_drain: fn runs on member 0's thread at the end of its shutdown, once
+  // every member has no fiber left (scheduler::shut_down), for work that needs
+  // that thread when member 0 already refuses new fibers (a signal_set made on a
+  // worker and destroyed by the shutdown's cancellations releases scheduler 0's
+  // mask so). False, and fn dropped, once that moment has passed.
+  bool at_last_drain(std::function<void()> fn);
+  // run_last_drain_work: member 0's shut_down, after all_drained.
+  void run_last_drain_work() noexcept;
+
   // member_drained: a member has no fiber left; all_drained: every member.
   void member_drained() noexcept;
   bool all_drained() const noexcept {
@@ -116,6 +127,9 @@ class scheduler_group {
   std::atomic<std::size_t> next_{0};
   std::atomic<std::size_t> queued_{0};    // fibers in the members' steal queues
   std::atomic<std::size_t> sleepers_{0};  // members between before_sleep and after_sleep
+  std::mutex last_drain_mutex_;  // guards the two below
+  std::vector<std::function<void()>> last_drain_work_;
+  bool last_drain_done_ = false;
   bool first_drained_ = false;  // run()'s thread only
   bool stop_requested_ = false;  // run()'s thread only
 };
