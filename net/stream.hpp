@@ -22,9 +22,11 @@
 //     (the error_code form returns how many) and the rest were not: the message
 //     boundary is lost, so protocols should close the stream.
 //   - connect: the half-open socket is closed; nothing leaks.
-// Closing a stream (close(), destructor) wakes a fiber blocked in it with
-// errc::socket_closed. Streams are move-only and close their descriptor once; do
-// not move or destroy one while another fiber is blocked in it.
+// Closing a stream (close(), or destroying it) wakes a fiber blocked in it with
+// errc::socket_closed; that fiber touches nothing of the stream after its wait, so
+// destroying a stream another fiber is blocked in is safe. Streams are move-only and
+// close their descriptor once; do not move one while another fiber is blocked in it
+// (the waiter stays with the moved-from object).
 #pragma once
 
 #include <netinet/tcp.h>

@@ -51,7 +51,10 @@ class scheduler_handle {
 
   // submit(fn) runs fn in a new fiber of the scheduler and returns a future for its
   // result or exception (cancelled_error if the scheduler cancels it at shutdown,
-  // errc::scheduler_stopped if it had already finished). Thread-safe.
+  // errc::scheduler_stopped if it had already finished). Thread-safe. The future is
+  // a std::future, for plain threads: its get() blocks the whole thread, so a fiber
+  // of the same runtime that calls it stops its scheduler (for the scheduler that
+  // would run fn, for good). From a fiber, use weft::spawn({.on = i}, fn).join().
   template <class F>
   auto submit(F&& fn) const -> std::future<std::invoke_result_t<std::decay_t<F>>> {
     using result = std::invoke_result_t<std::decay_t<F>>;

@@ -80,22 +80,28 @@ struct default_case {
 // on_recv makes a receive case; fn(std::optional<T>) is optional.
 template <class T, class F = detail::no_handler>
 recv_case<T, F> on_recv(channel<T>& ch, F fn = {}) {
+  static_assert(std::is_invocable_v<F&, std::optional<T>&&>,
+                "weft::on_recv(ch, fn): fn must take the channel's std::optional<T> (the value, or "
+                "std::nullopt once the channel is closed and drained), e.g. [](std::optional<T> v) { ... }");
   return {&ch, std::move(fn)};
 }
 
 // on_send makes a send case; fn() is optional.
 template <class T, class F = detail::no_handler>
 send_case<T, F> on_send(channel<T>& ch, T& v, F fn = {}) {
+  static_assert(std::is_invocable_v<F&>, "weft::on_send(ch, v, fn): fn takes no argument (it runs once v is sent)");
   return {&ch, &v, std::nullopt, std::move(fn)};
 }
 template <class T, class F = detail::no_handler>
 send_case<T, F> on_send(channel<T>& ch, T&& v, F fn = {}) {
+  static_assert(std::is_invocable_v<F&>, "weft::on_send(ch, v, fn): fn takes no argument (it runs once v is sent)");
   return {&ch, nullptr, std::optional<T>(std::move(v)), std::move(fn)};
 }
 
 // on_default makes the case that runs when no other is ready (select never waits).
 template <class F>
 default_case<F> on_default(F fn) {
+  static_assert(std::is_invocable_v<F&>, "weft::on_default(fn): fn takes no argument");
   return {std::move(fn)};
 }
 
