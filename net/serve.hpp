@@ -72,7 +72,7 @@ struct serve_options {
   std::chrono::milliseconds shutdown_grace{5'000};
   // Called with each exception a handler lets escape (cancelled_error aside), in
   // that connection's fiber. Default: weft's unhandled exception handler
-  // ("weft: exception in fiber 'connection' (id 9) was never retrieved: ..."),
+  // ("weft: exception in fiber 9 \"connection\" was never retrieved: ..."),
   // except for a client that went away (connection reset, broken pipe, the end of
   // the stream, a deadline it let pass), which ends the connection quietly, as
   // http::serve does.

@@ -15,9 +15,10 @@ unhandled_exception_handler installed_handler;  // guarded by handler_mutex
 
 void print_to_stderr(fiber_id id, std::string_view name, std::exception_ptr error) {
   const std::string what = describe_exception(error);
-  std::fprintf(stderr, "weft: exception in fiber '%.*s' (id %llu) was never retrieved: %s\n",
-               static_cast<int>(name.size()), name.data(), static_cast<unsigned long long>(id),
-               what.c_str());
+  // The fiber as the deadlock and stack overflow reports name it: fiber 7 "worker".
+  const std::string quoted_name = name.empty() ? std::string() : " \"" + std::string(name) + "\"";
+  std::fprintf(stderr, "weft: exception in fiber %llu%s was never retrieved: %s\n",
+               static_cast<unsigned long long>(id), quoted_name.c_str(), what.c_str());
 }
 
 }  // namespace

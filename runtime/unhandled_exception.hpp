@@ -5,7 +5,7 @@
 // exception handler, which by default prints, like asyncio's "Task exception was
 // never retrieved":
 //
-//   weft: exception in fiber 'worker' (id 7) was never retrieved: <what()>
+//   weft: exception in fiber 7 "worker" was never retrieved: <what()>
 //
 // A fiber that ends by cancellation (cancelled_error) is not reported.
 #pragma once
