@@ -431,6 +431,6 @@ TEST(UnhandledExceptionDefault, PrintsToStderrWithName) {
     weft::this_fiber::yield();
   });
   const std::string err = testing::internal::GetCapturedStderr();
-  EXPECT_NE(err.find("'noisy'"), std::string::npos) << err;
+  EXPECT_NE(err.find("\"noisy\""), std::string::npos) << err;
   EXPECT_NE(err.find("never retrieved"), std::string::npos) << err;
 }
