@@ -75,6 +75,14 @@ cmake_build() {
 check "CMake find_package(weft)" cmake_build
 check "  weft::weft runs" runs_hello "$work/cmake/hello_shared"
 check "  weft::weft_static runs" runs_hello "$work/cmake/hello_static"
+# Without OpenSSL's development files, the shared library is still found and links.
+cmake_without_openssl() {
+  cmake -S "$src/tests/consumer" -B "$work/cmake-no-ssl" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=TRUE >/dev/null &&
+    cmake --build "$work/cmake-no-ssl" >/dev/null && [ ! -e "$work/cmake-no-ssl/hello_static" ]
+}
+check "CMake find_package(weft) without OpenSSL: weft::weft" cmake_without_openssl
+check "  runs" runs_hello "$work/cmake-no-ssl/hello_shared"
 
 meson_subproject() {
   local proj=$work/subproject
