@@ -26,9 +26,11 @@
 // cancelled_error), the scopes that had expired at that moment no longer interrupt
 // the fiber's blocking calls for as long as that exception object lives: while it
 // unwinds through destructors, while a catch block handles it, until it is rethrown
-// out of them (`catch (...) { flush(); throw; }`). While it unwinds (in a
-// destructor), the scopes that had not expired yet stay quiet as well: a throw there
-// would call std::terminate. So a destructor that sleeps, sends a goodbye or waits
+// out of them (`catch (...) { flush(); throw; }`). And while any exception unwinds
+// (in a destructor, where a throw would call std::terminate), every scope opened
+// before that unwinding began stays quiet, whatever is thrown: weft's exception or
+// the program's own (a catch block that turned the timeout into another
+// exception). So a destructor that sleeps, sends a goodbye or waits
 // for an event runs to completion (asyncio's `finally: await ...`); then the
 // original exception goes on. What still interrupts cleanup: a scope it opens itself
 // (`with_timeout(100ms, [&] { conn.write_all(bye); })`, the way to bound it), a
@@ -50,6 +52,7 @@
 #pragma once
 
 #include <chrono>
+#include <exception>
 #include <type_traits>
 #include <utility>
 
@@ -66,7 +69,7 @@ class deadline_scope {
   explicit deadline_scope(time_point deadline)
       : self_(detail::scheduler::require_fiber("weft::deadline_scope").running()),
         saved_(self_->scope_deadline_),
-        link_{deadline, self_->innermost_scope_, self_->scopes_opened_++} {
+        link_{deadline, self_->innermost_scope_, self_->scopes_opened_++, std::uncaught_exceptions()} {
     self_->innermost_scope_ = &link_;
     if (deadline < saved_) self_->set_scope_deadline(deadline);
   }

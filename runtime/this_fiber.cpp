@@ -1,5 +1,7 @@
 #include <weft/runtime/this_fiber.hpp>
 
+#include <exception>
+
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/error.hpp>
@@ -75,8 +77,9 @@ void check_cancelled_as(const char* call) {
   if (self->scope_deadline_ == no_deadline) return;
   const time_point now = clock::now();
   if (now < self->scope_deadline_) return;
-  // Expired, unless only scopes masked by a cleanup in progress have (scope_state.hpp).
-  if (!self->masks_ || unmasked_scope_deadline(self) <= now) throw_delivered(self, true, call);
+  // Expired, unless only scopes a cleanup in progress keeps quiet have (scope_state.hpp).
+  if ((!self->masks_ && std::uncaught_exceptions() == 0) || unmasked_scope_deadline(self) <= now)
+    throw_delivered(self, true, call);
 }
 
 }  // namespace weft::detail

@@ -82,6 +82,15 @@ task_group::~task_group() {
                    running_, waiter_saw_destroyed_ != nullptr ? " and a fiber joins it" : "");
       std::terminate();
     }
+    if (running_ > 0 && is_child(sched_->running())) [[unlikely]] {
+      // It would wait for its own end: report it instead of hanging for good (as
+      // fiber::join refuses a fiber's wait for itself).
+      std::fprintf(stderr,
+                   "weft::task_group destroyed by one of its own children (fiber %llu), which would wait "
+                   "for itself; destroy a group in the fiber that made it\n",
+                   static_cast<unsigned long long>(sched_->running()->id_));
+      std::terminate();
+    }
     release_joiner();
     if (running_ > 0) {
       cancel_children();
@@ -89,6 +98,12 @@ task_group::~task_group() {
     }
   }
   report_unreported();
+}
+
+bool task_group::is_child(const detail::fiber_record* f) const noexcept {
+  for (const fiber<void>& child : children_)
+    if (child.joinable() && child.id() == f->id_) return true;
+  return false;
 }
 
 void task_group::release_joiner() noexcept {

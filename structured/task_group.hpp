@@ -178,6 +178,8 @@ class task_group {
   // release_joiner (the destructor): a fiber in join, or woken from it and not yet
   // run, is told on its own stack that the group is gone, and woken.
   void release_joiner() noexcept;
+  // is_child: `f` is one of the group's children still running.
+  bool is_child(const detail::fiber_record* f) const noexcept;
   // wait_or_unwind is join's wait: on cancellation, cancel and await the children,
   // then throw the cancellation.
   void wait_or_unwind();

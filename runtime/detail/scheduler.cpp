@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <exception>
 #include <mutex>
 #include <string>
 #include <unordered_set>
@@ -362,9 +363,10 @@ wake_reason scheduler::park_attentive(park_token token, time_point deadline) noe
 // spin on past the scope's end). Otherwise the earlier of the two ends the park.
 wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexcept {
   fiber_record* self = token.fiber;
-  // Cleanup after a delivered timeout or cancellation: the scopes it masks do not
-  // count (scope_state.hpp), the others (opened since) still do.
-  const time_point scope = self->masks_ ? unmasked_scope_deadline(self) : self->scope_deadline_;
+  // Cleanup after a delivered timeout or cancellation, or any unwinding: the scopes
+  // it keeps quiet do not count (scope_state.hpp), the others (opened since) still do.
+  const time_point scope =
+      self->masks_ || std::uncaught_exceptions() > 0 ? unmasked_scope_deadline(self) : self->scope_deadline_;
   if (scope == no_deadline) return park_plain(token, deadline);
   if (scope <= clock::now()) {
     // Expired already: report it without suspending, unless a wake got in first.

@@ -42,13 +42,11 @@ const expiry_mask* live_mask(fiber_record* self) noexcept {
 
 time_point unmasked_scope_deadline(fiber_record* self) noexcept {
   const expiry_mask* mask = live_mask(self);
-  // Unwinding (a destructor): a new expiry would throw into std::terminate, so every
-  // scope the exception came from stays quiet, not only the expired ones.
-  const bool unwinding = mask != nullptr && std::uncaught_exceptions() > 0;
+  const int uncaught = std::uncaught_exceptions();
   time_point earliest = no_deadline;
   for (scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer) {
-    const bool masked =
-        mask != nullptr && s->number < mask->covers && (unwinding || s->deadline <= mask->delivered_at);
+    const bool masked = (mask != nullptr && s->number < mask->covers && s->deadline <= mask->delivered_at) ||
+                        s->uncaught_at_open < uncaught;  // opened before this unwinding began
     if (!masked && s->deadline < earliest) earliest = s->deadline;
   }
   return earliest;

@@ -19,12 +19,19 @@
 // is still handling it.
 //
 // Which scopes: those whose deadline had passed when the exception was thrown (the
-// expiry being cleaned up after, or one a cancellation came before) always; the
-// others only while the fiber unwinds (std::uncaught_exceptions() > 0: in a
-// destructor, where a throw would call std::terminate). So an outer scope that
-// expires later still interrupts a catch block, or code that keeps the exception in
-// an exception_ptr (a retry loop keeping its last error: asyncio's outer timeout
-// fires there too); until 2026-12-06 every scope the fiber was in stayed quiet.
+// expiry being cleaned up after, or one a cancellation came before). So an outer
+// scope that expires later still interrupts a catch block, or code that keeps the
+// exception in an exception_ptr (a retry loop keeping its last error: asyncio's
+// outer timeout fires there too); until 2026-12-06 every scope the fiber was in
+// stayed quiet.
+//
+// And while the fiber unwinds (a destructor run by a throw, where another throw
+// would call std::terminate), every scope opened before that unwinding began stays
+// quiet, whatever is being thrown: weft's exception or the program's own (a catch
+// block that turned a timeout_error into another exception, or any exception thrown
+// after a scope expired). A scope records std::uncaught_exceptions() when it opens;
+// one that recorded fewer than there are now was opened before the unwinding.
+// Scopes a destructor opens itself record the same count, and still interrupt.
 //
 // How: every scope is a scope_link on the fiber's own stack, numbered in the order
 // they were opened. A delivery throws an exception that holds a token (a
@@ -49,11 +56,13 @@ struct scope_link {
   time_point deadline;
   scope_link* outer;
   std::uint64_t number;  // fiber_record::scopes_opened_ when it was opened
+  int uncaught_at_open;  // std::uncaught_exceptions() then: fewer than now means
+                         // it was opened before the unwinding in progress began
 };
 
 // expiry_mask: scopes numbered below `covers` whose deadline is at or before
-// `delivered_at` (all of them while the fiber unwinds) do not interrupt while
-// `exception` (the delivered exception's token) is alive. Newer masks cover at least
+// `delivered_at` do not interrupt while `exception` (the delivered exception's
+// token) is alive. Newer masks cover at least
 // what older ones do, so only the newest live one matters.
 struct expiry_mask {
   std::weak_ptr<const void> exception;
@@ -63,7 +72,8 @@ struct expiry_mask {
 };
 
 // unmasked_scope_deadline is the earliest deadline among the scopes that may still
-// interrupt `self` (not covered by a live mask, not hidden by a shield).
+// interrupt `self` (not covered by a live mask, not opened before an unwinding in
+// progress, not hidden by a shield).
 time_point unmasked_scope_deadline(fiber_record* self) noexcept;
 
 // throw_masked_delivery throws timeout_error (`timeout`) or cancelled_error for

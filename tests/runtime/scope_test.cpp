@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <weft/runtime/scope.hpp>
@@ -482,6 +483,56 @@ TEST(ScopeCleanup, OuterScopeExpiringDuringUnwindingWaitsForTheDestructor) {
     }
     EXPECT_TRUE(cleanup_done);
     EXPECT_TRUE(next_call_timed_out);
+  });
+}
+
+// breaker cases scope_translated_unwind / scope_plain_unwind: a destructor that
+// blocks while the program's own exception unwinds past an expired scope (a catch
+// block turned the timeout into another exception; or the scope expired and then
+// the code threw) runs to completion, and that exception reaches the caller (a new
+// timeout thrown there used to end the program in std::terminate). A scope the
+// destructor opens itself still times out.
+TEST(ScopeCleanup, DestructorThatBlocksWhileTheProgramsOwnExceptionUnwindsPastAnExpiredScope) {
+  hang_guard guard;
+  run_checked([] {
+    struct sleeper {
+      int& finished;
+      bool& own_scope_timed_out;
+      ~sleeper() {
+        weft::this_fiber::sleep_for(5ms);
+        try {
+          weft::with_timeout(1ms, [] { weft::this_fiber::sleep_for(10s); });
+        } catch (const timeout_error&) {
+          own_scope_timed_out = true;
+        }
+        ++finished;
+      }
+    };
+    for (const bool translated : {true, false}) {
+      SCOPED_TRACE(translated ? "timeout translated in a catch block" : "thrown after the scope expired");
+      int finished = 0;
+      bool own_scope_timed_out = false;
+      std::string caught;
+      try {
+        weft::with_timeout(10ms, [&] {
+          sleeper s{finished, own_scope_timed_out};
+          if (translated) {
+            try {
+              weft::this_fiber::sleep_for(10s);
+            } catch (const timeout_error&) {
+              throw std::runtime_error("translated");
+            }
+          }
+          std::this_thread::sleep_for(15ms);  // the scope expires; no blocking call sees it
+          throw std::runtime_error("thrown");
+        });
+      } catch (const std::runtime_error& e) {
+        caught = e.what();
+      }
+      EXPECT_EQ(caught, translated ? "translated" : "thrown");
+      EXPECT_EQ(finished, 1);
+      EXPECT_TRUE(own_scope_timed_out);
+    }
   });
 }
 

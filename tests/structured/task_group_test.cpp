@@ -1,4 +1,6 @@
 // task_group: waits for every child, keeps every failure, sticky cancellation.
+#include <unistd.h>
+
 #include <memory>
 #include <optional>
 
@@ -434,4 +436,25 @@ TEST(TaskGroup, DestroyedAfterItsLastChildWokeTheJoinerBeforeItRan) {
     EXPECT_FALSE(joiner_returned);
     EXPECT_EQ(joiner_got, weft::errc::destroyed_while_waiting);
   });
+}
+
+// breaker case tg_destroy_from_child: a child that destroys its own group would wait
+// for its own end (the group waits for every child): it says so and terminates,
+// instead of hanging with no report.
+TEST(TaskGroupDeathTest, DestroyedByItsOwnChildTerminatesWithAMessage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        ::alarm(30);  // hang guard: a hang ends the child by SIGALRM, not by the message
+        weft::run([] {
+          auto g = std::make_unique<weft::task_group>();
+          weft::event done;
+          g->spawn([&] {
+            g.reset();
+            done.set();
+          });
+          done.wait();
+        });
+      },
+      "weft::task_group destroyed by one of its own children");
 }
