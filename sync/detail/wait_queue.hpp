@@ -255,36 +255,6 @@ template <class Parker>
 
 inline void acknowledge_abandon(const waiter& w) noexcept;  // below
 
-// settle_unserved is await_served's path for a park that a deadline, a cancellation
-// or the primitive's destruction ended: it re-locks to learn whether a waker served
-// `w` meanwhile, and otherwise unlinks it. Out of line and cold: the frame that
-// parked then keeps the throw that usually follows in its cold part, where the
-// unwinder reads little (bench/NOTES "weft/cancel_blocked and frames on the
-// unwinding path").
-template <class Lock, class Withdraw>
-[[gnu::cold, gnu::noinline]] wait_outcome settle_unserved(Lock& lock, wait_queue& q, waiter& w, wake_reason why,
-                                                          fiber_record* self, Withdraw& withdraw) noexcept {
-  lock.lock();
-  if (!w.queued) {  // served while our deadline or cancellation fired, or abandoned
-    lock.unlock();
-    if (abandoned(w)) [[unlikely]] {
-      if (why != wake_reason::cancelled) return wait_outcome::abandoned;
-      // Our cancellation ended the wait before the primitive went, so that is what
-      // the call reports: the children of a cancelled task group, unwinding past
-      // a channel their scope destroys, end cancelled, not failed.
-      acknowledge_abandon(w);
-      return wait_outcome::cancelled;
-    }
-    if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(self);
-    settle_relock(w);
-    return wait_outcome::served;
-  }
-  q.remove(&w);
-  withdraw();
-  lock.unlock();
-  return why == wake_reason::timed_out ? wait_outcome::timed_out : wait_outcome::cancelled;
-}
-
 // await_served parks until a waker serves `w` (queued with `token`), the deadline
 // passes or the fiber is cancelled. Call it with `lock` released. The token comes
 // from enqueue_waiter, in registers: reading it back from `w` after the unlock
@@ -303,12 +273,39 @@ template <class Parker, class Lock, class Withdraw = no_withdraw>
   std::optional<shield_guard> shield;
   if (!cancellable) [[unlikely]]
     shield.emplace(self);
-  const wake_reason why = s.park(token, deadline);
-  if (why == wake_reason::notified) [[likely]] {
-    settle_relock(w);  // only our waker holds the token
-    return wait_outcome::served;
+  wait_outcome outcome = wait_outcome::served;
+  for (;;) {
+    const wake_reason why = s.park(token, deadline);
+    if (why == wake_reason::notified) [[likely]] {
+      settle_relock(w);  // only our waker holds the token
+      break;
+    }
+    lock.lock();
+    if (!w.queued) {  // served while our deadline or cancellation fired, or abandoned
+      lock.unlock();
+      if (abandoned(w)) [[unlikely]] {
+        if (why != wake_reason::cancelled) {
+          outcome = wait_outcome::abandoned;
+          break;
+        }
+        // Our cancellation ended the wait before the primitive went, so that is what
+        // the call reports: the children of a cancelled task group, unwinding past
+        // a channel their scope destroys, end cancelled, not failed.
+        acknowledge_abandon(w);
+        outcome = wait_outcome::cancelled;
+        break;
+      }
+      if (why == wake_reason::cancelled) scheduler::keep_cancel_pending(self);
+      settle_relock(w);
+      break;
+    }
+    q.remove(&w);
+    withdraw();
+    lock.unlock();
+    outcome = why == wake_reason::timed_out ? wait_outcome::timed_out : wait_outcome::cancelled;
+    break;
   }
-  return settle_unserved(lock, q, w, why, self, withdraw);
+  return outcome;
 }
 
 // block_on is the whole wait: call it with `lock` held; it returns with it released.
