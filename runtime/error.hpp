@@ -100,6 +100,10 @@ class cancelled_error : public error {
  public:
   cancelled_error();
   explicit cancelled_error(const char* call);  // null: no call named
+
+ protected:
+  // what() "<call>: <why>", for a cancellation with a cause of its own (a deadline).
+  cancelled_error(const char* call, std::string_view why);
 };
 
 // timeout_error ends a call that produces something (net/ I/O, a deadline scope)

@@ -13,9 +13,18 @@
 // A deadline scope gives every blocking call of this fiber inside it (sleep,
 // channel, lock, socket, join, select, ...) the scope's deadline, or the call's own
 // if that comes first. When the scope's deadline passes, the call it is in, and every
-// later one inside the scope, throws weft::timeout_error, so the code unwinds
-// through its destructors (closing sockets, unlocking, releasing permits) and the
-// code outside can tell a timeout from a cancellation (cancelled_error). A call's
+// later one inside the scope, throws, so the code unwinds through its destructors
+// (closing sockets, unlocking, releasing permits), and the code outside gets
+// weft::timeout_error, told apart from a cancellation (cancelled_error). What the
+// code inside sees differs by form:
+//   - with_timeout / with_deadline / wait_for (the form to prefer): a cancelled_error
+//     (asyncio.timeout(), Trio's fail_after), which with_timeout turns into
+//     timeout_error as it leaves. So a `catch (timeout_error&)` inside it, a retry
+//     loop's around each attempt, catches only the attempts' own timeouts, never the
+//     overall budget's: that one always ends the loop.
+//   - a deadline_scope object has no exit that could do that: the call itself throws
+//     timeout_error.
+// Nested, the outermost expired scope decides. A call's
 // own `_for`/`_until` deadline still reports as that call documents (false, a
 // status). Scopes nest; the earliest deadline rules. Scopes belong to one fiber and
 // must end in the order they began (they are RAII objects, so they do). A deadline
@@ -63,16 +72,14 @@
 
 namespace weft {
 
+namespace detail {
+class timeout_block;
+}
+
 class deadline_scope {
  public:
   // Throws errc::not_in_fiber outside a fiber.
-  explicit deadline_scope(time_point deadline)
-      : self_(detail::scheduler::require_fiber("weft::deadline_scope").running()),
-        saved_(self_->scope_deadline_),
-        link_{deadline, self_->innermost_scope_, self_->scopes_opened_++, std::uncaught_exceptions()} {
-    self_->innermost_scope_ = &link_;
-    if (deadline < saved_) self_->set_scope_deadline(deadline);
-  }
+  explicit deadline_scope(time_point deadline) : deadline_scope(deadline, false, "weft::deadline_scope") {}
   template <class Rep, class Period>
   explicit deadline_scope(std::chrono::duration<Rep, Period> d) : deadline_scope(deadline_after(d)) {}
   ~deadline_scope() {
@@ -88,20 +95,58 @@ class deadline_scope {
   bool expired() const { return clock::now() >= link_.deadline; }
 
  private:
+  friend class detail::timeout_block;
+  deadline_scope(time_point deadline, bool exits_as_timeout, const char* call)
+      : self_(detail::scheduler::require_fiber(call).running()),
+        saved_(self_->scope_deadline_),
+        link_{deadline, self_->innermost_scope_, self_->scopes_opened_++, std::uncaught_exceptions(),
+              exits_as_timeout} {
+    self_->innermost_scope_ = &link_;
+    if (deadline < saved_) self_->set_scope_deadline(deadline);
+  }
+
   detail::fiber_record* self_;
   time_point saved_;  // the enclosing scopes' deadline, restored at the end
   detail::scope_link link_;  // this scope in the fiber's stack of scopes
 };
 
-// with_deadline(t, fn) runs fn() inside a deadline_scope(t) and returns its result;
-// with_timeout(d, fn) and wait_for(d, fn) (asyncio's name) do it for a duration of
-// any type (weft::deadline_after: hours::max() never expires, zero or negative has
-// expired already). Throws what fn throws: timeout_error when the deadline ended a
-// blocking call inside it; errc::not_in_fiber outside a fiber.
+namespace detail {
+// timeout_block: with_deadline's scope, whose expiry reaches the code inside as a
+// scope_cancelled (scope_state.hpp) and leaves it as timeout_error (leave).
+class timeout_block {
+ public:
+  explicit timeout_block(time_point deadline) : scope_(deadline, true, "weft::with_timeout") {}
+  // leave: `e` unwinds out of this block; throws timeout_error if `e` is this
+  // block's own expiry, rethrows `e` otherwise.
+  [[noreturn]] void leave(const scope_cancelled& e) const {
+    if (e.from(scope_.self_, scope_.link_.number)) e.throw_timeout();
+    throw;
+  }
+
+ private:
+  deadline_scope scope_;
+};
+}  // namespace detail
+
+// with_deadline(t, fn) runs fn() with deadline t for every blocking call in it and
+// returns fn's result; with_timeout(d, fn) and wait_for(d, fn) (asyncio's name) do
+// it for a duration of any type (weft::deadline_after: hours::max() never expires,
+// zero or negative has expired already). When the deadline passes, the blocking call
+// fn is in, and every later one in it, throws cancelled_error (as in asyncio.timeout()
+// and Trio's fail_after: the code inside sees a cancellation, so that its own
+// `catch (timeout_error&)`, a retry loop's around each attempt, cannot swallow an
+// outer budget's expiry); as it leaves fn, with_deadline throws timeout_error
+// instead, naming the call that was waiting. Throws what fn throws otherwise;
+// errc::not_in_fiber outside a fiber. Nested, the outermost expired one wins: an
+// inner with_timeout lets an outer one's expiry pass as the cancellation it is.
 template <class F>
 decltype(auto) with_deadline(time_point deadline, F&& fn) {
-  deadline_scope scope(deadline);
-  return std::forward<F>(fn)();
+  detail::timeout_block block(deadline);
+  try {
+    return std::forward<F>(fn)();
+  } catch (const detail::scope_cancelled& e) {
+    block.leave(e);
+  }
 }
 template <class Rep, class Period, class F>
 decltype(auto) with_timeout(std::chrono::duration<Rep, Period> d, F&& fn) {
@@ -129,7 +174,8 @@ class shield_scope {
 // shield(fn) runs fn() so that cancellation cannot interrupt it (asyncio.shield).
 // A cancellation that arrives meanwhile is delivered when fn returns: shield then
 // throws cancelled_error instead of returning (fn's result is dropped, its work is
-// done); likewise timeout_error if an enclosing deadline scope expired meanwhile.
+// done); likewise what an enclosing scope's expiry throws (above), if one expired
+// meanwhile.
 // If fn throws, its exception propagates and the cancellation stays pending.
 template <class F>
 decltype(auto) shield(F&& fn) {

@@ -38,24 +38,52 @@ const expiry_mask* live_mask(fiber_record* self) noexcept {
   return self->masks_.get();
 }
 
+// interrupts: scope `s` may interrupt its fiber now: it is not covered by the live
+// `mask` and was not opened before the unwinding in progress began.
+bool interrupts(const scope_link* s, const expiry_mask* mask, int uncaught) noexcept {
+  const bool masked = mask != nullptr && s->number < mask->covers && s->deadline <= mask->delivered_at;
+  return !masked && s->uncaught_at_open >= uncaught;
+}
+
+// outermost_expired: the outermost scope of `self` that has expired at `now` and may
+// interrupt it (the one an expiry unwinds to), or null.
+const scope_link* outermost_expired(fiber_record* self, time_point now) noexcept {
+  const expiry_mask* mask = live_mask(self);
+  const int uncaught = std::uncaught_exceptions();
+  const scope_link* found = nullptr;
+  for (const scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer)
+    if (s->deadline <= now && interrupts(s, mask, uncaught)) found = s;
+  return found;
+}
+
 }  // namespace
 
 time_point unmasked_scope_deadline(fiber_record* self) noexcept {
   const expiry_mask* mask = live_mask(self);
   const int uncaught = std::uncaught_exceptions();
   time_point earliest = no_deadline;
-  for (scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer) {
-    const bool masked = (mask != nullptr && s->number < mask->covers && s->deadline <= mask->delivered_at) ||
-                        s->uncaught_at_open < uncaught;  // opened before this unwinding began
-    if (!masked && s->deadline < earliest) earliest = s->deadline;
-  }
+  for (scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer)
+    if (s->deadline < earliest && interrupts(s, mask, uncaught)) earliest = s->deadline;
   return earliest;
 }
 
+scope_cancelled::scope_cancelled(std::shared_ptr<const void> token, const char* call, const fiber_record* fiber,
+                                 std::uint64_t scope)
+    : cancelled_error(call, "the deadline of an enclosing weft::with_timeout passed"),
+      token_(std::move(token)),
+      call_(call),
+      fiber_(fiber),
+      scope_(scope) {}
+
+void scope_cancelled::throw_timeout() const { throw delivered_timeout(token_, call_); }
+
 void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
+  const time_point now = clock::now();
+  const scope_link* expired = timeout ? outermost_expired(self, now) : nullptr;  // before the new mask
   auto token = std::make_shared<const char>('\0');
-  self->masks_ = std::make_shared<expiry_mask>(
-      expiry_mask{token, self->scopes_opened_, clock::now(), std::move(self->masks_)});
+  self->masks_ = std::make_shared<expiry_mask>(expiry_mask{token, self->scopes_opened_, now, std::move(self->masks_)});
+  if (expired != nullptr && expired->exits_as_timeout)
+    throw scope_cancelled(std::move(token), call, self, expired->number);
   if (timeout) throw delivered_timeout(std::move(token), call);
   throw delivered_cancel(std::move(token), call);
 }

@@ -46,6 +46,7 @@
 #include <memory>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/error.hpp>
 
 namespace weft::detail {
 
@@ -58,6 +59,34 @@ struct scope_link {
   std::uint64_t number;  // fiber_record::scopes_opened_ when it was opened
   int uncaught_at_open;  // std::uncaught_exceptions() then: fewer than now means
                          // it was opened before the unwinding in progress began
+  bool exits_as_timeout;  // with_deadline's scope: its expiry is a scope_cancelled
+                          // inside it, turned into timeout_error as it leaves
+};
+
+// scope_cancelled is what the blocking calls inside a with_deadline / with_timeout /
+// wait_for throw once its deadline has passed: a cancelled_error, as asyncio's
+// CancelledError inside asyncio.timeout(), so that the code inside cannot mistake it
+// for a timeout of its own (a retry loop's `catch (timeout_error&)` around each
+// attempt lets the overall budget's expiry through). with_deadline catches the one
+// that names its scope and throws timeout_error instead (throw_timeout), naming the
+// same call and keeping the mask (below) alive. A deadline_scope object has no exit
+// it could do that at: its expiry is a timeout_error from the call itself.
+class scope_cancelled final : public cancelled_error {
+ public:
+  scope_cancelled(std::shared_ptr<const void> token, const char* call, const fiber_record* fiber,
+                  std::uint64_t scope);
+  // from: this is the expiry of scope number `scope` of `fiber`.
+  bool from(const fiber_record* fiber, std::uint64_t scope) const noexcept {
+    return fiber == fiber_ && scope == scope_;
+  }
+  // throw_timeout throws the timeout_error that leaves the scope.
+  [[noreturn]] void throw_timeout() const;
+
+ private:
+  std::shared_ptr<const void> token_;  // the mask's token (below), shared with the timeout_error
+  const char* call_;
+  const fiber_record* fiber_;
+  std::uint64_t scope_;
 };
 
 // expiry_mask: scopes numbered below `covers` whose deadline is at or before
@@ -76,9 +105,12 @@ struct expiry_mask {
 // progress, not hidden by a shield).
 time_point unmasked_scope_deadline(fiber_record* self) noexcept;
 
-// throw_masked_delivery throws timeout_error (`timeout`) or cancelled_error for
-// `self`, which is inside a scope, and masks the scopes it is in while the thrown
-// exception lives (see above). Callers go through throw_delivered (scheduler.hpp).
+// throw_masked_delivery throws what an expiry (`timeout`) or a cancellation reports
+// for `self`, which is inside a scope, and masks the scopes it is in while the thrown
+// exception lives (see above). An expiry is a timeout_error, or a scope_cancelled
+// when the outermost expired scope is a with_deadline's (as in Trio, the outermost
+// expired scope is the one the exception unwinds to). Callers go through
+// throw_delivered (scheduler.hpp).
 [[noreturn, gnu::cold]] void throw_masked_delivery(fiber_record* self, bool timeout, const char* call);
 
 }  // namespace weft::detail

@@ -57,6 +57,69 @@ TEST(Scope, ExpiredScopeFailsEveryLaterCallInsideIt) {
   });
 }
 
+// Inside with_timeout its expiry is a cancelled_error (asyncio.timeout, Trio's
+// fail_after), so a retry loop's `catch (timeout_error&)` around each attempt
+// cannot swallow the overall budget's: breaker case scope_retry_outer_in_attempt,
+// whose loop never ended when the budget expired during an attempt.
+TEST(Scope, RetryLoopEndsWhenItsBudgetExpiresDuringAnAttempt) {
+  hang_guard guard;
+  run_checked([] {
+    int attempts = 0;
+    int timed_out_attempts = 0;
+    const auto start = weft::clock::now();
+    EXPECT_THROW(weft::with_timeout(45ms,
+                                    [&] {
+                                      for (; attempts < 50; ++attempts) {
+                                        try {
+                                          weft::with_timeout(10ms, [] { weft::this_fiber::sleep_for(1s); });
+                                        } catch (const timeout_error&) {
+                                          ++timed_out_attempts;
+                                          weft::this_fiber::sleep_for(30ms);  // back-off
+                                        }
+                                      }
+                                    }),
+                 timeout_error);
+    EXPECT_EQ(attempts, 1);  // the first back-off ends at 40 ms, the second attempt at 45 ms
+    EXPECT_EQ(timed_out_attempts, 1);
+    EXPECT_LT(weft::clock::now() - start, 5s);  // hang guard
+  });
+}
+
+// Nested, the outermost expired scope decides: a deadline_scope object (no exit to
+// turn anything at) makes the call throw timeout_error, which an inner with_timeout
+// lets through; a with_timeout around an expired deadline_scope reaches the code
+// inside as a cancellation and leaves as timeout_error.
+TEST(Scope, OutermostExpiredScopeDecidesWhatTheCallThrows) {
+  hang_guard guard;
+  run_checked([] {
+    {
+      weft::deadline_scope outer(5ms);
+      EXPECT_THROW(weft::with_timeout(10s, [] { weft::this_fiber::sleep_for(1s); }), timeout_error);
+    }
+    bool cancelled_inside = false;
+    EXPECT_THROW(weft::with_timeout(5ms,
+                                    [&] {
+                                      weft::deadline_scope inner(5ms);
+                                      try {
+                                        weft::this_fiber::sleep_for(1s);
+                                      } catch (const weft::cancelled_error&) {
+                                        cancelled_inside = true;
+                                        throw;
+                                      }
+                                    }),
+                 timeout_error);
+    EXPECT_TRUE(cancelled_inside);
+    // The inner one alone expired: it is the inner call's timeout_error, which the
+    // outer with_timeout lets through unchanged.
+    EXPECT_THROW(weft::with_timeout(10s,
+                                    [] {
+                                      weft::deadline_scope inner(5ms);
+                                      weft::this_fiber::sleep_for(1s);
+                                    }),
+                 timeout_error);
+  });
+}
+
 // A scope past its deadline expires at a call whose own deadline is past or "due at
 // once" too: a polling loop of sleep_for(0) inside with_timeout used to spin on.
 TEST(Scope, ExpiredScopeEndsCallsThatAreDueAtOnce) {
@@ -288,21 +351,21 @@ TEST(ScopeCleanup, DestructorThatReceivesAndWaitsWhileACancelUnwinds) {
   });
 }
 
-// A catch block is cleanup too: it may block, then rethrow; the caller gets the very
-// exception the scope's expiry threw.
+// A catch block is cleanup too: it may block, then rethrow. Inside with_timeout the
+// expiry is a cancelled_error; the caller gets timeout_error naming the same call.
 TEST(ScopeCleanup, CatchBlockThatBlocksThenRethrows) {
   hang_guard guard;
   run_checked([] {
-    const void* thrown = nullptr;
-    const void* caught = nullptr;
     bool handler_finished = false;
+    std::string inside;
+    std::string outside;
     weft::channel<int> ch(1);
     try {
       weft::with_timeout(10ms, [&] {
         try {
           weft::this_fiber::sleep_for(10s);
-        } catch (const timeout_error& e) {
-          thrown = &e;
+        } catch (const weft::cancelled_error& e) {
+          inside = e.what();
           weft::this_fiber::sleep_for(15ms);
           EXPECT_EQ(ch.send_for(1, 1s), weft::channel_status::ok);
           EXPECT_EQ(ch.recv(), 1);
@@ -311,11 +374,11 @@ TEST(ScopeCleanup, CatchBlockThatBlocksThenRethrows) {
         }
       });
     } catch (const timeout_error& e) {
-      caught = &e;
+      outside = e.what();
     }
     EXPECT_TRUE(handler_finished);
-    EXPECT_NE(caught, nullptr);
-    EXPECT_EQ(caught, thrown);
+    EXPECT_EQ(inside, "weft::this_fiber::sleep_for: the deadline of an enclosing weft::with_timeout passed");
+    EXPECT_EQ(outside, "weft::this_fiber::sleep_for: deadline passed");
   });
 }
 
@@ -474,7 +537,7 @@ TEST(ScopeCleanup, OuterScopeExpiringDuringUnwindingWaitsForTheDestructor) {
         }
         try {
           weft::this_fiber::sleep_for(10s);
-        } catch (const timeout_error&) {
+        } catch (const weft::cancelled_error&) {  // the outer with_timeout's expiry, inside it
           next_call_timed_out = true;
           throw;
         }
@@ -519,7 +582,7 @@ TEST(ScopeCleanup, DestructorThatBlocksWhileTheProgramsOwnExceptionUnwindsPastAn
           if (translated) {
             try {
               weft::this_fiber::sleep_for(10s);
-            } catch (const timeout_error&) {
+            } catch (const weft::cancelled_error&) {  // the expiry, inside with_timeout
               throw std::runtime_error("translated");
             }
           }
