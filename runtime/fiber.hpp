@@ -108,7 +108,12 @@ class fiber {
 
   // cancel() asks the fiber to stop: the blocking call it is parked in (or the next
   // one it makes) throws weft::cancelled_error. Once per cancel(); no effect on a
-  // fiber that has finished.
+  // fiber that has finished. A fiber cancelled before it started still starts, and
+  // runs up to its first blocking call (or check_cancelled()), which throws: unlike
+  // an asyncio task cancelled before its first step, its body always runs, so the
+  // RAII bookkeeping it sets up first (a guard that settles a count, releases a
+  // slot) always runs too. A body that must not begin its work checks
+  // this_fiber::check_cancelled() first.
   void cancel() const {
     auto* s = checked("weft::fiber::cancel");
     if (!s->done_.load(std::memory_order_acquire)) detail::scheduler::cancel(s);
