@@ -11,6 +11,7 @@
 #include <weft/net/read_buffer.hpp>
 #include <weft/http/detail/parser.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/detail/scope_state.hpp>
 #include <weft/runtime/error.hpp>
 
 namespace weft::http {
@@ -276,15 +277,26 @@ response client::post(std::string_view url_text, std::string body, headers field
 
 // The call keeps the state alive, not the client: the client may be destroyed
 // meanwhile (see state_).
+// A cancellation, or an enclosing scope's expiry, names the request the user made,
+// not the read or connect it came in (rethrow_naming); the request's own deadline
+// does already (throw_timeout).
 response client::send(const request_builder& r, net::deadline d) {
   const std::shared_ptr<state> keep = state_;
-  return keep->exchange(r.url(), r.request(), nullptr, d.at);
+  try {
+    return keep->exchange(r.url(), r.request(), nullptr, d.at);
+  } catch (const weft::error&) {
+    weft::detail::rethrow_naming("weft::http::client " + r.request().method + " " + r.url().to_string());
+  }
 }
 
 response client::send(const request_builder& r, const std::function<void(std::string_view)>& on_body,
                       net::deadline d) {
   const std::shared_ptr<state> keep = state_;
-  return keep->exchange(r.url(), r.request(), &on_body, d.at);
+  try {
+    return keep->exchange(r.url(), r.request(), &on_body, d.at);
+  } catch (const weft::error&) {
+    weft::detail::rethrow_naming("weft::http::client " + r.request().method + " " + r.url().to_string());
+  }
 }
 
 response client::state::exchange(const url& first, const request& first_request,

@@ -87,10 +87,10 @@ const char* error::what() const noexcept { return what_.get(); }
 cancelled_error::cancelled_error() : error(errc::cancelled) {}
 cancelled_error::cancelled_error(const char* call)
     : error(errc::cancelled, std::string_view(call != nullptr ? call : ""), std::string_view{}) {}
-cancelled_error::cancelled_error(const char* call, std::string_view why)
-    : error(errc::cancelled, std::string_view(call != nullptr ? call : ""), why) {}
+cancelled_error::cancelled_error(std::string_view call, std::string_view why) : error(errc::cancelled, call, why) {}
 timeout_error::timeout_error() : error(errc::timed_out) {}
 timeout_error::timeout_error(const char* call)
     : error(errc::timed_out, std::string_view(call != nullptr ? call : ""), std::string_view{}) {}
+timeout_error::timeout_error(std::string_view call, std::string_view why) : error(errc::timed_out, call, why) {}
 
 }  // namespace weft

@@ -101,9 +101,11 @@ class cancelled_error : public error {
   cancelled_error();
   explicit cancelled_error(const char* call);  // null: no call named
 
+
  protected:
-  // what() "<call>: <why>", for a cancellation with a cause of its own (a deadline).
-  cancelled_error(const char* call, std::string_view why);
+  // what() "<call>: <why>" (empty why: the code's message), for a call name that is
+  // not a static string, or a cancellation with a cause of its own (a deadline).
+  cancelled_error(std::string_view call, std::string_view why);
 };
 
 // timeout_error ends a call that produces something (net/ I/O, a deadline scope)
@@ -114,6 +116,9 @@ class timeout_error : public error {
  public:
   timeout_error();
   explicit timeout_error(const char* call);  // null: no call named
+
+ protected:
+  timeout_error(std::string_view call, std::string_view why);  // as cancelled_error's
 };
 
 }  // namespace weft

@@ -47,6 +47,7 @@
 #include <utility>
 
 #include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/detail/scope_state.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/fiber.hpp>
 #include <weft/runtime/unhandled_exception.hpp>
@@ -134,10 +135,15 @@ class generator {
     T& operator*() const noexcept { return *current_; }
     T* operator->() const noexcept { return &*current_; }
     // ++ waits for the next value; at the end it rethrows the producer's exception,
-    // if it threw. Throws cancelled_error / timeout_error as the loop's wait does.
+    // if it threw. Throws cancelled_error / timeout_error as the loop's wait does,
+    // named "weft::generator (waiting for the next value)".
     iterator& operator++() {
       current_.reset();
-      current_ = state_->values.recv();
+      try {
+        current_ = state_->values.recv();
+      } catch (const error&) {
+        detail::rethrow_naming("weft::generator (waiting for the next value)");
+      }
       if (!current_ && state_->error && !state_->error_taken) {
         state_->error_taken = true;
         std::rethrow_exception(state_->error);

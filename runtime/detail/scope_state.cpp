@@ -1,6 +1,9 @@
 #include <weft/runtime/detail/scope_state.hpp>
 
 #include <exception>
+#include <string>
+#include <string_view>
+#include <typeinfo>
 #include <utility>
 
 #include <weft/runtime/detail/fiber_record.hpp>
@@ -15,8 +18,9 @@ namespace {
 // until the handler ends, which is the point.
 class delivered_timeout final : public timeout_error {
  public:
-  delivered_timeout(std::shared_ptr<const void> token, const char* call)
-      : timeout_error(call), token_(std::move(token)) {}
+  delivered_timeout(std::shared_ptr<const void> token, std::string_view call)
+      : timeout_error(call, {}), token_(std::move(token)) {}
+  const std::shared_ptr<const void>& token() const noexcept { return token_; }
 
  private:
   std::shared_ptr<const void> token_;
@@ -24,12 +28,15 @@ class delivered_timeout final : public timeout_error {
 
 class delivered_cancel final : public cancelled_error {
  public:
-  delivered_cancel(std::shared_ptr<const void> token, const char* call)
-      : cancelled_error(call), token_(std::move(token)) {}
+  delivered_cancel(std::shared_ptr<const void> token, std::string_view call)
+      : cancelled_error(call, {}), token_(std::move(token)) {}
+  const std::shared_ptr<const void>& token() const noexcept { return token_; }
 
  private:
   std::shared_ptr<const void> token_;
 };
+
+std::string_view name_or_none(const char* call) noexcept { return call != nullptr ? call : ""; }
 
 // live_mask: the newest mask whose exception is alive, or null. Drops the masks
 // whose exception has gone.
@@ -67,15 +74,34 @@ time_point unmasked_scope_deadline(fiber_record* self) noexcept {
   return earliest;
 }
 
-scope_cancelled::scope_cancelled(std::shared_ptr<const void> token, const char* call, const fiber_record* fiber,
-                                 std::uint64_t scope)
+scope_cancelled::scope_cancelled(std::shared_ptr<const void> token, std::string_view call,
+                                 const fiber_record* fiber, std::uint64_t scope)
     : cancelled_error(call, "the deadline of an enclosing weft::with_timeout passed"),
       token_(std::move(token)),
-      call_(call),
+      call_length_(call.empty() ? 0 : call.size()),
       fiber_(fiber),
       scope_(scope) {}
 
-void scope_cancelled::throw_timeout() const { throw delivered_timeout(token_, call_); }
+std::string_view scope_cancelled::call() const noexcept { return {what(), call_length_}; }
+
+void scope_cancelled::throw_timeout() const { throw delivered_timeout(token_, call()); }
+
+void rethrow_naming(std::string_view call) {
+  try {
+    throw;
+  } catch (const scope_cancelled& e) {
+    throw scope_cancelled(e.token_, call, e.fiber_, e.scope_);
+  } catch (const delivered_timeout& e) {
+    throw delivered_timeout(e.token(), call);
+  } catch (const delivered_cancel& e) {
+    throw delivered_cancel(e.token(), call);
+  } catch (const weft::error& e) {
+    // weft's own plain ones (no scope was open); a type of the program's passes as it is
+    if (typeid(e) == typeid(cancelled_error)) throw cancelled_error(std::string(call).c_str());
+    if (typeid(e) == typeid(timeout_error)) throw timeout_error(std::string(call).c_str());
+    throw;
+  }
+}
 
 void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
   const time_point now = clock::now();
@@ -83,9 +109,9 @@ void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
   auto token = std::make_shared<const char>('\0');
   self->masks_ = std::make_shared<expiry_mask>(expiry_mask{token, self->scopes_opened_, now, std::move(self->masks_)});
   if (expired != nullptr && expired->exits_as_timeout)
-    throw scope_cancelled(std::move(token), call, self, expired->number);
-  if (timeout) throw delivered_timeout(std::move(token), call);
-  throw delivered_cancel(std::move(token), call);
+    throw scope_cancelled(std::move(token), name_or_none(call), self, expired->number);
+  if (timeout) throw delivered_timeout(std::move(token), name_or_none(call));
+  throw delivered_cancel(std::move(token), name_or_none(call));
 }
 
 }  // namespace weft::detail

@@ -44,6 +44,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include <weft/runtime/clock.hpp>
 #include <weft/runtime/error.hpp>
@@ -63,6 +64,14 @@ struct scope_link {
                           // inside it, turned into timeout_error as it leaves
 };
 
+// rethrow_naming, in a catch block, throws the cancelled_error or timeout_error being
+// handled again, naming `call` instead: for a library call (a generator's loop, an
+// HTTP request) whose inner blocking call was waiting when the cancellation or the
+// expiry came, so that the message names the call the user made. The new exception
+// keeps what the old one carried (its mask, its scope). Any other exception,
+// including the program's own types derived from those two, is rethrown unchanged.
+[[noreturn]] void rethrow_naming(std::string_view call);
+
 // scope_cancelled is what the blocking calls inside a with_deadline / with_timeout /
 // wait_for throw once its deadline has passed: a cancelled_error, as asyncio's
 // CancelledError inside asyncio.timeout(), so that the code inside cannot mistake it
@@ -73,7 +82,7 @@ struct scope_link {
 // it could do that at: its expiry is a timeout_error from the call itself.
 class scope_cancelled final : public cancelled_error {
  public:
-  scope_cancelled(std::shared_ptr<const void> token, const char* call, const fiber_record* fiber,
+  scope_cancelled(std::shared_ptr<const void> token, std::string_view call, const fiber_record* fiber,
                   std::uint64_t scope);
   // from: this is the expiry of scope number `scope` of `fiber`.
   bool from(const fiber_record* fiber, std::uint64_t scope) const noexcept {
@@ -83,8 +92,10 @@ class scope_cancelled final : public cancelled_error {
   [[noreturn]] void throw_timeout() const;
 
  private:
+  friend void rethrow_naming(std::string_view call);  // copies token_, fiber_, scope_
+  std::string_view call() const noexcept;  // what() begins with it
   std::shared_ptr<const void> token_;  // the mask's token (below), shared with the timeout_error
-  const char* call_;
+  std::size_t call_length_;
   const fiber_record* fiber_;
   std::uint64_t scope_;
 };

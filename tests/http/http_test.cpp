@@ -666,6 +666,23 @@ TEST(HttpClient, DeadlineStaleConnectionsAndBadAnswers) {
     } catch (const weft::timeout_error& e) {  // names the request
       EXPECT_NE(std::string(e.what()).find("GET " + s.url("/slow")), std::string::npos) << e.what();
     }
+    // An enclosing scope's expiry, and a cancellation, name the request too, not the
+    // read inside it that was waiting.
+    try {
+      weft::with_timeout(50ms, [&] { c.get(s.url("/slow"), 10s); });
+      ADD_FAILURE() << "no timeout";
+    } catch (const weft::timeout_error& e) {
+      EXPECT_EQ(std::string(e.what()), "weft::http::client GET " + s.url("/slow") + ": deadline passed");
+    }
+    auto waiting = weft::spawn([&] { c.get(s.url("/slow"), 10s); });
+    weft::this_fiber::sleep_for(20ms);
+    waiting.cancel();
+    try {
+      waiting.join();
+      ADD_FAILURE() << "not cancelled";
+    } catch (const weft::cancelled_error& e) {
+      EXPECT_EQ(std::string(e.what()), "weft::http::client GET " + s.url("/slow") + ": fiber cancelled");
+    }
     release.set();
     EXPECT_EQ(c.get(s.url("/a"), 10s).status, 200);
     weft::this_fiber::sleep_for(100ms);  // the server closes the idle connection
