@@ -124,7 +124,9 @@ std::size_t task_group::claim_slot() {
 
 void task_group::child_failed(std::exception_ptr e) noexcept {
   if (is_cancellation(e)) return;  // cancelled, by us or anyone: not a failure
+  const detail::fiber_record* child = detail::scheduler::current()->running();
   failures_.push_back(std::move(e));
+  failed_by_.emplace_back(child->id_, child->name_);
   cancel_children();  // the first failure of the round cancels the rest; later ones find it done
 }
 
@@ -170,7 +172,8 @@ bool task_group::wait_all_after_interrupt() noexcept {
 }
 
 void task_group::report_unreported() noexcept {
-  for (; reported_ < failures_.size(); ++reported_) report(failures_[reported_]);
+  for (; reported_ < failures_.size(); ++reported_)
+    detail::report_unhandled(failed_by_[reported_].first, failed_by_[reported_].second, failures_[reported_]);
 }
 
 void task_group::wait_or_unwind() {

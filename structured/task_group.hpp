@@ -196,6 +196,9 @@ class task_group {
   detail::park_token waiter_{};
   bool* waiter_saw_destroyed_ = nullptr;  // on the joining fiber's stack, while it waits
   std::vector<std::exception_ptr> failures_;
+  // failed_by_[i]: the child that threw failures_[i] (id, name), so that a report of
+  // a failure no caller sees names that child, not the fiber that joined.
+  std::vector<std::pair<fiber_id, std::string>> failed_by_;
   std::size_t reported_ = 0;  // failures_[0, reported_) reached a caller or the handler
 };
 

@@ -114,6 +114,36 @@ TEST(TaskGroup, BodyFailureCancelsChildrenAndComesFirst) {
   });
 }
 
+// A child failure no caller sees (the group's joiner timed out) is reported naming
+// the child that threw it, not the fiber that joined (breaker: "fiber 1 "main"").
+TEST(TaskGroup, UnretrievedFailureNamesTheChildThatThrewIt) {
+  hang_guard guard;
+  std::vector<std::pair<weft::fiber_id, std::string>> reported;
+  weft::fiber_id child_id = 0;
+  auto previous = weft::set_unhandled_exception_handler(
+      [&](weft::fiber_id id, std::string_view name, std::exception_ptr) { reported.emplace_back(id, name); });
+  run_checked([&] {
+    EXPECT_THROW(weft::with_timeout(5ms,
+                                    [&] {
+                                      weft::with_task_group([&](weft::task_group& g) {
+                                        g.spawn({.name = "worker-a"}, [&] {
+                                          child_id = weft::this_fiber::id();
+                                          try {
+                                            weft::this_fiber::sleep_for(1h);
+                                          } catch (const weft::cancelled_error&) {
+                                            throw boom("child boom");
+                                          }
+                                        });
+                                      });
+                                    }),
+                 weft::timeout_error);
+  });
+  weft::set_unhandled_exception_handler(previous);
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0].first, child_id);
+  EXPECT_EQ(reported[0].second, "worker-a");
+}
+
 TEST(TaskGroup, CancellingTheWaiterCancelsTheGroup) {
   run_checked([] {
     int unwound = 0;
