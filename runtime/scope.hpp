@@ -79,7 +79,7 @@ class timeout_block;
 class deadline_scope {
  public:
   // Throws errc::not_in_fiber outside a fiber.
-  explicit deadline_scope(time_point deadline) : deadline_scope(deadline, false, "weft::deadline_scope") {}
+  explicit deadline_scope(time_point deadline) : deadline_scope(deadline, "weft::deadline_scope", nullptr) {}
   template <class Rep, class Period>
   explicit deadline_scope(std::chrono::duration<Rep, Period> d) : deadline_scope(deadline_after(d)) {}
   ~deadline_scope() {
@@ -96,11 +96,12 @@ class deadline_scope {
 
  private:
   friend class detail::timeout_block;
-  deadline_scope(time_point deadline, bool exits_as_timeout, const char* call)
+  // converting_call: see scope_link (null for this object form).
+  deadline_scope(time_point deadline, const char* call, const char* converting_call)
       : self_(detail::scheduler::require_fiber(call).running()),
         saved_(self_->scope_deadline_),
         link_{deadline, self_->innermost_scope_, self_->scopes_opened_++, std::uncaught_exceptions(),
-              exits_as_timeout} {
+              converting_call} {
     self_->innermost_scope_ = &link_;
     if (deadline < saved_) self_->set_scope_deadline(deadline);
   }
@@ -115,11 +116,12 @@ namespace detail {
 // scope_cancelled (scope_state.hpp) and leaves it as timeout_error (leave).
 class timeout_block {
  public:
-  explicit timeout_block(time_point deadline) : scope_(deadline, true, "weft::with_timeout") {}
+  // `call` (a static string) names the function the user called, for misuse errors.
+  timeout_block(time_point deadline, const char* call) : scope_(deadline, call, call) {}
   // leave: `e` unwinds out of this block; throws timeout_error if `e` is this
   // block's own expiry, rethrows `e` otherwise.
   [[noreturn]] void leave(const scope_cancelled& e) const {
-    if (e.from(scope_.self_, scope_.link_.number)) e.throw_timeout();
+    if (e.from(scope_.self_->id_, scope_.link_.number)) e.throw_timeout();
     throw;
   }
 
@@ -139,22 +141,29 @@ class timeout_block {
 // instead, naming the call that was waiting. Throws what fn throws otherwise;
 // errc::not_in_fiber outside a fiber. Nested, the outermost expired one wins: an
 // inner with_timeout lets an outer one's expiry pass as the cancellation it is.
+namespace detail {
 template <class F>
-decltype(auto) with_deadline(time_point deadline, F&& fn) {
-  detail::timeout_block block(deadline);
+decltype(auto) run_with_deadline(time_point deadline, F&& fn, const char* call) {
+  timeout_block block(deadline, call);
   try {
     return std::forward<F>(fn)();
-  } catch (const detail::scope_cancelled& e) {
+  } catch (const scope_cancelled& e) {
     block.leave(e);
   }
 }
+}  // namespace detail
+
+template <class F>
+decltype(auto) with_deadline(time_point deadline, F&& fn) {
+  return detail::run_with_deadline(deadline, std::forward<F>(fn), "weft::with_deadline");
+}
 template <class Rep, class Period, class F>
 decltype(auto) with_timeout(std::chrono::duration<Rep, Period> d, F&& fn) {
-  return with_deadline(deadline_after(d), std::forward<F>(fn));
+  return detail::run_with_deadline(deadline_after(d), std::forward<F>(fn), "weft::with_timeout");
 }
 template <class Rep, class Period, class F>
 decltype(auto) wait_for(std::chrono::duration<Rep, Period> d, F&& fn) {
-  return with_deadline(deadline_after(d), std::forward<F>(fn));
+  return detail::run_with_deadline(deadline_after(d), std::forward<F>(fn), "weft::wait_for");
 }
 
 // shield_scope: while it lives, cancelling this fiber does not interrupt its

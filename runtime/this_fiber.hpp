@@ -60,9 +60,10 @@ inline bool cancellation_requested() {
 }
 
 // check_cancelled is a cancellation point that does not block: it throws
-// cancelled_error if a cancellation is pending (consuming it) and timeout_error if
-// a deadline scope around it has expired (runtime/scope.hpp). Does nothing inside a
-// shield. Throws errc::not_in_fiber outside a fiber.
+// cancelled_error if a cancellation is pending (consuming it), and what an expired
+// deadline scope around it throws (runtime/scope.hpp). Inside a shield only the
+// scopes opened inside the shield count; a cancellation stays pending. Throws
+// errc::not_in_fiber outside a fiber.
 void check_cancelled();
 
 }  // namespace weft::this_fiber

@@ -74,13 +74,20 @@ time_point unmasked_scope_deadline(fiber_record* self) noexcept {
   return earliest;
 }
 
-scope_cancelled::scope_cancelled(std::shared_ptr<const void> token, std::string_view call,
-                                 const fiber_record* fiber, std::uint64_t scope)
-    : cancelled_error(call, "the deadline of an enclosing weft::with_timeout passed"),
+namespace {
+std::string expired_scope_text(const char* scope_call) {
+  return std::string("the deadline of an enclosing ") + scope_call + " passed";
+}
+}  // namespace
+
+scope_cancelled::scope_cancelled(std::shared_ptr<const void> token, std::string_view call, std::uint64_t fiber,
+                                 std::uint64_t scope, const char* scope_call)
+    : cancelled_error(call, expired_scope_text(scope_call)),
       token_(std::move(token)),
       call_length_(call.empty() ? 0 : call.size()),
       fiber_(fiber),
-      scope_(scope) {}
+      scope_(scope),
+      scope_call_(scope_call) {}
 
 std::string_view scope_cancelled::call() const noexcept { return {what(), call_length_}; }
 
@@ -90,7 +97,7 @@ void rethrow_naming(std::string_view call) {
   try {
     throw;
   } catch (const scope_cancelled& e) {
-    throw scope_cancelled(e.token_, call, e.fiber_, e.scope_);
+    throw scope_cancelled(e.token_, call, e.fiber_, e.scope_, e.scope_call_);
   } catch (const delivered_timeout& e) {
     throw delivered_timeout(e.token(), call);
   } catch (const delivered_cancel& e) {
@@ -108,8 +115,8 @@ void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
   const scope_link* expired = timeout ? outermost_expired(self, now) : nullptr;  // before the new mask
   auto token = std::make_shared<const char>('\0');
   self->masks_ = std::make_shared<expiry_mask>(expiry_mask{token, self->scopes_opened_, now, std::move(self->masks_)});
-  if (expired != nullptr && expired->exits_as_timeout)
-    throw scope_cancelled(std::move(token), name_or_none(call), self, expired->number);
+  if (expired != nullptr && expired->converting_call != nullptr)
+    throw scope_cancelled(std::move(token), name_or_none(call), self->id_, expired->number, expired->converting_call);
   if (timeout) throw delivered_timeout(std::move(token), name_or_none(call));
   throw delivered_cancel(std::move(token), name_or_none(call));
 }

@@ -60,8 +60,10 @@ struct scope_link {
   std::uint64_t number;  // fiber_record::scopes_opened_ when it was opened
   int uncaught_at_open;  // std::uncaught_exceptions() then: fewer than now means
                          // it was opened before the unwinding in progress began
-  bool exits_as_timeout;  // with_deadline's scope: its expiry is a scope_cancelled
-                          // inside it, turned into timeout_error as it leaves
+  const char* converting_call;  // a with_timeout's (wait_for's, with_deadline's)
+                                // scope: that function's name; its expiry is a
+                                // scope_cancelled inside it, a timeout_error as it
+                                // leaves. Null for a deadline_scope object.
 };
 
 // rethrow_naming, in a catch block, throws the cancelled_error or timeout_error being
@@ -82,12 +84,11 @@ struct scope_link {
 // it could do that at: its expiry is a timeout_error from the call itself.
 class scope_cancelled final : public cancelled_error {
  public:
-  scope_cancelled(std::shared_ptr<const void> token, std::string_view call, const fiber_record* fiber,
-                  std::uint64_t scope);
-  // from: this is the expiry of scope number `scope` of `fiber`.
-  bool from(const fiber_record* fiber, std::uint64_t scope) const noexcept {
-    return fiber == fiber_ && scope == scope_;
-  }
+  // `fiber` is the fiber's id (process-unique; its record is reused after it ends).
+  scope_cancelled(std::shared_ptr<const void> token, std::string_view call, std::uint64_t fiber,
+                  std::uint64_t scope, const char* scope_call);
+  // from: this is the expiry of scope number `scope` of fiber `fiber` (an id).
+  bool from(std::uint64_t fiber, std::uint64_t scope) const noexcept { return fiber == fiber_ && scope == scope_; }
   // throw_timeout throws the timeout_error that leaves the scope.
   [[noreturn]] void throw_timeout() const;
 
@@ -96,8 +97,9 @@ class scope_cancelled final : public cancelled_error {
   std::string_view call() const noexcept;  // what() begins with it
   std::shared_ptr<const void> token_;  // the mask's token (below), shared with the timeout_error
   std::size_t call_length_;
-  const fiber_record* fiber_;
+  std::uint64_t fiber_;
   std::uint64_t scope_;
+  const char* scope_call_;  // the with_timeout (or wait_for, ...) whose expiry this is
 };
 
 // expiry_mask: scopes numbered below `covers` whose deadline is at or before

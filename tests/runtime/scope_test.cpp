@@ -602,6 +602,83 @@ TEST(ScopeCleanup, DestructorThatBlocksWhileTheProgramsOwnExceptionUnwindsPastAn
 TEST(Scope, MisuseOutsideAFiber) {
   EXPECT_THROW(weft::deadline_scope(1s), weft::error);
   EXPECT_THROW(weft::shield([] {}), weft::error);
+  // Each names the function called (wait_for used to say "weft::with_timeout").
+  auto message = [](auto call) {
+    try {
+      call();
+    } catch (const weft::error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message([] { weft::wait_for(1s, [] {}); }), "weft::wait_for: called outside a weft fiber");
+  EXPECT_EQ(message([] { weft::with_deadline(weft::no_deadline, [] {}); }),
+            "weft::with_deadline: called outside a weft fiber");
+  EXPECT_EQ(message([] { weft::with_timeout(1s, [] {}); }), "weft::with_timeout: called outside a weft fiber");
+}
+
+// Inside, the expiry names the function whose deadline it is.
+TEST(Scope, ExpiryInsideNamesTheScopesFunction) {
+  run_checked([] {
+    std::string inside;
+    EXPECT_THROW(weft::wait_for(1ms,
+                                [&] {
+                                  try {
+                                    weft::this_fiber::sleep_for(1h);
+                                  } catch (const weft::cancelled_error& e) {
+                                    inside = e.what();
+                                    throw;
+                                  }
+                                }),
+                 timeout_error);
+    EXPECT_EQ(inside, "weft::this_fiber::sleep_for: the deadline of an enclosing weft::wait_for passed");
+  });
+}
+
+// breaker: check_cancelled() in a CPU loop ignored a with_timeout opened inside a
+// shield (sleep_for there did end); scopes opened inside a shield count for both.
+TEST(Scope, CheckCancelledInsideAShieldSeesTheScopesOpenedInIt) {
+  hang_guard guard;
+  run_checked([] {
+    EXPECT_THROW(weft::shield([] {
+                   weft::with_timeout(5ms, [] {
+                     const auto give_up = weft::clock::now() + 10s;  // hang guard
+                     while (weft::clock::now() < give_up) weft::this_fiber::check_cancelled();
+                   });
+                 }),
+                 timeout_error);
+  });
+}
+
+// breaker case reuse: an expiry kept by one fiber and rethrown by a later one (which
+// may get the first one's record, and counts its scopes from 0 again) inside a
+// with_timeout that has not expired passes through it as the cancelled_error it is.
+TEST(Scope, AnotherFibersExpiryPassesThroughAScopeThatHasNotExpired) {
+  run_checked([] {
+    std::exception_ptr kept;
+    weft::spawn([&] {
+      EXPECT_THROW(weft::with_timeout(1ms,
+                                      [&] {
+                                        try {
+                                          weft::this_fiber::sleep_for(1h);
+                                        } catch (...) {
+                                          kept = std::current_exception();
+                                          throw;
+                                        }
+                                      }),
+                   timeout_error);
+    }).join();
+    for (int i = 0; i < 3; ++i) {
+      auto later = weft::spawn([&] { weft::with_timeout(1h, [&] { std::rethrow_exception(kept); }); });
+      try {
+        later.join();
+        ADD_FAILURE() << "nothing thrown";
+      } catch (const timeout_error& e) {
+        ADD_FAILURE() << "taken for the later fiber's own expiry: " << e.what();
+      } catch (const weft::cancelled_error&) {
+      }
+    }
+  });
 }
 
 }  // namespace
