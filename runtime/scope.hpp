@@ -33,23 +33,31 @@
 //
 // Cleanup may block. Once a blocking call has thrown timeout_error (or
 // cancelled_error), the scopes that had expired at that moment no longer interrupt
-// the fiber's blocking calls for as long as that exception object lives: while it
+// the fiber's blocking calls while that exception is being dealt with: while it
 // unwinds through destructors, while a catch block handles it, until it is rethrown
 // out of them (`catch (...) { flush(); throw; }`). And while any exception unwinds
 // (in a destructor, where a throw would call std::terminate), every scope opened
 // before that unwinding began stays quiet, whatever is thrown: weft's exception or
 // the program's own (a catch block that turned the timeout into another
-// exception). So a destructor that sleeps, sends a goodbye or waits
-// for an event runs to completion (asyncio's `finally: await ...`); then the
+// exception), and a new cancel() waits (stays pending) until the unwinding is over.
+// So a destructor that sleeps, sends a goodbye or waits for an event runs to
+// completion or to its own deadline (asyncio's `finally: await ...`); then the
 // original exception goes on. What still interrupts cleanup: a scope it opens itself
 // (`with_timeout(100ms, [&] { conn.write_all(bye); })`, the way to bound it), a
-// call's own deadline, a new cancel() (catch that one inside a destructor), and, in
-// a catch block or after it, an outer scope that expires meanwhile (a retry loop's
-// overall budget ends its back-off sleep, as asyncio's outer timeout does). When the
-// exception is gone (caught and not rethrown), an expired scope fails the next call
-// again, as before; code that keeps an exception_ptr to it inside the scope keeps
-// that scope quiet until it lets go. The rule is per fiber: other fibers' scopes are
-// not affected.
+// call's own deadline, in a catch block a new cancel(), and, in a catch block or
+// after it, an outer scope that expires meanwhile (a retry loop's overall budget
+// ends its back-off sleep, as asyncio's outer timeout does).
+//
+// Swallowed expiries do not make a scope toothless. When the exception is gone
+// (caught and not rethrown), an expired scope fails the next call again. An expiry
+// kept in an exception_ptr (a retry loop's last error) quiets nothing outside the
+// catch block that took it. And the first expiry a scope delivers keeps catch
+// blocks quiet, the next ones do not: a loop that catches everything
+// (`catch (const std::exception&)`: cancelled_error is one) and blocks in its
+// handler still ends at the scope's deadline. A cancel() is never lost to an
+// expiry: if a scope expires while a catch block cleans up after a cancellation,
+// the cancellation stays pending, and with_timeout then throws cancelled_error,
+// not timeout_error. The rule is per fiber: other fibers' scopes are not affected.
 //
 // Blocking in cleanup is safe for the C++ runtime's exception state too (for any
 // exception, not only weft's): each fiber has its own stack of exceptions being
@@ -101,7 +109,7 @@ class deadline_scope {
       : self_(detail::scheduler::require_fiber(call).running()),
         saved_(self_->scope_deadline_),
         link_{deadline, self_->innermost_scope_, self_->scopes_opened_++, std::uncaught_exceptions(),
-              converting_call} {
+              converting_call, false} {
     self_->innermost_scope_ = &link_;
     if (deadline < saved_) self_->set_scope_deadline(deadline);
   }
@@ -119,9 +127,10 @@ class timeout_block {
   // `call` (a static string) names the function the user called, for misuse errors.
   timeout_block(time_point deadline, const char* call) : scope_(deadline, call, call) {}
   // leave: `e` unwinds out of this block; throws timeout_error if `e` is this
-  // block's own expiry, rethrows `e` otherwise.
+  // block's own expiry (cancelled_error if a cancel() came meanwhile), rethrows `e`
+  // otherwise.
   [[noreturn]] void leave(const scope_cancelled& e) const {
-    if (e.from(scope_.self_->id_, scope_.link_.number)) e.throw_timeout();
+    if (e.from(scope_.self_->id_, scope_.link_.number)) e.throw_leaving();
     throw;
   }
 

@@ -72,9 +72,9 @@ namespace weft::detail {
 void check_cancelled_as(const char* call) {
   auto& sched = scheduler::require_fiber(call);
   fiber_record* self = sched.running();
-  // Inside a shield a cancellation stays pending; the scopes opened inside it still
-  // count (scope_deadline_ holds only those there).
-  if (self->shield_depth_ == 0 && self->take_cancel()) throw_delivered(self, false, call);
+  // Inside a shield (or while unwinding) a cancellation stays pending; the scopes
+  // opened inside a shield still count (scope_deadline_ holds only those there).
+  if (self->takes_cancel_now() && self->take_cancel()) throw_delivered(self, false, call);
   if (self->scope_deadline_ == no_deadline) return;
   const time_point now = clock::now();
   if (now < self->scope_deadline_) return;

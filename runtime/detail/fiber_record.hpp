@@ -147,6 +147,13 @@ struct fiber_record {
     if (was && !is) attention_.fetch_and(static_cast<std::uint8_t>(~in_deadline_scope), std::memory_order_relaxed);
   }
   std::uint32_t shield_depth_ = 0;
+  // A cancellation waits (stays pending) inside a shield and while the fiber unwinds:
+  // a blocking call in a destructor run by a throw cannot throw again without
+  // std::terminate, so it runs to its end (or its own deadline), and the first
+  // blocking call after the unwinding takes the cancellation. The running fiber's
+  // exception state is the thread's; a parked one's is in eh_.
+  bool takes_cancel_now() const noexcept { return shield_depth_ == 0 && std::uncaught_exceptions() == 0; }
+  bool takes_cancel_while_parked() const noexcept { return shield_depth_ == 0 && eh_.uncaught == 0; }
   bool scope_expired_ = false;
   // owner thread: the scopes themselves, for the rare look past scope_deadline_
   // (scope_state.hpp): the innermost one, the innermost one a shield hides (the walk

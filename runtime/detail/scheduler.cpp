@@ -411,7 +411,7 @@ void scheduler::cancel(fiber_record* f) noexcept {
     if (!send(owner, r)) release_record(f);  // its scheduler has ended, and so has f
     return;
   }
-  if (f->parked_in_ && f->shield_depth_ == 0) wake(park_token{f, f->parked_in_}, wake_reason::cancelled);
+  if (f->parked_in_ && f->takes_cancel_while_parked()) wake(park_token{f, f->parked_in_}, wake_reason::cancelled);
 }
 
 // A request from another thread cannot touch the park state; it goes into the
@@ -492,7 +492,7 @@ void scheduler::apply_remote(const remote_request& r) noexcept {
       }
       if (forwarded(r, f)) return;
       // Only if still pending: the fiber may have seen the flag at a park already.
-      if (f->cancel_requested() && f->parked_in_ && f->shield_depth_ == 0)
+      if (f->cancel_requested() && f->parked_in_ && f->takes_cancel_while_parked())
         wake(park_token{f, f->parked_in_}, wake_reason::cancelled);
       release_record(f);
       return;

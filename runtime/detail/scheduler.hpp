@@ -155,7 +155,7 @@ class scheduler {
   // shield) ends it before it suspends.
   [[gnu::always_inline]] wake_reason park_plain(park_token token, time_point deadline) noexcept {
     fiber_record* self = token.fiber;
-    if (self->cancel_requested() && self->shield_depth_ == 0) [[unlikely]] {
+    if (self->cancel_requested() && self->takes_cancel_now()) [[unlikely]] {
       if (end_park(self, token.generation, wake_reason::cancelled)) {
         self->take_cancel();
         return wake_reason::cancelled;

@@ -6,7 +6,9 @@
 #include <typeinfo>
 #include <utility>
 
+#include <weft/runtime/detail/eh_state.hpp>
 #include <weft/runtime/detail/fiber_record.hpp>
+#include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/error.hpp>
 
 namespace weft::detail {
@@ -45,6 +47,25 @@ const expiry_mask* live_mask(fiber_record* self) noexcept {
   return self->masks_.get();
 }
 
+// active_mask: the live mask, while the fiber is in cleanup: unwinding, or inside a
+// catch block (the C++ runtime's stack of exceptions being handled, which is the
+// running fiber's own: eh_state.hpp). Outside both, an exception kept in an
+// exception_ptr (a retry loop's last error) masks nothing.
+const expiry_mask* active_mask(fiber_record* self, int uncaught) noexcept {
+  const expiry_mask* mask = live_mask(self);
+  if (mask == nullptr || uncaught > 0 || this_thread_eh_state()->caught != nullptr) return mask;
+  return nullptr;
+}
+
+// handling_a_cancellation: a delivered cancellation is alive and the fiber is in
+// cleanup (unwinding, or in a catch block).
+bool handling_a_cancellation(fiber_record* self) noexcept {
+  if (std::uncaught_exceptions() == 0 && this_thread_eh_state()->caught == nullptr) return false;
+  for (const expiry_mask* m = self->masks_.get(); m != nullptr; m = m->older.get())
+    if (m->cancellation && !m->exception.expired()) return true;
+  return false;
+}
+
 // interrupts: scope `s` may interrupt its fiber now: it is not covered by the live
 // `mask` and was not opened before the unwinding in progress began.
 bool interrupts(const scope_link* s, const expiry_mask* mask, int uncaught) noexcept {
@@ -54,11 +75,11 @@ bool interrupts(const scope_link* s, const expiry_mask* mask, int uncaught) noex
 
 // outermost_expired: the outermost scope of `self` that has expired at `now` and may
 // interrupt it (the one an expiry unwinds to), or null.
-const scope_link* outermost_expired(fiber_record* self, time_point now) noexcept {
-  const expiry_mask* mask = live_mask(self);
+scope_link* outermost_expired(fiber_record* self, time_point now) noexcept {
   const int uncaught = std::uncaught_exceptions();
-  const scope_link* found = nullptr;
-  for (const scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer)
+  const expiry_mask* mask = active_mask(self, uncaught);
+  scope_link* found = nullptr;
+  for (scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer)
     if (s->deadline <= now && interrupts(s, mask, uncaught)) found = s;
   return found;
 }
@@ -66,8 +87,8 @@ const scope_link* outermost_expired(fiber_record* self, time_point now) noexcept
 }  // namespace
 
 time_point unmasked_scope_deadline(fiber_record* self) noexcept {
-  const expiry_mask* mask = live_mask(self);
   const int uncaught = std::uncaught_exceptions();
+  const expiry_mask* mask = active_mask(self, uncaught);
   time_point earliest = no_deadline;
   for (scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer)
     if (s->deadline < earliest && interrupts(s, mask, uncaught)) earliest = s->deadline;
@@ -91,7 +112,12 @@ scope_cancelled::scope_cancelled(std::shared_ptr<const void> token, std::string_
 
 std::string_view scope_cancelled::call() const noexcept { return {what(), call_length_}; }
 
-void scope_cancelled::throw_timeout() const { throw delivered_timeout(token_, call()); }
+void scope_cancelled::throw_leaving() const {
+  fiber_record* self = scheduler::current()->running();
+  if (self->cancel_requested() && self->takes_cancel_now() && self->take_cancel())
+    throw delivered_cancel(token_, call());
+  throw delivered_timeout(token_, call());
+}
 
 void rethrow_naming(std::string_view call) {
   try {
@@ -112,9 +138,20 @@ void rethrow_naming(std::string_view call) {
 
 void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
   const time_point now = clock::now();
-  const scope_link* expired = timeout ? outermost_expired(self, now) : nullptr;  // before the new mask
+  scope_link* expired = timeout ? outermost_expired(self, now) : nullptr;  // before the new mask
+  // The same scope's expiry again: the last one was swallowed (caught, not rethrown,
+  // the scope still open). Its catch blocks get no quiet this time, so a loop that
+  // catches everything and blocks in its handler still ends at the scope's deadline.
+  const bool again = expired != nullptr && expired->expiry_delivered;
+  for (scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer)
+    if (s->deadline <= now) s->expiry_delivered = true;
+  // An expiry thrown while a cancellation is handled (a catch block's cleanup, or a
+  // destructor's) replaces it; the cancel goes back to pending, not lost.
+  if (timeout && handling_a_cancellation(self)) self->request_cancel();
   auto token = std::make_shared<const char>('\0');
-  self->masks_ = std::make_shared<expiry_mask>(expiry_mask{token, self->scopes_opened_, now, std::move(self->masks_)});
+  if (!again)
+    self->masks_ = std::make_shared<expiry_mask>(
+        expiry_mask{token, self->scopes_opened_, now, std::move(self->masks_), !timeout});
   if (expired != nullptr && expired->converting_call != nullptr)
     throw scope_cancelled(std::move(token), name_or_none(call), self->id_, expired->number, expired->converting_call);
   if (timeout) throw delivered_timeout(std::move(token), name_or_none(call));

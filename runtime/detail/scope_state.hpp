@@ -3,27 +3,34 @@
 //
 // The rule (runtime/scope.hpp says it for users): when a blocking call throws
 // timeout_error (a deadline scope expired) or cancelled_error, deadline scopes the
-// fiber is in at that moment (which: below) stop interrupting its blocking calls for
-// as long as that exception object is alive: while it propagates through destructors, while a
-// catch block handles it, until it is rethrown past them or dropped. Scopes opened
-// after it (a with_timeout inside a destructor) still interrupt, a call's own
-// deadline still ends the call, and a new cancel() still counts. Once the exception
-// is gone (caught and not rethrown), an expired scope fails the next call again.
+// fiber is in at that moment (which: below) stop interrupting its blocking calls
+// while that exception object is alive *and* the fiber is in cleanup: unwinding, or
+// inside a catch block (the C++ runtime's stack of exceptions being handled is not
+// empty; it is per fiber, eh_state.hpp). Scopes opened after it (a with_timeout
+// inside a destructor) still interrupt, a call's own deadline still ends the call,
+// and a new cancel() still counts in a catch block (while unwinding it waits: see
+// fiber_record::takes_cancel_now). Once the exception is gone (caught and not
+// rethrown), an expired scope fails the next call again.
 //
-// Why the exception's lifetime and not std::uncaught_exceptions(): a catch block is
-// not unwinding (uncaught_exceptions() is back to 0 inside it, and `catch (...) {
-// flush(); throw; }` is cleanup too), and the count says "some exception is in
-// flight", not "this delivery is": the scheduler keeps it per fiber (eh_state.hpp),
-// but a fiber's own unrelated exception would count as well. The exception object
-// belongs to the fiber that it was thrown in, and lives exactly as long as somebody
-// is still handling it.
+// Why the exception's lifetime and not std::uncaught_exceptions() alone: a catch
+// block is not unwinding (uncaught_exceptions() is back to 0 inside it, and
+// `catch (...) { flush(); throw; }` is cleanup too). Why also "in cleanup": an
+// exception kept in an exception_ptr after its catch block (a retry loop's last
+// error) must not keep the scope quiet for good (breaker, 2026-12-07: the next
+// attempt's wait never ended).
 //
 // Which scopes: those whose deadline had passed when the exception was thrown (the
 // expiry being cleaned up after, or one a cancellation came before). So an outer
-// scope that expires later still interrupts a catch block, or code that keeps the
-// exception in an exception_ptr (a retry loop keeping its last error: asyncio's
-// outer timeout fires there too); until 2026-12-06 every scope the fiber was in
-// stayed quiet.
+// scope that expires later still interrupts a catch block (asyncio's outer timeout
+// fires there too); until 2026-12-06 every scope the fiber was in stayed quiet.
+// Only the first expiry a scope delivers is masked (scope_link::expiry_delivered):
+// a repeat means the last one was swallowed, and a handler that swallows every
+// expiry and blocks (`catch (const std::exception&) { back_off(); }`) must not
+// keep the loop alive past the deadline.
+//
+// A cancellation is not lost to an expiry: an expiry thrown while a delivered
+// cancellation is being handled puts the cancel back (pending), and a with_timeout
+// whose expiry leaves it while a cancel is pending throws cancelled_error.
 //
 // And while the fiber unwinds (a destructor run by a throw, where another throw
 // would call std::terminate), every scope opened before that unwinding began stays
@@ -64,6 +71,7 @@ struct scope_link {
                                 // scope: that function's name; its expiry is a
                                 // scope_cancelled inside it, a timeout_error as it
                                 // leaves. Null for a deadline_scope object.
+  bool expiry_delivered = false;  // its expiry has been thrown once (a repeat is not masked)
 };
 
 // rethrow_naming, in a catch block, throws the cancelled_error or timeout_error being
@@ -89,8 +97,10 @@ class scope_cancelled final : public cancelled_error {
                   std::uint64_t scope, const char* scope_call);
   // from: this is the expiry of scope number `scope` of fiber `fiber` (an id).
   bool from(std::uint64_t fiber, std::uint64_t scope) const noexcept { return fiber == fiber_ && scope == scope_; }
-  // throw_timeout throws the timeout_error that leaves the scope.
-  [[noreturn]] void throw_timeout() const;
+  // throw_leaving throws what leaves the scope: timeout_error, or, if a cancel() of
+  // the fiber is pending meanwhile (outside a shield), cancelled_error: as with
+  // asyncio.timeout, an outside cancellation is not turned into a timeout.
+  [[noreturn]] void throw_leaving() const;
 
  private:
   friend void rethrow_naming(std::string_view call);  // copies token_, fiber_, scope_
@@ -111,6 +121,8 @@ struct expiry_mask {
   std::uint64_t covers;
   time_point delivered_at;
   std::shared_ptr<expiry_mask> older;
+  bool cancellation;  // the exception is a cancel()'s: an expiry that replaces it
+                      // while it is handled puts the cancel back (pending)
 };
 
 // unmasked_scope_deadline is the earliest deadline among the scopes that may still

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -383,19 +384,21 @@ TEST(ScopeCleanup, CatchBlockThatBlocksThenRethrows) {
 }
 
 // Inside the cleanup, scopes opened by the cleanup itself still time out (a way to
-// bound it), a call's own deadline still ends the call, and a new cancel() still
-// interrupts; the original exception then goes on.
-TEST(ScopeCleanup, NestedScopesOwnDeadlinesAndNewCancelsStillCount) {
+// bound it) and a call's own deadline still ends the call. A new cancel() waits
+// while the fiber unwinds (a throw out of the destructor would be std::terminate;
+// breaker: catching it there lost it): the destructor's wait runs to its own
+// deadline, and the cancellation comes out of with_timeout instead of its timeout.
+TEST(ScopeCleanup, NestedScopesAndOwnDeadlinesCountANewCancelWaitsForTheUnwinding) {
   hang_guard guard;
   run_checked([] {
     bool inner_timed_out = false, past_scope_timed_out = false, own_deadline = false;
-    bool second_cancel_seen = false;
+    bool cancel_waited = false;
     weft::event cleanup_waiting;
     struct cleanup {
       bool& inner_timed_out;
       bool& past_scope_timed_out;
       bool& own_deadline;
-      bool& second_cancel_seen;
+      bool& cancel_waited;
       weft::event& waiting;
       ~cleanup() {
         try {
@@ -411,26 +414,24 @@ TEST(ScopeCleanup, NestedScopesOwnDeadlinesAndNewCancelsStillCount) {
         weft::channel<int> idle;
         own_deadline = idle.recv_for(5ms).status == weft::channel_status::timeout;
         waiting.set();
-        try {
-          idle.recv();
-        } catch (const weft::cancelled_error&) {
-          second_cancel_seen = true;
-        }
+        cancel_waited = idle.recv_for(30ms).status == weft::channel_status::timeout;  // cancelled meanwhile
+        cancel_waited = cancel_waited && weft::this_fiber::cancellation_requested();
       }
     };
     auto f = weft::spawn([&] {
       weft::with_timeout(5ms, [&] {
-        cleanup c{inner_timed_out, past_scope_timed_out, own_deadline, second_cancel_seen, cleanup_waiting};
+        cleanup c{inner_timed_out, past_scope_timed_out, own_deadline, cancel_waited, cleanup_waiting};
         weft::this_fiber::sleep_for(10s);
       });
+      ADD_FAILURE() << "with_timeout returned";
     });
     cleanup_waiting.wait();
-    f.cancel();  // a new cancellation, while the first timeout unwinds
-    EXPECT_THROW(f.join(), timeout_error);  // the original exception reaches the joiner
+    f.cancel();  // a new cancellation, while the timeout unwinds
+    EXPECT_THROW(f.join(), weft::cancelled_error);  // not turned into a timeout
     EXPECT_TRUE(inner_timed_out);
     EXPECT_TRUE(past_scope_timed_out);
     EXPECT_TRUE(own_deadline);
-    EXPECT_TRUE(second_cancel_seen);
+    EXPECT_TRUE(cancel_waited);
   });
 }
 
@@ -596,6 +597,128 @@ TEST(ScopeCleanup, DestructorThatBlocksWhileTheProgramsOwnExceptionUnwindsPastAn
       EXPECT_EQ(finished, 1);
       EXPECT_TRUE(own_scope_timed_out);
     }
+  });
+}
+
+// Breaker cases: retry loops that catch more than they should. A scope's expiry
+// keeps catch blocks quiet the first time only: once one was swallowed, the next
+// one interrupts a handler that blocks, so the loop still ends at the budget.
+TEST(ScopeCleanup, RetryLoopThatCatchesEverythingStillEndsAtTheBudget) {
+  hang_guard guard;
+  run_checked([] {
+    for (const bool object_budget : {false, true}) {
+      SCOPED_TRACE(object_budget ? "deadline_scope budget, with_timeout attempts" : "with_timeout budget, catch std::exception");
+      int attempts = 0;
+      auto retry = [&] {
+        for (; attempts < 1000; ++attempts) {
+          try {
+            if (object_budget) weft::with_timeout(20ms, [] { weft::this_fiber::sleep_for(1s); });
+            weft::this_fiber::sleep_for(20ms);
+            throw std::runtime_error("503 from upstream");
+          } catch (const std::exception&) {  // takes the budget's expiry too
+            weft::this_fiber::sleep_for(10ms);  // back-off, in the handler
+          }
+        }
+      };
+      if (object_budget) {
+        EXPECT_THROW(
+            {
+              weft::deadline_scope budget(50ms);
+              retry();
+            },
+            timeout_error);
+      } else {
+        EXPECT_THROW(weft::with_timeout(50ms, retry), timeout_error);
+      }
+      EXPECT_LT(attempts, 10);
+    }
+  });
+}
+
+// An expiry kept in an exception_ptr (a retry loop's last error) masks nothing once
+// its catch block is left: the next attempt's wait ends at once (it used to wait for
+// good).
+TEST(ScopeCleanup, KeptExpiryDoesNotQuietTheScopeOutsideItsHandler) {
+  hang_guard guard;
+  run_checked([] {
+    weft::channel<int> replies;  // never answers
+    int attempts = 0;
+    EXPECT_THROW(weft::with_timeout(20ms,
+                                    [&] {
+                                      std::exception_ptr last;
+                                      for (; attempts < 3; ++attempts) {
+                                        try {
+                                          return replies.recv();
+                                        } catch (...) {
+                                          last = std::current_exception();
+                                        }
+                                      }
+                                      std::rethrow_exception(last);
+                                    }),
+                 timeout_error);
+    EXPECT_EQ(attempts, 3);
+  });
+}
+
+// A cancel() that comes while a catch block cleans up after it, and the scope expires
+// during that cleanup: the cancellation is not lost in the timeout; with_timeout
+// lets it out as cancelled_error (asyncio.timeout does the same).
+TEST(ScopeCleanup, CancelOutlivesAnExpiryDuringItsCleanup) {
+  hang_guard guard;
+  run_checked([] {
+    auto f = weft::spawn([] {
+      try {
+        weft::with_timeout(30ms, [] {
+          try {
+            weft::this_fiber::sleep_for(1h);
+          } catch (const weft::cancelled_error&) {
+            weft::this_fiber::sleep_for(100ms);  // cleanup; the scope expires meanwhile
+            throw;
+          }
+        });
+      } catch (const timeout_error&) {
+        ADD_FAILURE() << "the cancellation became a timeout";
+      }
+      weft::this_fiber::sleep_for(1h);  // a retry would wait here: must not
+    });
+    weft::this_fiber::sleep_for(5ms);
+    f.cancel();
+    EXPECT_THROW(f.join(), weft::cancelled_error);
+  });
+}
+
+// A cancel() that comes while a destructor blocks during the unwinding of an expiry
+// neither ends the program (a throw out of the destructor) nor is lost (caught
+// there): the destructor finishes, and the cancellation ends the fiber.
+TEST(ScopeCleanup, CancelDuringUnwindingWaitsAndIsDelivered) {
+  hang_guard guard;
+  run_checked([] {
+    bool goodbye_sent = false;
+    struct connection {
+      bool& sent;
+      ~connection() {
+        weft::this_fiber::sleep_for(30ms);  // a goodbye
+        sent = true;
+      }
+    };
+    int attempts = 0;
+    auto f = weft::spawn([&] {
+      for (; attempts < 3; ++attempts) {
+        try {
+          weft::with_timeout(5ms, [&] {
+            connection c{goodbye_sent};
+            weft::this_fiber::sleep_for(1h);
+          });
+        } catch (const timeout_error&) {
+          weft::this_fiber::sleep_for(1ms);  // back-off
+        }
+      }
+    });
+    weft::this_fiber::sleep_for(15ms);  // in ~connection()
+    f.cancel();
+    EXPECT_THROW(f.join(), weft::cancelled_error);
+    EXPECT_TRUE(goodbye_sent);
+    EXPECT_EQ(attempts, 0);
   });
 }
 
