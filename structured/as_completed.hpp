@@ -23,6 +23,7 @@
 #include <variant>
 #include <vector>
 
+#include <weft/runtime/detail/scope_state.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/fiber.hpp>
 #include <weft/runtime/scope.hpp>
@@ -64,10 +65,17 @@ class as_completed_set {
   as_completed_set& operator=(const as_completed_set&) = delete;
 
   // next waits for the next callable to finish; nullopt once all were delivered.
-  // Throws cancelled_error (or timeout_error in an expired scope) while waiting.
+  // Throws cancelled_error (or what an expired scope throws) while waiting, named
+  // "weft::as_completed (waiting for the next result)".
   std::optional<completed<T>> next() {
     if (remaining_ == 0) return std::nullopt;
-    auto got = done_.recv();
+    auto got = [&] {
+      try {
+        return done_.recv();
+      } catch (const error&) {
+        detail::rethrow_naming("weft::as_completed (waiting for the next result)");
+      }
+    }();
     --remaining_;
     return got;
   }
