@@ -666,10 +666,12 @@ TEST(ScopeCleanup, KeptExpiryDoesNotQuietTheScopeOutsideItsHandler) {
 TEST(ScopeCleanup, CancelOutlivesAnExpiryDuringItsCleanup) {
   hang_guard guard;
   run_checked([] {
-    auto f = weft::spawn([] {
+    weft::event waiting;
+    auto f = weft::spawn([&] {
       try {
-        weft::with_timeout(30ms, [] {
+        weft::with_timeout(30ms, [&] {
           try {
+            waiting.set();
             weft::this_fiber::sleep_for(1h);
           } catch (const weft::cancelled_error&) {
             weft::this_fiber::sleep_for(100ms);  // cleanup; the scope expires meanwhile
@@ -681,7 +683,7 @@ TEST(ScopeCleanup, CancelOutlivesAnExpiryDuringItsCleanup) {
       }
       weft::this_fiber::sleep_for(1h);  // a retry would wait here: must not
     });
-    weft::this_fiber::sleep_for(5ms);
+    waiting.wait();  // it is about to park, well before its 30 ms
     f.cancel();
     EXPECT_THROW(f.join(), weft::cancelled_error);
   });
@@ -694,9 +696,12 @@ TEST(ScopeCleanup, CancelDuringUnwindingWaitsAndIsDelivered) {
   hang_guard guard;
   run_checked([] {
     bool goodbye_sent = false;
+    weft::event in_goodbye;
     struct connection {
       bool& sent;
+      weft::event& in_goodbye;
       ~connection() {
+        in_goodbye.set();
         weft::this_fiber::sleep_for(30ms);  // a goodbye
         sent = true;
       }
@@ -706,7 +711,7 @@ TEST(ScopeCleanup, CancelDuringUnwindingWaitsAndIsDelivered) {
       for (; attempts < 3; ++attempts) {
         try {
           weft::with_timeout(5ms, [&] {
-            connection c{goodbye_sent};
+            connection c{goodbye_sent, in_goodbye};
             weft::this_fiber::sleep_for(1h);
           });
         } catch (const timeout_error&) {
@@ -714,7 +719,7 @@ TEST(ScopeCleanup, CancelDuringUnwindingWaitsAndIsDelivered) {
         }
       }
     });
-    weft::this_fiber::sleep_for(15ms);  // in ~connection()
+    in_goodbye.wait();  // the fiber unwinds attempt 0's expiry, in ~connection()
     f.cancel();
     EXPECT_THROW(f.join(), weft::cancelled_error);
     EXPECT_TRUE(goodbye_sent);
