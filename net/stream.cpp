@@ -13,7 +13,8 @@ namespace weft::net {
 std::size_t stream_socket::read_exact(mutable_buffer buf, deadline d, std::error_code& ec) {
   std::size_t done = 0;
   while (done < buf.size) {
-    const std::size_t n = read_some(mutable_buffer(static_cast<char*>(buf.data) + done, buf.size - done), d, ec);
+    const std::size_t n =
+        read_some_as("weft::net read_exact", mutable_buffer(static_cast<char*>(buf.data) + done, buf.size - done), d, ec);
     if (ec) return done;
     if (n == 0) {
       ec = make_error_code(errc::end_of_stream);

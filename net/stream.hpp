@@ -59,16 +59,7 @@ class stream_socket : public detail::socket_base {
   }
   std::size_t read_some(mutable_buffer buf, std::error_code& ec) { return read_some(buf, {}, ec); }
   std::size_t read_some(mutable_buffer buf, deadline d, std::error_code& ec) {
-    if (!require_usable("weft::net read_some", ec) || buf.size == 0) return 0;
-    // A short read drained the socket, so the next read would only get EAGAIN: wait
-    // for the edge first and save the system call (edge-triggered epoll reports
-    // data that arrives after the read). Not once the peer has shut down: its end
-    // of stream may already be queued behind the data, with no edge to come.
-    const bool wait_first = read_drained_ && !(watch_ && watch_->hung_up());
-    const long n = io("weft::net read_some", fd_event::readable, d.at, wait_first, ec,
-                      [&](int fd) { return static_cast<long>(::recv(fd, buf.data, buf.size, 0)); });
-    read_drained_ = n > 0 && static_cast<std::size_t>(n) < buf.size;
-    return n > 0 ? static_cast<std::size_t>(n) : 0;
+    return read_some_as("weft::net read_some", buf, d, ec);
   }
 
   // read_exact fills the whole buffer; the end of the stream before that is an
@@ -126,6 +117,20 @@ class stream_socket : public detail::socket_base {
   explicit stream_socket(int fd) noexcept : socket_base(fd) {}
 
  private:
+  // read_some_as is read_some; `call` is the name errors give (read_exact's too).
+  std::size_t read_some_as(const char* call, mutable_buffer buf, deadline d, std::error_code& ec) {
+    if (!require_usable(call, ec) || buf.size == 0) return 0;
+    // A short read drained the socket, so the next read would only get EAGAIN: wait
+    // for the edge first and save the system call (edge-triggered epoll reports
+    // data that arrives after the read). Not once the peer has shut down: its end
+    // of stream may already be queued behind the data, with no edge to come.
+    const bool wait_first = read_drained_ && !(watch_ && watch_->hung_up());
+    const long n = io(call, fd_event::readable, d.at, wait_first, ec,
+                      [&](int fd) { return static_cast<long>(::recv(fd, buf.data, buf.size, 0)); });
+    read_drained_ = n > 0 && static_cast<std::size_t>(n) < buf.size;
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+
   bool read_drained_ = false;
 };
 

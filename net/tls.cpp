@@ -11,6 +11,7 @@
 #include <utility>
 
 #include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/detail/scope_state.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/sync/mutex.hpp>
 
@@ -216,6 +217,18 @@ struct tls_stream::engine {
 
 // ---- tls_stream -------------------------------------------------------------------------
 
+// interruptions_named runs f, a part of the TLS call `call` that waits in the TCP
+// stream's calls (or on the send lock): a cancellation or a scope's expiry that
+// comes while it waits names the TLS call the user made, not the inner one.
+template <class F>
+static auto interruptions_named(const char* call, F f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const weft::error&) {
+    weft::detail::rethrow_naming(call);
+  }
+}
+
 tls_stream::tls_stream() noexcept = default;
 tls_stream::tls_stream(std::unique_ptr<engine> e) noexcept : e_(std::move(e)) {}
 tls_stream::tls_stream(tls_stream&&) noexcept = default;
@@ -264,7 +277,7 @@ tls_stream tls_stream::handshake(const tls_context& ctx, tcp_stream conn, std::s
       SSL_set1_host(e->ssl, host.c_str());
     }
   }
-  const int r = e->drive(d.at, ec, [&] { return SSL_do_handshake(e->ssl); });
+  const int r = interruptions_named(call, [&] { return e->drive(d.at, ec, [&] { return SSL_do_handshake(e->ssl); }); });
   if (r != 1) {
     if (r == 0) ec = make_error_code(errc::end_of_stream);
     return {};  // the engine closes the connection
@@ -311,7 +324,8 @@ std::size_t tls_stream::read_some(mutable_buffer buf, deadline d, std::error_cod
   }
   if (buf.size == 0) return 0;
   std::size_t got = 0;
-  const int r = e_->drive(d.at, ec, [&] { return SSL_read_ex(e_->ssl, buf.data, buf.size, &got); });
+  const int r =
+      interruptions_named(call, [&] { return e_->drive(d.at, ec, [&] { return SSL_read_ex(e_->ssl, buf.data, buf.size, &got); }); });
   return r == 1 ? got : 0;
 }
 std::size_t tls_stream::read_some(mutable_buffer buf, deadline d) {
@@ -361,16 +375,16 @@ std::size_t tls_stream::write_all(std::span<const const_buffer> bufs, deadline d
       }
       const int status = SSL_get_error(e_->ssl, r);
       if (status == SSL_ERROR_WANT_WRITE) {
-        if (!e_->pump_out(d.at, true, ec)) return total;
+        if (!interruptions_named(call, [&] { return e_->pump_out(d.at, true, ec); })) return total;
       } else if (status == SSL_ERROR_WANT_READ) {  // refused renegotiation: not expected
-        if (!e_->pump_in(d.at, ec)) return total;
+        if (!interruptions_named(call, [&] { return e_->pump_in(d.at, ec); })) return total;
       } else {
         ec = e_->failure();
         return total;
       }
     }
   }
-  e_->pump_out(d.at, true, ec);
+  interruptions_named(call, [&] { return e_->pump_out(d.at, true, ec); });
   return total;
 }
 std::size_t tls_stream::write_all(std::span<const const_buffer> bufs, deadline d) {
@@ -399,7 +413,7 @@ void tls_stream::shutdown(deadline d, std::error_code& ec) {
     ec = e_->failure();
     return;
   }
-  if (!e_->pump_out(d.at, true, ec)) return;
+  if (!interruptions_named(call, [&] { return e_->pump_out(d.at, true, ec); })) return;
   e_->tcp.shutdown(shutdown_type::write, ec);
 }
 void tls_stream::shutdown(deadline d) {

@@ -20,8 +20,8 @@ std::size_t barrier::checked(std::ptrdiff_t parties) {
   return static_cast<std::size_t>(parties);
 }
 
-bool barrier::arrive_and_wait_until(time_point deadline) {
-  auto& s = detail::scheduler::require_fiber("weft::barrier::arrive_and_wait");
+bool barrier::arrive_and_wait_as(time_point deadline, const char* call) {
+  auto& s = detail::scheduler::require_fiber(call);
   lock_.lock();
   if (++arrived_ == parties_) {
     arrived_ = 0;
@@ -32,8 +32,8 @@ bool barrier::arrive_and_wait_until(time_point deadline) {
   detail::waiter w;
   // A waiter that leaves takes its arrival back, under the same lock that counts
   // arrivals, so the round cannot fill with it counted but gone.
-  const auto outcome = detail::block_on(s, lock_, waiters_, w, "weft::barrier::arrive_and_wait", deadline, true, [this] { --arrived_; });
-  return detail::served_or_throw(outcome, w, "weft::barrier::arrive_and_wait");
+  const auto outcome = detail::block_on(s, lock_, waiters_, w, call, deadline, true, [this] { --arrived_; });
+  return detail::served_or_throw(outcome, w, call);
 }
 
 }  // namespace weft

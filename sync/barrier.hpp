@@ -34,16 +34,20 @@ class barrier {
   std::size_t parties() const noexcept { return parties_; }
 
   // arrive_and_wait arrives and waits for the round to fill.
-  void arrive_and_wait() { arrive_and_wait_until(no_deadline); }
+  void arrive_and_wait() { arrive_and_wait_as(no_deadline, "weft::barrier::arrive_and_wait"); }
   // arrive_and_wait_until: true when the round filled, false (arrival withdrawn) if
   // `deadline` passed first.
-  bool arrive_and_wait_until(time_point deadline);
+  bool arrive_and_wait_until(time_point deadline) {
+    return arrive_and_wait_as(deadline, "weft::barrier::arrive_and_wait_until");
+  }
   template <class Rep, class Period>
   bool arrive_and_wait_for(std::chrono::duration<Rep, Period> d) {
-    return arrive_and_wait_until(deadline_after(d));
+    return arrive_and_wait_as(deadline_after(d), "weft::barrier::arrive_and_wait_for");
   }
 
  private:
+  // arrive_and_wait_as: the one waiting path; `call` is the name errors give.
+  bool arrive_and_wait_as(time_point deadline, const char* call);
   static std::size_t checked(std::ptrdiff_t parties);
 
   detail::biased_lock lock_;  // guards arrived_ and waiters_

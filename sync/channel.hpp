@@ -228,13 +228,13 @@ class channel {
     if (s == nullptr) [[unlikely]]
       status = send_from_thread(v, no_deadline, "weft::channel::send");
     else
-      status = send_impl(v, s, no_deadline);
+      status = send_impl(v, s, no_deadline, "weft::channel::send");
     if (status == channel_status::closed) throw channel_closed_error();
   }
   void send(const T& v) requires std::is_copy_constructible_v<T> { send(T(v)); }
 
   // try_send sends v only if that needs no waiting: ok, full or closed.
-  channel_status try_send(T&& v) { return send_impl(v, no_wait, no_deadline); }
+  channel_status try_send(T&& v) { return send_impl(v, no_wait, no_deadline, "weft::channel::try_send"); }
   channel_status try_send(const T& v) requires std::is_copy_constructible_v<T> {
     T copy(v);
     return try_send(std::move(copy));
@@ -243,21 +243,20 @@ class channel {
   // send_until waits at most until `deadline`: ok, timeout or closed. Throws
   // cancelled_error if cancelled while waiting.
   channel_status send_until(T&& v, time_point deadline) {
-    detail::scheduler* s = detail::this_fiber_scheduler;
-    if (s == nullptr) return send_from_thread(v, deadline, "weft::channel::send");
-    return send_impl(v, s, deadline);
+    return send_waiting(v, deadline, "weft::channel::send_until");
   }
   channel_status send_until(const T& v, time_point deadline) requires std::is_copy_constructible_v<T> {
     T copy(v);
-    return send_until(std::move(copy), deadline);
+    return send_waiting(copy, deadline, "weft::channel::send_until");
   }
   template <class Rep, class Period>
   channel_status send_for(T&& v, std::chrono::duration<Rep, Period> d) {
-    return send_until(std::move(v), deadline_after(d));
+    return send_waiting(v, deadline_after(d), "weft::channel::send_for");
   }
   template <class Rep, class Period>
   channel_status send_for(const T& v, std::chrono::duration<Rep, Period> d) requires std::is_copy_constructible_v<T> {
-    return send_until(v, deadline_after(d));
+    T copy(v);
+    return send_waiting(copy, deadline_after(d), "weft::channel::send_for");
   }
 
   // recv returns the next value, waiting for one while the channel is empty, or
@@ -269,7 +268,7 @@ class channel {
     if (s == nullptr) [[unlikely]]
       recv_from_thread(out, no_deadline, "weft::channel::recv");
     else
-      recv_impl(out, s, no_deadline);
+      recv_impl(out, s, no_deadline, "weft::channel::recv");
     return out;
   }
 
@@ -277,24 +276,16 @@ class channel {
   // closed (and drained).
   recv_result<T> try_recv() {
     recv_result<T> r;
-    r.status = recv_impl(r.value, no_wait, no_deadline);
+    r.status = recv_impl(r.value, no_wait, no_deadline, "weft::channel::try_recv");
     return r;
   }
 
   // recv_until waits at most until `deadline`: ok (with the value), timeout or
   // closed. Throws cancelled_error if cancelled while waiting.
-  recv_result<T> recv_until(time_point deadline) {
-    detail::scheduler* s = detail::this_fiber_scheduler;
-    recv_result<T> r;
-    if (s == nullptr)
-      r.status = recv_from_thread(r.value, deadline, "weft::channel::recv");
-    else
-      r.status = recv_impl(r.value, s, deadline);
-    return r;
-  }
+  recv_result<T> recv_until(time_point deadline) { return recv_waiting(deadline, "weft::channel::recv_until"); }
   template <class Rep, class Period>
   recv_result<T> recv_for(std::chrono::duration<Rep, Period> d) {
-    return recv_until(deadline_after(d));
+    return recv_waiting(deadline_after(d), "weft::channel::recv_for");
   }
 
   // close ends the channel for senders: waiting senders fail (channel_closed_error or
@@ -339,7 +330,7 @@ class channel {
       if (s == nullptr) [[unlikely]]
         status = ch_->recv_from_thread(current_, no_deadline, "weft::channel::recv");
       else
-        status = ch_->recv_impl(current_, s, no_deadline);
+        status = ch_->recv_impl(current_, s, no_deadline, "weft::channel::recv");
       if (status != channel_status::ok) current_.reset();
       return *this;
     }
@@ -438,34 +429,34 @@ class channel {
   static detail::scheduler* scheduler_of(detail::thread_parker*) noexcept { return nullptr; }
 
   template <class Parker>
-  [[gnu::always_inline]] channel_status send_impl(T& v, Parker* s, time_point deadline) {
+  [[gnu::always_inline]] channel_status send_impl(T& v, Parker* s, time_point deadline, const char* call) {
     detail::scheduler* here = scheduler_of(s);
     const auto taken = lock_.lock_if_home(here);
     if (taken != detail::biased_lock::home_lock::taken) [[unlikely]]
-      return send_elsewhere(v, s, deadline, taken);
-    return send_locked(v, s, deadline, here);
+      return send_elsewhere(v, s, deadline, call, taken);
+    return send_locked(v, s, deadline, call, here);
   }
 
   // send_elsewhere is send_impl when this thread is not the lock's home: the
   // channel may be on its shared ring (no lock), or the lock is taken the remote way.
   template <class Parker>
-  [[gnu::noinline]] channel_status send_elsewhere(T& v, Parker* s, time_point deadline,
+  [[gnu::noinline]] channel_status send_elsewhere(T& v, Parker* s, time_point deadline, const char* call,
                                                   detail::biased_lock::home_lock taken) {
     detail::scheduler* here = scheduler_of(s);
     if (taken == detail::biased_lock::home_lock::not_home) {
-      if (shared_type* shared = shared_.load(std::memory_order_acquire)) return send_shared(*shared, v, s, deadline);
+      if (shared_type* shared = shared_.load(std::memory_order_acquire)) return send_shared(*shared, v, s, deadline, call);
       lock_.lock_as(here);
     }
     if (shared_.load(std::memory_order_relaxed) != nullptr) {
       lock_.unlock_as(here);  // shared since we looked: start over
-      return send_again(v, s, deadline);
+      return send_again(v, s, deadline, call);
     }
-    return send_locked(v, s, deadline, here);
+    return send_locked(v, s, deadline, call, here);
   }
 
   // send_locked is the send with the lock held (the buffer is the locked ring).
   template <class Parker>
-  [[gnu::always_inline]] channel_status send_locked(T& v, Parker* s, time_point deadline, detail::scheduler* here) {
+  [[gnu::always_inline]] channel_status send_locked(T& v, Parker* s, time_point deadline, const char* call, detail::scheduler* here) {
     auto lock = lock_.as(here);
     channel_status status;
     bool done;
@@ -485,44 +476,43 @@ class channel {
     }
     if (lock_.is_shared() && share_buffer()) [[unlikely]] {
       lock.unlock();
-      return send_again(v, s, deadline);
+      return send_again(v, s, deadline, call);
     }
     waiter_type w;
     w.src = &v;
-    status = finish_wait(detail::block_on(*s, lock, senders_, w, "weft::channel::send", deadline), w,
-                         "weft::channel::send");  // unlocks
+    status = finish_wait(detail::block_on(*s, lock, senders_, w, call, deadline), w, call);  // unlocks
     if (status == woken_to_try_again) [[unlikely]]
-      return send_again(v, s, deadline, 1);
+      return send_again(v, s, deadline, call, 1);
     return status;
   }
 
   template <class Parker>
-  [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, Parker* s, time_point deadline) {
+  [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, Parker* s, time_point deadline, const char* call) {
     detail::scheduler* here = scheduler_of(s);
     const auto taken = lock_.lock_if_home(here);
     if (taken != detail::biased_lock::home_lock::taken) [[unlikely]]
-      return recv_elsewhere(out, s, deadline, taken);
-    return recv_locked(out, s, deadline, here);
+      return recv_elsewhere(out, s, deadline, call, taken);
+    return recv_locked(out, s, deadline, call, here);
   }
 
   template <class Parker>
-  [[gnu::noinline]] channel_status recv_elsewhere(std::optional<T>& out, Parker* s, time_point deadline,
+  [[gnu::noinline]] channel_status recv_elsewhere(std::optional<T>& out, Parker* s, time_point deadline, const char* call,
                                                   detail::biased_lock::home_lock taken) {
     detail::scheduler* here = scheduler_of(s);
     if (taken == detail::biased_lock::home_lock::not_home) {
       if (shared_type* shared = shared_.load(std::memory_order_acquire))
-        return recv_shared(*shared, out, s, deadline);
+        return recv_shared(*shared, out, s, deadline, call);
       lock_.lock_as(here);
     }
     if (shared_.load(std::memory_order_relaxed) != nullptr) {
       lock_.unlock_as(here);  // shared since we looked: start over
-      return recv_again(out, s, deadline);
+      return recv_again(out, s, deadline, call);
     }
-    return recv_locked(out, s, deadline, here);
+    return recv_locked(out, s, deadline, call, here);
   }
 
   template <class Parker>
-  [[gnu::always_inline]] channel_status recv_locked(std::optional<T>& out, Parker* s, time_point deadline,
+  [[gnu::always_inline]] channel_status recv_locked(std::optional<T>& out, Parker* s, time_point deadline, const char* call,
                                                     detail::scheduler* here) {
     auto lock = lock_.as(here);
     channel_status status;
@@ -536,15 +526,15 @@ class channel {
     }
     if (lock_.is_shared() && share_buffer()) [[unlikely]] {
       lock.unlock();
-      return recv_again(out, s, deadline);
+      return recv_again(out, s, deadline, call);
     }
     waiter_type w;
     const channel_status status_after_wait =
-        finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w, "weft::channel::recv");
+        finish_wait(detail::block_on(*s, lock, receivers_, w, call, deadline), w, call);
     if (status_after_wait == channel_status::ok) [[likely]]
       out.emplace(std::move(*w.received));
     else if (status_after_wait == woken_to_try_again)
-      return recv_again(out, s, deadline, 1);
+      return recv_again(out, s, deadline, call, 1);
     return status_after_wait;
   }
 
@@ -570,16 +560,16 @@ class channel {
   // recv_impl are inlined into their callers and cannot inline themselves).
   // `owed`: 1 if the call starts over because it was woken to try again.
   template <class Parker>
-  [[gnu::cold, gnu::noinline]] channel_status send_again(T& v, Parker* s, time_point deadline,
+  [[gnu::cold, gnu::noinline]] channel_status send_again(T& v, Parker* s, time_point deadline, const char* call,
                                                         std::uint32_t owed = 0) {
     retry_debt debt(retrying_, owed);  // paid when this call returns
-    return send_impl(v, s, deadline);
+    return send_impl(v, s, deadline, call);
   }
   template <class Parker>
-  [[gnu::cold, gnu::noinline]] channel_status recv_again(std::optional<T>& out, Parker* s, time_point deadline,
+  [[gnu::cold, gnu::noinline]] channel_status recv_again(std::optional<T>& out, Parker* s, time_point deadline, const char* call,
                                                         std::uint32_t owed = 0) {
     retry_debt debt(retrying_, owed);
-    return recv_impl(out, s, deadline);
+    return recv_impl(out, s, deadline, call);
   }
 
   // await_retrying: the destructor's wait for waiters woken to try again and for
@@ -663,7 +653,7 @@ class channel {
 
   // send_shared and recv_shared are send_impl and recv_impl on the ring.
   template <class Parker>
-  channel_status send_shared(shared_type& shared, T& v, Parker* s, time_point deadline) {
+  channel_status send_shared(shared_type& shared, T& v, Parker* s, time_point deadline, const char* call) {
     detail::busy_while busy(shared.senders_busy);  // declared first: released last
     detail::scheduler* here = scheduler_of(s);
     retry_debt debt(retrying_);
@@ -678,8 +668,7 @@ class channel {
           waiter_type w;
           w.src = &v;
           const channel_status status =
-              finish_wait(detail::block_on(*s, lock, senders_, w, "weft::channel::send", deadline), w,
-                          "weft::channel::send");  // unlocks
+              finish_wait(detail::block_on(*s, lock, senders_, w, call, deadline), w, call);  // unlocks
           if (status == woken_to_try_again) {
             debt.add();
             continue;
@@ -701,7 +690,7 @@ class channel {
   }
 
   template <class Parker>
-  channel_status recv_shared(shared_type& shared, std::optional<T>& out, Parker* s, time_point deadline) {
+  channel_status recv_shared(shared_type& shared, std::optional<T>& out, Parker* s, time_point deadline, const char* call) {
     detail::busy_while busy(shared.receivers_busy);  // declared first: released last
     detail::scheduler* here = scheduler_of(s);
     retry_debt debt(retrying_);
@@ -715,8 +704,7 @@ class channel {
         if (popped == detail::ring_result::empty) {
           waiter_type w;
           const channel_status status =
-              finish_wait(detail::block_on(*s, lock, receivers_, w, "weft::channel::recv", deadline), w,
-                          "weft::channel::recv");  // unlocks
+              finish_wait(detail::block_on(*s, lock, receivers_, w, call, deadline), w, call);  // unlocks
           if (status == woken_to_try_again) {
             debt.add();
             continue;
@@ -781,11 +769,28 @@ class channel {
   // wait with the thread's parker (thread_parker.hpp). Out of line: the fiber path
   // stays as it was.
   [[gnu::cold, gnu::noinline]] channel_status send_from_thread(T& v, time_point deadline, const char* call) {
-    return send_impl(v, &detail::thread_parker::for_this_thread(call), deadline);
+    return send_impl(v, &detail::thread_parker::for_this_thread(call), deadline, call);
   }
   [[gnu::cold, gnu::noinline]] channel_status recv_from_thread(std::optional<T>& out, time_point deadline,
                                                                const char* call) {
-    return recv_impl(out, &detail::thread_parker::for_this_thread(call), deadline);
+    return recv_impl(out, &detail::thread_parker::for_this_thread(call), deadline, call);
+  }
+
+  // send_waiting and recv_waiting: the forms with a deadline, from a fiber or a
+  // plain thread; `call` is the name errors give (the call the user made).
+  channel_status send_waiting(T& v, time_point deadline, const char* call) {
+    detail::scheduler* s = detail::this_fiber_scheduler;
+    if (s == nullptr) return send_from_thread(v, deadline, call);
+    return send_impl(v, s, deadline, call);
+  }
+  recv_result<T> recv_waiting(time_point deadline, const char* call) {
+    detail::scheduler* s = detail::this_fiber_scheduler;
+    recv_result<T> r;
+    if (s == nullptr)
+      r.status = recv_from_thread(r.value, deadline, call);
+    else
+      r.status = recv_impl(r.value, s, deadline, call);
+    return r;
   }
 
   // woken_to_try_again is finish_wait's private status for a waiter woken with

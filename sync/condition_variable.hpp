@@ -41,31 +41,40 @@ class condition_variable {
   void notify_all() noexcept;
 
   // wait releases lk's mutex, waits for a notify, and re-locks it.
-  void wait(std::unique_lock<mutex>& lk) { wait_until(lk, no_deadline); }
+  void wait(std::unique_lock<mutex>& lk) { wait_as(lk, no_deadline, "weft::condition_variable::wait"); }
   template <class Predicate>
   void wait(std::unique_lock<mutex>& lk, Predicate pred) {
     while (!pred()) wait(lk);
   }
 
   // wait_until is wait with a deadline: std::cv_status::timeout once it passed.
-  std::cv_status wait_until(std::unique_lock<mutex>& lk, time_point deadline);
+  std::cv_status wait_until(std::unique_lock<mutex>& lk, time_point deadline) {
+    return wait_as(lk, deadline, "weft::condition_variable::wait_until");
+  }
   template <class Rep, class Period>
   std::cv_status wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d) {
-    return wait_until(lk, deadline_after(d));
+    return wait_as(lk, deadline_after(d), "weft::condition_variable::wait_for");
   }
   // The predicate forms return pred() as it is at the end (false: timed out).
   template <class Predicate>
   bool wait_until(std::unique_lock<mutex>& lk, time_point deadline, Predicate pred) {
-    while (!pred())
-      if (wait_until(lk, deadline) == std::cv_status::timeout) return pred();
-    return true;
+    return wait_as(lk, deadline, std::move(pred), "weft::condition_variable::wait_until");
   }
   template <class Rep, class Period, class Predicate>
   bool wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d, Predicate pred) {
-    return wait_until(lk, deadline_after(d), std::move(pred));
+    return wait_as(lk, deadline_after(d), std::move(pred), "weft::condition_variable::wait_for");
   }
 
  private:
+  // wait_as: the one waiting path; `call` is the name errors give (the call the user made).
+  std::cv_status wait_as(std::unique_lock<mutex>& lk, time_point deadline, const char* call);
+  template <class Predicate>
+  bool wait_as(std::unique_lock<mutex>& lk, time_point deadline, Predicate pred, const char* call) {
+    while (!pred())
+      if (wait_as(lk, deadline, call) == std::cv_status::timeout) return pred();
+    return true;
+  }
+
   detail::biased_lock lock_;  // guards waiters_
   detail::wait_queue waiters_;
 };

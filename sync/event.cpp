@@ -20,15 +20,15 @@ bool event::is_set() const noexcept {
   return set_;
 }
 
-bool event::wait_until(time_point deadline) {
-  auto& s = detail::scheduler::require_fiber("weft::event::wait");
+bool event::wait_as(time_point deadline, const char* call) {
+  auto& s = detail::scheduler::require_fiber(call);
   lock_.lock();
   if (set_) {
     lock_.unlock();
     return true;
   }
   detail::waiter w;
-  return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::event::wait", deadline), w, "weft::event::wait");
+  return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, call, deadline), w, call);
 }
 
 }  // namespace weft

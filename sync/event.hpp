@@ -29,15 +29,17 @@ class event {
   bool is_set() const noexcept;
 
   // wait returns once the flag is set.
-  void wait() { wait_until(no_deadline); }
+  void wait() { wait_as(no_deadline, "weft::event::wait"); }
   // wait_until: true once the flag is set, false if `deadline` passes first.
-  bool wait_until(time_point deadline);
+  bool wait_until(time_point deadline) { return wait_as(deadline, "weft::event::wait_until"); }
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> d) {
-    return wait_until(deadline_after(d));
+    return wait_as(deadline_after(d), "weft::event::wait_for");
   }
 
  private:
+  // wait_as: the one waiting path; `call` is the name errors give (the call the user made).
+  bool wait_as(time_point deadline, const char* call);
   mutable detail::biased_lock lock_;  // guards set_ and waiters_
   bool set_ = false;
   detail::wait_queue waiters_;

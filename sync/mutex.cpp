@@ -6,8 +6,8 @@ void mutex::throw_not_owner() {
   throw error(errc::not_owner, "weft::mutex::unlock");
 }
 
-void mutex::throw_would_deadlock() {
-  throw error(errc::would_deadlock, "weft::mutex::lock", "the calling fiber already holds the mutex (it is not recursive)");
+void mutex::throw_would_deadlock(const char* call) {
+  throw error(errc::would_deadlock, call, "the calling fiber already holds the mutex (it is not recursive)");
 }
 
 }  // namespace weft

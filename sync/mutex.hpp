@@ -39,7 +39,7 @@ class mutex {
   // lock takes the mutex, waiting in FIFO order while another fiber holds it.
   [[gnu::always_inline]] void lock() {
     auto& s = detail::scheduler::require_fiber("weft::mutex::lock");
-    lock_until(s, no_deadline, true);
+    lock_until(s, no_deadline, true, "weft::mutex::lock");
   }
   // try_lock takes the mutex only if it is free now.
   bool try_lock() {
@@ -51,15 +51,18 @@ class mutex {
   }
   // try_lock_until waits at most until `deadline`; false if it passed.
   bool try_lock_until(time_point deadline) {
-    return lock_until(detail::scheduler::require_fiber("weft::mutex::try_lock_until"), deadline, true);
+    return lock_until(detail::scheduler::require_fiber("weft::mutex::try_lock_until"), deadline, true,
+                      "weft::mutex::try_lock_until");
   }
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    return try_lock_until(deadline_at(deadline));
+    return lock_until(detail::scheduler::require_fiber("weft::mutex::try_lock_until"), deadline_at(deadline), true,
+                      "weft::mutex::try_lock_until");
   }
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return try_lock_until(deadline_after(d));
+    return lock_until(detail::scheduler::require_fiber("weft::mutex::try_lock_for"), deadline_after(d), true,
+                      "weft::mutex::try_lock_for");
   }
 
   // unlock releases the mutex to the next waiter, if any.
@@ -87,8 +90,9 @@ class mutex {
   }
 
   // lock_until: the one locking path. cancellable == false serves a condition
-  // variable, which must give its caller the mutex back even when cancelled.
-  [[gnu::always_inline]] bool lock_until(detail::scheduler& s, time_point deadline, bool cancellable) {
+  // variable, which must give its caller the mutex back even when cancelled. `call`
+  // is the name errors give (the call the user made).
+  [[gnu::always_inline]] bool lock_until(detail::scheduler& s, time_point deadline, bool cancellable, const char* call) {
     detail::fiber_record* self = s.running();
     std::unique_lock guard(lock_);
     if (owner_ == nullptr) {
@@ -96,14 +100,13 @@ class mutex {
       return true;
     }
     if (owner_ == self) [[unlikely]]
-      throw_would_deadlock();
+      throw_would_deadlock(call);
     detail::waiter w;
     guard.release();
-    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::mutex::lock", deadline, cancellable), w,
-                                   "weft::mutex::lock");
+    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, call, deadline, cancellable), w, call);
   }
   [[noreturn, gnu::cold]] static void throw_not_owner();
-  [[noreturn, gnu::cold]] static void throw_would_deadlock();
+  [[noreturn, gnu::cold]] static void throw_would_deadlock(const char* call);
 
   detail::biased_lock lock_;  // guards owner_ and waiters_
   detail::fiber_record* owner_ = nullptr;

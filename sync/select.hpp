@@ -316,14 +316,14 @@ class lock_set {
 };
 
 template <std::size_t N>
-std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time_point deadline) {
+std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time_point deadline, const char* call) {
   int default_index = -1;
   for (std::size_t i = 0; i < N; ++i)
     if (ops[i]->is_default()) {
-      if (default_index >= 0) throw error(errc::invalid_argument, "weft::select", "more than one on_default case");
+      if (default_index >= 0) throw error(errc::invalid_argument, call, "more than one on_default case");
       default_index = static_cast<int>(i);
     }
-  scheduler* s = default_index < 0 ? &scheduler::require_fiber("weft::select") : nullptr;
+  scheduler* s = default_index < 0 ? &scheduler::require_fiber(call) : nullptr;
 
   // Ready cases are tried in a random order (Fisher-Yates), so none starves.
   std::array<std::size_t, N> order;
@@ -376,7 +376,7 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
 
     // Nothing ready: one waiter per case, one token for all of them.
     select_group group;
-    const park_token token = s->prepare_park("weft::select");
+    const park_token token = s->prepare_park(call);
     for (std::size_t i = 0; i < N; ++i) ops[i]->enqueue(&group, static_cast<int>(i), token);
     locks.unlock();
     const wake_reason why = s->park(token, deadline);
@@ -415,8 +415,8 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
       if (won_abandoned) {
         // Cancelled before the channel went: the cancellation is what it reports
         // (as await_served does, wait_queue.hpp).
-        if (why == wake_reason::cancelled) throw_cancelled("weft::select");
-        throw error(errc::destroyed_while_waiting, "weft::select");
+        if (why == wake_reason::cancelled) throw_cancelled(call);
+        throw error(errc::destroyed_while_waiting, call);
       }
     }
     if (won >= 0) {
@@ -428,7 +428,7 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
         if (any_abandoned) {
           // Round again without the destroyed channels' cases.
           locks = lock_set<N>(ops);
-          if (locks.size() == 0) throw error(errc::destroyed_while_waiting, "weft::select");
+          if (locks.size() == 0) throw error(errc::destroyed_while_waiting, call);
         }
         continue;
       }
@@ -436,17 +436,17 @@ std::optional<std::size_t> select_ops(const std::array<select_op*, N>& ops, time
       ops[won]->run();
       return static_cast<std::size_t>(won);
     }
-    if (why == wake_reason::cancelled) throw_cancelled("weft::select");
+    if (why == wake_reason::cancelled) throw_cancelled(call);
     return std::nullopt;  // timed out
   }
 }
 
 template <class... Cases>
-std::optional<std::size_t> select_cases(time_point deadline, Cases&... cases) {
+std::optional<std::size_t> select_cases(time_point deadline, const char* call, Cases&... cases) {
   std::tuple<op_for<Cases>...> ops{op_for<Cases>(cases)...};
   std::array<select_op*, sizeof...(Cases)> list =
       std::apply([](auto&... op) { return std::array<select_op*, sizeof...(Cases)>{&op...}; }, ops);
-  return select_ops(list, deadline);
+  return select_ops(list, deadline, call);
 }
 
 }  // namespace detail
@@ -458,19 +458,20 @@ std::optional<std::size_t> select_cases(time_point deadline, Cases&... cases) {
 template <class... Cases>
 std::size_t select(Cases&&... cases) {
   static_assert(sizeof...(Cases) > 0, "weft::select needs at least one case");
-  return *detail::select_cases(no_deadline, cases...);
+  return *detail::select_cases(no_deadline, "weft::select", cases...);
 }
 
 // select_until is select that gives up at `deadline`: std::nullopt, no case done.
 template <class... Cases>
 std::optional<std::size_t> select_until(time_point deadline, Cases&&... cases) {
   static_assert(sizeof...(Cases) > 0, "weft::select_until needs at least one case");
-  return detail::select_cases(deadline, cases...);
+  return detail::select_cases(deadline, "weft::select_until", cases...);
 }
 
 template <class Rep, class Period, class... Cases>
 std::optional<std::size_t> select_for(std::chrono::duration<Rep, Period> d, Cases&&... cases) {
-  return select_until(deadline_after(d), std::forward<Cases>(cases)...);
+  static_assert(sizeof...(Cases) > 0, "weft::select_for needs at least one case");
+  return detail::select_cases(deadline_after(d), "weft::select_for", cases...);
 }
 
 }  // namespace weft

@@ -41,7 +41,7 @@ class semaphore {
   // acquire takes one permit, waiting in FIFO order while there is none.
   [[gnu::always_inline]] void acquire() {
     auto& s = detail::scheduler::require_fiber("weft::semaphore::acquire");
-    acquire_until(s, no_deadline);
+    acquire_until(s, no_deadline, "weft::semaphore::acquire");
   }
   // try_acquire takes a permit only if one is free now (and nobody waits).
   bool try_acquire() noexcept {
@@ -52,11 +52,13 @@ class semaphore {
   }
   // acquire_until waits at most until `deadline`; false if it passed.
   bool acquire_until(time_point deadline) {
-    return acquire_until(detail::scheduler::require_fiber("weft::semaphore::acquire_until"), deadline);
+    return acquire_until(detail::scheduler::require_fiber("weft::semaphore::acquire_until"), deadline,
+                         "weft::semaphore::acquire_until");
   }
   template <class Rep, class Period>
   bool acquire_for(std::chrono::duration<Rep, Period> d) {
-    return acquire_until(deadline_after(d));
+    return acquire_until(detail::scheduler::require_fiber("weft::semaphore::acquire_for"), deadline_after(d),
+                         "weft::semaphore::acquire_for");
   }
 
   // release gives back n permits, each to the next waiter or to the count.
@@ -86,7 +88,8 @@ class semaphore {
   std::ptrdiff_t count_;
 
  private:
-  [[gnu::always_inline]] bool acquire_until(detail::scheduler& s, time_point deadline) {
+  // acquire_until: the one waiting path; `call` is the name errors give.
+  [[gnu::always_inline]] bool acquire_until(detail::scheduler& s, time_point deadline, const char* call) {
     std::unique_lock guard(lock_);
     if (count_ > 0) {  // permits are free only while nobody waits
       --count_;
@@ -94,7 +97,7 @@ class semaphore {
     }
     detail::waiter w;
     guard.release();
-    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::semaphore::acquire", deadline), w, "weft::semaphore::acquire");
+    return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, call, deadline), w, call);
   }
   [[noreturn, gnu::cold]] void throw_bad_release(std::ptrdiff_t n) const;
 

@@ -23,15 +23,15 @@ std::ptrdiff_t wait_group::count() const noexcept {
   return count_;
 }
 
-bool wait_group::wait_until(time_point deadline) {
-  auto& s = detail::scheduler::require_fiber("weft::wait_group::wait");
+bool wait_group::wait_as(time_point deadline, const char* call) {
+  auto& s = detail::scheduler::require_fiber(call);
   lock_.lock();
   if (count_ == 0) {
     lock_.unlock();
     return true;
   }
   detail::waiter w;
-  return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, "weft::wait_group::wait", deadline), w, "weft::wait_group::wait");
+  return detail::served_or_throw(detail::block_on(s, lock_, waiters_, w, call, deadline), w, call);
 }
 
 }  // namespace weft

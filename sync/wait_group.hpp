@@ -36,14 +36,16 @@ class wait_group {
   std::ptrdiff_t count() const noexcept;
 
   // wait returns once the counter is zero.
-  void wait() { wait_until(no_deadline); }
-  bool wait_until(time_point deadline);
+  void wait() { wait_as(no_deadline, "weft::wait_group::wait"); }
+  bool wait_until(time_point deadline) { return wait_as(deadline, "weft::wait_group::wait_until"); }
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> d) {
-    return wait_until(deadline_after(d));
+    return wait_as(deadline_after(d), "weft::wait_group::wait_for");
   }
 
  private:
+  // wait_as: the one waiting path; `call` is the name errors give (the call the user made).
+  bool wait_as(time_point deadline, const char* call);
   void add(std::ptrdiff_t n, const char* call);
 
   mutable detail::biased_lock lock_;  // guards count_ and waiters_

@@ -22,6 +22,10 @@ inline constexpr std::chrono::seconds blocking_pool_idle_exit{10};
 // Throws std::system_error if no thread exists and none can be started.
 void submit_blocking(std::function<void()> job);
 
+// on_blocking_pool: the calling thread is one of the pool's (a to_thread function
+// runs there), for error messages.
+bool on_blocking_pool() noexcept;
+
 // The pool's thread limit; set_blocking_pool_limit throws weft::error
 // (errc::invalid_argument) for 0. Lowering it lets the extra threads finish their
 // job and leave.

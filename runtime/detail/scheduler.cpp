@@ -132,8 +132,19 @@ scheduler::~scheduler() {
   this_thread_scheduler = nullptr;
 }
 
+// The message says where the call was made and what to do instead: "called
+// outside a weft fiber" alone leaves a stranger guessing (a new user's finding).
 void scheduler::throw_not_in_fiber(const char* what) {
-  throw error(errc::not_in_fiber, what);
+  const char* why =
+      on_blocking_pool()
+          ? "called outside a weft fiber (in a weft::to_thread function, which runs on a plain pool thread: "
+            "do the blocking call after to_thread returns)"
+      : this_thread_scheduler != nullptr
+          ? "called outside a weft fiber (on a scheduler's thread between its fibers, e.g. in a handler weft "
+            "calls: weft::spawn a fiber for the blocking call)"
+          : "called outside a weft fiber (start fiber code with weft::run; a plain thread hands work to fibers "
+            "with this_runtime().submit()/post() or a channel)";
+  throw error(errc::not_in_fiber, what, why);
 }
 
 void throw_empty_handle(const char* call) {

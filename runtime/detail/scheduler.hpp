@@ -73,6 +73,10 @@ class scheduler {
       throw_not_in_fiber(what);
     return *s;
   }
+  // throw_not_in_fiber throws that error; its text says where the caller is (a
+  // plain thread, a to_thread function, a function posted to a scheduler) and what
+  // to do instead.
+  [[noreturn, gnu::cold, gnu::noinline]] static void throw_not_in_fiber(const char* what);
 
   fiber_record* running() const noexcept { return running_; }
 
@@ -276,7 +280,6 @@ class scheduler {
     void run_body() override {}
   };
 
-  [[noreturn, gnu::cold, gnu::noinline]] static void throw_not_in_fiber(const char* what);
   WEFT_TSAN_SWITCH_POINT static boost::context::fiber fiber_main(fiber_record* rec,
                                                                  boost::context::fiber&& from);
   WEFT_TSAN_INSTRUMENTED boost::context::fiber finish(fiber_record* rec) noexcept;

@@ -20,7 +20,7 @@ thread_parker::thread_parker() noexcept {
 }
 
 thread_parker& thread_parker::for_this_thread(const char* call) {
-  if (scheduler::current() != nullptr) throw error(errc::not_in_fiber, call);
+  if (scheduler::current() != nullptr) scheduler::throw_not_in_fiber(call);
   thread_local std::unique_ptr<thread_parker> parker;
   if (!parker) parker = std::make_unique<thread_parker>();
   return *parker;

@@ -50,16 +50,37 @@ TEST(ErrorMessage, OtherCategoriesAndCopiesKeepTheText) {
   EXPECT_EQ(std::string(weft::timeout_error().what()), "deadline passed");
 }
 
+// Outside a fiber, the text says where the caller is and what to do instead.
+const std::string plain_thread_hint =
+    " (start fiber code with weft::run; a plain thread hands work to fibers with "
+    "this_runtime().submit()/post() or a channel)";
+
 TEST(ErrorMessage, SleepForOutsideFiberNamesSleepFor) {
-  const std::string expected = "weft::this_fiber::sleep_for: called outside a weft fiber";
+  const std::string expected = "weft::this_fiber::sleep_for: called outside a weft fiber" + plain_thread_hint;
   EXPECT_EQ(message_of([] { weft::this_fiber::sleep_for(1ms); }, weft::errc::not_in_fiber), expected);
   EXPECT_EQ(message_of([] { weft::this_fiber::sleep_for(std::chrono::seconds(0)); }, weft::errc::not_in_fiber),
             expected);
   EXPECT_EQ(message_of([] { weft::this_fiber::sleep_for(weft::duration(5)); }, weft::errc::not_in_fiber), expected);
   EXPECT_EQ(message_of([] { weft::this_fiber::sleep_until(weft::clock::now()); }, weft::errc::not_in_fiber),
-            "weft::this_fiber::sleep_until: called outside a weft fiber");
+            "weft::this_fiber::sleep_until: called outside a weft fiber" + plain_thread_hint);
   EXPECT_EQ(message_of([] { weft::this_fiber::yield(); }, weft::errc::not_in_fiber),
-            "weft::this_fiber::yield: called outside a weft fiber");
+            "weft::this_fiber::yield: called outside a weft fiber" + plain_thread_hint);
+}
+
+TEST(ErrorMessage, OutsideAFiberSaysWhereAndWhatToDo) {
+  run_checked([] {
+    const std::string in_pool = weft::to_thread([] {
+      return message_of([] { weft::this_fiber::sleep_for(1ms); }, weft::errc::not_in_fiber);
+    });
+    EXPECT_EQ(in_pool,
+              "weft::this_fiber::sleep_for: called outside a weft fiber (in a weft::to_thread function, which runs "
+              "on a plain pool thread: do the blocking call after to_thread returns)");
+    // A plain thread of the program's own, while a runtime runs elsewhere.
+    std::string from_thread;
+    std::thread plain([&] { from_thread = message_of([] { weft::this_fiber::yield(); }, weft::errc::not_in_fiber); });
+    plain.join();
+    EXPECT_EQ(from_thread, "weft::this_fiber::yield: called outside a weft fiber" + plain_thread_hint);
+  });
 }
 
 TEST(ErrorMessage, SelfJoinSaysItOnce) {
@@ -203,5 +224,71 @@ TEST(ErrorMessage, ExpiredScopeNamesTheWaitingCall) {
     const std::string what = message_of(
         [] { weft::with_timeout(2ms, [] { weft::this_fiber::sleep_for(1h); }); }, weft::errc::timed_out);
     EXPECT_EQ(what, "weft::this_fiber::sleep_for: deadline passed");
+  });
+}
+
+// The forms with a deadline name themselves, not the plain call they share a path
+// with: a cancellation, an expired scope and a destroyed primitive all say
+// "weft::mutex::try_lock_for", not "weft::mutex::lock" (a breaker's finding).
+TEST(ErrorMessage, DeadlineFormsNameThemselves) {
+  run_checked([] {
+    auto interrupted_in = [](auto wait) {
+      auto f = weft::spawn(wait);
+      weft::this_fiber::yield();  // it parks
+      f.cancel();
+      const std::string cancelled = message_of([&] { f.join(); }, weft::errc::cancelled);
+      auto g = weft::spawn([&] {
+        weft::deadline_scope budget(1ms);
+        wait();
+      });
+      const std::string expired = message_of([&] { g.join(); }, weft::errc::timed_out);
+      const std::string call = cancelled.substr(0, cancelled.find(':' + std::string(" fiber cancelled")));
+      EXPECT_EQ(expired, call + ": deadline passed");
+      return call;
+    };
+    const auto later = [] { return weft::clock::now() + 1h; };
+    weft::channel<int> ch;
+    EXPECT_EQ(interrupted_in([&] { ch.recv_for(1h); }), "weft::channel::recv_for");
+    EXPECT_EQ(interrupted_in([&] { ch.recv_until(later()); }), "weft::channel::recv_until");
+    EXPECT_EQ(interrupted_in([&] { ch.send_for(1, 1h); }), "weft::channel::send_for");
+    EXPECT_EQ(interrupted_in([&] { ch.send_until(1, later()); }), "weft::channel::send_until");
+    EXPECT_EQ(interrupted_in([&] { weft::select_for(1h, weft::on_recv(ch)); }), "weft::select_for");
+    EXPECT_EQ(interrupted_in([&] { weft::select_until(later(), weft::on_recv(ch)); }), "weft::select_until");
+    weft::mutex m;
+    m.lock();
+    EXPECT_EQ(interrupted_in([&] { (void)m.try_lock_for(1h); }), "weft::mutex::try_lock_for");
+    EXPECT_EQ(interrupted_in([&] { (void)m.try_lock_until(later()); }), "weft::mutex::try_lock_until");
+    weft::condition_variable cv;
+    weft::mutex cv_mutex;
+    EXPECT_EQ(interrupted_in([&] {
+                std::unique_lock lock(cv_mutex);
+                (void)cv.wait_for(lock, 1h);
+              }),
+              "weft::condition_variable::wait_for");
+    EXPECT_EQ(interrupted_in([&] {
+                std::unique_lock lock(cv_mutex);
+                (void)cv.wait_until(lock, later(), [] { return false; });
+              }),
+              "weft::condition_variable::wait_until");
+    m.unlock();
+    weft::semaphore sem(0);
+    EXPECT_EQ(interrupted_in([&] { (void)sem.acquire_for(1h); }), "weft::semaphore::acquire_for");
+    EXPECT_EQ(interrupted_in([&] { (void)sem.acquire_until(later()); }), "weft::semaphore::acquire_until");
+    weft::event ev;
+    EXPECT_EQ(interrupted_in([&] { (void)ev.wait_for(1h); }), "weft::event::wait_for");
+    EXPECT_EQ(interrupted_in([&] { (void)ev.wait_until(later()); }), "weft::event::wait_until");
+    weft::wait_group wg;
+    wg.add();
+    EXPECT_EQ(interrupted_in([&] { (void)wg.wait_for(1h); }), "weft::wait_group::wait_for");
+    EXPECT_EQ(interrupted_in([&] { (void)wg.wait_until(later()); }), "weft::wait_group::wait_until");
+    wg.done();
+    weft::barrier bar(2);
+    EXPECT_EQ(interrupted_in([&] { (void)bar.arrive_and_wait_for(1h); }), "weft::barrier::arrive_and_wait_for");
+    auto pair = weft::net::unix_stream::pair();
+    EXPECT_EQ(interrupted_in([&] {
+                char bytes[2];
+                pair.first.read_exact({bytes, 2});
+              }),
+              "weft::net read_exact");
   });
 }

@@ -65,7 +65,7 @@ TEST_P(Destroyed, ChannelWakesItsSenderAndReceivers) {
                              ch.send("fills the buffer");
                              ch.send_for("waits", 1h);
                            },
-                           "weft::channel::send");
+                           "weft::channel::send_for");
   destroy_under_one_waiter(std::make_unique<weft::channel<int>>(), [](auto& ch) { ch.recv(); },
                            "weft::channel::recv");
   destroy_under_one_waiter(std::make_unique<weft::channel<int>>(),
@@ -251,7 +251,7 @@ TEST_P(Destroyed, EventSemaphoreMutexBarrierWaitGroup) {
   destroy_under_one_waiter(std::make_unique<weft::semaphore>(0), [](auto& s) { s.acquire(); },
                            "weft::semaphore::acquire");
   destroy_under_one_waiter(std::make_unique<weft::bounded_semaphore>(0), [](auto& s) { s.acquire_for(1h); },
-                           "weft::semaphore::acquire");
+                           "weft::semaphore::acquire_for");
   destroy_under_one_waiter(std::make_unique<weft::barrier>(2), [](auto& b) { b.arrive_and_wait(); },
                            "weft::barrier::arrive_and_wait");
   auto wg = std::make_unique<weft::wait_group>();
