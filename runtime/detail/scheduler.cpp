@@ -212,6 +212,15 @@ void scheduler::start_on(scheduler& target, fiber_record* rec, std::size_t stack
   r.stack_size = stack_size;
   if (!send(&target, r)) {
     rec->owner_.store(nullptr, std::memory_order_relaxed);
+    // The runtime is shutting down, and has cancelled the caller already (if it is
+    // one of its fibers): that cancellation is what the caller reports, the quiet
+    // end of a fiber at shutdown, not an error on stderr (a breaker's finding: a
+    // signal_set made on a worker during shutdown).
+    if (scheduler* here = this_fiber_scheduler) {
+      fiber_record* self = here->running();
+      if (self->cancel_requested() && self->takes_cancel_now() && self->take_cancel())
+        throw_delivered(self, false, "weft::spawn");
+    }
     throw error(errc::scheduler_stopped, "weft::spawn",
                 "scheduler " + std::to_string(target.index()) + " of the runtime is shutting down");
   }

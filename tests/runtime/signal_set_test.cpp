@@ -368,4 +368,26 @@ TEST(SignalSetOnWorker, AWaitCancelledByTheShutdownStillRestoresSchedulerZerosMa
   }
 }
 
+// A fiber that the shutdown has cancelled, and that then makes a set on a worker
+// (which needs scheduler 0, already stopping) or spawns onto scheduler 0, ends with
+// its cancellation, quietly, like any fiber the shutdown ends: it printed a
+// scheduler_stopped error as "never retrieved" on every run (a breaker's finding).
+TEST(SignalSetOnWorker, MadeDuringTheShutdownEndsWithTheFibersCancellation) {
+  const auto guard = guard_blocking_sigterm();
+  collect_reports reports;
+  for (int round = 0; round < 5; ++round) {
+    run_checked(
+        [] {
+          weft::spawn({.on = 1}, [] {
+            weft::signal_set set{SIGTERM};
+            set.wait();
+          }).detach();
+          weft::spawn({.on = 1}, [] { weft::spawn({.on = 0}, [] {}).join(); }).detach();
+        },
+        threads(2));
+  }
+  EXPECT_TRUE(reports.reported.empty()) << reports.reported.front();
+  EXPECT_FALSE(blocked(SIGTERM));
+}
+
 }  // namespace
