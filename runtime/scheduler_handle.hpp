@@ -12,8 +12,12 @@
 //
 // Handles are cheap to copy and safe to keep after the scheduler has finished: posts
 // are then refused (post returns false, submit's future holds
-// errc::scheduler_stopped), never lost silently. While a handle exists, run() cannot
-// conclude that its fibers are deadlocked, since the handle's owner may still post.
+// errc::scheduler_stopped), never lost silently. A handle does not keep run() from
+// reporting a deadlock: only another thread can post through it, and run() reports
+// none while the process has a thread that is not weft's own (a pool thread counts
+// while it runs a to_thread call, not while it idles).
+//
+// fn may be move-only (a lambda that owns a std::unique_ptr or a promise).
 //
 // A runtime of several schedulers (run({.threads = N})) has one handle for all of
 // them, weft::this_runtime(): its post and submit place each new fiber on the
@@ -48,6 +52,11 @@ class scheduler_handle {
   // scheduler has finished (fn is then destroyed without running). Thread-safe. An
   // exception escaping fn goes to the unhandled exception handler.
   bool post(std::function<void()> fn) const;
+  template <class F>
+    requires(std::is_invocable_v<std::decay_t<F>&> && !std::is_copy_constructible_v<std::decay_t<F>>)
+  bool post(F&& fn) const {
+    return post(copyable(std::forward<F>(fn)));
+  }
 
   // submit(fn) runs fn in a new fiber of the scheduler and returns a future for its
   // result or exception (cancelled_error if the scheduler cancels it at shutdown,
@@ -57,11 +66,37 @@ class scheduler_handle {
   // would run fn, for good). From a fiber, use weft::spawn({.on = i}, fn).join().
   template <class F>
   auto submit(F&& fn) const -> std::future<std::invoke_result_t<std::decay_t<F>>> {
+    return submit_as("weft::scheduler_handle::submit", std::forward<F>(fn));
+  }
+
+  explicit operator bool() const noexcept { return inbox_ != nullptr; }
+
+ private:
+  friend class runtime_handle;
+  friend scheduler_handle this_scheduler();
+  friend runtime_handle this_runtime();
+  explicit scheduler_handle(std::shared_ptr<detail::remote_inbox> inbox) : inbox_(std::move(inbox)) {}
+
+  // copyable: fn as a copyable callable for std::function (a move-only one is kept
+  // in a shared slot that the copies share; only the posted one ever runs).
+  template <class F>
+  static auto copyable(F&& fn) {
+    using stored = std::decay_t<F>;
+    if constexpr (std::is_copy_constructible_v<stored>) {
+      return stored(std::forward<F>(fn));
+    } else {
+      return [slot = std::make_shared<stored>(std::forward<F>(fn))]() mutable { return (*slot)(); };
+    }
+  }
+
+  // submit_as is submit; `call` is the name its errors give.
+  template <class F>
+  auto submit_as(const char* call, F&& fn) const -> std::future<std::invoke_result_t<std::decay_t<F>>> {
     using result = std::invoke_result_t<std::decay_t<F>>;
-    if (!inbox_) throw error(errc::scheduler_stopped, "weft::scheduler_handle::submit", "the handle is empty");
+    if (!inbox_) throw error(errc::scheduler_stopped, call, "the handle is empty");
     auto promise = std::make_shared<std::promise<result>>();
     auto future = promise->get_future();
-    const bool accepted = post([promise, fn = std::forward<F>(fn)]() mutable {
+    const bool accepted = post([promise, fn = copyable(std::forward<F>(fn))]() mutable {
       try {
         if constexpr (std::is_void_v<result>) {
           fn();
@@ -74,16 +109,10 @@ class scheduler_handle {
       }
     });
     if (!accepted)
-      promise->set_exception(std::make_exception_ptr(error(errc::scheduler_stopped, "weft::scheduler_handle::submit")));
+      promise->set_exception(std::make_exception_ptr(error(errc::scheduler_stopped, call)));
     return future;
   }
 
-  explicit operator bool() const noexcept { return inbox_ != nullptr; }
-
- private:
-  friend scheduler_handle this_scheduler();
-  friend runtime_handle this_runtime();
-  explicit scheduler_handle(std::shared_ptr<detail::remote_inbox> inbox) : inbox_(std::move(inbox)) {}
   std::shared_ptr<detail::remote_inbox> inbox_;
 };
 
@@ -106,8 +135,13 @@ class runtime_handle {
   // post(fn) and submit(fn) are scheduler_handle's, on the next scheduler in turn.
   bool post(std::function<void()> fn) const { return next("weft::runtime_handle::post").post(std::move(fn)); }
   template <class F>
+    requires(std::is_invocable_v<std::decay_t<F>&> && !std::is_copy_constructible_v<std::decay_t<F>>)
+  bool post(F&& fn) const {
+    return post(scheduler_handle::copyable(std::forward<F>(fn)));
+  }
+  template <class F>
   auto submit(F&& fn) const {
-    return next("weft::runtime_handle::submit").submit(std::forward<F>(fn));
+    return next("weft::runtime_handle::submit").submit_as("weft::runtime_handle::submit", std::forward<F>(fn));
   }
 
   explicit operator bool() const noexcept { return !schedulers_.empty(); }

@@ -111,6 +111,42 @@ TEST(SchedulerHandle, PostAfterSchedulerFinishedIsRefused) {
   }
 }
 
+// A legacy thread hands fibers what it owns: post and submit take move-only
+// callables (a lambda that owns a unique_ptr), on one scheduler or a runtime's.
+TEST(SchedulerHandle, PostAndSubmitTakeMoveOnlyCallables) {
+  run_checked(
+      [] {
+        const auto sched = weft::this_scheduler();
+        const auto runtime = weft::this_runtime();
+        weft::channel<int> got(4);
+        std::thread t([&] {
+          EXPECT_TRUE(sched.post([&got, owned = std::make_unique<int>(1)] { got.send(*owned); }));
+          EXPECT_TRUE(runtime.post([&got, owned = std::make_unique<int>(2)] { got.send(*owned); }));
+          EXPECT_EQ(sched.submit([owned = std::make_unique<int>(3)] { return *owned; }).get(), 3);
+          EXPECT_EQ(runtime.submit([owned = std::make_unique<int>(4)] { return *owned; }).get(), 4);
+        });
+        int sum = *got.recv() + *got.recv();
+        t.join();
+        EXPECT_EQ(sum, 3);
+      },
+      threads(2));
+}
+
+// After the run, a runtime handle's submit names itself (it said
+// weft::scheduler_handle::submit, a class the caller never used).
+TEST(SchedulerHandle, RuntimeSubmitAfterTheRunNamesItself) {
+  weft::runtime_handle kept;
+  run_checked([&kept] { kept = weft::this_runtime(); }, threads(2));
+  auto fut = kept.submit([] { return 1; });
+  try {
+    fut.get();
+    ADD_FAILURE() << "no error";
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::scheduler_stopped);
+    EXPECT_STREQ(e.what(), "weft::runtime_handle::submit: the scheduler has stopped");
+  }
+}
+
 TEST(SchedulerHandle, ThisSchedulerOutsideFiberThrows) {
   EXPECT_THROW(weft::this_scheduler(), weft::error);
 }
