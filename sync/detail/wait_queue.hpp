@@ -349,9 +349,12 @@ inline void acknowledge_abandon(const waiter& w) noexcept {
 }
 
 // throw_abandoned acknowledges and throws errc::destroyed_while_waiting naming the
-// call (what() reads "weft::channel::send: destroyed while this fiber waited on it").
+// call (what() reads "weft::channel::send: destroyed while this fiber waited on it";
+// a plain thread's wait, in a channel or a queue, says "this thread").
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_abandoned(const waiter& w, const char* call) {
   acknowledge_abandon(w);
+  if (this_fiber_scheduler == nullptr)
+    throw error(errc::destroyed_while_waiting, call, "destroyed while this thread waited on it");
   throw error(errc::destroyed_while_waiting, call);
 }
 

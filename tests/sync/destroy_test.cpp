@@ -2,7 +2,11 @@
 // weft::error(errc::destroyed_while_waiting) naming its call, the process goes on,
 // and the destructor returns only when no waiter can touch the memory (ASan checks
 // the latter: the primitives live on the heap and are freed by the destruction).
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <fstream>
 #include <memory>
 #include <new>
 #include <optional>
@@ -384,6 +388,55 @@ TEST(DestroyedAcrossThreads, RightAfterAPlainThreadsWakeUp) {
 // shuts down (or a deadlock is declared), whose primitives go as their owners
 // unwind, end cancelled; they used to end with destroyed_while_waiting, which
 // counts as a failure (reported as never retrieved, or by a task group).
+namespace {
+
+// sleeping: thread `tid` of this process is asleep in the kernel (state S), which a
+// plain thread that entered a channel or queue call and nothing else only is once it
+// waits there.
+bool sleeping(pid_t tid) {
+  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto end_of_name = line.rfind(')');
+  return end_of_name != std::string::npos && line.compare(end_of_name + 2, 1, "S") == 0;
+}
+
+}  // namespace
+
+// A plain thread (not a fiber) waiting in a channel's or a queue's call with a
+// deadline is told the primitive went while "this thread", not "this fiber", waited.
+TEST(DestroyedAcrossThreads, APlainThreadWaiterIsToldItWasAThread) {
+  hang_guard guard;
+  auto ch = std::make_unique<weft::channel<int>>();
+  auto q = std::make_unique<weft::queue<int>>();
+  std::atomic<pid_t> channel_tid{0}, queue_tid{0};
+  std::string channel_what, queue_what;
+  std::thread in_channel([&] {
+    channel_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    try {
+      (void)ch->recv_for(1h);
+    } catch (const weft::error& e) {
+      channel_what = e.what();
+    }
+  });
+  std::thread in_queue([&] {
+    queue_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    try {
+      (void)q->get_for(1h);
+    } catch (const weft::error& e) {
+      queue_what = e.what();
+    }
+  });
+  while (channel_tid == 0 || queue_tid == 0 || !sleeping(channel_tid) || !sleeping(queue_tid))
+    std::this_thread::sleep_for(1ms);
+  ch.reset();
+  q.reset();
+  in_channel.join();
+  in_queue.join();
+  EXPECT_EQ(channel_what, "weft::channel::recv_for: destroyed while this thread waited on it");
+  EXPECT_EQ(queue_what, "weft::queue::get_for: destroyed while this thread waited on it");
+}
+
 TEST(DestroyedOneScheduler, AWaiterCancelledFirstReportsTheCancellation) {
   run_checked([] {
     auto ch = std::make_unique<weft::channel<int>>();
