@@ -37,12 +37,14 @@ void forget_watch(fd_state* st) noexcept {
 
 }  // namespace detail
 
-fd_watch::fd_watch(int fd)
-    : sched_(&detail::scheduler::require_fiber("weft::fd_watch")), incarnation_(sched_->incarnation()) {
-  if (fd < 0) throw error(errc::invalid_argument, "weft::fd_watch", "negative file descriptor");
+fd_watch::fd_watch(int fd) : fd_watch(fd, "weft::fd_watch") {}
+
+fd_watch::fd_watch(int fd, const char* call)
+    : sched_(&detail::scheduler::require_fiber(call)), incarnation_(sched_->incarnation()) {
+  if (fd < 0) throw error(errc::invalid_argument, call, "negative file descriptor");
   auto st = std::make_unique<detail::fd_state>();
   st->fd = fd;
-  sched_->io().add(st.get(), "weft::fd_watch");
+  sched_->io().add(st.get(), call);
   state_ = st.release();
 }
 
@@ -85,9 +87,7 @@ bool fd_watch::waited_on() const noexcept { return state_ && state_->waiters.loa
 
 bool fd_watch::hung_up() const noexcept { return state_ && state_->hung_up; }
 
-void fd_watch::wait(fd_event ev) { wait_until(ev, no_deadline); }
-
-bool fd_watch::wait_until(fd_event ev, time_point deadline) { return wait_until(ev, deadline, "weft::fd_watch::wait"); }
+void fd_watch::wait(fd_event ev) { wait_until(ev, no_deadline, "weft::fd_watch::wait"); }
 
 bool fd_watch::wait_until(fd_event ev, time_point deadline, const char* call) {
   bool ended = false;
@@ -129,9 +129,12 @@ bool fd_watch::wait_until(fd_event ev, time_point deadline, const char* call, bo
   detail::throw_cancelled(call);
 }
 
-bool wait_fd_until(int fd, fd_event ev, time_point deadline) {
-  fd_watch watch(fd);
-  return watch.wait_until(ev, deadline);
+namespace detail {
+
+bool wait_fd_as(int fd, fd_event ev, time_point deadline, const char* call) {
+  fd_watch watch(fd, call);
+  return watch.wait_until(ev, deadline, call);
 }
 
+}  // namespace detail
 }  // namespace weft

@@ -30,6 +30,11 @@ class scheduler;
 // fd_event names a direction of readiness.
 enum class fd_event { readable, writable };
 
+namespace detail {
+// wait_fd_as is wait_fd_until (below); `call` names the user's call in errors.
+bool wait_fd_as(int fd, fd_event ev, time_point deadline, const char* call);
+}  // namespace detail
+
 // fd_watch watches one descriptor on the calling fiber's scheduler; it does not own
 // the descriptor. Move-only; it is used on that scheduler. It may be destroyed
 // anywhere: on another thread (a plain one, or another scheduler's) its scheduler
@@ -65,7 +70,7 @@ class fd_watch {
   // _for forms return false when the deadline passes first. One fiber per direction
   // (a second gets errc::already_waited). Throws cancelled_error on cancellation.
   void wait(fd_event ev);
-  bool wait_until(fd_event ev, time_point deadline);
+  bool wait_until(fd_event ev, time_point deadline) { return wait_until(ev, deadline, "weft::fd_watch::wait_until"); }
   // The same, with `call` (a static string) naming the caller's own call in its
   // errors and in deadlock reports (net/'s sockets pass "weft::net read_some", ...).
   bool wait_until(fd_event ev, time_point deadline, const char* call);
@@ -75,7 +80,7 @@ class fd_watch {
   bool wait_until(fd_event ev, time_point deadline, const char* call, bool& ended);
   template <class Rep, class Period>
   bool wait_for(fd_event ev, std::chrono::duration<Rep, Period> d) {
-    return wait_until(ev, deadline_after(d));
+    return wait_until(ev, deadline_after(d), "weft::fd_watch::wait_for");
   }
 
   void wait_readable() { wait(fd_event::readable); }
@@ -90,6 +95,9 @@ class fd_watch {
   bool waited_on() const noexcept;
 
  private:
+  friend bool detail::wait_fd_as(int fd, fd_event ev, time_point deadline, const char* call);
+  // fd_watch(fd, call): `call` names the user's call in errors (wait_fd_until's).
+  fd_watch(int fd, const char* call);
   void release() noexcept;
   detail::scheduler* sched_ = nullptr;
   std::uint64_t incarnation_ = 0;  // sched_'s (scheduler::incarnation)
@@ -103,10 +111,12 @@ class fd_watch {
 // example a descriptor owned by a C library), registering it only for the wait.
 // Returns false at the deadline. Costs two epoll_ctl calls; use fd_watch for fds
 // waited on repeatedly.
-bool wait_fd_until(int fd, fd_event ev, time_point deadline);
+inline bool wait_fd_until(int fd, fd_event ev, time_point deadline) {
+  return detail::wait_fd_as(fd, ev, deadline, "weft::wait_fd_until");
+}
 template <class Rep, class Period>
 bool wait_fd_for(int fd, fd_event ev, std::chrono::duration<Rep, Period> d) {
-  return wait_fd_until(fd, ev, deadline_after(d));
+  return detail::wait_fd_as(fd, ev, deadline_after(d), "weft::wait_fd_for");
 }
 
 }  // namespace weft

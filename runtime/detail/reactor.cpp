@@ -51,8 +51,12 @@ void reactor::add(fd_state* st, const char* what) {
     rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, st->fd, &ev);
   if (rc != 0) {
     const int e = errno;
-    throw std::system_error(e, std::generic_category(),
-                            std::string(what) + (e == EEXIST ? ": the descriptor is watched already" : ": epoll_ctl"));
+    const char* why = e == EEXIST ? ": the descriptor is watched already"
+                      : e == EPERM
+                          ? ": epoll_ctl (this kind of file cannot be polled, e.g. a regular file or a directory: "
+                            "read it with weft::fs or weft::to_thread)"
+                          : ": epoll_ctl";
+    throw std::system_error(e, std::generic_category(), std::string(what) + why);
   }
   // The kernel took a second registration under a number a live watch still holds:
   // that watch's descriptor was closed and the number reused for another file. Its

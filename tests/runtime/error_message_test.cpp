@@ -290,5 +290,14 @@ TEST(ErrorMessage, DeadlineFormsNameThemselves) {
                 pair.first.read_exact({bytes, 2});
               }),
               "weft::net read_exact");
+    const int fd = pair.second.native_handle();
+    EXPECT_EQ(interrupted_in([&] { (void)weft::wait_fd_for(fd, weft::fd_event::readable, 1h); }), "weft::wait_fd_for");
+    EXPECT_EQ(interrupted_in([&] { (void)weft::wait_fd_until(fd, weft::fd_event::readable, later()); }),
+              "weft::wait_fd_until");
+    EXPECT_EQ(interrupted_in([&] {
+                weft::fd_watch watch(fd);
+                (void)watch.wait_for(weft::fd_event::readable, 1h);
+              }),
+              "weft::fd_watch::wait_for");
   });
 }
