@@ -714,8 +714,19 @@ bool scheduler::nothing_here_can_wake(int timeout_ms) const noexcept {
   return alive_ > 0 && ready_.empty() && timeout_ms < 0 && reactor_.registered() == 0;
 }
 
+// join_target: the live fiber of this scheduler that `f`'s current park waits for
+// (as its joiner, or as one of its joiners from other schedulers).
+const fiber_record* scheduler::join_target(const fiber_record* f) const noexcept {
+  const auto is_f = [f](const park_token& t) { return t.fiber == f && t.generation == f->parked_in_; };
+  for (const fiber_record* t = alive_head_; t; t = t->next_alive_) {
+    if (is_f(t->joiner_)) return t;
+    if (t->remote_joiners_ && std::any_of(t->remote_joiners_->begin(), t->remote_joiners_->end(), is_f)) return t;
+  }
+  return nullptr;
+}
+
 // describe_parked lists the parked fibers (at most a dozen) and what each waits in.
-std::string scheduler::describe_parked() const {
+std::string scheduler::describe_parked(bool all_members) const {
   constexpr std::size_t max_listed = 12;
   std::string out;
   std::size_t listed = 0, parked = 0;
@@ -726,13 +737,14 @@ std::string scheduler::describe_parked() const {
     append_fiber(out, f);
     out += ": ";
     out += f->waits_on_ ? f->waits_on_ : "a blocking call";
-    // A join names the fiber it waits for: the live fiber whose joiner this park is.
-    for (const fiber_record* t = alive_head_; t; t = t->next_alive_) {
-      if (t->joiner_.fiber == f && t->joiner_.generation == f->parked_in_) {
-        out += " of ";
-        append_fiber(out, t);
-        break;
-      }
+    // A join names the fiber it waits for, which may live on another member
+    // (a breaker's finding: the report dropped it there).
+    const fiber_record* target = join_target(f);
+    for (std::size_t i = 0; target == nullptr && all_members && group_ != nullptr && i < group_->size(); ++i)
+      if (&group_->at(i) != this) target = group_->at(i).join_target(f);
+    if (target != nullptr) {
+      out += " of ";
+      append_fiber(out, target);
     }
   }
   if (parked > listed) out += "; and " + std::to_string(parked - listed) + " more parked fibers";
@@ -844,7 +856,7 @@ int scheduler::idle_in_group(int timeout, bool& quiet) noexcept {
       std::string report;
       try {
         for (std::size_t i = 0; i < group_->size(); ++i) {
-          std::string part = group_->at(i).describe_parked();
+          std::string part = group_->at(i).describe_parked(/*all_members=*/true);
           if (part.empty()) continue;
           if (!report.empty()) report += "; ";
           report += part;

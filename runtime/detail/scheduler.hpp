@@ -468,7 +468,11 @@ class scheduler {
   bool nothing_here_can_wake(int timeout_ms) const noexcept;
   int idle_in_group(int timeout, bool& quiet) noexcept;
   void declare_deadlock(std::string report) noexcept;
-  std::string describe_parked() const;
+  // describe_parked: this scheduler's parked fibers for a deadlock report; a join's
+  // target is looked for here, and with `all_members` on every member of the group
+  // (their state is still then: idle_in_group).
+  std::string describe_parked(bool all_members = false) const;
+  const fiber_record* join_target(const fiber_record* joiner) const noexcept;
   void cancel_all() noexcept;
   void link_alive(fiber_record* rec) noexcept {
     rec->prev_alive_ = nullptr;

@@ -228,8 +228,10 @@ TEST(DeadlockDeathTest, DeadlockAcrossSchedulersIsReported) {
               testing::ExitedWithCode(0),
               // (anchored at its start: nothing, such as a "never retrieved" report, comes
               // before it; after it, LeakSanitizer may add a line of its own)
+              // the join names its target on the other scheduler, as on one
               "^weft::run: every fiber is blocked and nothing can wake them: .*"
-              "fiber [0-9]+ \\(main\\): weft::fiber::join.*fiber [0-9]+ \"waiter\": weft::event::wait\n");
+              "fiber [0-9]+ \\(main\\): weft::fiber::join of fiber [0-9]+ \"waiter\".*"
+              "fiber [0-9]+ \"waiter\": weft::event::wait\n");
 }
 
 // The same shape is no deadlock while a timer of another member or a plain thread
