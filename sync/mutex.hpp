@@ -11,7 +11,9 @@
 // the deadline; a cancelled waiter throws cancelled_error without the mutex.
 //
 // Errors: lock() by the fiber that holds it is errc::would_deadlock (it is not
-// recursive); unlock() by a fiber that does not hold it is errc::not_owner. All
+// recursive), and so are try_lock_for / try_lock_until: with a deadline the call
+// could only wait it out, and a recursive lock is a bug worth hearing of at once
+// (try_lock() just returns false); unlock() by a fiber that does not hold it is errc::not_owner. All
 // calls need a fiber (errc::not_in_fiber): ownership is per fiber.
 #pragma once
 

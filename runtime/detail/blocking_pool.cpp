@@ -34,10 +34,10 @@ pool& the_pool() {
   return *instance;
 }
 
-constinit thread_local bool this_thread_pools = false;
+constinit thread_local bool this_thread_is_pools = false;
 
 void work_loop() {
-  this_thread_pools = true;
+  this_thread_is_pools = true;
   pool& p = the_pool();
   std::unique_lock lock(p.mutex);
   for (;;) {
@@ -69,7 +69,7 @@ void start_thread() { thread_with_signals_blocked(work_loop).detach(); }
 
 }  // namespace
 
-bool on_blocking_pool() noexcept { return this_thread_pools; }
+bool on_blocking_pool() noexcept { return this_thread_is_pools; }
 
 void submit_blocking(std::function<void()> job) {
   pool& p = the_pool();
