@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -58,6 +59,19 @@ using blocking_result_t = std::conditional_t<std::is_void_v<job_result_t<F>>, st
 // pending ends the call before fn is queued: fn never runs. fn may be move-only.
 // `call` (a static string) names the user's call in errors and deadlock reports.
 // Outside a fiber: errc::not_in_fiber.
+// throw_cancelled_while_queued is throw_cancelled for a call that never left the
+// pool's queue: the message says so, with the pool's size ("weft::to_thread (queued,
+// not started: all 4 pool threads were busy): deadline passed"), since a scope that
+// expires there is most often a pool too small for its load (set_to_thread_limit).
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_cancelled_while_queued(const char* call) {
+  const std::size_t threads = blocking_pool_limit();
+  const std::string named = std::string(call) + " (queued, not started: " +
+                            (threads == 1 ? std::string("the pool's one thread was")
+                                          : "all " + std::to_string(threads) + " pool threads were") +
+                            " busy)";
+  throw_cancelled(named.c_str());  // the message copies it
+}
+
 template <class F>
 auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional<blocking_result_t<F>> {
   using result = blocking_result_t<F>;
@@ -73,6 +87,7 @@ auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional
     std::mutex m;
     bool done = false;
     std::atomic<bool> abandoned{false};  // the fiber stopped waiting: do not start fn (set under m)
+    bool started = false;    // a pool thread took fn (set under m)
     bool waiting = false;    // the fiber is parked on `token` (guards the record's life)
     park_token token{};
     std::optional<result> value;
@@ -87,6 +102,7 @@ auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional
     {
       std::lock_guard lock(st->m);
       if (st->abandoned.load(std::memory_order_relaxed)) return;
+      st->started = true;
     }
     std::optional<result> value;
     std::exception_ptr failure;
@@ -132,7 +148,9 @@ auto call_blocking(F fn, time_point deadline, const char* call) -> std::optional
     if (why == wake_reason::notified) continue;
     st->abandoned.store(true, std::memory_order_relaxed);
     if (why == wake_reason::timed_out) return std::nullopt;
+    const bool never_started = !st->started;
     lock.unlock();
+    if (never_started) throw_cancelled_while_queued(call);
     throw_cancelled(call);
   }
   if (cancel_pending) scheduler::keep_cancel_pending(s.running());

@@ -113,6 +113,15 @@ TEST(ToThread, SaturationQueuesAndAbandonedQueuedCallsNeverStart) {
     weft::this_fiber::sleep_for(2ms);
     abandoned.cancel();
     EXPECT_THROW(abandoned.join(), weft::cancelled_error);
+    // A scope that expires while the call is still queued says so (a pool too small
+    // for its load reads otherwise as a slow call).
+    try {
+      weft::with_timeout(2ms, [order] { weft::to_thread([order] { order->push_back(98); }); });
+      ADD_FAILURE() << "the queued call did not time out";
+    } catch (const weft::timeout_error& e) {
+      EXPECT_STREQ(e.what(),
+                   "weft::to_thread (queued, not started: the pool's one thread was busy): deadline passed");
+    }
     g->release();
     blocker.join();
     second.join();
