@@ -411,18 +411,19 @@ TEST(DestroyedAcrossThreads, APlainThreadWaiterIsToldItWasAThread) {
   auto q = std::make_unique<weft::queue<int>>();
   std::atomic<pid_t> channel_tid{0}, queue_tid{0};
   std::string channel_what, queue_what;
-  std::thread in_channel([&] {
+  // The threads hold raw pointers: the unique_ptrs themselves are reset here.
+  std::thread in_channel([&, raw = ch.get()] {
     channel_tid = static_cast<pid_t>(::syscall(SYS_gettid));
     try {
-      (void)ch->recv_for(1h);
+      (void)raw->recv_for(1h);
     } catch (const weft::error& e) {
       channel_what = e.what();
     }
   });
-  std::thread in_queue([&] {
+  std::thread in_queue([&, raw = q.get()] {
     queue_tid = static_cast<pid_t>(::syscall(SYS_gettid));
     try {
-      (void)q->get_for(1h);
+      (void)raw->get_for(1h);
     } catch (const weft::error& e) {
       queue_what = e.what();
     }
