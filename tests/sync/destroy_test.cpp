@@ -128,15 +128,21 @@ TEST_P(Destroyed, GeneratorEarlyBreakRunReturnsAndTheProducerIsReported) {
       });
   const int rc = run([&] {
     weft::channel<int> ch;
+    park_signal parked_in_send_3;
     weft::spawn_options producer_options = placed();
     producer_options.name = "producer";
     auto producer = weft::spawn(std::move(producer_options), [&] {
-      for (int i = 0;; ++i) ch.send(i);
+      for (int i = 0;; ++i) {
+        if (i == 3) parked_in_send_3.announce();
+        ch.send(i);
+      }
     });
     for (int& v : ch) {
-      weft::this_fiber::sleep_for(1ms);
       if (v == 2) break;
     }
+    // On another scheduler the producer may not have reached send(3) yet; the case
+    // is the producer parked there when the channel goes.
+    parked_in_send_3.wait();
     return 0;
   });
   weft::set_unhandled_exception_handler(previous);
