@@ -10,7 +10,9 @@
 #include <mutex>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/detail/scheduler_group.hpp>
@@ -31,14 +33,15 @@ struct thread_signals {
 };
 thread_local thread_signals this_thread_signals;
 
-// watching_threads counts, per signal, the threads with a live set that includes
-// it (process-wide: a process-directed signal goes to any thread not blocking it).
-// process_table orders a thread's whole acquire (block, count) against another's
-// whole release (count, drain, unblock): a set made on another thread between a
-// release's "nobody else watches" and its drain would lose what the drain takes.
-// Sets are made and destroyed rarely; the lock costs nothing that matters.
-std::atomic<int> watching_threads[NSIG];
+// The process-wide side, guarded by process_table. `watchers[sig]` lists the
+// threads (kernel thread ids) with a live set that includes sig: a
+// process-directed signal goes to any thread not blocking it. process_table orders
+// a thread's whole acquire (block, count) against another's whole release (count,
+// drain, unblock): a set made on another thread between a release's "nobody else
+// watches" and its drain would lose what the drain takes. Sets are made and
+// destroyed rarely; the lock costs nothing that matters.
 std::mutex process_table;
+std::vector<pid_t> watchers[NSIG];
 
 // A thread's serial number, unique for the life of the process (unlike a pthread_t
 // or the table's address, which a later thread may reuse).
@@ -48,6 +51,56 @@ std::uint64_t this_thread_serial() noexcept {
   return serial;
 }
 
+// Forwarding. A thread the program started before the set (or one that unblocks
+// the signal) does not block it, and the kernel may hand it a process-directed
+// one: with the default action, the end of the process. So while any set watches
+// a signal, the process's action for it is forward_signal, which sends it on to a
+// watching thread, where it is blocked and so waits for that thread's signalfd
+// (Go's signal.Notify does the same). The action the program had is put back when
+// the last set watching the signal goes. Not for the synchronous signals a fault
+// raises: the faulting instruction would run again after the handler, forever
+// (and SIGSEGV is the stack-overflow reporter's); those keep their action.
+std::atomic<pid_t> forward_to[NSIG];     // a watching thread's id; 0: none (drop)
+std::atomic<int> forwarding_now{0};      // handlers between reading forward_to and sending
+struct sigaction action_before[NSIG];    // the program's action, put back at the end
+
+bool forwarded(int sig) noexcept {
+  return sig != SIGSEGV && sig != SIGBUS && sig != SIGFPE && sig != SIGILL && sig != SIGTRAP &&
+         sig != SIGSYS;
+}
+
+extern "C" void forward_signal(int sig) {
+  // Async-signal-safe only: atomics on lock-free ints, getpid, gettid, tgkill.
+  forwarding_now.fetch_add(1);
+  const int saved_errno = errno;
+  const pid_t to = forward_to[sig].load();
+  // A thread id reused by a thread that does not block sig (its set's thread ended
+  // without destroying the set): sending to itself would loop; drop it instead.
+  if (to != 0 && to != ::gettid()) ::tgkill(::getpid(), to, sig);
+  errno = saved_errno;
+  forwarding_now.fetch_sub(1);
+}
+
+// start_forwarding: sig's first watcher, this thread, blocks it already.
+void start_forwarding(int sig) noexcept {
+  forward_to[sig].store(::gettid());
+  struct sigaction forward {};
+  forward.sa_handler = &forward_signal;
+  forward.sa_flags = SA_RESTART | SA_ONSTACK;  // the program's own threads' calls go on
+  sigemptyset(&forward.sa_mask);
+  ::sigaction(sig, &forward, &action_before[sig]);
+}
+
+// stop_forwarding: sig's last watcher is going. After the program's action is back,
+// it waits out a handler that read this thread's id before it was cleared, whose
+// send would otherwise land after the caller drains and unblocks sig (seq_cst on
+// both atomics: either the handler sees 0, or this sees the handler).
+void stop_forwarding(int sig) noexcept {
+  forward_to[sig].store(0);
+  ::sigaction(sig, &action_before[sig], nullptr);
+  while (forwarding_now.load() != 0) std::this_thread::yield();
+}
+
 // acquire counts one more use of each signal in `signals` by this thread, which
 // has just blocked them; `before` is its mask before that.
 void acquire(const sigset_t& signals, const sigset_t& before) noexcept {
@@ -55,19 +108,33 @@ void acquire(const sigset_t& signals, const sigset_t& before) noexcept {
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sigismember(&signals, sig) != 1) continue;
     if (table.users[sig]++ > 0) continue;
-    watching_threads[sig].fetch_add(1, std::memory_order_acq_rel);
+    watchers[sig].push_back(::gettid());
+    if (watchers[sig].size() == 1 && forwarded(sig)) start_forwarding(sig);
     // Left blocked by an earlier set for another thread's sake: what this thread
     // had before that set is what counts.
     if (!std::exchange(table.left_blocked[sig], false)) table.kept[sig] = sigismember(&before, sig) == 1;
   }
 }
 
+// stop_watching takes this thread off sig's watchers and says whether another
+// thread still watches it; forwarding goes to one that does, or ends.
+bool stop_watching(int sig) noexcept {
+  const pid_t me = ::gettid();
+  std::vector<pid_t>& list = watchers[sig];
+  std::erase(list, me);
+  if (list.empty()) {
+    if (forwarded(sig)) stop_forwarding(sig);
+    return false;
+  }
+  if (forward_to[sig].load() == me) forward_to[sig].store(list.front());
+  return true;
+}
+
 // release drops one use of each signal in `signals` and unblocks those whose last
 // user this was and that the thread had not blocked itself, unless another
-// thread's set still watches the signal: unblocked here, a process-directed
-// arrival meant for that set could be delivered to this thread instead (to the
-// signal's default action), and one already pending would be. Such a signal stays
-// blocked here, and what is pending stays for the other set.
+// thread's set still watches the signal: unblocked here, a pending process-directed
+// arrival meant for that set could be delivered to this thread instead. Such a
+// signal stays blocked here, and what is pending stays for the other set.
 void release(const sigset_t& signals) noexcept {
   std::lock_guard lock(process_table);
   thread_signals& table = this_thread_signals;
@@ -77,7 +144,7 @@ void release(const sigset_t& signals) noexcept {
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sigismember(&signals, sig) != 1) continue;
     if (--table.users[sig] > 0) continue;
-    const bool others_watch = watching_threads[sig].fetch_sub(1, std::memory_order_acq_rel) > 1;
+    const bool others_watch = stop_watching(sig);
     if (table.kept[sig]) continue;
     if (others_watch) {
       table.left_blocked[sig] = true;
@@ -88,7 +155,8 @@ void release(const sigset_t& signals) noexcept {
   }
   if (!any) return;
   // Arrivals that were meant for the set and never read: take them now, or
-  // unblocking would deliver them to their default action.
+  // unblocking would deliver them to the program's action (by default, for most
+  // signals, the end of the process).
   const timespec now{0, 0};
   while (::sigtimedwait(&unblock, nullptr, &now) > 0) {
   }

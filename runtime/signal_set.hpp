@@ -5,9 +5,21 @@
 //   int sig = stop.wait();          // only this fiber waits; the others run on
 //
 // The signals are blocked in the calling thread and read from a signalfd, so they
-// never interrupt anything. A blocked signal can still be delivered to another
-// thread that has it unblocked: create the set before starting other threads
-// (they inherit the mask), or block the signals in them too.
+// never interrupt anything there. Another thread that does not block them (one the
+// program started before the set, a library's thread) can still be handed a
+// process-directed one by the kernel: while any set watches a signal, weft installs
+// a process-wide action for it that forwards it to a thread whose set watches it
+// (like Go's signal.Notify; asyncio's add_signal_handler also replaces the action),
+// so it reaches the set instead of running the program's action (by default, for
+// most signals, the end of the process). That thread's interrupted system call
+// restarts (SA_RESTART) where the kernel allows, or fails with EINTR (poll, epoll_wait,
+// nanosleep, ...). The action the program had (a handler, SIG_IGN, the default) is
+// put back when the last set watching the signal goes; one the program installs
+// while a set lives is replaced then. A signal the program ignored (SIG_IGN, as under
+// nohup) is received while a set watches it. Not forwarded: the synchronous signals
+// a fault raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS), whose handler
+// would return to the faulting instruction; a set may name them, but only one sent
+// to the process or its thread while no other thread has it unblocked reaches it.
 //
 // A runtime of several schedulers (run_options::threads): the workers' threads
 // block every signal from the start (detail/quiet_thread.hpp), so the process's
@@ -27,9 +39,10 @@
 // that set's process-directed signals (and one already pending) to this thread, to
 // their default action; so it stays blocked here, and what is pending stays for
 // that set. So sets may overlap and be destroyed in any order, and sets on
-// different threads do not disturb each other. weft changes no other process-wide signal state: no
-// disposition (it never calls sigaction or signal), and SIGPIPE is avoided per call
-// (MSG_NOSIGNAL) rather than ignored process-wide.
+// different threads do not disturb each other. Besides the forwarding action above,
+// weft changes no process-wide signal state: SIGPIPE is avoided per call
+// (MSG_NOSIGNAL) rather than ignored process-wide, and the stack-overflow reporter's
+// SIGSEGV action chains to the program's.
 #pragma once
 
 #include <csignal>

@@ -129,7 +129,8 @@ TEST(SignalSet, SetsOnTwoThreadsRestoreEachOwnMask) {
 
 // A process-directed signal pending while one thread's set goes is left for the
 // set of another thread that watches it (it used to be drained, and lost).
-// No hang_guard: its thread would not block SIGUSR1, and could take the signal.
+// No hang_guard: its thread does not block SIGUSR1; it would take the signal and
+// forward it to either set, and the point here is one pending for the process.
 TEST(SignalSet, APendingSignalIsLeftForAnotherThreadsSet) {
   std::latch b_made(1), a_gone(1);
   std::optional<int> b_got;
@@ -169,6 +170,92 @@ TEST(SignalSet, UncatchableOrInvalidSignalsAreRefused) {
     }
     EXPECT_FALSE(blocked(SIGUSR1)) << "a refused set left its signals blocked";
   });
+}
+
+struct sigaction action_of(int sig) {
+  struct sigaction now {};
+  ::sigaction(sig, nullptr, &now);
+  return now;
+}
+
+// A thread started before the set does not block its signal, and the kernel hands
+// a process-directed one to the only thread that does not block it: it used to run
+// the default action there, the end of the process (new user's case: a program's
+// own thread started before the Ctrl-C set). It is forwarded to the set. (Without
+// the forwarding this test binary dies of SIGUSR1.)
+TEST(SignalSet, ASignalHandedToAThreadStartedBeforeTheSetReachesTheSet) {
+  hang_guard guard;  // its thread, too, was started before the set
+  std::latch done(1);
+  std::thread earlier([&] { done.wait(); });
+  std::optional<int> got;
+  run_checked([&] {
+    weft::signal_set set{SIGUSR1};
+    ASSERT_EQ(::kill(::getpid(), SIGUSR1), 0);
+    got = set.wait_for(10s);
+  });
+  done.count_down();
+  earlier.join();
+  EXPECT_EQ(got, SIGUSR1);
+  EXPECT_EQ(action_of(SIGUSR1).sa_handler, SIG_DFL) << "the default action was not put back";
+}
+
+int handled_usr2 = 0;
+extern "C" void count_usr2(int) { ++handled_usr2; }
+
+// The program's own action, a handler or SIG_IGN, is put back when the last set
+// goes; while a set lives, the set receives the signal, even one the program ignored.
+TEST(SignalSet, TheProgramsActionIsPutBackAfterTheLastSet) {
+  struct sigaction mine {};
+  mine.sa_handler = &count_usr2;
+  sigemptyset(&mine.sa_mask);
+  ASSERT_EQ(::sigaction(SIGUSR2, &mine, nullptr), 0);
+  ASSERT_NE(::signal(SIGHUP, SIG_IGN), SIG_ERR);
+  std::optional<int> got_usr2, got_hup;
+  run_checked([&] {
+    weft::signal_set usr2{SIGUSR2};
+    {
+      weft::signal_set both{SIGUSR2, SIGHUP};
+      ::kill(::getpid(), SIGHUP);
+      got_hup = both.wait_for(10s);
+    }
+    EXPECT_EQ(action_of(SIGHUP).sa_handler, SIG_IGN);
+    EXPECT_NE(action_of(SIGUSR2).sa_handler, &count_usr2) << "put back while a set still watched it";
+    ::kill(::getpid(), SIGUSR2);
+    got_usr2 = usr2.wait_for(10s);
+  });
+  EXPECT_EQ(got_hup, SIGHUP) << "an ignored signal did not reach the set that names it";
+  EXPECT_EQ(got_usr2, SIGUSR2);
+  EXPECT_EQ(handled_usr2, 0);
+  EXPECT_EQ(action_of(SIGUSR2).sa_handler, &count_usr2);
+  ::raise(SIGUSR2);
+  EXPECT_EQ(handled_usr2, 1);
+  ::signal(SIGUSR2, SIG_DFL);
+  ::signal(SIGHUP, SIG_DFL);
+}
+
+// Two threads' sets watch SIGUSR1; the first thread's goes. A signal handed to a
+// thread that does not block it is forwarded to the one still watching.
+TEST(SignalSet, ForwardingMovesToTheThreadStillWatching) {
+  hang_guard guard;
+  std::latch b_made(1), a_gone(1);
+  std::optional<int> b_got;
+  std::thread b([&] {
+    weft::run([&] {
+      weft::signal_set set{SIGUSR1};
+      b_made.count_down();
+      a_gone.wait();
+      b_got = set.wait_for(10s);
+    });
+  });
+  b_made.wait();
+  std::thread a([&] { weft::run([&] { weft::signal_set set{SIGUSR1}; }); });
+  a.join();  // SIGUSR1 stays blocked in a's thread, which is gone; this one never blocked it
+  ASSERT_FALSE(blocked(SIGUSR1));
+  ::kill(::getpid(), SIGUSR1);  // this thread (or the guard's) takes it, and forwards it to b
+  a_gone.count_down();
+  b.join();
+  EXPECT_EQ(b_got, SIGUSR1);
+  EXPECT_EQ(action_of(SIGUSR1).sa_handler, SIG_DFL);
 }
 
 }  // namespace
