@@ -6,7 +6,8 @@
 #   - as a meson subproject (dependency('weft')),
 # compiles every installed public header on its own, checks that weft.pc holds no
 # path of the build machine, and that a program built with AddressSanitizer is told
-# at start to link weft-asan, and runs when it does.
+# at start to link weft-asan, and runs when it does. (About 4 minutes on 2 cores: three
+# library builds at -O0 and every public header compiled alone.)
 # Prints "consumer: N passed, N failed" (one per check) and exits 1 if any failed.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -98,15 +99,16 @@ meson_subproject() {
 }
 check "meson subproject, dependency('weft')" meson_subproject
 check "  runs" runs_hello "$work/subproject/build/hello"
-# The same project built with ASan: the subproject is built with it and is still
-# found as dependency('weft').
+# The same project configured with ASan: the subproject is configured with it (as
+# libweft-asan) and is still found as dependency('weft'), which meson checks at
+# setup. Not built: the weft-asan install below builds and runs the same library.
 meson_subproject_asan() {
   meson setup "$work/subproject/build-asan" "$work/subproject" -Doptimization=0 -Ddebug=false \
     -Db_sanitize=address -Db_lundef=false --force-fallback-for=weft >/dev/null &&
-    ninja -C "$work/subproject/build-asan" >/dev/null && [ -d "$work/subproject/build-asan/subprojects/weft" ]
+    [ -d "$work/subproject/build-asan/subprojects/weft" ] &&
+    grep -q "libweft-asan" "$work/subproject/build-asan/build.ninja"
 }
-check "meson subproject built with ASan, dependency('weft')" meson_subproject_asan
-check "  runs" env ASAN_OPTIONS=detect_stack_use_after_return=0 "$work/subproject/build-asan/hello"
+check "meson subproject configured with ASan, dependency('weft')" meson_subproject_asan
 
 # A program built with ASan against the plain library is told what to link instead.
 told_to_link_asan() {
