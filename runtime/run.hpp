@@ -21,6 +21,13 @@ struct run_options {
   // and reactor; 0 means one per CPU the process may run on. See spawn_options::on
   // for where fibers go.
   std::size_t threads = 1;
+  // How long after main returned run() waits quietly for fibers that outlive their
+  // shutdown cancellation (one that catches weft::cancelled_error and goes on, or
+  // waits long inside a shield): then it prints one line to stderr per scheduler
+  // naming them and what each waits in, and goes on waiting (nothing outlives
+  // run()). Zero: at the first look; milliseconds::max(): never; negative:
+  // errc::invalid_argument from run().
+  std::chrono::milliseconds shutdown_report_after = std::chrono::seconds(5);
 };
 
 namespace detail {
@@ -34,6 +41,8 @@ std::size_t scheduler_threads(std::size_t requested);
 //
 // When main returns, every fiber still alive is cancelled (its blocking call throws
 // cancelled_error) and run() waits for all of them to finish: nothing outlives run().
+// A fiber that catches the cancellation and goes on is waited for too; after
+// options.shutdown_report_after (5 s) run() names such fibers on stderr.
 // Functions other threads posted before then still run; later posts are refused.
 //
 // Deadlock: if every fiber ends up parked with nothing able to wake it, run()
@@ -64,7 +73,7 @@ std::size_t scheduler_threads(std::size_t requested);
 template <class F>
 auto run(const run_options& options, F&& main) {
   const std::size_t threads = detail::scheduler_threads(options.threads);
-  const detail::scheduler_options sched_options{options.stack_size, options.guards};
+  const detail::scheduler_options sched_options{options.stack_size, options.guards, options.shutdown_report_after};
   detail::scheduler sched(sched_options);
   std::optional<detail::scheduler_group> group;  // destroyed first: joins the workers
   if (threads > 1) group.emplace(sched, threads, sched_options);

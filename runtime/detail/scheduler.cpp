@@ -92,6 +92,8 @@ scheduler::scheduler(const scheduler_options& options)
   if (this_thread_scheduler != nullptr)
     throw error(errc::scheduler_running, "weft::run");
   if (options.program_sanitizers != WEFT_BUILD_SANITIZERS) throw_build_mismatch(options.program_sanitizers);
+  if (options.shutdown_report_after < std::chrono::milliseconds::zero())
+    throw error(errc::invalid_argument, "weft::run", "run_options::shutdown_report_after is negative");
   {
     std::lock_guard lock(live_schedulers_mutex);
     live_schedulers.insert(this);
@@ -100,6 +102,7 @@ scheduler::scheduler(const scheduler_options& options)
   loop_.owner_.store(this, std::memory_order_relaxed);
   loop_.tsan_fiber_ = tsan_current_fiber();
   loop_.name_ = "<scheduler>";
+  shutdown_report_after_ = options.shutdown_report_after;
 }
 
 namespace {
@@ -802,6 +805,12 @@ void scheduler::idle() noexcept {
   } else {
     quiet_ms_ = 0;
   }
+  if (shutdown_report_at_ != no_deadline) {
+    // Shutting down with fibers left: wake in time for shut_down()'s report on them.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(shutdown_report_at_ - now).count();
+    const int cap = left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1'000'000));
+    timeout = timeout < 0 ? cap : std::min(timeout, cap);
+  }
   if (inbox_->begin_sleep()) {
     // A member that has said it sleeps looks at the group's queued work once more
     // (scheduler_group::before_sleep); work queued meanwhile is taken, not slept on.
@@ -930,6 +939,30 @@ void scheduler::cancel_all() noexcept {
   for (fiber_record* f = alive_head_; f; f = f->next_alive_) cancel(f);
 }
 
+// report_stuck_shutdown: shut_down() has waited run_options::shutdown_report_after
+// for fibers that outlive their cancellation; run() would look hung without a word
+// (asyncio.run and Go say nothing either). Says so once, and the waiting goes on.
+void scheduler::report_stuck_shutdown() noexcept {
+  shutdown_report_at_ = no_deadline;
+  try {
+    const auto ms = shutdown_report_after_.count();
+    std::string out = "weft::run: main returned ";
+    out += ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+    out += " ago, and ";
+    out += alive_ == 1 ? "1 fiber" : std::to_string(alive_) + " fibers";
+    if (group_ != nullptr) out += " of scheduler " + std::to_string(index_);
+    out += alive_ == 1 ? " has" : " have";
+    out += " not ended since the shutdown cancelled them (a fiber that catches weft::cancelled_error "
+           "and goes on, or waits long inside a shield, keeps run() from returning; run() waits for it)";
+    const std::string parked = describe_parked(group_ != nullptr);
+    out += parked.empty() ? "; none is parked: they run, or are about to" : ": " + parked;
+    out += '\n';
+    std::fputs(out.c_str(), stderr);
+  } catch (...) {
+    std::fputs("weft::run: main returned, and fibers have not ended since the shutdown cancelled them\n", stderr);
+  }
+}
+
 void scheduler::run(fiber_record* main) {
   main->returns_to_loop_ = true;
   loop_until([&] { return main->done_.load(std::memory_order_relaxed); });
@@ -954,11 +987,16 @@ void scheduler::shut_down() {
   inbox_->close(inbox_requests_, inbox_posts_);
   apply_taken();
   shutting_down_ = true;
+  shutdown_report_at_ = deadline_after(shutdown_report_after_);
   cancel_all();
   while (start_own_queued()) {
     // on_any fibers nobody took start now, cancelled (start() sees shutting_down_)
   }
-  loop_until([&] { return alive_ == 0; });
+  loop_until([&] {
+    if (alive_ == 0) return true;
+    if (shutdown_report_at_ != no_deadline && clock::now() >= shutdown_report_at_) report_stuck_shutdown();
+    return false;
+  });
   if (group_) {
     group_->member_drained();
     loop_until([&] { return group_->all_drained(); });

@@ -50,6 +50,7 @@ extern constinit thread_local scheduler* this_fiber_scheduler [[gnu::tls_model("
 struct scheduler_options {
   std::size_t stack_size = 0;  // 0: weft::default_stack_size
   guard_pages guards = guard_pages::within_map_budget;
+  std::chrono::milliseconds shutdown_report_after = std::chrono::seconds(5);  // run_options'
   // The program's sanitizers: evaluated where the options are made (weft::run, in
   // the program's code), checked against the library's own by the constructor.
   unsigned program_sanitizers = WEFT_BUILD_SANITIZERS;
@@ -474,6 +475,7 @@ class scheduler {
   std::string describe_parked(bool all_members = false) const;
   const fiber_record* join_target(const fiber_record* joiner) const noexcept;
   void cancel_all() noexcept;
+  void report_stuck_shutdown() noexcept;
   void link_alive(fiber_record* rec) noexcept {
     rec->prev_alive_ = nullptr;
     rec->next_alive_ = alive_head_;
@@ -513,6 +515,10 @@ class scheduler {
   std::uint64_t next_id_ = 0;           // fiber ids, taken from the process in blocks
   std::uint64_t last_id_ = 0;
   bool shutting_down_ = false;
+  // shut_down(): when to report fibers that outlive their cancellation (see
+  // run_options::shutdown_report_after), until it has.
+  std::chrono::milliseconds shutdown_report_after_{};
+  time_point shutdown_report_at_ = no_deadline;
   bool deadlocked_ = false;
   std::string deadlock_report_;  // describe_parked() at the moment of the deadlock
   // idle(): how long the loop last slept with nothing here able to wake a fiber

@@ -1,6 +1,7 @@
 // Spawning, joining, detaching and reporting of fibers.
 #include <atomic>
 #include <memory>
+#include <regex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -90,6 +91,63 @@ TEST(Run, DestructorsOfCancelledFibersRun) {
     weft::spawn([held = std::move(tokens)] { weft::this_fiber::sleep_for(std::chrono::hours(1)); });
   });
   EXPECT_TRUE(watch.expired()) << "the cancelled fiber's captures were not destroyed";
+}
+
+// A fiber that swallows its shutdown cancellation keeps run() from returning; once
+// run_options::shutdown_report_after has passed, run() says so on stderr, naming the
+// fiber and its call, instead of looking hung without a word. It goes on waiting.
+TEST(Run, FibersThatOutliveTheShutdownAreReportedThenWaitedFor) {
+  hang_guard guard;
+  for (std::size_t threads : {1u, 2u}) {
+    weft::run_options options;
+    options.threads = threads;
+    options.shutdown_report_after = 20ms;
+    bool stubborn_ended = false;
+    testing::internal::CaptureStderr();
+    run_checked([&] {
+      weft::spawn_options where;
+      where.name = "stubborn";
+      where.on = threads - 1;
+      weft::spawn(std::move(where), [&] {
+        try {
+          weft::this_fiber::sleep_for(1h);
+        } catch (const weft::cancelled_error&) {
+        }
+        weft::this_fiber::sleep_for(300ms);  // the shutdown is over by now, it thinks
+        stubborn_ended = true;
+      }).detach();
+      weft::this_fiber::yield();
+    }, options);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_TRUE(stubborn_ended) << "run() returned before the fiber ended";
+    const std::regex expected(
+        "weft::run: main returned 20 ms ago, and 1 fiber" + std::string(threads > 1 ? " of scheduler 1" : "") +
+        " has not ended since the shutdown cancelled them \\(a fiber that catches weft::cancelled_error.*\\): "
+        "fiber [0-9]+ \"stubborn\": weft::this_fiber::sleep_for\n");
+    EXPECT_TRUE(std::regex_match(err, expected)) << threads << " threads; stderr: " << err;
+  }
+}
+
+// Fibers that end with their cancellation, as they should, are not reported, nor is
+// anything when the report is turned off.
+TEST(Run, NoShutdownReportForFibersThatEndOnTheirCancellation) {
+  weft::run_options options;
+  options.shutdown_report_after = 2s;  // a hang guard's worth: they end at once
+  testing::internal::CaptureStderr();
+  run_checked([] { weft::spawn([] { weft::this_fiber::sleep_for(1h); }).detach(); }, options);
+  options.shutdown_report_after = std::chrono::milliseconds::max();
+  run_checked([] {
+    weft::spawn([] {
+      try {
+        weft::this_fiber::sleep_for(1h);
+      } catch (const weft::cancelled_error&) {
+      }
+      weft::this_fiber::sleep_for(20ms);
+    }).detach();
+  }, options);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  options.shutdown_report_after = -1ms;
+  EXPECT_THROW(weft::run(options, [] {}), weft::error);
 }
 
 TEST(Spawn, JoinReturnsResult) {
