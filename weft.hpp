@@ -6,6 +6,7 @@
 // are never preempted except at these blocking points.
 #pragma once
 
+#include <weft/runtime/background_runtime.hpp>
 #include <weft/runtime/clock.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/fd_wait.hpp>

@@ -1,0 +1,104 @@
+#include <weft/runtime/background_runtime.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include <weft/runtime/detail/scheduler.hpp>
+#include <weft/runtime/detail/scheduler_group.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/sync/event.hpp>
+
+namespace weft {
+
+struct background_runtime::state {
+  std::thread thread;
+  event stop_requested;          // set by stop(); the runtime's main waits on it
+  runtime_handle handle;         // written before the constructor returns
+  std::uint64_t first = 0;       // scheduler 0's incarnation: tells this runtime's fibers
+  std::exception_ptr ended_by;   // what ended run() if not stop()
+  std::mutex stopping;           // held by the stop() that joins; a racing one waits
+  std::atomic<bool> stopped{false};
+};
+
+namespace {
+
+constexpr const char* stop_call = "weft::background_runtime::stop";
+
+// The incarnation of scheduler 0 of the calling fiber's runtime; 0 outside a fiber.
+std::uint64_t first_scheduler_here() noexcept {
+  const detail::scheduler* s = detail::this_fiber_scheduler;
+  if (s == nullptr) return 0;
+  return s->group() != nullptr ? s->group()->at(0).incarnation() : s->incarnation();
+}
+
+}  // namespace
+
+background_runtime::background_runtime(const run_options& options) : state_(std::make_unique<state>()) {
+  state* s = state_.get();
+  std::promise<void> started;
+  std::future<void> ready = started.get_future();
+  s->thread = std::thread([s, options, started = std::move(started)]() mutable {
+    bool running = false;
+    try {
+      weft::run(options, [&] {
+        s->handle = this_runtime();
+        s->first = first_scheduler_here();
+        running = true;
+        started.set_value();
+        s->stop_requested.wait();
+      });
+    } catch (...) {
+      if (running) {
+        s->ended_by = std::current_exception();
+      } else {
+        started.set_exception(std::current_exception());
+      }
+    }
+  });
+  try {
+    ready.get();
+  } catch (...) {
+    s->thread.join();
+    throw;
+  }
+}
+
+background_runtime::~background_runtime() {
+  if (!stopped() && first_scheduler_here() == state_->first) {
+    // Its memory is about to go while its own thread still runs it: no way on.
+    std::fputs("weft::background_runtime: destroyed by a fiber of the runtime it owns, which cannot "
+               "wait for itself to end; destroy it from a thread of your own\n", stderr);
+    std::abort();
+  }
+  try {
+    stop();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weft::background_runtime: %s\n", e.what());
+  }
+}
+
+const runtime_handle& background_runtime::handle() const noexcept { return state_->handle; }
+
+bool background_runtime::stopped() const noexcept { return state_->stopped.load(std::memory_order_acquire); }
+
+void background_runtime::stop() {
+  state& s = *state_;
+  if (stopped()) return;
+  if (first_scheduler_here() == s.first)
+    throw error(errc::would_deadlock, stop_call,
+                "called from a fiber of the runtime it stops, which would wait for itself; return from "
+                "the fiber and stop the runtime from a thread of your own");
+  std::lock_guard lock(s.stopping);
+  if (stopped()) return;  // another stop() did it while this one waited
+  s.stop_requested.set();
+  s.thread.join();
+  s.stopped.store(true, std::memory_order_release);
+  if (s.ended_by) std::rethrow_exception(std::exchange(s.ended_by, nullptr));
+}
+
+}  // namespace weft
