@@ -4,6 +4,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -33,15 +34,15 @@ struct thread_signals {
 };
 thread_local thread_signals this_thread_signals;
 
-// The process-wide side, guarded by process_table. `watchers[sig]` lists the
-// threads (kernel thread ids) with a live set that includes sig: a
+// The process-wide side, guarded by process_table. `watching_threads[sig]` counts
+// the threads with a live set that includes sig (in their own mask): a
 // process-directed signal goes to any thread not blocking it. process_table orders
 // a thread's whole acquire (block, count) against another's whole release (count,
 // drain, unblock): a set made on another thread between a release's "nobody else
 // watches" and its drain would lose what the drain takes. Sets are made and
 // destroyed rarely; the lock costs nothing that matters.
 std::mutex process_table;
-std::vector<pid_t> watchers[NSIG];
+int watching_threads[NSIG];
 
 // A thread's serial number, unique for the life of the process (unlike a pthread_t
 // or the table's address, which a later thread may reuse).
@@ -54,15 +55,19 @@ std::uint64_t this_thread_serial() noexcept {
 // Forwarding. A thread the program started before the set (or one that unblocks
 // the signal) does not block it, and the kernel may hand it a process-directed
 // one: with the default action, the end of the process. So while any set watches
-// a signal, the process's action for it is forward_signal, which sends it on to a
-// watching thread, where it is blocked and so waits for that thread's signalfd
-// (Go's signal.Notify does the same). The action the program had is put back when
-// the last set watching the signal goes. Not for the synchronous signals a fault
-// raises: the faulting instruction would run again after the handler, forever
-// (and SIGSEGV is the stack-overflow reporter's); those keep their action.
-std::atomic<pid_t> forward_to[NSIG];     // a watching thread's id; 0: none (drop)
+// a signal, the process's action for it is forward_signal, which sends it on to
+// the thread that reads one of those sets (its maker's: for a set made on a worker
+// scheduler, that worker, which blocks every signal), where it waits for the set's
+// signalfd (Go's signal.Notify does the same). `readers[sig]` lists one thread id
+// per live set that includes sig (guarded by process_table); the action the
+// program had is put back when the last such set goes. Not for the synchronous
+// signals a fault raises: the faulting instruction would run again after the
+// handler, forever (and SIGSEGV is the stack-overflow reporter's); those keep
+// their action.
+std::vector<pid_t> readers[NSIG];
+std::atomic<pid_t> forward_to[NSIG];     // one of readers[sig]; 0: none
 std::atomic<int> forwarding_now{0};      // handlers between reading forward_to and sending
-struct sigaction action_before[NSIG];    // the program's action, put back at the end
+struct sigaction action_before[NSIG];    // the program's action (SIG_DFL unless it set one)
 
 bool forwarded(int sig) noexcept {
   return sig != SIGSEGV && sig != SIGBUS && sig != SIGFPE && sig != SIGILL && sig != SIGTRAP &&
@@ -70,72 +75,93 @@ bool forwarded(int sig) noexcept {
 }
 
 extern "C" void forward_signal(int sig) {
-  // Async-signal-safe only: atomics on lock-free ints, getpid, gettid, tgkill.
+  // Async-signal-safe only: atomics on lock-free ints, getpid, gettid, tgkill, sigaction.
   forwarding_now.fetch_add(1);
   const int saved_errno = errno;
   const pid_t to = forward_to[sig].load();
-  // A thread id reused by a thread that does not block sig (its set's thread ended
-  // without destroying the set): sending to itself would loop; drop it instead.
-  if (to != 0 && to != ::gettid()) ::tgkill(::getpid(), to, sig);
+  const pid_t self = ::gettid();
+  if (to == 0 || to == self || ::tgkill(::getpid(), to, sig) != 0) {
+    // No set's thread to send it to: the last set is gone and a save-and-restore
+    // (glibc's system(), a library's) put this action back after it; or this is a
+    // child forked while a set lived (its threads are not here); or the set's
+    // thread ended without destroying it (its id now this thread's, or nobody's).
+    // The program's action takes it: put back, and the signal sent again to this
+    // thread, where it arrives when this handler returns.
+    ::sigaction(sig, &action_before[sig], nullptr);
+    ::tgkill(::getpid(), self, sig);
+  }
   errno = saved_errno;
   forwarding_now.fetch_sub(1);
 }
 
-// start_forwarding: sig's first watcher, this thread, blocks it already.
-void start_forwarding(int sig) noexcept {
-  forward_to[sig].store(::gettid());
+bool is_forwarder(const struct sigaction& a) noexcept {
+  return (a.sa_flags & SA_SIGINFO) == 0 && a.sa_handler == &forward_signal;
+}
+
+// start_forwarding: sig's first set, read on thread `to`, where sig is blocked.
+void start_forwarding(int sig, pid_t to) noexcept {
+  struct sigaction now {};
+  ::sigaction(sig, nullptr, &now);
+  if (!is_forwarder(now)) action_before[sig] = now;  // else a restore left ours: keep the older
+  forward_to[sig].store(to);
   struct sigaction forward {};
   forward.sa_handler = &forward_signal;
   forward.sa_flags = SA_RESTART | SA_ONSTACK;  // the program's own threads' calls go on
   sigemptyset(&forward.sa_mask);
-  ::sigaction(sig, &forward, &action_before[sig]);
+  ::sigaction(sig, &forward, nullptr);
 }
 
-// stop_forwarding: sig's last watcher is going. After the program's action is back,
-// it waits out a handler that read this thread's id before it was cleared, whose
-// send would otherwise land after the caller drains and unblocks sig (seq_cst on
-// both atomics: either the handler sees 0, or this sees the handler).
+// stop_forwarding: sig's last set is going. After the program's action is back,
+// it waits out a handler that read a thread id before it was cleared, whose send
+// would otherwise land after the caller drains and unblocks sig (seq_cst on both
+// atomics: either the handler sees 0, or this sees the handler).
 void stop_forwarding(int sig) noexcept {
   forward_to[sig].store(0);
   ::sigaction(sig, &action_before[sig], nullptr);
   while (forwarding_now.load() != 0) std::this_thread::yield();
 }
 
+// add_reader / remove_reader: one set including sig, read on thread `reader`,
+// begins / ends.
+void add_reader(int sig, pid_t reader) noexcept {  // room reserved by the caller
+  readers[sig].push_back(reader);
+  if (readers[sig].size() == 1 && forwarded(sig)) start_forwarding(sig, reader);
+}
+
+void remove_reader(int sig, pid_t reader) noexcept {
+  std::vector<pid_t>& list = readers[sig];
+  if (auto it = std::find(list.begin(), list.end(), reader); it != list.end()) list.erase(it);
+  if (!forwarded(sig)) return;
+  if (list.empty()) {
+    stop_forwarding(sig);
+  } else if (forward_to[sig].load() == reader && std::find(list.begin(), list.end(), reader) == list.end()) {
+    forward_to[sig].store(list.front());
+  }
+}
+
 // acquire counts one more use of each signal in `signals` by this thread, which
-// has just blocked them; `before` is its mask before that.
-void acquire(const sigset_t& signals, const sigset_t& before) noexcept {
+// has just blocked them (`before`: its mask before that), for a set read on
+// thread `reader`.
+void acquire(const sigset_t& signals, const sigset_t& before, pid_t reader) noexcept {
   thread_signals& table = this_thread_signals;
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sigismember(&signals, sig) != 1) continue;
+    add_reader(sig, reader);
     if (table.users[sig]++ > 0) continue;
-    watchers[sig].push_back(::gettid());
-    if (watchers[sig].size() == 1 && forwarded(sig)) start_forwarding(sig);
+    ++watching_threads[sig];
     // Left blocked by an earlier set for another thread's sake: what this thread
     // had before that set is what counts.
     if (!std::exchange(table.left_blocked[sig], false)) table.kept[sig] = sigismember(&before, sig) == 1;
   }
 }
 
-// stop_watching takes this thread off sig's watchers and says whether another
-// thread still watches it; forwarding goes to one that does, or ends.
-bool stop_watching(int sig) noexcept {
-  const pid_t me = ::gettid();
-  std::vector<pid_t>& list = watchers[sig];
-  std::erase(list, me);
-  if (list.empty()) {
-    if (forwarded(sig)) stop_forwarding(sig);
-    return false;
-  }
-  if (forward_to[sig].load() == me) forward_to[sig].store(list.front());
-  return true;
-}
-
-// release drops one use of each signal in `signals` and unblocks those whose last
-// user this was and that the thread had not blocked itself, unless another
-// thread's set still watches the signal: unblocked here, a pending process-directed
-// arrival meant for that set could be delivered to this thread instead. Such a
-// signal stays blocked here, and what is pending stays for the other set.
-void release(const sigset_t& signals) noexcept {
+// release drops one use of each signal in `signals` (a set read on `reader`) and
+// unblocks those whose last user this was and that the thread had not blocked
+// itself, unless another thread's set still watches the signal: unblocked here, a
+// pending process-directed arrival meant for that set could be delivered to this
+// thread instead. Such a signal stays blocked here, and what is pending stays for
+// the other set.
+void release(const sigset_t& signals, pid_t reader) noexcept {
   std::lock_guard lock(process_table);
   thread_signals& table = this_thread_signals;
   sigset_t unblock;
@@ -143,8 +169,9 @@ void release(const sigset_t& signals) noexcept {
   bool any = false;
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sigismember(&signals, sig) != 1) continue;
+    remove_reader(sig, reader);
     if (--table.users[sig] > 0) continue;
-    const bool others_watch = stop_watching(sig);
+    const bool others_watch = --watching_threads[sig] > 0;
     if (table.kept[sig]) continue;
     if (others_watch) {
       table.left_blocked[sig] = true;
@@ -163,13 +190,17 @@ void release(const sigset_t& signals) noexcept {
   ::pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
 }
 
-// block_and_acquire blocks `signals` in this thread and counts them in its table.
-void block_and_acquire(const sigset_t& signals) {
+// block_and_acquire blocks `signals` in this thread and counts them in its table,
+// for a set read on thread `reader`.
+void block_and_acquire(const sigset_t& signals, pid_t reader) {
   std::lock_guard lock(process_table);
+  // Room for this set's reader entries first: past this point nothing throws.
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sigismember(&signals, sig) == 1) readers[sig].reserve(readers[sig].size() + 1);
   sigset_t before;
   if (const int e = ::pthread_sigmask(SIG_BLOCK, &signals, &before); e != 0)
     throw std::system_error(e, std::generic_category(), "weft::signal_set: pthread_sigmask");
-  acquire(signals, before);
+  acquire(signals, before, reader);
 }
 
 // The calling fiber's scheduler if it is a worker of a runtime of several (index
@@ -195,7 +226,7 @@ auto on_first_scheduler(F fn) {
 
 }  // namespace
 
-signal_set::signal_set(std::initializer_list<int> signals) {
+signal_set::signal_set(std::initializer_list<int> signals) : reader_(::gettid()) {
   sigemptyset(&signals_);
   for (int sig : signals) {
     if (sig == SIGKILL || sig == SIGSTOP)
@@ -207,7 +238,7 @@ signal_set::signal_set(std::initializer_list<int> signals) {
     detail::scheduler& first = worker->group()->at(0);
     try {
       thread_ = on_first_scheduler([this] {
-        block_and_acquire(signals_);
+        block_and_acquire(signals_, reader_);
         return this_thread_serial();
       });
     } catch (const error& e) {
@@ -218,7 +249,7 @@ signal_set::signal_set(std::initializer_list<int> signals) {
     home_ = first.incarnation();
   } else {
     thread_ = this_thread_serial();
-    block_and_acquire(signals_);
+    block_and_acquire(signals_, reader_);
   }
   fd_ = ::signalfd(-1, &signals_, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd_ < 0) {
@@ -237,7 +268,7 @@ signal_set::~signal_set() {
 
 void signal_set::release_mask() noexcept {
   if (thread_ == this_thread_serial()) {
-    release(signals_);
+    release(signals_, reader_);
     return;
   }
   if (home_ == 0) {
@@ -252,7 +283,7 @@ void signal_set::release_mask() noexcept {
   if (here != nullptr && here->group() != nullptr && here->group()->at(0).incarnation() == home_) {
     bool stopped = false;
     try {
-      on_first_scheduler([this]() noexcept { release(signals_); });
+      on_first_scheduler([this]() noexcept { release(signals_, reader_); });
       return;
     } catch (const error& e) {
       stopped = e.code() == errc::scheduler_stopped;
@@ -263,7 +294,9 @@ void signal_set::release_mask() noexcept {
     // runtime's last fiber is gone, before run() returns to its caller.
     try {
       const sigset_t signals = signals_;
-      if (stopped && here->group()->at_last_drain([signals]() noexcept { release(signals); })) return;
+      const pid_t reader = reader_;
+      if (stopped && here->group()->at_last_drain([signals, reader]() noexcept { release(signals, reader); }))
+        return;
     } catch (...) {  // no memory to keep it
     }
   }

@@ -8,15 +8,21 @@
 // never interrupt anything there. Another thread that does not block them (one the
 // program started before the set, a library's thread) can still be handed a
 // process-directed one by the kernel: while any set watches a signal, weft installs
-// a process-wide action for it that forwards it to a thread whose set watches it
-// (like Go's signal.Notify; asyncio's add_signal_handler also replaces the action),
-// so it reaches the set instead of running the program's action (by default, for
-// most signals, the end of the process). That thread's interrupted system call
+// a process-wide action for it that forwards it to the thread that made one of the
+// sets watching it (like Go's signal.Notify; asyncio's add_signal_handler also
+// replaces the action), so it reaches the set instead of running the program's
+// action (by default, for most signals, the end of the process). A set waited on
+// by another thread than its maker's gets process-directed signals only. That thread's interrupted system call
 // restarts (SA_RESTART) where the kernel allows, or fails with EINTR (poll, epoll_wait,
 // nanosleep, ...). The action the program had (a handler, SIG_IGN, the default) is
 // put back when the last set watching the signal goes; one the program installs
-// while a set lives is replaced then. A signal the program ignored (SIG_IGN, as under
-// nohup) is received while a set watches it. Not forwarded: the synchronous signals
+// while a set lives is replaced then. Where the forwarding action finds no set's
+// thread to send to (a child forked while a set lived; a save-and-restore of the
+// action, as glibc's system() does, that put it back after the last set went), it
+// puts the program's action back and the signal goes there. A signal the program
+// ignored (SIG_IGN, as under nohup) is received while a set watches it; for SIGCHLD
+// that also means children that end meanwhile are not reaped for you (wait for
+// them). Not forwarded: the synchronous signals
 // a fault raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS), whose handler
 // would return to the faulting instruction; a set may name them, but only one sent
 // to the process or its thread while no other thread has it unblocked reaches it.
@@ -44,6 +50,8 @@
 // (MSG_NOSIGNAL) rather than ignored process-wide, and the stack-overflow reporter's
 // SIGSEGV action chains to the program's.
 #pragma once
+
+#include <sys/types.h>
 
 #include <csignal>
 #include <cstdint>
@@ -112,6 +120,9 @@ class signal_set {
   void release_mask() noexcept;
 
   sigset_t signals_;            // what this set counts in its thread's table
+  // The thread that made it, where the process-wide forwarding action sends its
+  // signals (signal_set.cpp, "Forwarding"): its reader, unless handed elsewhere.
+  pid_t reader_ = 0;
   std::uint64_t thread_ = 0;    // the serial number of the thread whose mask it manages
   // Made on a worker: the incarnation of its runtime's scheduler 0, whose thread
   // that is (0 otherwise); the release must be sent there.
