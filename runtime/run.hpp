@@ -25,7 +25,8 @@ struct run_options {
   // shutdown cancellation (one that catches weft::cancelled_error and goes on, or
   // waits long inside a shield): then it prints one line to stderr per scheduler
   // naming them and what each waits in, and goes on waiting (nothing outlives
-  // run()). Zero: at the first look; milliseconds::max(): never; negative:
+  // run()); fibers that never block again show as "runnable". Zero: as soon as the
+  // cancelled fibers have had their turn; milliseconds::max(): never; negative:
   // errc::invalid_argument from run().
   std::chrono::milliseconds shutdown_report_after = std::chrono::seconds(5);
 };

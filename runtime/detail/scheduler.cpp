@@ -729,16 +729,20 @@ const fiber_record* scheduler::join_target(const fiber_record* f) const noexcept
 }
 
 // describe_parked lists the parked fibers (at most a dozen) and what each waits in.
-std::string scheduler::describe_parked(bool all_members) const {
+std::string scheduler::describe_parked(bool all_members, bool with_runnable) const {
   constexpr std::size_t max_listed = 12;
   std::string out;
   std::size_t listed = 0, parked = 0;
   for (const fiber_record* f = alive_head_; f; f = f->next_alive_) {
-    if (f->parked_in_ == 0) continue;
+    if (f->parked_in_ == 0 && !with_runnable) continue;
     if (++parked > max_listed) continue;
     if (listed++ > 0) out += "; ";
     append_fiber(out, f);
     out += ": ";
+    if (f->parked_in_ == 0) {
+      out += "runnable";
+      continue;
+    }
     out += f->waits_on_ ? f->waits_on_ : "a blocking call";
     // A join names the fiber it waits for, which may live on another member
     // (a breaker's finding: the report dropped it there).
@@ -750,7 +754,8 @@ std::string scheduler::describe_parked(bool all_members) const {
       append_fiber(out, target);
     }
   }
-  if (parked > listed) out += "; and " + std::to_string(parked - listed) + " more parked fibers";
+  if (parked > listed)
+    out += "; and " + std::to_string(parked - listed) + (with_runnable ? " more fibers" : " more parked fibers");
   return out;
 }
 
@@ -939,23 +944,30 @@ void scheduler::cancel_all() noexcept {
   for (fiber_record* f = alive_head_; f; f = f->next_alive_) cancel(f);
 }
 
-// report_stuck_shutdown: shut_down() has waited run_options::shutdown_report_after
+// report_if_shutdown_stuck: shut_down() has waited run_options::shutdown_report_after
 // for fibers that outlive their cancellation; run() would look hung without a word
 // (asyncio.run and Go say nothing either). Says so once, and the waiting goes on.
-void scheduler::report_stuck_shutdown() noexcept {
+// Due only once nothing here is runnable (a cancelled fiber may be on its way
+// out), or 100 ms later for fibers that never block (a yield loop). Lists this
+// scheduler's fibers alone: the other members are still running theirs.
+void scheduler::report_if_shutdown_stuck() noexcept {
+  const time_point now = clock::now();
+  if (now < shutdown_report_at_) return;
+  if (!ready_.empty() && now - shutdown_report_at_ < std::chrono::milliseconds(100)) return;
   shutdown_report_at_ = no_deadline;
   try {
-    const auto ms = shutdown_report_after_.count();
+    const bool one = alive_ == 1;
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - shutdown_began_).count();
     std::string out = "weft::run: main returned ";
-    out += ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+    out += waited < 10'000 ? std::to_string(waited) + " ms" : std::to_string(waited / 1000) + " s";
     out += " ago, and ";
-    out += alive_ == 1 ? "1 fiber" : std::to_string(alive_) + " fibers";
+    out += one ? "1 fiber" : std::to_string(alive_) + " fibers";
     if (group_ != nullptr) out += " of scheduler " + std::to_string(index_);
-    out += alive_ == 1 ? " has" : " have";
-    out += " not ended since the shutdown cancelled them (a fiber that catches weft::cancelled_error "
-           "and goes on, or waits long inside a shield, keeps run() from returning; run() waits for it)";
-    const std::string parked = describe_parked(group_ != nullptr);
-    out += parked.empty() ? "; none is parked: they run, or are about to" : ": " + parked;
+    out += one ? " has not ended since the shutdown cancelled it" : " have not ended since the shutdown cancelled them";
+    out += " (a fiber that catches weft::cancelled_error and goes on, or waits long inside a shield, keeps "
+           "run() from returning; run() waits for ";
+    out += one ? "it): " : "them): ";
+    out += describe_parked(/*all_members=*/false, /*with_runnable=*/true);
     out += '\n';
     std::fputs(out.c_str(), stderr);
   } catch (...) {
@@ -987,14 +999,15 @@ void scheduler::shut_down() {
   inbox_->close(inbox_requests_, inbox_posts_);
   apply_taken();
   shutting_down_ = true;
-  shutdown_report_at_ = deadline_after(shutdown_report_after_);
+  shutdown_began_ = clock::now();
+  shutdown_report_at_ = deadline_after(shutdown_began_, shutdown_report_after_);
   cancel_all();
   while (start_own_queued()) {
     // on_any fibers nobody took start now, cancelled (start() sees shutting_down_)
   }
   loop_until([&] {
     if (alive_ == 0) return true;
-    if (shutdown_report_at_ != no_deadline && clock::now() >= shutdown_report_at_) report_stuck_shutdown();
+    if (shutdown_report_at_ != no_deadline) report_if_shutdown_stuck();
     return false;
   });
   if (group_) {

@@ -471,11 +471,12 @@ class scheduler {
   void declare_deadlock(std::string report) noexcept;
   // describe_parked: this scheduler's parked fibers for a deadlock report; a join's
   // target is looked for here, and with `all_members` on every member of the group
-  // (their state is still then: idle_in_group).
-  std::string describe_parked(bool all_members = false) const;
+  // (their state is still then: idle_in_group). `with_runnable` lists the fibers
+  // that are not parked too, as "runnable" (the shutdown report).
+  std::string describe_parked(bool all_members = false, bool with_runnable = false) const;
   const fiber_record* join_target(const fiber_record* joiner) const noexcept;
   void cancel_all() noexcept;
-  void report_stuck_shutdown() noexcept;
+  void report_if_shutdown_stuck() noexcept;
   void link_alive(fiber_record* rec) noexcept {
     rec->prev_alive_ = nullptr;
     rec->next_alive_ = alive_head_;
@@ -518,6 +519,7 @@ class scheduler {
   // shut_down(): when to report fibers that outlive their cancellation (see
   // run_options::shutdown_report_after), until it has.
   std::chrono::milliseconds shutdown_report_after_{};
+  time_point shutdown_began_{};
   time_point shutdown_report_at_ = no_deadline;
   bool deadlocked_ = false;
   std::string deadlock_report_;  // describe_parked() at the moment of the deadlock

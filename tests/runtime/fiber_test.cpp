@@ -1,4 +1,5 @@
 // Spawning, joining, detaching and reporting of fibers.
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <regex>
@@ -102,39 +103,69 @@ TEST(Run, FibersThatOutliveTheShutdownAreReportedThenWaitedFor) {
     weft::run_options options;
     options.threads = threads;
     options.shutdown_report_after = 20ms;
-    bool stubborn_ended = false;
+    std::atomic<int> ended{0};
     testing::internal::CaptureStderr();
     run_checked([&] {
-      weft::spawn_options where;
-      where.name = "stubborn";
-      where.on = threads - 1;
-      weft::spawn(std::move(where), [&] {
-        try {
-          weft::this_fiber::sleep_for(1h);
-        } catch (const weft::cancelled_error&) {
-        }
-        weft::this_fiber::sleep_for(300ms);  // the shutdown is over by now, it thinks
-        stubborn_ended = true;
-      }).detach();
+      for (std::size_t on = 0; on < threads; ++on) {  // one on each scheduler
+        weft::spawn({.name = "stubborn", .on = on}, [&] {
+          try {
+            weft::this_fiber::sleep_for(1h);
+          } catch (const weft::cancelled_error&) {
+          }
+          weft::this_fiber::sleep_for(300ms);  // the shutdown is over by now, it thinks
+          ++ended;
+        }).detach();
+      }
       weft::this_fiber::yield();
     }, options);
     const std::string err = testing::internal::GetCapturedStderr();
-    EXPECT_TRUE(stubborn_ended) << "run() returned before the fiber ended";
-    const std::regex expected(
-        "weft::run: main returned 20 ms ago, and 1 fiber" + std::string(threads > 1 ? " of scheduler 1" : "") +
-        " has not ended since the shutdown cancelled them \\(a fiber that catches weft::cancelled_error.*\\): "
-        "fiber [0-9]+ \"stubborn\": weft::this_fiber::sleep_for\n");
-    EXPECT_TRUE(std::regex_match(err, expected)) << threads << " threads; stderr: " << err;
+    EXPECT_EQ(ended, static_cast<int>(threads)) << "run() returned before the fibers ended";
+    for (std::size_t on = 0; on < threads; ++on) {
+      const std::regex expected(
+          "(^|\n)weft::run: main returned [0-9]+ ms ago, and 1 fiber" +
+          (threads > 1 ? " of scheduler " + std::to_string(on) : std::string()) +
+          " has not ended since the shutdown cancelled it \\(a fiber that catches weft::cancelled_error[^\n]*"
+          "run\\(\\) waits for it\\): fiber [0-9]+ \"stubborn\": weft::this_fiber::sleep_for\n");
+      EXPECT_TRUE(std::regex_search(err, expected)) << threads << " threads, scheduler " << on << "; stderr: " << err;
+    }
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), static_cast<long>(threads)) << err;
   }
 }
 
-// Fibers that end with their cancellation, as they should, are not reported, nor is
-// anything when the report is turned off.
+// A fiber that swallows the cancellation and never blocks again (a yield loop) is
+// named too, as runnable.
+TEST(Run, AFiberThatNeverBlocksAfterItsCancellationIsReportedAsRunnable) {
+  hang_guard guard;
+  weft::run_options options;
+  options.shutdown_report_after = 0ms;
+  testing::internal::CaptureStderr();
+  run_checked([] {
+    weft::spawn({.name = "spinner"}, [] {
+      try {
+        weft::this_fiber::sleep_for(1h);
+      } catch (const weft::cancelled_error&) {
+      }
+      const auto until = std::chrono::steady_clock::now() + 300ms;
+      while (std::chrono::steady_clock::now() < until) weft::this_fiber::yield();
+    }).detach();
+    weft::this_fiber::yield();
+  }, options);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("and 1 fiber has not ended since the shutdown cancelled it"), std::string::npos) << err;
+  EXPECT_NE(err.find(": fiber "), std::string::npos) << err;
+  EXPECT_NE(err.find(" \"spinner\": runnable\n"), std::string::npos) << err;
+}
+
+// Fibers that end with their cancellation, as they should, are not reported, even
+// with a report due at once; nor is anything when the report is turned off.
 TEST(Run, NoShutdownReportForFibersThatEndOnTheirCancellation) {
   weft::run_options options;
-  options.shutdown_report_after = 2s;  // a hang guard's worth: they end at once
+  options.shutdown_report_after = 0ms;
   testing::internal::CaptureStderr();
-  run_checked([] { weft::spawn([] { weft::this_fiber::sleep_for(1h); }).detach(); }, options);
+  run_checked([] {
+    for (int i = 0; i < 5; ++i) weft::spawn([] { weft::this_fiber::sleep_for(1h); }).detach();
+    weft::this_fiber::yield();
+  }, options);
   options.shutdown_report_after = std::chrono::milliseconds::max();
   run_checked([] {
     weft::spawn([] {
