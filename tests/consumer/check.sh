@@ -68,6 +68,11 @@ check "  runs" runs_hello "$work/hello_pc"
 check "pkg-config, static" bash -c "g++ '$hello' -o '$work/hello_pc_static' -static \
   \$(pkg-config --cflags weft) \$(pkg-config --static --libs weft)"
 check "  runs" runs_hello "$work/hello_pc_static"
+# The README's "only weft static" line: the archive by name, the rest shared.
+check "pkg-config, only weft static" bash -c "g++ '$hello' -o '$work/hello_weft_static' \$(pkg-config --cflags weft) \
+  -L\$(pkg-config --variable=libdir weft) -l:libweft.a -lboost_context -lssl -lcrypto -pthread &&
+  ! readelf -d '$work/hello_weft_static' | grep -q libweft"
+check "  runs" runs_hello "$work/hello_weft_static"
 
 cmake_build() {
   cmake -S "$src/tests/consumer" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
