@@ -7,7 +7,9 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <vector>
 
+#include <weft/runtime/detail/remote_inbox.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/error.hpp>
@@ -19,6 +21,8 @@ struct background_runtime::state {
   std::thread thread;
   event stop_requested;          // set by stop(); the runtime's main waits on it
   runtime_handle handle;         // written before the constructor returns
+  // Every scheduler's inbox, to refuse posts the moment stop() begins.
+  std::vector<std::shared_ptr<detail::remote_inbox>> inboxes;
   std::uint64_t first = 0;       // scheduler 0's incarnation: tells this runtime's fibers
   std::exception_ptr ended_by;   // what ended run() if not stop()
   std::mutex stopping;           // held by the stop() that joins; a racing one waits
@@ -48,6 +52,12 @@ background_runtime::background_runtime(const run_options& options) : state_(std:
       weft::run(options, [&] {
         s->handle = this_runtime();
         s->first = first_scheduler_here();
+        const detail::scheduler& here = *detail::this_fiber_scheduler;
+        if (here.group() != nullptr) {
+          s->inboxes = here.group()->inboxes();
+        } else {
+          s->inboxes.push_back(here.inbox());
+        }
         running = true;
         started.set_value();
         s->stop_requested.wait();
@@ -72,7 +82,8 @@ background_runtime::~background_runtime() {
   if (!stopped() && first_scheduler_here() == state_->first) {
     // Its memory is about to go while its own thread still runs it: no way on.
     std::fputs("weft::background_runtime: destroyed by a fiber of the runtime it owns, which cannot "
-               "wait for itself to end; destroy it from a thread of your own\n", stderr);
+               "wait for itself to end (std::exit() called in one of its fibers destroys a static "
+               "runtime there); destroy it from a thread of your own\n", stderr);
     std::abort();
   }
   try {
@@ -95,6 +106,11 @@ void background_runtime::stop() {
                 "the fiber and stop the runtime from a thread of your own");
   std::lock_guard lock(s.stopping);
   if (stopped()) return;  // another stop() did it while this one waited
+  // Refused from here on, not queued: posts that keep coming from other threads
+  // would otherwise run ahead of the runtime's main, which ends it (breaker's
+  // finding: stop() never returned under a flood of posts). Those accepted before
+  // still run, as under run().
+  for (const auto& inbox : s.inboxes) inbox->refuse_posts();
   s.stop_requested.set();
   s.thread.join();
   s.stopped.store(true, std::memory_order_release);

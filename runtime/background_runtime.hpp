@@ -49,7 +49,7 @@ class background_runtime {
   const runtime_handle& handle() const noexcept;
 
   // post(fn) runs fn in a new detached fiber, on the schedulers in turn; false
-  // once stopped (fn is not run). submit(fn) does the same and returns a
+  // once stop() has begun (fn is not run). submit(fn) does the same and returns a
   // std::future for fn's result or exception (errc::scheduler_stopped once
   // stopped; cancelled_error if stop() cancels it). Thread-safe; fn may be
   // move-only. The future's get() blocks the whole calling thread: from a fiber,

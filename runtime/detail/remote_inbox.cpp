@@ -18,11 +18,16 @@ remote_inbox::~remote_inbox() { shutdown(); }
 
 bool remote_inbox::post(std::function<void()> fn) {
   std::lock_guard lock(mutex_);
-  if (closed_) return false;
+  if (closed_ || posts_refused_) return false;
   posts_.push_back(std::move(fn));
   has_items_.store(true, std::memory_order_seq_cst);
   notify_locked();
   return true;
+}
+
+void remote_inbox::refuse_posts() noexcept {
+  std::lock_guard lock(mutex_);
+  posts_refused_ = true;
 }
 
 bool remote_inbox::push(const remote_request& r) {

@@ -119,6 +119,11 @@ class alignas(64) remote_inbox {
   // drain_event_fd resets the eventfd after epoll reported it.
   void drain_event_fd() noexcept;
 
+  // refuse_posts makes post() return false from now on (any thread): a stop that
+  // the owner will see later must not wait behind posts that keep coming
+  // (background_runtime::stop). Everything else goes on until close().
+  void refuse_posts() noexcept;
+
   // close refuses further posts and starts, and moves those still queued into the
   // arguments (with every other request), so that the owner applies them now.
   void close(taken_requests& requests, std::vector<std::function<void()>>& posts);
@@ -144,6 +149,7 @@ class alignas(64) remote_inbox {
   std::atomic<bool> sleeping_{false};
   bool first_queued_ = false;  // first_ holds a request
   bool closed_ = false;        // no more posts or starts
+  bool posts_refused_ = false;  // no more posts (refuse_posts)
   bool shut_down_ = false;     // no more requests at all
   bool quiet_ = false;         // counted in *quiet_count_
   int event_fd_;

@@ -958,9 +958,9 @@ void scheduler::report_if_shutdown_stuck() noexcept {
   try {
     const bool one = alive_ == 1;
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - shutdown_began_).count();
-    std::string out = "weft::run: main returned ";
+    std::string out = "weft::run: the shutdown began ";
     out += waited < 10'000 ? std::to_string(waited) + " ms" : std::to_string(waited / 1000) + " s";
-    out += " ago, and ";
+    out += " ago (main returned, or background_runtime::stop()), and ";
     out += one ? "1 fiber" : std::to_string(alive_) + " fibers";
     if (group_ != nullptr) out += " of scheduler " + std::to_string(index_);
     out += one ? " has not ended since the shutdown cancelled it" : " have not ended since the shutdown cancelled them";

@@ -138,3 +138,35 @@ TEST(BackgroundRuntime, BadOptionsAreRefusedAtConstruction) {
   negative.shutdown_report_after = -1ms;
   EXPECT_THROW(weft::background_runtime rt(negative), weft::error);
 }
+
+// Posts are refused from the moment stop() begins, not from the moment the
+// runtime's main gets its turn: a scheduler kept busy (here by a fiber that never
+// yields) would otherwise queue posts that keep coming ahead of it, and stop()
+// never returned under a flood (breaker's finding). Every post accepted still runs.
+TEST(BackgroundRuntime, PostsAreRefusedOnceStopBeginsAndNoneAcceptedIsLost) {
+  hang_guard guard;
+  weft::background_runtime rt;
+  std::atomic<bool> hogging{false}, hog_done{false};
+  std::atomic<int> ran{0};
+  rt.post([&] {
+    hogging = true;
+    const auto until = std::chrono::steady_clock::now() + 300ms;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    hog_done = true;
+  });
+  while (!hogging) std::this_thread::yield();
+  std::atomic<bool> stopping{false};
+  std::thread stopper([&] {
+    stopping = true;
+    rt.stop();
+  });
+  while (!stopping) std::this_thread::yield();
+  int accepted = 0;
+  while (accepted < 100'000 && rt.post([&] { ++ran; })) ++accepted;
+  const bool refused_while_busy = !hog_done;
+  stopper.join();
+  EXPECT_LT(accepted, 100'000) << "posts still accepted long after stop() began";
+  EXPECT_TRUE(refused_while_busy) << "posts were taken until the scheduler was free again";
+  EXPECT_EQ(ran, accepted);
+}

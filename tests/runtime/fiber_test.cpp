@@ -122,7 +122,8 @@ TEST(Run, FibersThatOutliveTheShutdownAreReportedThenWaitedFor) {
     EXPECT_EQ(ended, static_cast<int>(threads)) << "run() returned before the fibers ended";
     for (std::size_t on = 0; on < threads; ++on) {
       const std::regex expected(
-          "(^|\n)weft::run: main returned [0-9]+ ms ago, and 1 fiber" +
+          "(^|\n)weft::run: the shutdown began [0-9]+ ms ago \\(main returned, or "
+          "background_runtime::stop\\(\\)\\), and 1 fiber" +
           (threads > 1 ? " of scheduler " + std::to_string(on) : std::string()) +
           " has not ended since the shutdown cancelled it \\(a fiber that catches weft::cancelled_error[^\n]*"
           "run\\(\\) waits for it\\): fiber [0-9]+ \"stubborn\": weft::this_fiber::sleep_for\n");
