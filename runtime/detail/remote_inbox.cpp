@@ -89,17 +89,22 @@ void remote_inbox::notify_locked() noexcept {
   [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
 }
 
-void remote_inbox::move_requests_locked(taken_requests& requests) noexcept {
+void remote_inbox::take_locked(taken_requests& requests, std::vector<std::function<void()>>* posts) noexcept {
   requests.has_first = std::exchange(first_queued_, false);
   if (requests.has_first) requests.first = first_;
-  requests.rest.swap(requests_);  // the owner's is empty: no allocation here
+  requests.rest.swap(requests_);  // the owner's are empty: no allocation here
+  if (posts != nullptr) posts->swap(posts_);
+  has_items_.store(!posts_.empty(), std::memory_order_relaxed);
 }
 
-void remote_inbox::take(taken_requests& requests, std::vector<std::function<void()>>& posts) {
+void remote_inbox::take(taken_requests& requests, std::vector<std::function<void()>>* posts) {
   std::lock_guard lock(mutex_);
-  has_items_.store(false, std::memory_order_relaxed);
-  move_requests_locked(requests);
-  posts.swap(posts_);
+  take_locked(requests, posts);
+}
+
+bool remote_inbox::has_posts() noexcept {
+  std::lock_guard lock(mutex_);
+  return !posts_.empty();
 }
 
 bool remote_inbox::begin_sleep() noexcept {
@@ -127,12 +132,10 @@ void remote_inbox::shutdown() noexcept {
   event_fd_ = -1;
 }
 
-void remote_inbox::close(taken_requests& requests, std::vector<std::function<void()>>& posts) {
+void remote_inbox::close(taken_requests& requests, std::vector<std::function<void()>>* posts) {
   std::lock_guard lock(mutex_);
   closed_ = true;
-  has_items_.store(false, std::memory_order_relaxed);
-  move_requests_locked(requests);
-  posts.swap(posts_);
+  take_locked(requests, posts);
 }
 
 }  // namespace weft::detail

@@ -93,10 +93,12 @@ class alignas(64) remote_inbox {
   // The owner takes what is left when it is destroyed.
   bool push(const remote_request& r);
 
-  // take moves everything queued into the arguments (owner thread); `requests`
-  // must be empty (clear() it after applying).
-  void take(taken_requests& requests, std::vector<std::function<void()>>& posts);
+  // take moves the queued requests, and the queued posts unless `posts` is null,
+  // into the arguments (owner thread); `requests` and `*posts` must be empty
+  // (clear() them after applying). Posts left here keep has_items() true.
+  void take(taken_requests& requests, std::vector<std::function<void()>>* posts);
   bool has_items() const noexcept { return has_items_.load(std::memory_order_seq_cst); }
+  bool has_posts() noexcept;  // posts queued here, not yet taken
   // The same for a polling loop; take() orders what it finds (the mutex).
   bool has_items_relaxed() const noexcept { return has_items_.load(std::memory_order_relaxed); }
 
@@ -124,9 +126,10 @@ class alignas(64) remote_inbox {
   // (background_runtime::stop). Everything else goes on until close().
   void refuse_posts() noexcept;
 
-  // close refuses further posts and starts, and moves those still queued into the
-  // arguments (with every other request), so that the owner applies them now.
-  void close(taken_requests& requests, std::vector<std::function<void()>>& posts);
+  // close refuses further posts and starts, and takes what is queued as take()
+  // does: the owner applies those requests now, and takes the posts left (if
+  // `posts` is null) with a later take().
+  void close(taken_requests& requests, std::vector<std::function<void()>>* posts);
 
   // request_stop asks the owner's serve() loop to return (scheduler_group's
   // shutdown); stop_requested is read by the owner.
@@ -140,7 +143,7 @@ class alignas(64) remote_inbox {
  private:
   void notify_locked() noexcept;
   void end_quiet_locked() noexcept;
-  void move_requests_locked(taken_requests& requests) noexcept;
+  void take_locked(taken_requests& requests, std::vector<std::function<void()>>* posts) noexcept;
 
   // The first line. Invariant: while first_queued_ is false, requests_ is empty, so
   // first_ is always the oldest request.

@@ -456,6 +456,10 @@ class scheduler {
   void poll_now() noexcept;
   bool take_inbox() noexcept;  // true if the inbox had anything
   void apply_taken() noexcept;
+  bool start_posted() noexcept;
+  bool posts_started() const noexcept { return next_post_ == inbox_posts_.size(); }
+  // Posted functions started at a time (start_posted).
+  static constexpr std::size_t posts_per_turn = 64;
   std::uint64_t take_id() noexcept {
     if (next_id_ == last_id_) [[unlikely]]
       take_id_block();
@@ -530,7 +534,8 @@ class scheduler {
   std::size_t index_ = 0;
   bool deadlock_cancelled_ = false;  // this member has acted on the group's deadlock
   taken_requests inbox_requests_;                   // reused buffers for take_inbox
-  std::vector<std::function<void()>> inbox_posts_;
+  std::vector<std::function<void()>> inbox_posts_;  // taken, [next_post_, end) not started yet
+  std::size_t next_post_ = 0;
 };
 
 // shield_guard: while it lives, `self` is shielded: a cancellation does not end its

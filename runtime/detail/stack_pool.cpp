@@ -59,9 +59,23 @@ stack_pool::stack_pool(std::size_t default_size, guard_pages policy)
       guard_budget_(policy == guard_pages::never ? 0 : max_map_count() / 4),
       default_list_(&list_for(default_size_)) {}
 
+// Guarded stacks go back in runs of neighbours, one munmap per run: each munmap
+// ends with a TLB flush, which a VM makes dear (~14 us here against ~0.8 us per
+// stack in one call), and the kernel mostly places successive stacks side by side.
+// A run joins two stacks only where one's guard page starts exactly at the other's
+// end, so it covers nothing but this pool's mappings.
 stack_pool::~stack_pool() {
-  for (auto& list : lists_)
-    for (auto& s : list.guarded) ::munmap(s.bottom - page_size(), s.size + page_size());
+  const std::size_t page = page_size();
+  for (auto& list : lists_) {
+    std::vector<stack>& free = list.guarded;  // every stack is free by now: their fibers ended
+    std::sort(free.begin(), free.end(), [](const stack& a, const stack& b) { return a.bottom < b.bottom; });
+    for (std::size_t i = 0; i < free.size();) {
+      char* const begin = free[i].bottom - page;
+      char* end = free[i].top();
+      for (++i; i < free.size() && free[i].bottom - page == end; ++i) end = free[i].top();
+      ::munmap(begin, static_cast<std::size_t>(end - begin));
+    }
+  }
   for (auto& sl : slabs_) ::munmap(sl.base, sl.bytes);
   guarded_in_process.fetch_sub(guarded_, std::memory_order_relaxed);
 }

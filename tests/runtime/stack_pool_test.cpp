@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -108,6 +109,48 @@ TEST(StackPool, DeadPoolGivesItsGuardsBack) {
   stack s = second.acquire(0);
   EXPECT_TRUE(s.guarded);
   second.release(s);
+}
+
+// A dying pool unmaps its guarded stacks in runs of neighbours (one munmap each):
+// every stack it made is gone, and a mapping of someone else's that the kernel put
+// between two of them is untouched.
+TEST(StackPool, DeadPoolUnmapsEveryStackItMadeAndNothingElse) {
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const auto mapped = [page](const void* at) {
+    unsigned char resident;
+    void* page_start = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(at) & ~(page - 1));
+    return ::mincore(page_start, page, &resident) == 0;  // ENOMEM: not mapped
+  };
+  std::vector<stack> made;
+  std::vector<char*> foreign;
+  {
+    stack_pool pool(weft::min_stack_size, weft::guard_pages::always);
+    for (int i = 0; i < 24; ++i) {
+      made.push_back(pool.acquire(0));
+      if (i % 8 == 3) {  // someone else's page, most likely right below the last stack
+        void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        ASSERT_NE(p, MAP_FAILED);
+        std::memset(p, 0x5a, page);
+        foreign.push_back(static_cast<char*>(p));
+      }
+    }
+    for (const stack& s : made) {
+      ASSERT_TRUE(s.guarded);
+      std::memset(s.top() - 64, 1, 64);  // touched, as a fiber would
+    }
+    for (const stack& s : made) pool.release(s);
+  }
+  for (const stack& s : made) {
+    EXPECT_FALSE(mapped(s.bottom - page)) << "guard page left mapped";
+    EXPECT_FALSE(mapped(s.bottom));
+    EXPECT_FALSE(mapped(s.top() - 1));
+  }
+  for (char* p : foreign) {
+    ASSERT_TRUE(mapped(p)) << "a dying pool unmapped a mapping that was not its own";
+    EXPECT_EQ(p[0], 0x5a);
+    EXPECT_EQ(p[page - 1], 0x5a);
+    ::munmap(p, page);
+  }
 }
 
 // After a burst past the guard budget, free guarded stacks go out before slab ones:
