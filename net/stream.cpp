@@ -14,7 +14,7 @@ std::size_t stream_socket::read_exact(mutable_buffer buf, deadline d, std::error
   std::size_t done = 0;
   while (done < buf.size) {
     const std::size_t n =
-        read_some_as("weft::net read_exact", mutable_buffer(static_cast<char*>(buf.data) + done, buf.size - done), d, ec);
+        read_some_as("weft::net::stream_socket::read_exact", mutable_buffer(static_cast<char*>(buf.data) + done, buf.size - done), d, ec);
     if (ec) return done;
     if (n == 0) {
       ec = make_error_code(errc::end_of_stream);
@@ -22,12 +22,12 @@ std::size_t stream_socket::read_exact(mutable_buffer buf, deadline d, std::error
     }
     done += n;
   }
-  if (buf.size == 0) require_usable("weft::net read_exact", ec);
+  if (buf.size == 0) require_usable("weft::net::stream_socket::read_exact", ec);
   return done;
 }
 
 std::size_t stream_socket::write_all(std::span<const const_buffer> bufs, deadline d, std::error_code& ec) {
-  if (!require_usable("weft::net write_all", ec)) return 0;
+  if (!require_usable("weft::net::stream_socket::write_all", ec)) return 0;
   std::size_t total = 0;
   std::size_t index = 0;   // first buffer not fully written
   std::size_t offset = 0;  // bytes of bufs[index] already written
@@ -50,7 +50,7 @@ std::size_t stream_socket::write_all(std::span<const const_buffer> bufs, deadlin
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
-    const long n = io("weft::net write_all", fd_event::writable, d.at, false, ec,
+    const long n = io("weft::net::stream_socket::write_all", fd_event::writable, d.at, false, ec,
                       [&](int fd) { return static_cast<long>(::sendmsg(fd, &msg, MSG_NOSIGNAL)); });
     if (n < 0) return total;
     total += static_cast<std::size_t>(n);
@@ -118,9 +118,9 @@ tcp_stream tcp_stream::connect(std::string_view host, std::string_view service, 
   return s;
 }
 
-endpoint tcp_stream::local_endpoint() const { return local_ip_endpoint("weft::net local_endpoint"); }
+endpoint tcp_stream::local_endpoint() const { return local_ip_endpoint("weft::net::tcp_stream::local_endpoint"); }
 
-endpoint tcp_stream::peer_endpoint() const { return peer_ip_endpoint("weft::net peer_endpoint"); }
+endpoint tcp_stream::peer_endpoint() const { return peer_ip_endpoint("weft::net::tcp_stream::peer_endpoint"); }
 
 unix_stream unix_stream::connect(std::string_view path, deadline d, std::error_code& ec) {
   weft::detail::scheduler::require_fiber("weft::net::unix_stream::connect");
@@ -151,13 +151,13 @@ std::pair<unix_stream, unix_stream> unix_stream::pair() {
 
 std::string unix_stream::local_path() const {
   sockaddr_storage address;
-  const socklen_t len = local_name(address, "weft::net local_path");
+  const socklen_t len = local_name(address, "weft::net::unix_stream::local_path");
   return detail::from_unix_address(address, len);
 }
 
 std::string unix_stream::peer_path() const {
   sockaddr_storage address;
-  const socklen_t len = peer_name(address, "weft::net peer_path");
+  const socklen_t len = peer_name(address, "weft::net::unix_stream::peer_path");
   return detail::from_unix_address(address, len);
 }
 

@@ -55,29 +55,29 @@ class stream_socket : public detail::socket_base {
   // returns 0 at the end of the stream (the peer shut down writing) or for an empty
   // buffer.
   std::size_t read_some(mutable_buffer buf, deadline d = {}) {
-    return detail::or_throw("weft::net read_some", [&](std::error_code& ec) { return read_some(buf, d, ec); });
+    return detail::or_throw("weft::net::stream_socket::read_some", [&](std::error_code& ec) { return read_some(buf, d, ec); });
   }
   std::size_t read_some(mutable_buffer buf, std::error_code& ec) { return read_some(buf, {}, ec); }
   std::size_t read_some(mutable_buffer buf, deadline d, std::error_code& ec) {
-    return read_some_as("weft::net read_some", buf, d, ec);
+    return read_some_as("weft::net::stream_socket::read_some", buf, d, ec);
   }
 
   // read_exact fills the whole buffer; the end of the stream before that is an
   // error (errc::end_of_stream).
   std::size_t read_exact(mutable_buffer buf, deadline d = {}) {
-    return detail::or_throw("weft::net read_exact", [&](std::error_code& ec) { return read_exact(buf, d, ec); });
+    return detail::or_throw("weft::net::stream_socket::read_exact", [&](std::error_code& ec) { return read_exact(buf, d, ec); });
   }
   std::size_t read_exact(mutable_buffer buf, std::error_code& ec) { return read_exact(buf, {}, ec); }
   std::size_t read_exact(mutable_buffer buf, deadline d, std::error_code& ec);
 
   // write_some writes what fits now, at least 1 byte, waiting if nothing fits.
   std::size_t write_some(const_buffer buf, deadline d = {}) {
-    return detail::or_throw("weft::net write_some", [&](std::error_code& ec) { return write_some(buf, d, ec); });
+    return detail::or_throw("weft::net::stream_socket::write_some", [&](std::error_code& ec) { return write_some(buf, d, ec); });
   }
   std::size_t write_some(const_buffer buf, std::error_code& ec) { return write_some(buf, {}, ec); }
   std::size_t write_some(const_buffer buf, deadline d, std::error_code& ec) {
-    if (!require_usable("weft::net write_some", ec) || buf.size == 0) return 0;
-    const long n = io("weft::net write_some", fd_event::writable, d.at, false, ec, [&](int fd) {
+    if (!require_usable("weft::net::stream_socket::write_some", ec) || buf.size == 0) return 0;
+    const long n = io("weft::net::stream_socket::write_some", fd_event::writable, d.at, false, ec, [&](int fd) {
       return static_cast<long>(::send(fd, buf.data, buf.size, MSG_NOSIGNAL));  // EPIPE, not SIGPIPE
     });
     return n > 0 ? static_cast<std::size_t>(n) : 0;
@@ -85,7 +85,7 @@ class stream_socket : public detail::socket_base {
 
   // write_all writes every byte, waiting as needed; returns buf.size on success.
   std::size_t write_all(const_buffer buf, deadline d = {}) {
-    return detail::or_throw("weft::net write_all", [&](std::error_code& ec) { return write_all(buf, d, ec); });
+    return detail::or_throw("weft::net::stream_socket::write_all", [&](std::error_code& ec) { return write_all(buf, d, ec); });
   }
   std::size_t write_all(const_buffer buf, std::error_code& ec) { return write_all(buf, {}, ec); }
   std::size_t write_all(const_buffer buf, deadline d, std::error_code& ec) {
@@ -98,7 +98,7 @@ class stream_socket : public detail::socket_base {
   // write_all(buffers) is the vectored (gather) form: the buffers' bytes in order,
   // in as few system calls as the kernel allows.
   std::size_t write_all(std::span<const const_buffer> bufs, deadline d = {}) {
-    return detail::or_throw("weft::net write_all", [&](std::error_code& ec) { return write_all(bufs, d, ec); });
+    return detail::or_throw("weft::net::stream_socket::write_all", [&](std::error_code& ec) { return write_all(bufs, d, ec); });
   }
   std::size_t write_all(std::span<const const_buffer> bufs, std::error_code& ec) {
     return write_all(bufs, {}, ec);
@@ -108,7 +108,7 @@ class stream_socket : public detail::socket_base {
   // shutdown ends one or both directions (shutdown_type::write sends end-of-stream
   // to the peer while reading goes on).
   void shutdown(shutdown_type how) {
-    detail::or_throw("weft::net shutdown", [&](std::error_code& ec) { shutdown(how, ec); });
+    detail::or_throw("weft::net::stream_socket::shutdown", [&](std::error_code& ec) { shutdown(how, ec); });
   }
   void shutdown(shutdown_type how, std::error_code& ec) noexcept;
 
@@ -151,8 +151,8 @@ class tcp_stream : public stream_socket {
   static tcp_stream connect(std::string_view host, std::string_view service, deadline d = {});
   static tcp_stream connect(std::string_view host, std::string_view service, deadline d, std::error_code& ec);
 
-  void set_nodelay(bool on) { set_int_option(IPPROTO_TCP, TCP_NODELAY, on, "weft::net set_nodelay"); }
-  bool nodelay() const { return int_option(IPPROTO_TCP, TCP_NODELAY, "weft::net nodelay") != 0; }
+  void set_nodelay(bool on) { set_int_option(IPPROTO_TCP, TCP_NODELAY, on, "weft::net::tcp_stream::set_nodelay"); }
+  bool nodelay() const { return int_option(IPPROTO_TCP, TCP_NODELAY, "weft::net::tcp_stream::nodelay") != 0; }
   endpoint local_endpoint() const;
   endpoint peer_endpoint() const;
 

@@ -239,7 +239,7 @@ bool tls_stream::is_open() const noexcept { return e_ && e_->tcp.is_open(); }
 ssl_st* tls_stream::native_handle() const noexcept { return e_ ? e_->ssl : nullptr; }
 
 tcp_stream& tls_stream::next_layer() {
-  if (!e_) throw weft::error(errc::socket_closed, "weft::net::tls_stream next_layer");
+  if (!e_) throw weft::error(errc::socket_closed, "weft::net::tls_stream::next_layer");
   return e_->tcp;
 }
 
@@ -315,7 +315,7 @@ tls_stream tls_stream::connect(const tls_context& ctx, std::string_view host, st
 }
 
 std::size_t tls_stream::read_some(mutable_buffer buf, deadline d, std::error_code& ec) {
-  static constexpr const char* call = "weft::net::tls_stream read_some";
+  static constexpr const char* call = "weft::net::tls_stream::read_some";
   ec.clear();
   weft::detail::scheduler::require_fiber(call);
   if (!is_open()) {
@@ -329,7 +329,7 @@ std::size_t tls_stream::read_some(mutable_buffer buf, deadline d, std::error_cod
   return r == 1 ? got : 0;
 }
 std::size_t tls_stream::read_some(mutable_buffer buf, deadline d) {
-  return detail::or_throw("weft::net::tls_stream read_some",
+  return detail::or_throw("weft::net::tls_stream::read_some",
                           [&](std::error_code& ec) { return read_some(buf, d, ec); });
 }
 
@@ -347,12 +347,12 @@ std::size_t tls_stream::read_exact(mutable_buffer buf, deadline d, std::error_co
   return done;
 }
 std::size_t tls_stream::read_exact(mutable_buffer buf, deadline d) {
-  return detail::or_throw("weft::net::tls_stream read_exact",
+  return detail::or_throw("weft::net::tls_stream::read_exact",
                           [&](std::error_code& ec) { return read_exact(buf, d, ec); });
 }
 
 std::size_t tls_stream::write_all(std::span<const const_buffer> bufs, deadline d, std::error_code& ec) {
-  static constexpr const char* call = "weft::net::tls_stream write_all";
+  static constexpr const char* call = "weft::net::tls_stream::write_all";
   ec.clear();
   weft::detail::scheduler::require_fiber(call);
   if (!is_open()) {
@@ -388,7 +388,7 @@ std::size_t tls_stream::write_all(std::span<const const_buffer> bufs, deadline d
   return total;
 }
 std::size_t tls_stream::write_all(std::span<const const_buffer> bufs, deadline d) {
-  return detail::or_throw("weft::net::tls_stream write_all",
+  return detail::or_throw("weft::net::tls_stream::write_all",
                           [&](std::error_code& ec) { return write_all(bufs, d, ec); });
 }
 std::size_t tls_stream::write_all(const_buffer buf, deadline d, std::error_code& ec) {
@@ -399,7 +399,7 @@ std::size_t tls_stream::write_all(const_buffer buf, deadline d) {
 }
 
 void tls_stream::shutdown(deadline d, std::error_code& ec) {
-  static constexpr const char* call = "weft::net::tls_stream shutdown";
+  static constexpr const char* call = "weft::net::tls_stream::shutdown";
   ec.clear();
   weft::detail::scheduler::require_fiber(call);
   if (!is_open()) {
@@ -417,7 +417,7 @@ void tls_stream::shutdown(deadline d, std::error_code& ec) {
   e_->tcp.shutdown(shutdown_type::write, ec);
 }
 void tls_stream::shutdown(deadline d) {
-  detail::or_throw("weft::net::tls_stream shutdown", [&](std::error_code& ec) { shutdown(d, ec); });
+  detail::or_throw("weft::net::tls_stream::shutdown", [&](std::error_code& ec) { shutdown(d, ec); });
 }
 
 }  // namespace weft::net

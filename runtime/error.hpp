@@ -111,7 +111,7 @@ class cancelled_error : public error {
 // timeout_error ends a call that produces something (net/ I/O, a deadline scope)
 // when its deadline passes; waits report their deadline in their result instead
 // (see the convention at the top of this file).
-// what() names the call, when known: "weft::net read_some: deadline passed".
+// what() names the call, when known: "weft::net::stream_socket::read_some: deadline passed".
 class timeout_error : public error {
  public:
   timeout_error();

@@ -72,7 +72,7 @@ class fd_watch {
   void wait(fd_event ev);
   bool wait_until(fd_event ev, time_point deadline) { return wait_until(ev, deadline, "weft::fd_watch::wait_until"); }
   // The same, with `call` (a static string) naming the caller's own call in its
-  // errors and in deadlock reports (net/'s sockets pass "weft::net read_some", ...).
+  // errors and in deadlock reports (net/'s sockets pass "weft::net::stream_socket::read_some", ...).
   bool wait_until(fd_event ev, time_point deadline, const char* call);
   // The same, setting `ended` if the watch was ended while the fiber waited (the
   // watch destroyed, by its socket's close() say): then the object that held the

@@ -183,7 +183,7 @@ TEST(Serve, WithoutOnErrorTheExceptionIsReportedAsUnhandled) {
       weft::net::serve(listener, [](tcp_stream& conn) {
         char b[1];
         if (conn.read_some(b) == 1 && b[0] == 'r')  // a client that went away: quiet
-          throw std::system_error(std::make_error_code(std::errc::connection_reset), "weft::net read_some");
+          throw std::system_error(std::make_error_code(std::errc::connection_reset), "weft::net::stream_socket::read_some");
         throw std::runtime_error("lost?");
       }, options);
     });

@@ -232,7 +232,7 @@ TEST(Tls, ACancelledReadLosesNothingAndCloseWakesAReader) {
       reader.join();
       ADD_FAILURE() << "the read was not cancelled";
     } catch (const weft::cancelled_error& e) {  // names the TLS call, not the TCP read inside it
-      EXPECT_STREQ(e.what(), "weft::net::tls_stream read_some: fiber cancelled");
+      EXPECT_STREQ(e.what(), "weft::net::tls_stream::read_some: fiber cancelled");
     }
     cancelled.set();
     std::string got(5, '\0');
@@ -261,7 +261,7 @@ TEST(Tls, MisuseIsReported) {
     ADD_FAILURE() << "a read outside a fiber";
   } catch (const weft::error& e) {
     EXPECT_EQ(e.code(), weft::errc::not_in_fiber);
-    EXPECT_NE(std::string(e.what()).find("tls_stream read_some"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tls_stream::read_some"), std::string::npos) << e.what();
   }
   run_checked([&] {
     std::error_code ec;

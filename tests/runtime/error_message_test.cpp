@@ -215,7 +215,7 @@ TEST(ErrorMessage, CancellationNamesTheWaitingCall) {
                 char byte;
                 pair.first.read_some({&byte, 1});
               }),
-              "weft::net read_some: fiber cancelled");
+              "weft::net::stream_socket::read_some: fiber cancelled");
   });
 }
 
@@ -289,7 +289,7 @@ TEST(ErrorMessage, DeadlineFormsNameThemselves) {
                 char bytes[2];
                 pair.first.read_exact({bytes, 2});
               }),
-              "weft::net read_exact");
+              "weft::net::stream_socket::read_exact");
     const int fd = pair.second.native_handle();
     EXPECT_EQ(interrupted_in([&] { (void)weft::wait_fd_for(fd, weft::fd_event::readable, 1h); }), "weft::wait_fd_for");
     EXPECT_EQ(interrupted_in([&] { (void)weft::wait_fd_until(fd, weft::fd_event::readable, later()); }),
