@@ -5,6 +5,7 @@
 #include <regex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -177,6 +178,18 @@ TEST(Run, NoShutdownReportForFibersThatEndOnTheirCancellation) {
       weft::this_fiber::sleep_for(20ms);
     }).detach();
   }, options);
+  // Nor for posts from another thread still waiting to start when main returns:
+  // they start (cancelled) and end; the shutdown is busy, not stuck.
+  options.shutdown_report_after = 0ms;
+  std::atomic<int> posts_ran{0};
+  run_checked([&] {
+    auto sched = weft::this_scheduler();
+    std::thread poster([&] {
+      for (int i = 0; i < 1'000; ++i) sched.post([&] { ++posts_ran; });
+    });
+    poster.join();  // all queued; main returns before most of them start
+  }, options);
+  EXPECT_EQ(posts_ran, 1'000);
   EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
   options.shutdown_report_after = -1ms;
   EXPECT_THROW(weft::run(options, [] {}), weft::error);

@@ -127,6 +127,23 @@ TEST(SchedulerHandle, AFloodOfPostsStartsAFewAtATimeInOrderAndAllRun) {
   EXPECT_LE(most_unfinished, posts / 10) << "the posts all became fibers at once";
 }
 
+// Posts beyond the first batch start while the scheduler stays busy: a fiber that
+// never lets the run queue empty (it yields in a loop) waits for them.
+TEST(SchedulerHandle, PostsStartWhileTheSchedulerStaysBusy) {
+  hang_guard guard;
+  constexpr int posts = 1'000;
+  int ran = 0;
+  run_checked([&] {
+    auto sched = weft::this_scheduler();
+    std::thread poster([&] {
+      for (int i = 0; i < posts; ++i) ASSERT_TRUE(sched.post([&ran] { ++ran; }));
+    });
+    poster.join();
+    while (ran < posts) weft::this_fiber::yield();  // never idle: only the loop's looks start them
+  });
+  EXPECT_EQ(ran, posts);
+}
+
 TEST(SchedulerHandle, PostAfterSchedulerFinishedIsRefused) {
   weft::scheduler_handle kept;
   run_checked([&kept] { kept = weft::this_scheduler(); });

@@ -153,6 +153,29 @@ TEST(StackPool, DeadPoolUnmapsEveryStackItMadeAndNothingElse) {
   }
 }
 
+#if WEFT_ASAN
+// Under ASan a dying pool leaves no redzones behind in the shadow of what it
+// unmapped: a fiber's unreturned frames poison its stack, and the next mapping at
+// those addresses (a program's own buffer) read as poisoned (a breaker's finding).
+TEST(StackPool, DeadPoolLeavesNoPoisonWhereItsStacksWere) {
+  std::vector<char*> frames;
+  {
+    stack_pool pool(weft::min_stack_size, weft::guard_pages::within_map_budget);
+    stack guarded = pool.acquire(0);
+    stack other = pool.acquire(3 * weft::min_stack_size);  // another size: its own list
+    for (const stack& s : {guarded, other}) {
+      char* frame = s.top() - 256;
+      ASAN_POISON_MEMORY_REGION(frame, 64);  // a redzone of a frame that never returned
+      ASSERT_TRUE(__asan_address_is_poisoned(frame));
+      frames.push_back(frame);
+    }
+    pool.release(guarded);
+    pool.release(other);
+  }
+  for (char* frame : frames) EXPECT_FALSE(__asan_address_is_poisoned(frame));
+}
+#endif
+
 // After a burst past the guard budget, free guarded stacks go out before slab ones:
 // a later fiber gets the guard page that reports its overflow.
 TEST(StackPool, FreeGuardedStacksGoOutBeforeSlabStacks) {
