@@ -734,7 +734,7 @@ void append_fiber(std::string& out, const fiber_record* f) {
 
 // timeout_ms: the timers' epoll timeout, -1 when no timer is pending.
 bool scheduler::nothing_here_can_wake(int timeout_ms) const noexcept {
-  return alive_ > 0 && ready_.empty() && timeout_ms < 0 && reactor_.registered() == 0;
+  return alive_ > 0 && ready_.empty() && posts_started() && timeout_ms < 0 && reactor_.registered() == 0;
 }
 
 // join_target: the live fiber of this scheduler that `f`'s current park waits for
@@ -815,7 +815,7 @@ void scheduler::idle() noexcept {
       // A thread no longer counted may have woken a fiber before it left (or went
       // idle, if it was the pool's): that wake-up is in the inbox.
       take_inbox();
-      if (!ready_.empty()) return;
+      if (!ready_.empty() || !posts_started()) return;  // (posts start in the loop)
       std::string report;
       try {
         report = describe_parked();
@@ -850,7 +850,7 @@ void scheduler::idle() noexcept {
   if (quiet) inbox_->leave_quiet();
   timers_.advance(clock::now());
   take_inbox();
-  if (!ready_.empty()) quiet_ms_ = 0;  // woken: the quiet spell is over
+  if (!ready_.empty() || !posts_started()) quiet_ms_ = 0;  // woken: the quiet spell is over
 }
 
 // idle_in_group: idle()'s deadlock watch for a member of a scheduler_group; returns
@@ -968,7 +968,8 @@ void scheduler::cancel_all() noexcept {
 // for fibers that outlive their cancellation; run() would look hung without a word
 // (asyncio.run and Go say nothing either). Says so once, and the waiting goes on.
 // Due only once nothing here is runnable (a cancelled fiber may be on its way
-// out), or 100 ms later for fibers that never block (a yield loop). Lists this
+// out), or once no fiber has ended for 100 ms while some stay runnable (a yield
+// loop that never blocks; fibers that keep ending are a busy shutdown). Lists this
 // scheduler's fibers alone: the other members are still running theirs.
 void scheduler::report_if_shutdown_stuck() noexcept {
   // Posts still waiting to start keep the shutdown busy, not stuck (a breaker's
@@ -976,7 +977,15 @@ void scheduler::report_if_shutdown_stuck() noexcept {
   if (alive_ == 0 || !posts_started()) return;
   const time_point now = clock::now();
   if (now < shutdown_report_at_) return;
-  if (!ready_.empty() && now - shutdown_report_at_ < std::chrono::milliseconds(100)) return;
+  if (!ready_.empty()) {
+    // Fibers still ending (posts starting and running at shutdown): busy, not stuck.
+    if (alive_ != alive_at_last_look_) {
+      alive_at_last_look_ = alive_;
+      last_end_seen_ = now;
+      return;
+    }
+    if (now - last_end_seen_ < std::chrono::milliseconds(100)) return;
+  }
   shutdown_report_at_ = no_deadline;
   try {
     const bool one = alive_ == 1;

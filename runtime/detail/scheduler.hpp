@@ -525,6 +525,8 @@ class scheduler {
   std::chrono::milliseconds shutdown_report_after_{};
   time_point shutdown_began_{};
   time_point shutdown_report_at_ = no_deadline;
+  std::size_t alive_at_last_look_ = 0;  // report_if_shutdown_stuck's progress check
+  time_point last_end_seen_{};
   bool deadlocked_ = false;
   std::string deadlock_report_;  // describe_parked() at the moment of the deadlock
   // idle(): how long the loop last slept with nothing here able to wake a fiber
