@@ -57,11 +57,7 @@
 // handler still ends at the scope's deadline. A cancel() is never lost to an
 // expiry: if a scope expires while a catch block cleans up after a cancellation,
 // the cancellation stays pending, and with_timeout then throws cancelled_error,
-// not timeout_error; also a with_timeout that the cleanup opened itself (for a
-// cancellation delivered outside every scope, when its catch block is the
-// innermost one: from inside a catch block nested in it, such a with_timeout
-// throws timeout_error, and rethrowing the cancellation is the handler's part).
-// The rule is per fiber: other fibers' scopes are not affected.
+// not timeout_error. The rule is per fiber: other fibers' scopes are not affected.
 //
 // Blocking in cleanup is safe for the C++ runtime's exception state too (for any
 // exception, not only weft's): each fiber has its own stack of exceptions being

@@ -57,33 +57,13 @@ const expiry_mask* active_mask(fiber_record* self, int uncaught) noexcept {
   return nullptr;
 }
 
-// in_catch_of_plain_cancel: the innermost exception being handled is a cancel()'s
-// delivered outside every scope (a plain cancelled_error: it has no mask, which
-// would cost the common cancellation two allocations).
-bool in_catch_of_plain_cancel() noexcept {
-  const std::exception_ptr handled = std::current_exception();
-  if (!handled) return false;
-  try {
-    std::rethrow_exception(handled);
-  } catch (const cancelled_error& e) {
-    return typeid(e) == typeid(cancelled_error);  // not a scope's expiry (scope_cancelled)
-  } catch (...) {
-  }
-  return false;
-}
-
 // handling_a_cancellation: a delivered cancellation is alive and the fiber is in
 // cleanup (unwinding, or in a catch block).
 bool handling_a_cancellation(fiber_record* self) noexcept {
   if (std::uncaught_exceptions() == 0 && this_thread_eh_state()->caught == nullptr) return false;
   for (const expiry_mask* m = self->masks_.get(); m != nullptr; m = m->older.get())
     if (m->cancellation && !m->exception.expired()) return true;
-  // A catch block of a cancellation delivered outside every scope, that bounds its
-  // cleanup with a with_timeout (a breaker's finding: that timeout_error replaced
-  // the cancellation, and a `catch (timeout_error&)` around it lost it for good).
-  // Seen when the cancellation is the innermost exception handled, i.e. not from
-  // inside a catch block nested in its own.
-  return in_catch_of_plain_cancel();
+  return false;
 }
 
 // interrupts: scope `s` may interrupt its fiber now: it is not covered by the live

@@ -689,38 +689,6 @@ TEST(ScopeCleanup, CancelOutlivesAnExpiryDuringItsCleanup) {
   });
 }
 
-// A cancel() delivered outside every scope, whose catch block bounds its cleanup with
-// a with_timeout of its own that expires: the cancellation is not lost either (it
-// was: the timeout_error replaced it, and a `catch (timeout_error&)` around it let
-// the fiber go on as if never cancelled). The timeout does not reach the catch
-// block's `catch (timeout_error&)`: the fiber stays cancelled, as above.
-TEST(ScopeCleanup, CancelOutlivesItsOwnCleanupsExpiredTimeout) {
-  hang_guard guard;
-  run_checked([] {
-    weft::event waiting;
-    bool went_on = false;
-    auto f = weft::spawn([&] {
-      try {
-        try {
-          waiting.set();
-          weft::this_fiber::sleep_for(1h);
-        } catch (const weft::cancelled_error&) {
-          weft::with_timeout(20ms, [] { weft::this_fiber::sleep_for(1h); });  // cleanup, too slow
-          throw;
-        }
-      } catch (const timeout_error&) {
-        ADD_FAILURE() << "the cancellation became a timeout";
-      }
-      went_on = true;
-      weft::this_fiber::sleep_for(1h);  // a retry would wait here: must not
-    });
-    waiting.wait();
-    f.cancel();
-    EXPECT_THROW(f.join(), weft::cancelled_error);
-    EXPECT_FALSE(went_on);
-  });
-}
-
 // A cancel() that comes while a destructor blocks during the unwinding of an expiry
 // neither ends the program (a throw out of the destructor) nor is lost (caught
 // there): the destructor finishes, and the cancellation ends the fiber.
