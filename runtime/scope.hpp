@@ -54,10 +54,18 @@
 // catch block that took it. And the first expiry a scope delivers keeps catch
 // blocks quiet, the next ones do not: a loop that catches everything
 // (`catch (const std::exception&)`: cancelled_error is one) and blocks in its
-// handler still ends at the scope's deadline. A cancel() is never lost to an
-// expiry: if a scope expires while a catch block cleans up after a cancellation,
-// the cancellation stays pending, and with_timeout then throws cancelled_error,
-// not timeout_error. The rule is per fiber: other fibers' scopes are not affected.
+// handler still ends at the scope's deadline. A cancel() is not lost to the
+// expiry of a scope that was open when it came: if such a scope expires while a
+// catch block (or a destructor) cleans up after the cancellation, the rest of the
+// cleanup runs as it would have (its blocking calls are not cancelled, so a
+// destructor's never throws), that with_timeout lets the cancellation out as
+// cancelled_error, not timeout_error (asyncio.timeout does the same), and if the
+// cleanup swallows the expiry instead, the first blocking call after the cleanup
+// takes the cancellation. A with_timeout the cleanup opens itself (bounding a
+// flush) reports its own expiry as timeout_error and puts nothing back, also as
+// asyncio.timeout does: whether the cancellation goes on is the handler's choice
+// (`throw;` after the cleanup). The rule is per fiber: other fibers' scopes are
+// not affected.
 //
 // Blocking in cleanup is safe for the C++ runtime's exception state too (for any
 // exception, not only weft's): each fiber has its own stack of exceptions being

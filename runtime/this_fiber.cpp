@@ -74,6 +74,7 @@ void check_cancelled_as(const char* call) {
   fiber_record* self = sched.running();
   // Inside a shield (or while unwinding) a cancellation stays pending; the scopes
   // opened inside a shield still count (scope_deadline_ holds only those there).
+  if (self->cancel_deferred()) self->settle_deferred_cancel();
   if (self->takes_cancel_now() && self->take_cancel()) throw_delivered(self, false, call);
   if (self->scope_deadline_ == no_deadline) return;
   const time_point now = clock::now();

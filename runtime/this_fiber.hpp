@@ -51,12 +51,13 @@ std::size_t scheduler_index();
 std::size_t scheduler_count();
 
 // cancellation_requested: a cancellation is pending for this fiber (it will be
-// delivered by the next blocking call outside a shield). Does not consume it.
-// Throws errc::not_in_fiber outside a fiber.
+// delivered by the next blocking call outside a shield, or after the cleanup in
+// progress: runtime/scope.hpp). Does not consume it. Throws errc::not_in_fiber
+// outside a fiber.
 inline bool cancellation_requested() {
-  return detail::scheduler::require_fiber("weft::this_fiber::cancellation_requested")
-      .running()
-      ->cancel_requested();
+  const detail::fiber_record* self =
+      detail::scheduler::require_fiber("weft::this_fiber::cancellation_requested").running();
+  return self->cancel_requested() || self->cancel_deferred();
 }
 
 // check_cancelled is a cancellation point that does not block: it throws

@@ -120,13 +120,17 @@ struct fiber_record {
   //     Relaxed: a remote cancel also goes through the owner's inbox, whose mutex
   //     orders it.
   //   in_deadline_scope: owner thread; scope_deadline_ is set.
+  //   cancel_after_cleanup: owner thread; a cancellation put back by a scope's
+  //     expiry during its cleanup (defer_cancel), pending once the cleanup is over.
   // Read-modify-writes, because another thread may set cancel_pending meanwhile;
   // they happen on a cancellation and on entering or leaving the outermost deadline
   // scope, never on a plain park.
   static constexpr std::uint8_t cancel_pending = 1;
   static constexpr std::uint8_t in_deadline_scope = 2;
+  static constexpr std::uint8_t cancel_after_cleanup = 4;
   std::atomic<std::uint8_t> attention_{0};
   bool cancel_requested() const noexcept { return attention_.load(std::memory_order_relaxed) & cancel_pending; }
+  bool cancel_deferred() const noexcept { return attention_.load(std::memory_order_relaxed) & cancel_after_cleanup; }
   void request_cancel() noexcept { attention_.fetch_or(cancel_pending, std::memory_order_relaxed); }
   // take_cancel consumes a pending cancellation: true if there was one.
   bool take_cancel() noexcept {
@@ -155,6 +159,27 @@ struct fiber_record {
   bool takes_cancel_now() const noexcept { return shield_depth_ == 0 && std::uncaught_exceptions() == 0; }
   bool takes_cancel_while_parked() const noexcept { return shield_depth_ == 0 && eh_.uncaught == 0; }
   bool scope_expired_ = false;
+  // owner thread: a cancellation whose cleanup a scope's expiry interrupted (the
+  // scope was open when the cancellation came: asyncio.timeout lets the
+  // cancellation out of such a scope, not a timeout) is put back, but not as a
+  // pending one: a blocking call in the rest of that cleanup (a destructor's, where
+  // a throw is std::terminate) must not take it. It is taken by the with_timeout of
+  // a scope numbered below `covers` (one open when the cancellation came) as it
+  // leaves (scope_cancelled::throw_leaving), or becomes pending at the first
+  // blocking call or check_cancelled after the cleanup (settle_deferred_cancel).
+  std::uint64_t deferred_cancel_covers_ = 0;
+  void defer_cancel(std::uint64_t covers) noexcept {
+    if (!cancel_deferred() || covers > deferred_cancel_covers_) deferred_cancel_covers_ = covers;
+    attention_.fetch_or(cancel_after_cleanup, std::memory_order_relaxed);
+  }
+  // take_deferred_cancel: consumes the deferred cancellation: true if there was one.
+  bool take_deferred_cancel() noexcept {
+    return attention_.fetch_and(static_cast<std::uint8_t>(~cancel_after_cleanup), std::memory_order_relaxed) &
+           cancel_after_cleanup;
+  }
+  // settle_deferred_cancel: outside every cleanup (not unwinding, no exception
+  // being handled), a deferred cancellation becomes a pending one.
+  void settle_deferred_cancel() noexcept;
   // owner thread: the scopes themselves, for the rare look past scope_deadline_
   // (scope_state.hpp): the innermost one, the innermost one a shield hides (the walk
   // stops there), how many were opened so far (their numbers), and the masks that

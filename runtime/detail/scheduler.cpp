@@ -378,6 +378,7 @@ void scheduler::arm_deadline(fiber_record* self, time_point deadline) noexcept {
 }
 
 wake_reason scheduler::park_attentive(park_token token, time_point deadline) noexcept {
+  if (token.fiber->cancel_deferred()) token.fiber->settle_deferred_cancel();
   if (token.fiber->scope_deadline_ != no_deadline) return park_scoped(token, deadline);
   return park_plain(token, deadline);
 }

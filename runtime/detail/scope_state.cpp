@@ -57,13 +57,15 @@ const expiry_mask* active_mask(fiber_record* self, int uncaught) noexcept {
   return nullptr;
 }
 
-// handling_a_cancellation: a delivered cancellation is alive and the fiber is in
-// cleanup (unwinding, or in a catch block).
-bool handling_a_cancellation(fiber_record* self) noexcept {
-  if (std::uncaught_exceptions() == 0 && this_thread_eh_state()->caught == nullptr) return false;
+bool in_cleanup() noexcept { return std::uncaught_exceptions() > 0 || this_thread_eh_state()->caught != nullptr; }
+
+// cancellation_in_cleanup: the newest delivered cancellation that is alive while the
+// fiber is in cleanup (unwinding, or in a catch block), or null.
+const expiry_mask* cancellation_in_cleanup(fiber_record* self) noexcept {
+  if (!in_cleanup()) return nullptr;
   for (const expiry_mask* m = self->masks_.get(); m != nullptr; m = m->older.get())
-    if (m->cancellation && !m->exception.expired()) return true;
-  return false;
+    if (m->cancellation && !m->exception.expired()) return m;
+  return nullptr;
 }
 
 // interrupts: scope `s` may interrupt its fiber now: it is not covered by the live
@@ -116,6 +118,10 @@ void scope_cancelled::throw_leaving() const {
   fiber_record* self = scheduler::current()->running();
   if (self->cancel_requested() && self->takes_cancel_now() && self->take_cancel())
     throw delivered_cancel(token_, call());
+  // A cancellation this scope's expiry interrupted the cleanup of (the scope was
+  // open when it came) leaves as the cancellation it is.
+  if (self->cancel_deferred() && scope_ < self->deferred_cancel_covers_ && self->take_deferred_cancel())
+    throw delivered_cancel(token_, call());
   throw delivered_timeout(token_, call());
 }
 
@@ -146,8 +152,14 @@ void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
   for (scope_link* s = self->innermost_scope_; s != self->shield_boundary_; s = s->outer)
     if (s->deadline <= now) s->expiry_delivered = true;
   // An expiry thrown while a cancellation is handled (a catch block's cleanup, or a
-  // destructor's) replaces it; the cancel goes back to pending, not lost.
-  if (timeout && handling_a_cancellation(self)) self->request_cancel();
+  // destructor's) replaces it. If the scope that expired was open when the
+  // cancellation came, the cancellation is put back, deferred until the cleanup is
+  // over (fiber_record::defer_cancel), not lost. A scope the cleanup opened itself
+  // (a with_timeout bounding a flush) reports its own expiry and puts nothing back,
+  // as asyncio.timeout does: the handler decides whether the cancellation goes on.
+  if (timeout && expired != nullptr)
+    if (const expiry_mask* handled = cancellation_in_cleanup(self); handled && expired->number < handled->covers)
+      self->defer_cancel(handled->covers);
   auto token = std::make_shared<const char>('\0');
   if (!again)
     self->masks_ = std::make_shared<expiry_mask>(
@@ -156,6 +168,10 @@ void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
     throw scope_cancelled(std::move(token), name_or_none(call), self->id_, expired->number, expired->converting_call);
   if (timeout) throw delivered_timeout(std::move(token), name_or_none(call));
   throw delivered_cancel(std::move(token), name_or_none(call));
+}
+
+void fiber_record::settle_deferred_cancel() noexcept {
+  if (!in_cleanup() && take_deferred_cancel()) request_cancel();
 }
 
 }  // namespace weft::detail

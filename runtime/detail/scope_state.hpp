@@ -28,9 +28,11 @@
 // expiry and blocks (`catch (const std::exception&) { back_off(); }`) must not
 // keep the loop alive past the deadline.
 //
-// A cancellation is not lost to an expiry: an expiry thrown while a delivered
-// cancellation is being handled puts the cancel back (pending), and a with_timeout
-// whose expiry leaves it while a cancel is pending throws cancelled_error.
+// A cancellation is not lost to an expiry of a scope that was open when it came:
+// such an expiry thrown while the cancellation is being handled puts it back,
+// deferred until the cleanup is over (fiber_record::defer_cancel), and that scope's
+// with_timeout lets it out as cancelled_error. A scope opened during the cleanup
+// expires as a timeout_error and puts nothing back (asyncio.timeout's rule).
 //
 // And while the fiber unwinds (a destructor run by a throw, where another throw
 // would call std::terminate), every scope opened before that unwinding began stays

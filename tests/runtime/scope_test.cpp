@@ -727,6 +727,130 @@ TEST(ScopeCleanup, CancelDuringUnwindingWaitsAndIsDelivered) {
   });
 }
 
+// A destructor in a cancellation's catch block that bounds its own flush with a
+// with_timeout: the flush's expiry is the destructor's timeout_error to handle, not
+// the cancellation coming back out of a noexcept destructor (std::terminate, found
+// 2026-12-07). As with asyncio.timeout, a scope the cleanup opens reports its own
+// expiry; the handler here swallows the cancellation, so the fiber ends normally.
+TEST(ScopeCleanup, DestructorBoundingItsFlushInACancellationsCatchBlockGetsItsOwnTimeout) {
+  hang_guard guard;
+  run_checked([] {
+    for (bool inside_a_scope : {false, true}) {
+      int flushes_timed_out = 0;
+      bool slept_after = false;
+      struct flusher {
+        int& timed_out;
+        bool& slept_after;
+        ~flusher() {
+          try {
+            weft::with_timeout(5ms, [] { weft::this_fiber::sleep_for(1h); });
+          } catch (const timeout_error&) {
+            ++timed_out;
+          }
+          weft::this_fiber::sleep_for(1ms);  // another blocking call: not cancelled either
+          slept_after = true;
+        }
+      };
+      weft::event waiting;
+      auto body = [&] {
+        try {
+          waiting.set();
+          weft::this_fiber::sleep_for(1h);
+        } catch (const weft::cancelled_error&) {
+          flusher f{flushes_timed_out, slept_after};
+        }
+      };
+      auto f = weft::spawn([&] {
+        if (inside_a_scope)
+          weft::with_timeout(1h, body);  // the cancellation is delivered with a mask
+        else
+          body();  // outside every scope
+      });
+      waiting.wait();
+      f.cancel();
+      EXPECT_NO_THROW(f.join()) << "inside a scope: " << inside_a_scope;
+      EXPECT_EQ(flushes_timed_out, 1) << "inside a scope: " << inside_a_scope;
+      EXPECT_TRUE(slept_after) << "inside a scope: " << inside_a_scope;
+    }
+  });
+}
+
+// The same flush in the catch block itself, which rethrows: the handler sees the
+// flush's timeout_error, and the cancellation goes on.
+TEST(ScopeCleanup, WithTimeoutOpenedInACancellationsCleanupReportsItsOwnExpiry) {
+  hang_guard guard;
+  run_checked([] {
+    for (bool inside_a_scope : {false, true}) {
+      bool flush_timed_out = false;
+      weft::event waiting;
+      auto body = [&] {
+        try {
+          waiting.set();
+          weft::this_fiber::sleep_for(1h);
+        } catch (const weft::cancelled_error&) {
+          try {
+            weft::with_timeout(5ms, [] { weft::this_fiber::sleep_for(1h); });
+          } catch (const timeout_error&) {
+            flush_timed_out = true;
+          }
+          throw;
+        }
+      };
+      auto f = weft::spawn([&] {
+        if (inside_a_scope)
+          weft::with_timeout(1h, body);
+        else
+          body();
+      });
+      waiting.wait();
+      f.cancel();
+      EXPECT_THROW(f.join(), weft::cancelled_error) << "inside a scope: " << inside_a_scope;
+      EXPECT_TRUE(flush_timed_out) << "inside a scope: " << inside_a_scope;
+    }
+  });
+}
+
+// A scope that was open when the cancellation came expires while a destructor in
+// the catch block blocks: the destructor gets the expiry (as the cancelled_error a
+// with_timeout's expiry is inside it) and handles it; the catch block swallows the
+// cancellation, and the next blocking call in the scope lets the cancellation out
+// of the with_timeout as cancelled_error, not timeout_error: not lost.
+TEST(ScopeCleanup, ScopeExpiringInACleanupDestructorKeepsTheCancellation) {
+  hang_guard guard;
+  run_checked([] {
+    bool expiry_seen = false;
+    struct goodbye {
+      bool& expiry_seen;
+      ~goodbye() {
+        try {
+          weft::this_fiber::sleep_for(1h);  // the scope (30 ms) expires here
+        } catch (const weft::error&) {
+          expiry_seen = true;
+        }
+      }
+    };
+    weft::event waiting;
+    bool went_on = false;
+    auto f = weft::spawn([&] {
+      weft::with_timeout(30ms, [&] {
+        try {
+          waiting.set();
+          weft::this_fiber::sleep_for(1h);
+        } catch (const weft::cancelled_error&) {
+          goodbye g{expiry_seen};
+        }  // swallowed
+        weft::this_fiber::sleep_for(1h);  // must not wait here
+      });
+      went_on = true;
+    });
+    waiting.wait();
+    f.cancel();
+    EXPECT_THROW(f.join(), weft::cancelled_error);
+    EXPECT_TRUE(expiry_seen);
+    EXPECT_FALSE(went_on);
+  });
+}
+
 TEST(Scope, MisuseOutsideAFiber) {
   EXPECT_THROW(weft::deadline_scope(1s), weft::error);
   EXPECT_THROW(weft::shield([] {}), weft::error);
