@@ -20,8 +20,9 @@
 // fn may be move-only (a lambda that owns a std::unique_ptr or a promise).
 //
 // Posts run in the order they were posted, each in a fiber of its own that is made
-// when the post starts, a batch of 64 at a time (the next batch when the scheduler
-// has nothing else to run): a flood of posts costs a queued function each, not a
+// when the post starts, a batch of a few dozen at a time (the next batch when the
+// scheduler has nothing else to run, or at its next look at its inbox while it
+// stays busy): a flood of posts costs a queued function each, not a
 // fiber and a stack each. Nothing bounds the queue: a thread that posts faster than
 // the functions finish grows it without end (wait on submit's futures, or a
 // channel, to keep pace).
