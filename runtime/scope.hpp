@@ -57,8 +57,8 @@
 // handler still ends at the scope's deadline. A cancel() is not lost to the
 // expiry of a scope that was open when it came: if such a scope expires while a
 // catch block (or a destructor) cleans up after the cancellation, the rest of the
-// cleanup runs as it would have (its blocking calls are not cancelled, so a
-// destructor's never throws), that with_timeout lets the cancellation out as
+// cleanup runs as it would have (the cancellation does not interrupt its blocking
+// calls again), that with_timeout lets the cancellation out as
 // cancelled_error, not timeout_error (asyncio.timeout does the same), and if the
 // cleanup swallows the expiry instead, the first blocking call after the cleanup
 // takes the cancellation. A with_timeout the cleanup opens itself (bounding a
@@ -66,6 +66,14 @@
 // asyncio.timeout does: whether the cancellation goes on is the handler's choice
 // (`throw;` after the cleanup). The rule is per fiber: other fibers' scopes are
 // not affected.
+//
+// A destructor that blocks inside a catch block (not during unwinding) is not
+// kept quiet: an outer scope expiring meanwhile, a repeat of a scope's expiry that
+// was swallowed, and a new cancel() reach its blocking calls as exceptions there,
+// as they reach the catch block itself. A destructor must not let them out (that
+// is std::terminate): catch `const weft::error&` around its blocking calls, not
+// only timeout_error (inside a with_timeout, the scope's expiry is a
+// cancelled_error).
 //
 // Blocking in cleanup is safe for the C++ runtime's exception state too (for any
 // exception, not only weft's): each fiber has its own stack of exceptions being
@@ -99,6 +107,8 @@ class deadline_scope {
   template <class Rep, class Period>
   explicit deadline_scope(std::chrono::duration<Rep, Period> d) : deadline_scope(deadline_after(d)) {}
   ~deadline_scope() {
+    if (self_->cancel_deferred() && std::uncaught_exceptions() > link_.uncaught_at_open) [[unlikely]]
+      detail::scope_left_by_exception(self_, link_);
     self_->innermost_scope_ = link_.outer;
     if (link_.outer == nullptr) self_->masks_.reset();  // nothing left to mask
     self_->set_scope_deadline(saved_);

@@ -167,18 +167,28 @@ struct fiber_record {
   // a scope numbered below `covers` (one open when the cancellation came) as it
   // leaves (scope_cancelled::throw_leaving), or becomes pending at the first
   // blocking call or check_cancelled after the cleanup (settle_deferred_cancel).
+  // `deferred_for_` is the cancellation's exception (its mask's token): the cleanup
+  // is over when that exception is gone, or when no exception is handled or unwinds
+  // at all. If the cancellation itself leaves a scope numbered below `covers` (the
+  // handler rethrew it), it goes on as itself and the deferred copy is dropped:
+  // one cancel(), one cancelled_error (scope_left_by_exception).
   std::uint64_t deferred_cancel_covers_ = 0;
-  void defer_cancel(std::uint64_t covers) noexcept {
-    if (!cancel_deferred() || covers > deferred_cancel_covers_) deferred_cancel_covers_ = covers;
+  std::weak_ptr<const void> deferred_for_;
+  void defer_cancel(std::uint64_t covers, const std::weak_ptr<const void>& cancellation) noexcept {
+    if (!cancel_deferred() || covers > deferred_cancel_covers_) {
+      deferred_cancel_covers_ = covers;
+      deferred_for_ = cancellation;
+    }
     attention_.fetch_or(cancel_after_cleanup, std::memory_order_relaxed);
   }
   // take_deferred_cancel: consumes the deferred cancellation: true if there was one.
   bool take_deferred_cancel() noexcept {
+    deferred_for_.reset();
     return attention_.fetch_and(static_cast<std::uint8_t>(~cancel_after_cleanup), std::memory_order_relaxed) &
            cancel_after_cleanup;
   }
-  // settle_deferred_cancel: outside every cleanup (not unwinding, no exception
-  // being handled), a deferred cancellation becomes a pending one.
+  // settle_deferred_cancel: once the cleanup is over, a deferred cancellation
+  // becomes a pending one.
   void settle_deferred_cancel() noexcept;
   // owner thread: the scopes themselves, for the rare look past scope_deadline_
   // (scope_state.hpp): the innermost one, the innermost one a shield hides (the walk

@@ -159,7 +159,7 @@ void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
   // as asyncio.timeout does: the handler decides whether the cancellation goes on.
   if (timeout && expired != nullptr)
     if (const expiry_mask* handled = cancellation_in_cleanup(self); handled && expired->number < handled->covers)
-      self->defer_cancel(handled->covers);
+      self->defer_cancel(handled->covers, handled->exception);
   auto token = std::make_shared<const char>('\0');
   if (!again)
     self->masks_ = std::make_shared<expiry_mask>(
@@ -171,7 +171,17 @@ void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
 }
 
 void fiber_record::settle_deferred_cancel() noexcept {
-  if (!in_cleanup() && take_deferred_cancel()) request_cancel();
+  // The cancellation's exception gone: its handler has ended (a breaker's finding:
+  // asking only "is any exception handled" kept it deferred for good inside the
+  // catch block of an unrelated exception around the scope).
+  if ((!in_cleanup() || deferred_for_.expired()) && take_deferred_cancel()) request_cancel();
+}
+
+void scope_left_by_exception(fiber_record* self, const scope_link& scope) noexcept {
+  // Left by an exception while the deferring cancellation's is alive: that is the
+  // cancellation leaving (rethrown). Left by the scope's own expiry, the handler
+  // has ended and the cancellation's exception with it; throw_leaving takes it.
+  if (scope.number < self->deferred_cancel_covers_ && !self->deferred_for_.expired()) self->take_deferred_cancel();
 }
 
 }  // namespace weft::detail

@@ -127,6 +127,10 @@ struct expiry_mask {
                       // while it is handled puts the cancel back (pending)
 };
 
+// scope_left_by_exception: `scope` of `self` closes while an exception unwinds out
+// of it and a cancellation is deferred (fiber_record::defer_cancel).
+void scope_left_by_exception(fiber_record* self, const scope_link& scope) noexcept;
+
 // unmasked_scope_deadline is the earliest deadline among the scopes that may still
 // interrupt `self` (not covered by a live mask, not opened before an unwinding in
 // progress, not hidden by a shield).

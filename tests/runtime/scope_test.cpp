@@ -851,6 +851,82 @@ TEST(ScopeCleanup, ScopeExpiringInACleanupDestructorKeepsTheCancellation) {
   });
 }
 
+// breaker: a deferred cancellation is taken once its handler has ended, also inside
+// the catch block of another exception around the scope (it waited there for good:
+// "any exception being handled" was taken for the cancellation's cleanup).
+TEST(ScopeCleanup, DeferredCancellationIsTakenInsideAnUnrelatedCatchBlock) {
+  hang_guard guard;
+  run_checked([] {
+    weft::event waiting;
+    bool cancelled_in_recovery = false;
+    auto f = weft::spawn([&] {
+      try {
+        throw std::runtime_error("db down");
+      } catch (const std::runtime_error&) {  // recovery runs in this catch block
+        weft::with_timeout(20ms, [&] {
+          try {
+            waiting.set();
+            weft::this_fiber::sleep_for(1h);
+          } catch (const weft::cancelled_error&) {
+            try {
+              weft::this_fiber::sleep_for(1h);  // the scope expires: the cancellation is deferred
+            } catch (const weft::cancelled_error&) {
+            }
+          }  // both swallowed
+        });
+        EXPECT_TRUE(weft::this_fiber::cancellation_requested());
+        try {
+          weft::this_fiber::sleep_for(1h);
+        } catch (const weft::cancelled_error&) {
+          cancelled_in_recovery = true;
+        }
+      }
+    });
+    waiting.wait();
+    f.cancel();
+    f.join();
+    EXPECT_TRUE(cancelled_in_recovery);
+  });
+}
+
+// breaker: one cancel(), one cancelled_error. A handler that rethrows the
+// cancellation after a cleanup the scope's expiry interrupted lets the cancellation
+// out as itself; the deferred copy must not come back at the next attempt.
+TEST(ScopeCleanup, RethrownCancellationIsDeliveredOnceAfterAnInterruptedCleanup) {
+  hang_guard guard;
+  run_checked([] {
+    weft::event waiting;
+    int deliveries = 0;
+    int attempts = 0;
+    auto f = weft::spawn([&] {
+      for (; attempts < 3; ++attempts) {
+        try {
+          weft::with_timeout(20ms, [&] {
+            try {
+              waiting.set();
+              weft::this_fiber::sleep_for(1h);
+            } catch (const weft::cancelled_error&) {
+              try {
+                weft::this_fiber::sleep_for(50ms);  // goodbye; the scope expires meanwhile
+              } catch (...) {
+              }
+              throw;
+            }
+          });
+        } catch (const weft::cancelled_error&) {
+          ++deliveries;  // the caller carries on
+        } catch (const timeout_error&) {
+        }
+      }
+    });
+    waiting.wait();
+    f.cancel();
+    f.join();
+    EXPECT_EQ(deliveries, 1);
+    EXPECT_EQ(attempts, 3);
+  });
+}
+
 TEST(Scope, MisuseOutsideAFiber) {
   EXPECT_THROW(weft::deadline_scope(1s), weft::error);
   EXPECT_THROW(weft::shield([] {}), weft::error);
