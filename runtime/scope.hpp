@@ -64,7 +64,9 @@
 // takes the cancellation. A with_timeout the cleanup opens itself (bounding a
 // flush) reports its own expiry as timeout_error and puts nothing back, also as
 // asyncio.timeout does: whether the cancellation goes on is the handler's choice
-// (`throw;` after the cleanup). The rule is per fiber: other fibers' scopes are
+// (`throw;` after the cleanup; a deferred cancellation is dropped when `throw;`
+// lets it out of its scope, while a copy thrown or a swallowed one comes back once,
+// at the next blocking call, and is not deferred again). The rule is per fiber: other fibers' scopes are
 // not affected.
 //
 // A destructor that blocks inside a catch block (not during unwinding) is not

@@ -174,6 +174,13 @@ struct fiber_record {
   // one cancel(), one cancelled_error (scope_left_by_exception).
   std::uint64_t deferred_cancel_covers_ = 0;
   std::weak_ptr<const void> deferred_for_;
+  // The pending cancellation is a deferred one made pending again: delivered inside
+  // a scope, it is not deferred a second time (a breaker's finding: a request loop
+  // whose every goodbye outlasted its with_timeout was cancelled in every later
+  // request by one cancel()). Cleared by the next cancellation delivered inside a
+  // scope; one taken outside every scope leaves it set, so a later cancel() inside
+  // a scope is not deferred either: its cleanup's expiry replaces it (rare).
+  bool redelivering_cancel_ = false;
   void defer_cancel(std::uint64_t covers, const std::weak_ptr<const void>& cancellation) noexcept {
     if (!cancel_deferred() || covers > deferred_cancel_covers_) {
       deferred_cancel_covers_ = covers;

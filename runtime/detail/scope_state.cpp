@@ -158,12 +158,14 @@ void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
   // (a with_timeout bounding a flush) reports its own expiry and puts nothing back,
   // as asyncio.timeout does: the handler decides whether the cancellation goes on.
   if (timeout && expired != nullptr)
-    if (const expiry_mask* handled = cancellation_in_cleanup(self); handled && expired->number < handled->covers)
+    if (const expiry_mask* handled = cancellation_in_cleanup(self);
+        handled && !handled->redelivery && expired->number < handled->covers)
       self->defer_cancel(handled->covers, handled->exception);
   auto token = std::make_shared<const char>('\0');
   if (!again)
     self->masks_ = std::make_shared<expiry_mask>(
-        expiry_mask{token, self->scopes_opened_, now, std::move(self->masks_), !timeout});
+        expiry_mask{token, self->scopes_opened_, now, std::move(self->masks_), !timeout,
+                    !timeout && std::exchange(self->redelivering_cancel_, false)});
   if (expired != nullptr && expired->converting_call != nullptr)
     throw scope_cancelled(std::move(token), name_or_none(call), self->id_, expired->number, expired->converting_call);
   if (timeout) throw delivered_timeout(std::move(token), name_or_none(call));
@@ -174,7 +176,10 @@ void fiber_record::settle_deferred_cancel() noexcept {
   // The cancellation's exception gone: its handler has ended (a breaker's finding:
   // asking only "is any exception handled" kept it deferred for good inside the
   // catch block of an unrelated exception around the scope).
-  if ((!in_cleanup() || deferred_for_.expired()) && take_deferred_cancel()) request_cancel();
+  if ((!in_cleanup() || deferred_for_.expired()) && take_deferred_cancel()) {
+    redelivering_cancel_ = true;
+    request_cancel();
+  }
 }
 
 void scope_left_by_exception(fiber_record* self, const scope_link& scope) noexcept {

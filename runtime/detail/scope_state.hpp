@@ -124,7 +124,8 @@ struct expiry_mask {
   time_point delivered_at;
   std::shared_ptr<expiry_mask> older;
   bool cancellation;  // the exception is a cancel()'s: an expiry that replaces it
-                      // while it is handled puts the cancel back (pending)
+                      // while it is handled puts the cancel back (deferred)
+  bool redelivery = false;  // ...a deferred one's second delivery, not deferred again
 };
 
 // scope_left_by_exception: `scope` of `self` closes while an exception unwinds out

@@ -927,6 +927,45 @@ TEST(ScopeCleanup, RethrownCancellationIsDeliveredOnceAfterAnInterruptedCleanup)
   });
 }
 
+// breaker: a request loop that swallows a cancellation whose goodbye its
+// with_timeout cuts: the cancellation is deferred and comes back once, at the next
+// request; cut again there, it is not deferred a second time (one cancel() used to
+// cancel every later request).
+TEST(ScopeCleanup, DeferredCancellationComesBackAtMostOnce) {
+  hang_guard guard;
+  run_checked([] {
+    weft::event waiting;
+    int handled = 0;
+    int completed = 0;
+    auto f = weft::spawn([&] {
+      for (int i = 0; i < 4; ++i) {
+        try {
+          weft::with_timeout(20ms, [&] {
+            try {
+              if (i == 0) waiting.set();
+              weft::this_fiber::sleep_for(i == 0 ? 1h : 1ms);
+            } catch (const weft::cancelled_error&) {
+              ++handled;
+              try {
+                weft::this_fiber::sleep_for(50ms);  // goodbye, cut by the scope
+              } catch (const weft::error&) {
+              }
+              return;  // request dropped, the loop goes on
+            }
+          });
+          ++completed;
+        } catch (const weft::error&) {
+        }
+      }
+    });
+    waiting.wait();
+    f.cancel();
+    f.join();
+    EXPECT_LE(handled, 2);
+    EXPECT_GE(completed, 2);
+  });
+}
+
 TEST(Scope, MisuseOutsideAFiber) {
   EXPECT_THROW(weft::deadline_scope(1s), weft::error);
   EXPECT_THROW(weft::shield([] {}), weft::error);
