@@ -215,12 +215,15 @@ void scheduler::start_on(scheduler& target, fiber_record* rec, std::size_t stack
   r.stack_size = stack_size;
   if (!send(&target, r)) {
     rec->owner_.store(nullptr, std::memory_order_relaxed);
-    // The runtime is shutting down, and has cancelled the caller already (if it is
-    // one of its fibers): that cancellation is what the caller reports, the quiet
-    // end of a fiber at shutdown, not an error on stderr (a breaker's finding: a
-    // signal_set made on a worker during shutdown).
+    // The runtime is shutting down. A fiber of its own that asked is cancelled by
+    // that shutdown, maybe not yet (its own scheduler may not have applied it when
+    // another member already refuses: seen under ASan on a loaded machine): that
+    // cancellation is what it reports, the quiet end of a fiber at shutdown, not an
+    // error on stderr (a breaker's finding: a signal_set made on a worker during
+    // shutdown).
     if (scheduler* here = this_fiber_scheduler) {
       fiber_record* self = here->running();
+      if (here->group_ != nullptr && here->group_ == target.group_) self->request_cancel();
       if (self->cancel_requested() && self->takes_cancel_now() && self->take_cancel())
         throw_delivered(self, false, "weft::spawn");
     }
