@@ -112,7 +112,8 @@ class deadline_scope {
     if (self_->cancel_deferred() && std::uncaught_exceptions() > link_.uncaught_at_open) [[unlikely]]
       detail::scope_left_by_exception(self_, link_);
     self_->innermost_scope_ = link_.outer;
-    if (link_.outer == nullptr) self_->masks_.reset();  // nothing left to mask
+    if (link_.outer == nullptr && self_->cleanup_) [[unlikely]]
+      self_->cleanup_->masks.reset();  // nothing left to mask
     self_->set_scope_deadline(saved_);
   }
   deadline_scope(const deadline_scope&) = delete;

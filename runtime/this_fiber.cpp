@@ -80,7 +80,7 @@ void check_cancelled_as(const char* call) {
   const time_point now = clock::now();
   if (now < self->scope_deadline_) return;
   // Expired, unless only scopes a cleanup in progress keeps quiet have (scope_state.hpp).
-  if ((!self->masks_ && std::uncaught_exceptions() == 0) || unmasked_scope_deadline(self) <= now)
+  if ((!self->has_masks() && std::uncaught_exceptions() == 0) || unmasked_scope_deadline(self) <= now)
     throw_delivered(self, true, call);
 }
 

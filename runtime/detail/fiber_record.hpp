@@ -25,6 +25,7 @@
 #include <boost/context/fiber.hpp>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/assert.hpp>
 #include <weft/runtime/detail/eh_state.hpp>
 #include <weft/runtime/detail/record_cache.hpp>
 #include <weft/runtime/detail/scope_state.hpp>
@@ -104,7 +105,6 @@ struct fiber_record {
   // loop its look at timers and I/O (scheduler::pick_next). start() staggers it,
   // so fibers started together do not all hand the look over in the same round.
   std::uint64_t park_generation_ = 0;
-  wake_reason wake_reason_ = wake_reason::notified;  // owner thread: set by the winning waker
   // owner thread: what the current (or last) park waits in, a static string naming
   // the user's call ("weft::channel::send"); null for a park that did not say. Set
   // by prepare_park; read only to describe a deadlock (scheduler::describe_parked).
@@ -129,6 +129,7 @@ struct fiber_record {
   static constexpr std::uint8_t in_deadline_scope = 2;
   static constexpr std::uint8_t cancel_after_cleanup = 4;
   std::atomic<std::uint8_t> attention_{0};
+  wake_reason wake_reason_ = wake_reason::notified;  // owner thread: set by the winning waker
   bool cancel_requested() const noexcept { return attention_.load(std::memory_order_relaxed) & cancel_pending; }
   bool cancel_deferred() const noexcept { return attention_.load(std::memory_order_relaxed) & cancel_after_cleanup; }
   void request_cancel() noexcept { attention_.fetch_or(cancel_pending, std::memory_order_relaxed); }
@@ -159,38 +160,32 @@ struct fiber_record {
   bool takes_cancel_now() const noexcept { return shield_depth_ == 0 && std::uncaught_exceptions() == 0; }
   bool takes_cancel_while_parked() const noexcept { return shield_depth_ == 0 && eh_.uncaught == 0; }
   bool scope_expired_ = false;
-  // owner thread: a cancellation whose cleanup a scope's expiry interrupted (the
-  // scope was open when the cancellation came: asyncio.timeout lets the
-  // cancellation out of such a scope, not a timeout) is put back, but not as a
-  // pending one: a blocking call in the rest of that cleanup (a destructor's, where
-  // a throw is std::terminate) must not take it. It is taken by the with_timeout of
-  // a scope numbered below `covers` (one open when the cancellation came) as it
-  // leaves (scope_cancelled::throw_leaving), or becomes pending at the first
-  // blocking call or check_cancelled after the cleanup (settle_deferred_cancel).
-  // `deferred_for_` is the cancellation's exception (its mask's token): the cleanup
-  // is over when that exception is gone, or when no exception is handled or unwinds
-  // at all. If the cancellation itself leaves a scope numbered below `covers` (the
-  // handler rethrew it), it goes on as itself and the deferred copy is dropped:
-  // one cancel(), one cancelled_error (scope_left_by_exception).
-  std::uint64_t deferred_cancel_covers_ = 0;
-  std::weak_ptr<const void> deferred_for_;
-  // The pending cancellation is a deferred one made pending again: delivered inside
-  // a scope, it is not deferred a second time (a breaker's finding: a request loop
-  // whose every goodbye outlasted its with_timeout was cancelled in every later
-  // request by one cancel()). Cleared by the next cancellation delivered inside a
-  // scope; one taken outside every scope leaves it set, so a later cancel() inside
-  // a scope is not deferred either: its cleanup's expiry replaces it (rare).
-  bool redelivering_cancel_ = false;
+  // owner thread: what a delivered timeout or cancellation leaves while its cleanup
+  // runs (the masks, a deferred cancellation: scope_state.hpp), made at the first
+  // such delivery inside a deadline scope and kept for the fiber's life. Out of
+  // the record so that the fibers that never need it (nearly all) stay small: a
+  // spawn initialises and a join frees every byte of the record.
+  std::unique_ptr<cleanup_state> cleanup_;
+  cleanup_state& cleanup() {
+    if (!cleanup_) cleanup_ = std::make_unique<cleanup_state>();
+    return *cleanup_;
+  }
+  // has_masks: some delivered timeout or cancellation may still keep scopes quiet.
+  bool has_masks() const noexcept { return cleanup_ != nullptr && cleanup_->masks != nullptr; }
+  // defer_cancel: see cleanup_state::deferred_cancel_covers.
+  // Called while that cancellation's mask lives, so cleanup_ exists.
   void defer_cancel(std::uint64_t covers, const std::weak_ptr<const void>& cancellation) noexcept {
-    if (!cancel_deferred() || covers > deferred_cancel_covers_) {
-      deferred_cancel_covers_ = covers;
-      deferred_for_ = cancellation;
+    WEFT_ASSERT(cleanup_ != nullptr);
+    cleanup_state& c = *cleanup_;
+    if (!cancel_deferred() || covers > c.deferred_cancel_covers) {
+      c.deferred_cancel_covers = covers;
+      c.deferred_for = cancellation;
     }
     attention_.fetch_or(cancel_after_cleanup, std::memory_order_relaxed);
   }
   // take_deferred_cancel: consumes the deferred cancellation: true if there was one.
   bool take_deferred_cancel() noexcept {
-    deferred_for_.reset();
+    if (cleanup_) cleanup_->deferred_for.reset();
     return attention_.fetch_and(static_cast<std::uint8_t>(~cancel_after_cleanup), std::memory_order_relaxed) &
            cancel_after_cleanup;
   }
@@ -200,11 +195,11 @@ struct fiber_record {
   // owner thread: the scopes themselves, for the rare look past scope_deadline_
   // (scope_state.hpp): the innermost one, the innermost one a shield hides (the walk
   // stops there), how many were opened so far (their numbers), and the masks that
-  // keep cleanup after a delivered timeout or cancellation from being interrupted.
+  // keep cleanup after a delivered timeout or cancellation from being interrupted
+  // (in cleanup_, above).
   scope_link* innermost_scope_ = nullptr;
   scope_link* shield_boundary_ = nullptr;
   std::uint64_t scopes_opened_ = 0;
-  std::shared_ptr<expiry_mask> masks_;
 
   // ---- completion (refs_ and done_: any thread; the rest: owner thread) -------------
   std::atomic<std::uint32_t> refs_{2};    // the running fiber + its handle

@@ -395,7 +395,7 @@ wake_reason scheduler::park_scoped(park_token token, time_point deadline) noexce
   // Cleanup after a delivered timeout or cancellation, or any unwinding: the scopes
   // it keeps quiet do not count (scope_state.hpp), the others (opened since) still do.
   const time_point scope =
-      self->masks_ || std::uncaught_exceptions() > 0 ? unmasked_scope_deadline(self) : self->scope_deadline_;
+      self->has_masks() || std::uncaught_exceptions() > 0 ? unmasked_scope_deadline(self) : self->scope_deadline_;
   if (scope == no_deadline) return park_plain(token, deadline);
   if (scope <= clock::now()) {
     // Expired already: report it without suspending, unless a wake got in first.

@@ -43,8 +43,10 @@ std::string_view name_or_none(const char* call) noexcept { return call != nullpt
 // live_mask: the newest mask whose exception is alive, or null. Drops the masks
 // whose exception has gone.
 const expiry_mask* live_mask(fiber_record* self) noexcept {
-  while (self->masks_ && self->masks_->exception.expired()) self->masks_ = std::move(self->masks_->older);
-  return self->masks_.get();
+  if (!self->cleanup_) return nullptr;
+  std::shared_ptr<expiry_mask>& masks = self->cleanup_->masks;
+  while (masks && masks->exception.expired()) masks = std::move(masks->older);
+  return masks.get();
 }
 
 // active_mask: the live mask, while the fiber is in cleanup: unwinding, or inside a
@@ -62,8 +64,8 @@ bool in_cleanup() noexcept { return std::uncaught_exceptions() > 0 || this_threa
 // cancellation_in_cleanup: the newest delivered cancellation that is alive while the
 // fiber is in cleanup (unwinding, or in a catch block), or null.
 const expiry_mask* cancellation_in_cleanup(fiber_record* self) noexcept {
-  if (!in_cleanup()) return nullptr;
-  for (const expiry_mask* m = self->masks_.get(); m != nullptr; m = m->older.get())
+  if (!in_cleanup() || !self->cleanup_) return nullptr;
+  for (const expiry_mask* m = self->cleanup_->masks.get(); m != nullptr; m = m->older.get())
     if (m->cancellation && !m->exception.expired()) return m;
   return nullptr;
 }
@@ -120,7 +122,7 @@ void scope_cancelled::throw_leaving() const {
     throw delivered_cancel(token_, call());
   // A cancellation this scope's expiry interrupted the cleanup of (the scope was
   // open when it came) leaves as the cancellation it is.
-  if (self->cancel_deferred() && scope_ < self->deferred_cancel_covers_ && self->take_deferred_cancel())
+  if (self->cancel_deferred() && scope_ < self->cleanup_->deferred_cancel_covers && self->take_deferred_cancel())
     throw delivered_cancel(token_, call());
   throw delivered_timeout(token_, call());
 }
@@ -162,10 +164,11 @@ void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
         handled && !handled->redelivery && expired->number < handled->covers)
       self->defer_cancel(handled->covers, handled->exception);
   auto token = std::make_shared<const char>('\0');
-  if (!again)
-    self->masks_ = std::make_shared<expiry_mask>(
-        expiry_mask{token, self->scopes_opened_, now, std::move(self->masks_), !timeout,
-                    !timeout && std::exchange(self->redelivering_cancel_, false)});
+  if (!again) {
+    cleanup_state& c = self->cleanup();
+    c.masks = std::make_shared<expiry_mask>(expiry_mask{token, self->scopes_opened_, now, std::move(c.masks), !timeout,
+                                                        !timeout && std::exchange(c.redelivering_cancel, false)});
+  }
   if (expired != nullptr && expired->converting_call != nullptr)
     throw scope_cancelled(std::move(token), name_or_none(call), self->id_, expired->number, expired->converting_call);
   if (timeout) throw delivered_timeout(std::move(token), name_or_none(call));
@@ -176,8 +179,9 @@ void fiber_record::settle_deferred_cancel() noexcept {
   // The cancellation's exception gone: its handler has ended (a breaker's finding:
   // asking only "is any exception handled" kept it deferred for good inside the
   // catch block of an unrelated exception around the scope).
-  if ((!in_cleanup() || deferred_for_.expired()) && take_deferred_cancel()) {
-    redelivering_cancel_ = true;
+  // Deferred, so cleanup_ exists.
+  if ((!in_cleanup() || cleanup_->deferred_for.expired()) && take_deferred_cancel()) {
+    cleanup_->redelivering_cancel = true;
     request_cancel();
   }
 }
@@ -186,7 +190,8 @@ void scope_left_by_exception(fiber_record* self, const scope_link& scope) noexce
   // Left by an exception while the deferring cancellation's is alive: that is the
   // cancellation leaving (rethrown). Left by the scope's own expiry, the handler
   // has ended and the cancellation's exception with it; throw_leaving takes it.
-  if (scope.number < self->deferred_cancel_covers_ && !self->deferred_for_.expired()) self->take_deferred_cancel();
+  const cleanup_state& c = *self->cleanup_;  // a cancellation is deferred, so it exists
+  if (scope.number < c.deferred_cancel_covers && !c.deferred_for.expired()) self->take_deferred_cancel();
 }
 
 }  // namespace weft::detail

@@ -128,6 +128,38 @@ struct expiry_mask {
   bool redelivery = false;  // ...a deferred one's second delivery, not deferred again
 };
 
+// cleanup_state: what a fiber's delivered timeouts and cancellations leave while
+// their cleanup runs (fiber_record::cleanup_, made at the first delivery inside a
+// scope). Owner thread only.
+struct cleanup_state {
+  // The masks, newest first (dropped as their exceptions go: live_mask).
+  std::shared_ptr<expiry_mask> masks;
+  // A cancellation whose cleanup a scope's expiry interrupted (the scope was open
+  // when the cancellation came: asyncio.timeout lets the cancellation out of such a
+  // scope, not a timeout) is put back, but not as a pending one: a blocking call in
+  // the rest of that cleanup (a destructor's, where a throw is std::terminate) must
+  // not take it. It is taken by the with_timeout of a scope numbered below
+  // `deferred_cancel_covers` (one open when the cancellation came) as it leaves
+  // (scope_cancelled::throw_leaving), or becomes pending at the first blocking call
+  // or check_cancelled after the cleanup (fiber_record::settle_deferred_cancel).
+  // `deferred_for` is the cancellation's exception (its mask's token): the cleanup is
+  // over when that exception is gone, or when no exception is handled or unwinds at
+  // all. If the cancellation itself leaves a scope numbered below
+  // `deferred_cancel_covers` (the handler rethrew it), it goes on as itself and the
+  // deferred copy is dropped: one cancel(), one cancelled_error
+  // (scope_left_by_exception). The attention bit cancel_after_cleanup says one is
+  // deferred.
+  std::uint64_t deferred_cancel_covers = 0;
+  std::weak_ptr<const void> deferred_for;
+  // The pending cancellation is a deferred one made pending again: delivered inside
+  // a scope, it is not deferred a second time (a breaker's finding: a request loop
+  // whose every goodbye outlasted its with_timeout was cancelled in every later
+  // request by one cancel()). Cleared by the next cancellation delivered inside a
+  // scope; one taken outside every scope leaves it set, so a later cancel() inside
+  // a scope is not deferred either: its cleanup's expiry replaces it (rare).
+  bool redelivering_cancel = false;
+};
+
 // scope_left_by_exception: `scope` of `self` closes while an exception unwinds out
 // of it and a cancellation is deferred (fiber_record::defer_cancel).
 void scope_left_by_exception(fiber_record* self, const scope_link& scope) noexcept;
