@@ -214,11 +214,17 @@ class scheduler {
   // plain thread) at hand. The queue is reached through `here`, not through
   // f->owner_: equal when it matters, but this one does not wait for a load from f.
   [[gnu::always_inline]] static bool wake(park_token token, wake_reason why, scheduler* here) noexcept {
-    fiber_record* f = token.fiber;
-    if (f->owner_.load(std::memory_order_relaxed) != here) [[unlikely]]
+    if (token.fiber->owner_.load(std::memory_order_relaxed) != here) [[unlikely]]
       return wake_remote(token, why);
-    if (!end_park(f, token.generation, why)) return false;
-    here->ready_.push(f);
+    return wake_here(token, why, here);
+  }
+  // wake_here is wake() for a caller that has just seen the fiber's owner is `here`
+  // (wait_queue's wake_served): owner_ is atomic, so the compiler would load and
+  // compare it a second time.
+  [[gnu::always_inline]] static bool wake_here(park_token token, wake_reason why, scheduler* here) noexcept {
+    WEFT_ASSERT(token.fiber->owner_.load(std::memory_order_relaxed) == here);
+    if (!end_park(token.fiber, token.generation, why)) return false;
+    here->ready_.push(token.fiber);
     return true;
   }
   // cancel asks `f` to stop: its current park (or its next, if it is not parked)

@@ -207,7 +207,7 @@ class wait_queue {
   if (here != nullptr && w->token.fiber->owner_.load(std::memory_order_relaxed) == here) [[likely]] {
     // A fiber of this thread, which has not run since: the wake says whether it
     // ended the park (then the waiter never locks again) or found it over.
-    if (scheduler::wake(w->token, wake_reason::notified, here)) [[likely]]
+    if (scheduler::wake_here(w->token, wake_reason::notified, here)) [[likely]]
       w->relock_queue = nullptr;
     else
       w->relock_queue->count_relocker();
