@@ -189,6 +189,12 @@ struct fiber_record {
     return attention_.fetch_and(static_cast<std::uint8_t>(~cancel_after_cleanup), std::memory_order_relaxed) &
            cancel_after_cleanup;
   }
+  // cancel_delivered: the pending cancellation taken has been thrown (by a path that
+  // does not read cleanup_state::redelivering_cancel itself).
+  void cancel_delivered() noexcept {
+    if (cleanup_) [[unlikely]]
+      cleanup_->redelivering_cancel = false;
+  }
   // settle_deferred_cancel: once the cleanup is over, a deferred cancellation
   // becomes a pending one.
   void settle_deferred_cancel() noexcept;

@@ -418,8 +418,10 @@ void throw_cancelled(const char* call) {
   // A plain cancellation outside every scope first, so that its throw comes first in
   // this function's call-site table, which the unwinder reads linearly up to the
   // throw, twice (bench/NOTES "weft/cancel_blocked and frames on the unwinding path").
-  if (self == nullptr || (self->innermost_scope_ == nullptr && !self->scope_expired_)) [[likely]]
+  if (self == nullptr || (self->innermost_scope_ == nullptr && !self->scope_expired_)) [[likely]] {
+    if (self != nullptr) self->cancel_delivered();
     throw cancelled_error(call);
+  }
   throw_delivered(self, std::exchange(self->scope_expired_, false), call);
 }
 

@@ -580,6 +580,7 @@ class shield_guard {
 [[noreturn, gnu::always_inline]] inline void throw_delivered(fiber_record* self, bool timeout, const char* call) {
   if (self->innermost_scope_ != nullptr) throw_masked_delivery(self, timeout, call);
   if (timeout) throw timeout_error(call);
+  self->cancel_delivered();
   throw cancelled_error(call);
 }
 

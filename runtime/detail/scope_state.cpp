@@ -118,8 +118,10 @@ std::string_view scope_cancelled::call() const noexcept { return {what(), call_l
 
 void scope_cancelled::throw_leaving() const {
   fiber_record* self = scheduler::current()->running();
-  if (self->cancel_requested() && self->takes_cancel_now() && self->take_cancel())
+  if (self->cancel_requested() && self->takes_cancel_now() && self->take_cancel()) {
+    self->cancel_delivered();
     throw delivered_cancel(token_, call());
+  }
   // A cancellation this scope's expiry interrupted the cleanup of (the scope was
   // open when it came) leaves as the cancellation it is.
   if (self->cancel_deferred() && scope_ < self->cleanup_->deferred_cancel_covers && self->take_deferred_cancel())

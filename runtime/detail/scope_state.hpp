@@ -154,9 +154,11 @@ struct cleanup_state {
   // The pending cancellation is a deferred one made pending again: delivered inside
   // a scope, it is not deferred a second time (a breaker's finding: a request loop
   // whose every goodbye outlasted its with_timeout was cancelled in every later
-  // request by one cancel()). Cleared by the next cancellation delivered inside a
-  // scope; one taken outside every scope leaves it set, so a later cancel() inside
-  // a scope is not deferred either: its cleanup's expiry replaces it (rare).
+  // request by one cancel()). Cleared when that cancellation is delivered, wherever
+  // (inside a scope, as a with_timeout leaves, outside every scope:
+  // fiber_record::cancel_delivered); left set, it kept the next cancel() from being
+  // deferred, and its cleanup's expiry replaced it (a breaker's finding: a blocking
+  // destructor in the first cleanup lost every second cancel()).
   bool redelivering_cancel = false;
 };
 

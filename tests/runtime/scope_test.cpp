@@ -966,6 +966,53 @@ TEST(ScopeCleanup, DeferredCancellationComesBackAtMostOnce) {
   });
 }
 
+// Breaker's finding: a cancellation delivered as the with_timeout leaves (its
+// cleanup was cut by the scope, and a destructor blocked in its own with_timeout
+// while that unwound) left the redelivery flag set, so the next cancel() was not
+// deferred when its cleanup was cut too: the scope's timeout replaced it.
+TEST(ScopeCleanup, EveryCancelIsDeliveredAfterCleanupsWithABlockingDestructor) {
+  hang_guard guard;
+  struct blocking_destructor {
+    ~blocking_destructor() {
+      try {
+        weft::with_timeout(2ms, [] { weft::this_fiber::sleep_for(50ms); });
+      } catch (const weft::timeout_error&) {
+      }
+    }
+  };
+  run_checked([] {
+    weft::channel<int> started(4);
+    std::vector<std::string> outcomes;
+    auto f = weft::spawn([&] {
+      for (int i = 0; i < 3; ++i) {
+        started.send(i);
+        try {
+          weft::with_timeout(100ms, [&] {
+            blocking_destructor d;
+            try {
+              weft::this_fiber::sleep_for(1h);
+            } catch (const weft::cancelled_error&) {
+              weft::this_fiber::sleep_for(1s);  // cleanup, cut by the scope
+              throw;
+            }
+          });
+          outcomes.push_back("returned");
+        } catch (const weft::cancelled_error&) {
+          outcomes.push_back("cancelled");
+        } catch (const weft::timeout_error&) {
+          outcomes.push_back("timeout");
+        }
+      }
+    });
+    for (int i = 0; i < 3; ++i) {
+      (void)started.recv();  // f parks in its sleep before this fiber runs again
+      f.cancel();
+    }
+    f.join();
+    EXPECT_EQ(outcomes, (std::vector<std::string>{"cancelled", "cancelled", "cancelled"}));
+  });
+}
+
 TEST(Scope, MisuseOutsideAFiber) {
   EXPECT_THROW(weft::deadline_scope(1s), weft::error);
   EXPECT_THROW(weft::shield([] {}), weft::error);
