@@ -17,6 +17,16 @@
 //     this case is chosen; an rvalue is held by the case. A send case on a closed
 //     channel makes select throw channel_closed_error (like send()).
 //   - on_default(fn): if present, select never waits: when no case is ready, fn runs.
+//   - on_recv(ch_ptr, fn) / on_send(ch_ptr, v, fn): the same with a pointer; a null
+//     pointer is a case that is never ready (Go's nil channel), to switch a case off
+//     without writing another select: on_recv(a_open ? &a : nullptr, fn).
+//
+// A closed channel's receive case is always ready. A loop that selects on it again
+// and again never waits, and since weft does not preempt (like asyncio and
+// Boost.Fiber, unlike Go) the other fibers of its scheduler do not run meanwhile:
+// if the loop waits for one of them (a send case that only they serve), it spins
+// for ever. Switch a closed channel's case off (a null pointer, above) once it has
+// reported the close. A cancel() of such a loop is delivered only when it waits.
 //
 // select_until(deadline, cases...) / select_for(d, cases...) return std::nullopt
 // instead of waiting past the deadline. A cancelled select throws cancelled_error
@@ -98,6 +108,26 @@ send_case<T, F> on_send(channel<T>& ch, T&& v, F fn = {}) {
   return {&ch, nullptr, std::optional<T>(std::move(v)), std::move(fn)};
 }
 
+// With a channel pointer: a null one makes a case that is never ready (Go's nil
+// channel); an lvalue v is then left alone.
+template <class T, class F = detail::no_handler>
+recv_case<T, F> on_recv(channel<T>* ch, F fn = {}) {
+  static_assert(std::is_invocable_v<F&, std::optional<T>&&>,
+                "weft::on_recv(ch, fn): fn must take the channel's std::optional<T> (the value, or "
+                "std::nullopt once the channel is closed and drained), e.g. [](std::optional<T> v) { ... }");
+  return {ch, std::move(fn)};
+}
+template <class T, class F = detail::no_handler>
+send_case<T, F> on_send(channel<T>* ch, T& v, F fn = {}) {
+  static_assert(std::is_invocable_v<F&>, "weft::on_send(ch, v, fn): fn takes no argument (it runs once v is sent)");
+  return {ch, &v, std::nullopt, std::move(fn)};
+}
+template <class T, class F = detail::no_handler>
+send_case<T, F> on_send(channel<T>* ch, T&& v, F fn = {}) {
+  static_assert(std::is_invocable_v<F&>, "weft::on_send(ch, v, fn): fn takes no argument (it runs once v is sent)");
+  return {ch, nullptr, std::optional<T>(std::move(v)), std::move(fn)};
+}
+
 // on_default makes the case that runs when no other is ready (select never waits).
 template <class F>
 default_case<F> on_default(F fn) {
@@ -151,8 +181,9 @@ struct select_op {
   virtual void run() = 0;
 
   waiter* case_waiter = nullptr;  // the case's waiter in its channel, once enqueued
-  // gone: the case's channel was destroyed while the select waited; a select that
-  // goes round again (woken to try again) leaves it alone.
+  // gone: the case has no channel: it was given none (a null pointer: never
+  // ready), or its channel was destroyed while the select waited (a select that
+  // goes round again, woken to try again, leaves it alone).
   bool gone = false;
 
  protected:
@@ -164,7 +195,7 @@ struct op_for;
 
 template <class T, class F>
 struct op_for<recv_case<T, F>> final : select_op {
-  explicit op_for(recv_case<T, F>& chosen) : c(chosen) {}
+  explicit op_for(recv_case<T, F>& chosen) : c(chosen) { gone = c.ch == nullptr; }
   recv_case<T, F>& c;
   channel_waiter<T> w;
   std::optional<T> out;
@@ -213,7 +244,7 @@ struct op_for<recv_case<T, F>> final : select_op {
 
 template <class T, class F>
 struct op_for<send_case<T, F>> final : select_op {
-  explicit op_for(send_case<T, F>& chosen) : c(chosen) {}
+  explicit op_for(send_case<T, F>& chosen) : c(chosen) { gone = c.ch == nullptr; }
   send_case<T, F>& c;
   channel_waiter<T> w;
   channel_status status = channel_status::ok;

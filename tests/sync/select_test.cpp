@@ -201,3 +201,75 @@ TEST_P(Select, TwoDefaultsAreMisuse) {
     }
   });
 }
+
+TEST_P(Select, NullChannelCaseIsNeverReady) {
+  run([&] {
+    weft::channel<int> a, b(1);
+    a.close();  // would be ready: a null pointer in its place is not
+    b.send(7);
+    weft::channel<int>* off = nullptr;
+    int v = 3;
+    std::optional<int> got;
+    auto index = weft::select(weft::on_recv(off), weft::on_send(off, v),
+                              weft::on_recv(&b, [&](std::optional<int> x) { got = x; }));
+    EXPECT_EQ(index, 2u);
+    EXPECT_EQ(got, 7);
+    EXPECT_EQ(v, 3);
+  });
+}
+
+TEST_P(Select, OnlyNullCasesWaitForTheDeadlineOrRunTheDefault) {
+  run([&] {
+    weft::channel<int>* off = nullptr;
+    EXPECT_FALSE(weft::select_for(1ms, weft::on_recv(off), weft::on_send(off, 1)).has_value());
+    bool defaulted = false;
+    EXPECT_EQ(weft::select(weft::on_recv(off), weft::on_default([&] { defaulted = true; })), 1u);
+    EXPECT_TRUE(defaulted);
+  });
+}
+
+// The shape of a field hang: a loop selecting over two inputs and a forwarding
+// send. Once an input closes, its receive case is always ready; left in the select
+// the loop never waits, and the collector (on the loop's own scheduler) that the
+// send waits for never runs. Switched off with a null pointer, every value arrives.
+TEST_P(Select, ClosedInputsSwitchedOffLetAForwardingLoopFinish) {
+  run([&] {
+    constexpr int n = 200;
+    weft::channel<int> left, right, out;  // unbuffered: a send waits for the collector
+    auto feed = [&](weft::channel<int>& ch, int first) {
+      return spawn([&ch, first] {
+        for (int i = first; i < first + n; ++i) ch.send(i);
+        ch.close();
+      });
+    };
+    auto feed_left = feed(left, 0);
+    auto feed_right = feed(right, n);
+    auto collector = weft::spawn([&] {  // on the forwarding loop's scheduler
+      std::vector<int> seen(2 * n, 0);
+      while (auto v = out.recv()) ++seen.at(*v);
+      return seen;
+    });
+    bool left_open = true, right_open = true;
+    std::vector<int> pending;
+    auto take = [&](bool& open) {
+      return [&](std::optional<int> v) {
+        if (v)
+          pending.push_back(*v);
+        else
+          open = false;
+      };
+    };
+    while (left_open || right_open || !pending.empty()) {
+      weft::channel<int>* l = left_open ? &left : nullptr;
+      weft::channel<int>* r = right_open ? &right : nullptr;
+      weft::channel<int>* o = pending.empty() ? nullptr : &out;
+      int next = pending.empty() ? 0 : pending.back();
+      weft::select(weft::on_recv(l, take(left_open)), weft::on_recv(r, take(right_open)),
+                   weft::on_send(o, next, [&] { pending.pop_back(); }));
+    }
+    out.close();
+    feed_left.join();
+    feed_right.join();
+    EXPECT_EQ(collector.join(), std::vector<int>(2 * n, 1));
+  });
+}
