@@ -8,6 +8,7 @@
 #include <boost/fiber/all.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
@@ -19,6 +20,44 @@ weft::run_options two_schedulers() {
   weft::run_options o;
   o.threads = 2;
   return o;
+}
+
+// floor/xthread_pingpong: the least a round trip between two threads costs on
+// this machine: each thread spins on the cache line the other writes (no fibers,
+// no queues, no locks), so a round trip is the two lines crossing and coming back.
+// weft's idle schedulers and Boost.Fiber's shared_work spin too, so this is the
+// floor of the xthread rows. On a VM it moves with where the host puts the two
+// vCPUs, and the xthread rows move with it (bench/NOTES.md): their ratio to it is
+// what a change to weft's cross-thread path moves.
+struct alignas(64) spun_line {
+  std::atomic<std::uint64_t> value{0};
+};
+
+inline void spin_pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+void floor_xthread_pingpong(benchmark::State& state) {
+  constexpr std::uint64_t stop = ~std::uint64_t{0};
+  spun_line ping, pong;
+  std::thread echo([&] {
+    for (std::uint64_t seen = 0;;) {
+      std::uint64_t v;
+      while ((v = ping.value.load(std::memory_order_acquire)) == seen) spin_pause();
+      if (v == stop) return;
+      pong.value.store(v, std::memory_order_release);
+      seen = v;
+    }
+  });
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    ping.value.store(++i, std::memory_order_release);
+    while (pong.value.load(std::memory_order_acquire) != i) spin_pause();
+  }
+  ping.value.store(stop, std::memory_order_release);
+  echo.join();
 }
 
 // weft/xthread_pingpong: a value bounces over two unbuffered channels between a
@@ -122,6 +161,7 @@ void weft_spawn_join_mt(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(weft_spawn_join_mt)->Name("weft/spawn_join_mt")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(floor_xthread_pingpong)->Name("floor/xthread_pingpong")->UseRealTime();
 BENCHMARK(weft_xthread_pingpong)->Name("weft/xthread_pingpong")->UseRealTime();
 BENCHMARK(boost_fiber_xthread_pingpong)->Name("boost_fiber/xthread_pingpong")->UseRealTime();
 BENCHMARK(weft_xthread_send_throughput)->Name("weft/xthread_send_throughput")->UseRealTime();

@@ -34,7 +34,7 @@ COMPARISONS = [
     ("weft/to_thread", "std/async_roundtrip", 1.0, None, None),
     ("weft/spawn_join_mt/1", None, None, None, None),
     ("weft/spawn_join_mt/2", "weft/spawn_join_mt/1", 0.59, None, None),
-    ("weft/xthread_pingpong", None, None, "boost_fiber/xthread_pingpong", 0.5),
+    ("weft/xthread_pingpong", "floor/xthread_pingpong", None, "boost_fiber/xthread_pingpong", 0.5),
     ("weft/xthread_send_throughput", None, None, "boost_fiber/xthread_send_throughput", 0.5),
     ("weft/echo/50", "floor/epoll_echo/50", 1.05, None, None),
     ("weft/echo/1000", "floor/epoll_echo/1000", 1.05, None, None),
@@ -98,7 +98,8 @@ def build_table(context, rows):
     lines = [
         f"weft benchmark table ({context.get('date', '')}, {context.get('num_cpus', '?')} cpus); "
         "every ratio is from this one run",
-        "floor = raw Boost.Context (context_switch / context_create_pooled); peer = Boost.Fiber",
+        "floor = raw Boost.Context (context_switch / context_create_pooled), two threads spinning on two "
+        "cache lines (xthread_pingpong), hand-written epoll (echo); peer = Boost.Fiber",
         "",
     ]
     head = (f"{'benchmark':<34}{'ns/op':>9}{'floor ns':>10}{'x floor':>9}{'target':>8}"
