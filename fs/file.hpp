@@ -23,9 +23,17 @@
 // the descriptor stays open until every call on it has finished, even if the file
 // is closed meanwhile, so a late call can never reach a reused descriptor number.
 //
+// A FIFO (or a terminal or pipe reached by path) may make a call wait for ever:
+// an open for the other end, a read for a writer that stays silent. Such waits
+// poll in 50 ms slices on the pool thread and stop once the caller has stopped
+// waiting, so a timed-out call frees its pool thread within 50 ms (a blocked
+// system call on a regular file cannot be stopped, but does not block for long).
+// Such a descriptor stays non-blocking (O_NONBLOCK, as native_handle() shows).
+//
 // Errors: std::system_error in generic_category with the errno, its what() naming
 // the call and the path ("weft::fs::read_file /etc/app.conf: No such file or
-// directory"). EINTR is retried. From fibers only (errc::not_in_fiber).
+// directory"); timeout_error names them too. EINTR is retried. From fibers only
+// (errc::not_in_fiber).
 // Thread rules: a file may be used by fibers of any scheduler, one call at a time
 // (as a std::FILE*, calls on one file from several fibers at once are not ordered).
 #pragma once
@@ -63,8 +71,9 @@ enum class open_mode {
 class file {
  public:
   file() noexcept = default;  // closed
-  // open opens `path` (close-on-exec). Opening a FIFO waits for its other end, on
-  // the pool: only this fiber waits.
+  // open opens `path` (close-on-exec). Opening a FIFO waits for its other end
+  // (for reading: until a writer has written or closed), on the pool: only this
+  // fiber waits.
   static file open(const std::string& path, open_mode mode, deadline d = {}, mode_t permissions = 0644);
 
   file(file&&) noexcept = default;
@@ -83,6 +92,8 @@ class file {
   // retrying short writes; returns data.size.
   std::size_t write(const_buffer data, deadline d = {});
   // pread and pwrite do the same at `offset`, without moving the file position.
+  // On a file opened with open_mode::append, Linux appends a pwrite at the end
+  // whatever the offset (pwrite(2), BUGS): open it read_write to write in place.
   std::size_t pread(mutable_buffer buf, std::uint64_t offset, deadline d = {});
   std::size_t pwrite(const_buffer data, std::uint64_t offset, deadline d = {});
   // sync waits until the file's data and metadata are on the device (fsync).

@@ -34,10 +34,11 @@
 // case wins (its handler runs) and the cancellation stays pending.
 //
 // Waiting selects are served like other waiters: in FIFO order per channel. Exactly
-// one case completes; the others take and give nothing. If the channel of the case
-// that would complete is destroyed while select waits, select throws
-// weft::error(errc::destroyed_while_waiting) ("weft::select: ..."); a destroyed
-// channel of another case does not disturb it.
+// one case completes; the others take and give nothing. If the channel of any case
+// is destroyed while select waits, select wakes and throws
+// weft::error(errc::destroyed_while_waiting) ("weft::select: ..."), having completed
+// none of its cases, as every call waiting on a destroyed primitive does; unless
+// another case had completed first: then that case wins as usual.
 #pragma once
 
 #include <algorithm>

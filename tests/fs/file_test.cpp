@@ -122,7 +122,17 @@ TEST(Fs, ErrorsNameTheCallAndThePath) {
     expect_errno([&] { fs::read_file(dir.path.string()); }, EISDIR, "weft::fs::read_file");
     fs::write_file(dir / "ro", "x");
     auto f = fs::file::open(dir / "ro", fs::open_mode::read);
-    expect_errno([&] { f.write("y"); }, EBADF, "weft::fs::file::write " + (dir / "ro"));
+    expect_errno([&] { f.write("y"); }, EBADF, "weft::fs::file::write " + (dir / "ro") + " (opened with open_mode::read)");
+    auto w = fs::file::open(dir / "wo", fs::open_mode::write);
+    std::array<char, 4> buf{};
+    expect_errno([&] { w.read(buf); }, EBADF, "(opened for writing only");
+    expect_errno([&] { fs::read_file(""); }, ENOENT, "weft::fs::read_file (empty path)");
+    try {
+      fs::read_file("/dev/zero", -1ms);
+      ADD_FAILURE() << "no timeout";
+    } catch (const weft::timeout_error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("weft::fs::read_file /dev/zero", 0), 0u) << e.what();
+    }
     f.close();
     EXPECT_FALSE(f.is_open());
     try {
@@ -196,6 +206,57 @@ TEST(Fs, FilesFromFibersOfSeveralSchedulers) {
           EXPECT_EQ(fs::read_file(dir / numbered(i).c_str()), std::string(1000 + i, char('a' + i)));
       },
       two);
+}
+
+// A FIFO nobody opens at the other end, or whose writer stays silent, makes every
+// call on it wait: each gives up at its deadline, and so does its pool thread
+// (within 50 ms). They used to keep their pool threads blocked in open() or read()
+// for good: after as many as the pool has threads, every later fs call and
+// to_thread of the process only queued. With one pool thread, each next call shows
+// the thread came back.
+TEST(Fs, CallsThatWaitOnAFifoFreeTheirPoolThreadWhenTheCallerStops) {
+  hang_guard guard;
+  temp_dir dir;
+  const std::string fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::size_t limit = weft::to_thread_limit();
+  weft::set_to_thread_limit(1);
+  run_checked([&] {
+    const auto pool_is_free = [] { return weft::with_timeout(2s, [] { return weft::to_thread([] { return 7; }); }) == 7; };
+    EXPECT_THROW(fs::read_file(fifo, 20ms), weft::timeout_error);  // no writer: open waits
+    EXPECT_TRUE(pool_is_free());
+    EXPECT_THROW(fs::write_file(fifo, "x", 20ms), weft::timeout_error);  // no reader
+    EXPECT_TRUE(pool_is_free());
+    EXPECT_THROW(fs::file::open(fifo, fs::open_mode::append, 20ms), weft::timeout_error);
+    EXPECT_TRUE(pool_is_free());
+    auto opener = weft::spawn([&] { fs::file::open(fifo, fs::open_mode::read); });
+    weft::this_fiber::sleep_for(5ms);
+    opener.cancel();
+    EXPECT_THROW(opener.join(), weft::cancelled_error);
+    EXPECT_TRUE(pool_is_free());
+    // A writer that stays silent: the open returns once it has written, the next
+    // read waits and times out, and the one after gets the next bytes.
+    const int w = ::open(fifo.c_str(), O_RDWR | O_CLOEXEC);  // O_RDWR: no wait for a reader
+    ASSERT_GE(w, 0);
+    ASSERT_EQ(::write(w, "ab", 2), 2);
+    auto f = fs::file::open(fifo, fs::open_mode::read, 2s);
+    std::array<char, 8> buf{};
+    EXPECT_EQ(f.read(buf, 2s), 2u);
+    EXPECT_THROW(f.read(buf, 20ms), weft::timeout_error);
+    EXPECT_TRUE(pool_is_free());
+    ASSERT_EQ(::write(w, "cd", 2), 2);
+    ASSERT_EQ(f.read(buf, 2s), 2u);
+    EXPECT_EQ(std::string(buf.data(), 2), "cd");
+    ::close(w);
+    EXPECT_EQ(f.read(buf, 2s), 0u);  // every writer gone: the end
+    // And a reader that comes: write_file waits for it, then writes (two pool
+    // threads: the reader's open waits on one meanwhile).
+    weft::set_to_thread_limit(2);
+    auto reader = weft::spawn([&] { return fs::read_file(fifo, 2s); });
+    fs::write_file(fifo, "hello", 2s);
+    EXPECT_EQ(reader.join(), "hello");
+  });
+  weft::set_to_thread_limit(limit);
 }
 
 namespace {
