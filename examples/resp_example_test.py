@@ -155,6 +155,10 @@ SCRIPT = [
     (C("KEYS", "h?llo"), 1, "unordered"), (C("KEYS", "h[ae]llo"), 1, "unordered"), (C("KEYS", "h[^e]llo"), 1, "unordered"),
     (C("KEYS", "h[a-b]llo"), 1, "unordered"), (C("KEYS", "h\\*llo"), 1, "unordered"), (C("KEYS", "*"), 1, "unordered"),
     (C("KEYS", "h*o"), 1, "unordered"), (C("KEYS", "nomatch*"), 1, ""), (C("KEYS"), 1, ""),
+    # Patterns nested past redis's cap of 1,000 '*' levels do not match, even where
+    # a match exists; 30,000 stars once overflowed the server's stack.
+    (C("SET", "a" * 2000, "deep"), 1, ""), (C("KEYS", "*a" * 1500), 1, ""), (C("KEYS", "*a" * 900), 1, ""),
+    (C("KEYS", "*a" * 30000 + "b"), 1, ""), (C("DEL", "a" * 2000), 1, ""),
     (C("FOO"), 1, ""), (C("foo", "a", "b c"), 1, ""), (C("foo", "x" * 200, "y"), 1, ""),
     (C("foo", "a" * 100, "b" * 100, "c"), 1, ""), (C("x" * 300), 1, ""), (C("foo", "new\r\nline"), 1, ""),
     (C("CONFIG", "GET", "save"), 1, ""), (C("CONFIG", "GET", "appendonly"), 1, ""), (C("CONFIG"), 1, ""),

@@ -1,6 +1,10 @@
 // glob.cpp: redis's stringmatchlen (util.c), case-sensitive, including its
 // cut-off for patterns like "a*a*a*b" (once a '*' has tried every tail, a longer
-// match cannot succeed either) that keeps KEYS from exponential time.
+// match cannot succeed either) that keeps KEYS from exponential time, and its cap
+// on nesting: a '*' that matches recurses, and past 1,000 levels the pattern does
+// not match (as in redis 7, which answers `*0`); without it, KEYS "*a*a...b" with
+// tens of thousands of stars overflowed the connection fiber's stack and took the
+// server down.
 #include "glob.hpp"
 
 #include <utility>
@@ -11,7 +15,10 @@ namespace {
 
 // p and s point into NUL-terminated strings (std::string's), as redis's do: the
 // code looks one past a pattern's end in two places, where the NUL stops it.
-bool match(const char* p, long plen, const char* s, long slen, bool& give_up) {
+constexpr int max_nesting = 1000;  // redis's
+
+bool match(const char* p, long plen, const char* s, long slen, bool& give_up, int nesting) {
+  if (nesting > max_nesting) return false;
   while (plen > 0 && slen > 0) {
     switch (p[0]) {
       case '*':
@@ -21,7 +28,7 @@ bool match(const char* p, long plen, const char* s, long slen, bool& give_up) {
         }
         if (plen == 1) return true;
         while (slen > 0) {
-          if (match(p + 1, plen - 1, s, slen, give_up)) return true;
+          if (match(p + 1, plen - 1, s, slen, give_up, nesting + 1)) return true;
           if (give_up) return false;
           ++s;
           --slen;
@@ -100,7 +107,7 @@ bool match(const char* p, long plen, const char* s, long slen, bool& give_up) {
 bool glob_match(const std::string& pattern, const std::string& text) {
   bool give_up = false;
   return match(pattern.c_str(), static_cast<long>(pattern.size()), text.c_str(), static_cast<long>(text.size()),
-               give_up);
+               give_up, 0);
 }
 
 }  // namespace resp
