@@ -101,11 +101,23 @@ class connection final : body_writer {
   // answer_one reads one request and answers it; false: the connection is done.
   bool answer_one() {
     parser_.reset();
+    // Answers to pipelined requests gather in out_ and go out in one write; past
+    // max_unwritten they go out before the next request is parsed. Unbounded, a
+    // client that pipelines many requests for a large file and reads slowly (or
+    // never) made one multi-megabyte write: memory per connection grew without
+    // limit, and one write_timeout over all of it cut off a client that was
+    // reading, only slowly.
+    if (out_.size() >= max_unwritten) flush();
+    skip_empty_lines();
     if (in_.unparsed().empty()) {
       // (read_more writes pipelined answers in one write before it waits)
       if (control_ && control_->draining()) return false;
       if (control_) control_->set_idle(true);
-      const read_result got = read_more(options_.idle_timeout);
+      read_result got;
+      do {
+        got = read_more(options_.idle_timeout);
+        skip_empty_lines();
+      } while (got == read_result::data && in_.unparsed().empty());
       if (control_) control_->set_idle(false);
       if (got != read_result::data) return false;  // closed or idle too long: close quietly
     }
@@ -121,7 +133,9 @@ class connection final : body_writer {
     }
     if (parser_.failed()) return refuse(parser_.failure_status(), parser_.failure());
     // The body.
-    if (!parser_.done() && parser_.message().headers.has_token("Expect", "100-continue")) {
+    // (An HTTP/1.0 client's expectation is ignored: RFC 9110, 10.1.1.)
+    if (!parser_.done() && parser_.message().version >= 11 &&
+        parser_.message().headers.has_token("Expect", "100-continue")) {
       out_ += "HTTP/1.1 100 Continue\r\n\r\n";
       flush();
     }
@@ -203,6 +217,14 @@ class connection final : body_writer {
   }
 
   // parse_buffered feeds the unparsed bytes; true once the message is done or failed.
+  // skip_empty_lines drops empty lines before a request line, as RFC 9112 (2.2)
+  // asks of a server (some clients send a CRLF after a POST's body).
+  void skip_empty_lines() {
+    const std::string_view unparsed = in_.unparsed();
+    const std::size_t request_line = unparsed.find_first_not_of("\r\n");
+    in_.consume(request_line == std::string_view::npos ? unparsed.size() : request_line);
+  }
+
   bool parse_buffered() {
     in_.consume(parser_.feed(in_.unparsed()));
     return parser_.done() || parser_.failed();
@@ -354,7 +376,8 @@ class connection final : body_writer {
   connection_control* control_;
   detail::request_parser parser_;
   net::read_buffer in_;
-  std::string out_;         // answers not yet written
+  static constexpr std::size_t max_unwritten = 64 * 1024;
+  std::string out_;         // answers not yet written (about max_unwritten at most)
   bool chunked_ = false;
   bool refused_ = false;  // ended by a refusal: linger before closing
 };

@@ -51,7 +51,8 @@ struct server_options {
   std::chrono::milliseconds body_timeout{30'000};
   // A keep-alive connection waiting for its next request closes quietly after this.
   std::chrono::milliseconds idle_timeout{60'000};
-  // Each write of a response; a client that does not read is disconnected.
+  // Each write of answers (64 KiB of pipelined answers at most, or one chunk of a
+  // streamed or large body); a client that stops reading is disconnected.
   std::chrono::milliseconds write_timeout{30'000};
   // Open connections at most. At the cap, a new client first gets the place of
   // the oldest idle keep-alive connection (closed to make room, as nginx does);

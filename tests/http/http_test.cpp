@@ -268,6 +268,56 @@ TEST(HttpServer, ExpectContinueIsAnsweredBeforeTheBody) {
   });
 }
 
+// RFC 9110 10.1.1: an HTTP/1.0 client's Expect: 100-continue is ignored.
+TEST(HttpServer, ExpectContinueFromAnHttp10ClientIsIgnored) {
+  run_checked([] {
+    test_server s(echo);
+    const std::string answer = raw(s, "PUT /f HTTP/1.0\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\ndata");
+    EXPECT_EQ(answer.find("100 Continue"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("PUT /f data"), std::string::npos) << answer;
+  });
+}
+
+// RFC 9112 2.2: empty lines before a request line are skipped, not a 400.
+TEST(HttpServer, EmptyLinesBeforeARequestAreSkipped) {
+  run_checked([] {
+    test_server s(echo);
+    const std::string answer = raw(s,
+                                   "\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   "\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(count(answer, "HTTP/1.1 200 OK\r\n"), 2) << answer;
+    EXPECT_NE(answer.find("GET /b "), std::string::npos) << answer;
+  });
+}
+
+// Answers to many pipelined requests go out in writes of about 64 KiB, each under
+// its own write_timeout: a client that reads them all, slowly, gets every one. They
+// used to gather into one write of all that one read brought (here 490 x 16 KB,
+// 8 MB; memory without bound), under one write_timeout that cut such a client off
+// once the kernel's buffers were full.
+TEST(HttpServer, ManyPipelinedAnswersReachASlowReader) {
+  run_checked([] {
+    http::server_options o;
+    o.write_timeout = 300ms;
+    const std::string body(16000, 'x');
+    test_server s([&](http::request&) { return http::response::text(200, body); }, o);
+    auto conn = net::tcp_stream::connect(s.at());
+    constexpr int requests = 490;  // one 16 KiB read of the server's holds them all
+    std::string pipeline;
+    for (int i = 0; i < requests; ++i) pipeline += "GET /f HTTP/1.1\r\nHost: x\r\n\r\n";
+    pipeline += "GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    conn.write_all(pipeline);
+    std::string answer;
+    std::vector<char> buf(64 * 1024);
+    while (std::size_t n = conn.read_some(buf, 10s)) {
+      answer.append(buf.data(), n);
+      weft::this_fiber::sleep_for(10ms);  // a slow reader: about 6 MB/s at most
+    }
+    EXPECT_EQ(count(answer, "HTTP/1.1 200 OK\r\n"), requests + 1);
+    EXPECT_GT(answer.size(), (requests + 1) * body.size());
+  });
+}
+
 TEST(HttpServer, ShutdownLetsTheBusyRequestFinish) {
   run_checked([] {
     auto listener = net::tcp_listener::bind(loopback_any_port());
