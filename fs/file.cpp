@@ -94,34 +94,36 @@ bool wait_ready(int fd, short events, const blocking_stop& stop) {
 }
 
 // open_stoppable is open(2) that waits for a FIFO's other end as described above:
-// -1 with errno set on failure, ECANCELED once nobody waits. Pool thread.
+// -1 with errno set on failure, ECANCELED once nobody waits. Only a FIFO is opened
+// O_NONBLOCK (so that an open for writing fails with ENXIO while it has no reader,
+// instead of blocking): on a regular file O_NONBLOCK changes open(2) itself (a
+// leased file answers EAGAIN at once instead of waiting for the lease to break).
+// A terminal or other character device is made non-blocking once open. Pool thread.
 int open_stoppable(const std::string& path, int flags, mode_t permissions, const blocking_stop& stop) {
+  struct stat before {};
+  const bool fifo = ::stat(path.c_str(), &before) == 0 && S_ISFIFO(before.st_mode);
   int fd;
-  // O_NONBLOCK: a FIFO opened for writing fails with ENXIO while it has no reader.
-  while ((fd = retry_eintr([&] { return ::open(path.c_str(), flags | O_NONBLOCK, permissions); })) < 0) {
-    if (errno != ENXIO || (flags & O_ACCMODE) != O_WRONLY) return -1;
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode)) {  // ENXIO of another kind (a socket)
-      errno = ENXIO;
-      return -1;
-    }
+  while ((fd = retry_eintr([&] { return ::open(path.c_str(), flags | (fifo ? O_NONBLOCK : 0), permissions); })) < 0) {
+    if (!fifo || errno != ENXIO || (flags & O_ACCMODE) != O_WRONLY) return -1;
     if (stop.requested()) {
       errno = ECANCELED;
       return -1;
     }
-    ::poll(nullptr, 0, stop_look_ms);
+    ::poll(nullptr, 0, stop_look_ms);  // no reader yet: look again
   }
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISSOCK(st.st_mode)) {
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);  // a regular file, a directory, a block device
-  } else if ((flags & O_ACCMODE) == O_RDONLY && S_ISFIFO(st.st_mode)) {
+  if (::fstat(fd, &st) != 0 || S_ISREG(st.st_mode)) return fd;
+  if (!S_ISFIFO(st.st_mode)) {
+    if (S_ISCHR(st.st_mode)) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);  // (replaced by a FIFO since the stat)
+  if ((flags & O_ACCMODE) == O_RDONLY && !wait_ready(fd, POLLIN, stop)) {
     // A FIFO opened for reading waits for a writer (its first bytes, or its
     // close). Until one has come, a non-blocking read would say "end of file".
-    if (!wait_ready(fd, POLLIN, stop)) {
-      ::close(fd);
-      errno = ECANCELED;
-      return -1;
-    }
+    ::close(fd);
+    errno = ECANCELED;
+    return -1;
   }
   return fd;
 }

@@ -108,16 +108,18 @@ class connection final : body_writer {
     // limit, and one write_timeout over all of it cut off a client that was
     // reading, only slowly.
     if (out_.size() >= max_unwritten) flush();
-    skip_empty_lines();
-    if (in_.unparsed().empty()) {
+    if (awaiting_request_line()) {
       // (read_more writes pipelined answers in one write before it waits)
       if (control_ && control_->draining()) return false;
       if (control_) control_->set_idle(true);
-      read_result got;
-      do {
-        got = read_more(options_.idle_timeout);
-        skip_empty_lines();
-      } while (got == read_result::data && in_.unparsed().empty());
+      read_result got = read_more(options_.idle_timeout);
+      // Empty lines only: the request line must follow within header_timeout (one
+      // deadline: a client that sent a CRLF a minute renewed idle_timeout for ever).
+      std::optional<time_point> line_deadline;
+      while (got == read_result::data && awaiting_request_line()) {
+        if (!line_deadline) line_deadline = deadline_after(options_.header_timeout);
+        got = read_more(*line_deadline);
+      }
       if (control_) control_->set_idle(false);
       if (got != read_result::data) return false;  // closed or idle too long: close quietly
     }
@@ -217,12 +219,23 @@ class connection final : body_writer {
   }
 
   // parse_buffered feeds the unparsed bytes; true once the message is done or failed.
-  // skip_empty_lines drops empty lines before a request line, as RFC 9112 (2.2)
-  // asks of a server (some clients send a CRLF after a POST's body).
-  void skip_empty_lines() {
+  // awaiting_request_line drops empty lines (CRLF, or a bare LF) before a request
+  // line, as RFC 9112 (2.2) asks of a server (some clients send a CRLF after a
+  // POST's body); true if nothing else is buffered yet (or only a CR whose LF has
+  // not arrived). A CR alone is not an empty line: the parser refuses it.
+  bool awaiting_request_line() {
     const std::string_view unparsed = in_.unparsed();
-    const std::size_t request_line = unparsed.find_first_not_of("\r\n");
-    in_.consume(request_line == std::string_view::npos ? unparsed.size() : request_line);
+    std::size_t empty = 0;
+    for (;;) {
+      if (unparsed.substr(empty, 2) == "\r\n")
+        empty += 2;
+      else if (unparsed.substr(empty, 1) == "\n")
+        empty += 1;
+      else
+        break;
+    }
+    in_.consume(empty);
+    return in_.unparsed().empty() || in_.unparsed() == "\r";
   }
 
   bool parse_buffered() {

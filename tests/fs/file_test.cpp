@@ -3,7 +3,10 @@
 // deadlines and cancellation that leave the pool's late call harmless.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <array>
 #include <cstdlib>
@@ -257,6 +260,47 @@ TEST(Fs, CallsThatWaitOnAFifoFreeTheirPoolThreadWhenTheCallerStops) {
     EXPECT_EQ(reader.join(), "hello");
   });
   weft::set_to_thread_limit(limit);
+}
+
+// A regular file under another process's read lease (as Samba and NFS servers hold
+// them): opening it for writing waits until the lease is given up, as open(2)
+// does. An O_NONBLOCK open, which the FIFO handling first used for every file,
+// fails at once with EAGAIN instead (breaker's finding).
+TEST(Fs, OpeningALeasedFileWaitsForTheLeaseToBreak) {
+  hang_guard guard;
+  temp_dir dir;
+  const std::string path = dir / "leased";
+  {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+  }
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  const pid_t holder = ::fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {  // async-signal-safe calls only, then _exit
+    ::signal(SIGIO, SIG_IGN);  // the lease-break notice
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    const bool leased = fd >= 0 && ::fcntl(fd, F_SETLEASE, F_RDLCK) == 0;
+    (void)!::write(ready[1], leased ? "y" : "n", 1);
+    if (!leased) ::_exit(1);
+    ::usleep(200'000);
+    ::fcntl(fd, F_SETLEASE, F_UNLCK);
+    ::_exit(0);
+  }
+  char leased = 0;
+  ASSERT_EQ(::read(ready[0], &leased, 1), 1);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  if (leased == 'y') {
+    run_checked([&] { EXPECT_NO_THROW(fs::write_file(path, "new", 10s)); });
+    EXPECT_EQ(weft::run([&] { return fs::read_file(path); }), "new");
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(holder, &status, 0), holder);
+  if (leased != 'y') GTEST_SKIP() << "this file system refused a lease";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 namespace {

@@ -287,6 +287,37 @@ TEST(HttpServer, EmptyLinesBeforeARequestAreSkipped) {
                                    "\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(count(answer, "HTTP/1.1 200 OK\r\n"), 2) << answer;
     EXPECT_NE(answer.find("GET /b "), std::string::npos) << answer;
+    // A CR alone is not an empty line.
+    EXPECT_EQ(raw(s, "\r\r\rGET /c HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  });
+}
+
+// Empty lines do not keep a connection: once one came, the request line must
+// follow within header_timeout (they used to renew idle_timeout, so a CRLF a
+// minute held a connection for ever).
+TEST(HttpServer, EmptyLinesAloneDoNotHoldAConnection) {
+  run_checked([] {
+    http::server_options o;
+    o.header_timeout = 200ms;
+    test_server s(echo, o);
+    auto conn = net::tcp_stream::connect(s.at());
+    bool closed = false;
+    char buf[256];
+    for (int i = 0; i < 100 && !closed; ++i) {  // 5 s at most: a hang guard
+      std::error_code ec;
+      conn.write_all("\r\n", ec);
+      if (ec) {
+        closed = true;
+        break;
+      }
+      try {
+        closed = conn.read_some(buf, 50ms) == 0;
+      } catch (const weft::timeout_error&) {
+      } catch (const std::system_error&) {
+        closed = true;  // reset
+      }
+    }
+    EXPECT_TRUE(closed);
   });
 }
 
