@@ -88,29 +88,9 @@ struct default_case {
   F fn;
 };
 
-// on_recv makes a receive case; fn(std::optional<T>) is optional.
-template <class T, class F = detail::no_handler>
-recv_case<T, F> on_recv(channel<T>& ch, F fn = {}) {
-  static_assert(std::is_invocable_v<F&, std::optional<T>&&>,
-                "weft::on_recv(ch, fn): fn must take the channel's std::optional<T> (the value, or "
-                "std::nullopt once the channel is closed and drained), e.g. [](std::optional<T> v) { ... }");
-  return {&ch, std::move(fn)};
-}
-
-// on_send makes a send case; fn() is optional.
-template <class T, class F = detail::no_handler>
-send_case<T, F> on_send(channel<T>& ch, T& v, F fn = {}) {
-  static_assert(std::is_invocable_v<F&>, "weft::on_send(ch, v, fn): fn takes no argument (it runs once v is sent)");
-  return {&ch, &v, std::nullopt, std::move(fn)};
-}
-template <class T, class F = detail::no_handler>
-send_case<T, F> on_send(channel<T>& ch, T&& v, F fn = {}) {
-  static_assert(std::is_invocable_v<F&>, "weft::on_send(ch, v, fn): fn takes no argument (it runs once v is sent)");
-  return {&ch, nullptr, std::optional<T>(std::move(v)), std::move(fn)};
-}
-
-// With a channel pointer: a null one makes a case that is never ready (Go's nil
-// channel); an lvalue v is then left alone.
+// on_recv and on_send with a channel pointer are the cases below with a channel;
+// a null one makes a case that is never ready (Go's nil channel), whose lvalue v
+// is left alone.
 template <class T, class F = detail::no_handler>
 recv_case<T, F> on_recv(channel<T>* ch, F fn = {}) {
   static_assert(std::is_invocable_v<F&, std::optional<T>&&>,
@@ -127,6 +107,22 @@ template <class T, class F = detail::no_handler>
 send_case<T, F> on_send(channel<T>* ch, T&& v, F fn = {}) {
   static_assert(std::is_invocable_v<F&>, "weft::on_send(ch, v, fn): fn takes no argument (it runs once v is sent)");
   return {ch, nullptr, std::optional<T>(std::move(v)), std::move(fn)};
+}
+
+// on_recv makes a receive case; fn(std::optional<T>) is optional.
+template <class T, class F = detail::no_handler>
+recv_case<T, F> on_recv(channel<T>& ch, F fn = {}) {
+  return on_recv(&ch, std::move(fn));
+}
+
+// on_send makes a send case; fn() is optional.
+template <class T, class F = detail::no_handler>
+send_case<T, F> on_send(channel<T>& ch, T& v, F fn = {}) {
+  return on_send(&ch, v, std::move(fn));
+}
+template <class T, class F = detail::no_handler>
+send_case<T, F> on_send(channel<T>& ch, T&& v, F fn = {}) {
+  return on_send(&ch, std::move(v), std::move(fn));
 }
 
 // on_default makes the case that runs when no other is ready (select never waits).
