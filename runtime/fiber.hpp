@@ -22,6 +22,7 @@
 #include <utility>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/always_inline.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/detail/scheduler_group.hpp>
 #include <weft/runtime/detail/task.hpp>
@@ -136,7 +137,7 @@ class fiber {
   // Always inlined: in a frame of its own, the record's release is a cleanup between
   // the rethrow and the caller's catch, where the unwinder stops and starts over
   // (bench/NOTES "weft/cancel_blocked and frames on the unwinding path").
-  [[gnu::always_inline]] T join() {
+  WEFT_ALWAYS_INLINE T join() {
     wait_impl(no_deadline, "weft::fiber::join");
     auto* s = std::exchange(state_, nullptr);
     struct release {

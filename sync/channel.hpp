@@ -69,6 +69,7 @@
 #include <utility>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/always_inline.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/detail/thread_parker.hpp>
 #include <weft/runtime/error.hpp>
@@ -222,7 +223,7 @@ class channel {
   // channel is full) to the first receiver to come. Throws channel_closed_error if
   // the channel is or gets closed, cancelled_error if the fiber is cancelled while
   // waiting; either way v is left as it was. From a fiber or a plain thread.
-  [[gnu::always_inline]] void send(T&& v) {
+  WEFT_ALWAYS_INLINE void send(T&& v) {
     detail::scheduler* s = detail::this_fiber_scheduler;
     channel_status status;
     if (s == nullptr) [[unlikely]]
@@ -262,7 +263,7 @@ class channel {
   // recv returns the next value, waiting for one while the channel is empty, or
   // std::nullopt once the channel is closed and drained. Throws cancelled_error if
   // cancelled while waiting. From a fiber or a plain thread.
-  [[gnu::always_inline]] std::optional<T> recv() {
+  WEFT_ALWAYS_INLINE std::optional<T> recv() {
     detail::scheduler* s = detail::this_fiber_scheduler;
     std::optional<T> out;
     if (s == nullptr) [[unlikely]]
@@ -320,7 +321,7 @@ class channel {
     explicit iterator(channel* ch) : ch_(ch) { ++*this; }
     T& operator*() const noexcept { return *current_; }
     T* operator->() const noexcept { return &*current_; }
-    [[gnu::always_inline]] iterator& operator++() {
+    WEFT_ALWAYS_INLINE iterator& operator++() {
       // Received in place, into the iterator's own optional: copying an optional
       // that was just written field by field (value, then flag) as one word
       // stalls store-to-load forwarding (bench/NOTES.md).
@@ -366,7 +367,7 @@ class channel {
   // send_now completes a send that needs no waiting (lock held): true with `status`
   // set (ok or closed), or false if the sender would have to wait. `here` is this
   // thread's scheduler (null on a plain thread), for waking the receiver.
-  [[gnu::always_inline]] bool send_now(T& v, channel_status& status, detail::scheduler* here) {
+  WEFT_ALWAYS_INLINE bool send_now(T& v, channel_status& status, detail::scheduler* here) {
     if (closed_) {
       status = channel_status::closed;
       return true;
@@ -392,7 +393,7 @@ class channel {
   [[gnu::noinline]] void grow_buffer() { buffer_.grow(); }
 
   // recv_now is send_now's mirror: ok (out filled) or closed, or false to wait.
-  [[gnu::always_inline]] bool recv_now(std::optional<T>& out, channel_status& status, detail::scheduler* here) noexcept {
+  WEFT_ALWAYS_INLINE bool recv_now(std::optional<T>& out, channel_status& status, detail::scheduler* here) noexcept {
     if (!buffer_.empty()) {
       out.emplace(buffer_.pop());
       // The slot just freed goes to the longest-waiting sender.
@@ -429,7 +430,7 @@ class channel {
   static detail::scheduler* scheduler_of(detail::thread_parker*) noexcept { return nullptr; }
 
   template <class Parker>
-  [[gnu::always_inline]] channel_status send_impl(T& v, Parker* s, time_point deadline, const char* call) {
+  WEFT_ALWAYS_INLINE channel_status send_impl(T& v, Parker* s, time_point deadline, const char* call) {
     detail::scheduler* here = scheduler_of(s);
     const auto taken = lock_.lock_if_home(here);
     if (taken != detail::biased_lock::home_lock::taken) [[unlikely]]
@@ -456,7 +457,7 @@ class channel {
 
   // send_locked is the send with the lock held (the buffer is the locked ring).
   template <class Parker>
-  [[gnu::always_inline]] channel_status send_locked(T& v, Parker* s, time_point deadline, const char* call, detail::scheduler* here) {
+  WEFT_ALWAYS_INLINE channel_status send_locked(T& v, Parker* s, time_point deadline, const char* call, detail::scheduler* here) {
     auto lock = lock_.as(here);
     channel_status status;
     bool done;
@@ -487,7 +488,7 @@ class channel {
   }
 
   template <class Parker>
-  [[gnu::always_inline]] channel_status recv_impl(std::optional<T>& out, Parker* s, time_point deadline, const char* call) {
+  WEFT_ALWAYS_INLINE channel_status recv_impl(std::optional<T>& out, Parker* s, time_point deadline, const char* call) {
     detail::scheduler* here = scheduler_of(s);
     const auto taken = lock_.lock_if_home(here);
     if (taken != detail::biased_lock::home_lock::taken) [[unlikely]]
@@ -512,7 +513,7 @@ class channel {
   }
 
   template <class Parker>
-  [[gnu::always_inline]] channel_status recv_locked(std::optional<T>& out, Parker* s, time_point deadline, const char* call,
+  WEFT_ALWAYS_INLINE channel_status recv_locked(std::optional<T>& out, Parker* s, time_point deadline, const char* call,
                                                     detail::scheduler* here) {
     auto lock = lock_.as(here);
     channel_status status;
@@ -731,13 +732,13 @@ class channel {
   // The one-thread case is send_now and recv_now themselves, inline: one frame for
   // both buffers made select's every try save and restore the registers the ring
   // path needs (~40 instructions per case tried, callgrind).
-  [[gnu::always_inline]] bool send_now_any(T& v, channel_status& status, detail::scheduler* here) {
+  WEFT_ALWAYS_INLINE bool send_now_any(T& v, channel_status& status, detail::scheduler* here) {
     shared_type* shared = shared_.load(std::memory_order_relaxed);
     if (shared == nullptr) [[likely]]
       return send_now(v, status, here);
     return send_now_shared(*shared, v, status, here);
   }
-  [[gnu::always_inline]] bool recv_now_any(std::optional<T>& out, channel_status& status,
+  WEFT_ALWAYS_INLINE bool recv_now_any(std::optional<T>& out, channel_status& status,
                                            detail::scheduler* here) noexcept {
     shared_type* shared = shared_.load(std::memory_order_relaxed);
     if (shared == nullptr) [[likely]]

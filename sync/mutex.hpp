@@ -20,6 +20,7 @@
 #include <mutex>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/always_inline.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/sync/detail/biased_lock.hpp>
@@ -39,7 +40,7 @@ class mutex {
   ~mutex() { detail::abandon_waiters(lock_, "weft::mutex", waiters_); }
 
   // lock takes the mutex, waiting in FIFO order while another fiber holds it.
-  [[gnu::always_inline]] void lock() {
+  WEFT_ALWAYS_INLINE void lock() {
     auto& s = detail::scheduler::require_fiber("weft::mutex::lock");
     lock_until(s, no_deadline, true, "weft::mutex::lock");
   }
@@ -68,7 +69,7 @@ class mutex {
   }
 
   // unlock releases the mutex to the next waiter, if any.
-  [[gnu::always_inline]] void unlock() {
+  WEFT_ALWAYS_INLINE void unlock() {
     auto& s = detail::scheduler::require_fiber("weft::mutex::unlock");
     std::lock_guard guard(lock_);
     if (owner_ != s.running()) [[unlikely]]
@@ -94,7 +95,7 @@ class mutex {
   // lock_until: the one locking path. cancellable == false serves a condition
   // variable, which must give its caller the mutex back even when cancelled. `call`
   // is the name errors give (the call the user made).
-  [[gnu::always_inline]] bool lock_until(detail::scheduler& s, time_point deadline, bool cancellable, const char* call) {
+  WEFT_ALWAYS_INLINE bool lock_until(detail::scheduler& s, time_point deadline, bool cancellable, const char* call) {
     detail::fiber_record* self = s.running();
     std::unique_lock guard(lock_);
     if (owner_ == nullptr) {

@@ -21,6 +21,7 @@
 #include <mutex>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/always_inline.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/sync/detail/biased_lock.hpp>
@@ -39,7 +40,7 @@ class semaphore {
   virtual ~semaphore() { detail::abandon_waiters(lock_, "weft::semaphore", waiters_); }
 
   // acquire takes one permit, waiting in FIFO order while there is none.
-  [[gnu::always_inline]] void acquire() {
+  WEFT_ALWAYS_INLINE void acquire() {
     auto& s = detail::scheduler::require_fiber("weft::semaphore::acquire");
     acquire_until(s, no_deadline, "weft::semaphore::acquire");
   }
@@ -63,7 +64,7 @@ class semaphore {
 
   // release gives back n permits, each to the next waiter or to the count.
   // Negative n, or a count that would pass PTRDIFF_MAX: errc::invalid_argument.
-  [[gnu::always_inline]] void release(std::ptrdiff_t n = 1) {
+  WEFT_ALWAYS_INLINE void release(std::ptrdiff_t n = 1) {
     std::lock_guard guard(lock_);
     if (n < 0 || n > headroom()) [[unlikely]]
       throw_bad_release(n);
@@ -89,7 +90,7 @@ class semaphore {
 
  private:
   // acquire_until: the one waiting path; `call` is the name errors give.
-  [[gnu::always_inline]] bool acquire_until(detail::scheduler& s, time_point deadline, const char* call) {
+  WEFT_ALWAYS_INLINE bool acquire_until(detail::scheduler& s, time_point deadline, const char* call) {
     std::unique_lock guard(lock_);
     if (count_ > 0) {  // permits are free only while nobody waits
       --count_;

@@ -33,6 +33,7 @@
 #include <utility>
 
 #include <weft/net/address.hpp>
+#include <weft/runtime/detail/always_inline.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/fd_wait.hpp>
@@ -117,7 +118,7 @@ class socket_base {
   // ENOMEM included: for a datagram they mean it was dropped, which the caller must
   // hear), timed_out, or socket_closed.
   template <class Op>
-  [[gnu::always_inline]] long io(const char* call, fd_event ev, time_point deadline, bool wait_first, std::error_code& ec,
+  WEFT_ALWAYS_INLINE long io(const char* call, fd_event ev, time_point deadline, bool wait_first, std::error_code& ec,
                                   Op op) {
     if (wait_first && !wait(call, ev, deadline, ec)) return -1;
     for (;;) {

@@ -12,6 +12,7 @@
 // empty too, so it always holds the oldest fiber and the order stays FIFO.
 #pragma once
 
+#include <weft/runtime/detail/always_inline.hpp>
 #include <weft/runtime/detail/assert.hpp>
 #include <weft/runtime/detail/fiber_record.hpp>
 
@@ -21,7 +22,7 @@ class run_queue {
  public:
   bool empty() const noexcept { return front_ == nullptr && head_ == nullptr; }
 
-  [[gnu::always_inline]] void push(fiber_record* f) noexcept {
+  WEFT_ALWAYS_INLINE void push(fiber_record* f) noexcept {
     // Runnable means not parked; and a fiber is queued once (the cheap part of
     // that: not the newest or the oldest entry already).
     WEFT_ASSERT(f->parked_in_ == 0 && f != front_ && f != tail_);
@@ -32,7 +33,7 @@ class run_queue {
     push_back(f);
   }
 
-  [[gnu::always_inline]] fiber_record* pop() noexcept {
+  WEFT_ALWAYS_INLINE fiber_record* pop() noexcept {
     if (fiber_record* f = front_) [[likely]] {
       front_ = nullptr;
       return f;
@@ -42,7 +43,7 @@ class run_queue {
 
   // rotate is push(f) then pop(), for a fiber that yields: with one other fiber
   // runnable (two fibers taking turns), the two trade places in the slot.
-  [[gnu::always_inline]] fiber_record* rotate(fiber_record* f) noexcept {
+  WEFT_ALWAYS_INLINE fiber_record* rotate(fiber_record* f) noexcept {
     WEFT_ASSERT(f->parked_in_ == 0 && f != front_ && f != tail_);
     if (head_ == nullptr) [[likely]] {
       fiber_record* next = front_;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/always_inline.hpp>
 #include <weft/runtime/detail/assert.hpp>
 #include <weft/runtime/detail/fiber_record.hpp>
 #include <weft/runtime/detail/reactor.hpp>
@@ -104,7 +105,7 @@ class scheduler {
   static void release_handle(fiber_record* rec) noexcept;
 
   // yield lets every other runnable fiber run once, then returns.
-  [[gnu::always_inline]] void yield() noexcept {
+  WEFT_ALWAYS_INLINE void yield() noexcept {
     fiber_record* self = running_;
     fiber_record* next;
     if (!look_due_at(++self->park_generation_)) [[likely]] {
@@ -132,7 +133,7 @@ class scheduler {
   // the caller (see switch_to).
   // `waits_on` names the user's call the fiber blocks in ("weft::event::wait"), a
   // string with static storage: a deadlock report lists it (one store per park).
-  [[gnu::always_inline]] park_token prepare_park(const char* waits_on = nullptr) noexcept {
+  WEFT_ALWAYS_INLINE park_token prepare_park(const char* waits_on = nullptr) noexcept {
     fiber_record* self = running_;
     WEFT_ASSERT(self->parked_in_ == 0);  // one park at a time
     const std::uint64_t generation = ++self->park_generation_;
@@ -147,7 +148,7 @@ class scheduler {
   // timeout_error). Inside a shield, a cancellation does not end the park.
   // Scopes and cancellation are looked at only when the fiber's attention byte says
   // there is something to see (park_attentive), so a plain park tests one load.
-  [[gnu::always_inline]] wake_reason park(park_token token, time_point deadline) noexcept {
+  WEFT_ALWAYS_INLINE wake_reason park(park_token token, time_point deadline) noexcept {
     if (token.fiber->attention_.load(std::memory_order_relaxed) != 0) [[unlikely]]
       return park_attentive(token, deadline);
     return park_core(token, deadline);
@@ -158,7 +159,7 @@ class scheduler {
 
   // park_plain is park without deadline scopes: a pending cancellation (outside a
   // shield) ends it before it suspends.
-  [[gnu::always_inline]] wake_reason park_plain(park_token token, time_point deadline) noexcept {
+  WEFT_ALWAYS_INLINE wake_reason park_plain(park_token token, time_point deadline) noexcept {
     fiber_record* self = token.fiber;
     if (self->cancel_requested() && self->takes_cancel_now()) [[unlikely]] {
       if (end_park(self, token.generation, wake_reason::cancelled)) {
@@ -171,7 +172,7 @@ class scheduler {
   }
 
   // park_core suspends until a wake, the deadline or a cancellation's wake.
-  [[gnu::always_inline]] wake_reason park_core(park_token token, time_point deadline) noexcept {
+  WEFT_ALWAYS_INLINE wake_reason park_core(park_token token, time_point deadline) noexcept {
     fiber_record* self = token.fiber;
     if (deadline != no_deadline) [[unlikely]]
       arm_deadline(self, deadline);
@@ -207,13 +208,13 @@ class scheduler {
   // still the same, and returns true: the caller cannot know yet, so code that may
   // be woken from elsewhere must not depend on the result (wait queues record who
   // was served under their own lock instead).
-  [[gnu::always_inline]] static bool wake(park_token token, wake_reason why) noexcept {
+  WEFT_ALWAYS_INLINE static bool wake(park_token token, wake_reason why) noexcept {
     return wake(token, why, this_thread_scheduler);
   }
   // The same, for a caller that has this thread's scheduler (`here`, null on a
   // plain thread) at hand. The queue is reached through `here`, not through
   // f->owner_: equal when it matters, but this one does not wait for a load from f.
-  [[gnu::always_inline]] static bool wake(park_token token, wake_reason why, scheduler* here) noexcept {
+  WEFT_ALWAYS_INLINE static bool wake(park_token token, wake_reason why, scheduler* here) noexcept {
     if (token.fiber->owner_.load(std::memory_order_relaxed) != here) [[unlikely]]
       return wake_remote(token, why);
     return wake_here(token, why, here);
@@ -221,7 +222,7 @@ class scheduler {
   // wake_here is wake() for a caller that has just seen the fiber's owner is `here`
   // (wait_queue's wake_served): owner_ is atomic, so the compiler would load and
   // compare it a second time.
-  [[gnu::always_inline]] static bool wake_here(park_token token, wake_reason why, scheduler* here) noexcept {
+  WEFT_ALWAYS_INLINE static bool wake_here(park_token token, wake_reason why, scheduler* here) noexcept {
     WEFT_ASSERT(token.fiber->owner_.load(std::memory_order_relaxed) == here);
     if (!end_park(token.fiber, token.generation, why)) return false;
     here->ready_.push(token.fiber);
@@ -308,7 +309,7 @@ class scheduler {
   // from a wake just before (a wait queue, then the run queue), and a running_
   // written from it would hand that whole chain of loads on to the next fiber's
   // first look at running_.
-  [[gnu::always_inline]] void switch_to(fiber_record* prev, fiber_record* next) noexcept {
+  WEFT_ALWAYS_INLINE void switch_to(fiber_record* prev, fiber_record* next) noexcept {
     WEFT_ASSERT(prev == running_ && next != prev && next != nullptr);
     hand_over_eh(prev, next);
     boost::context::fiber& target = context_of(next);
@@ -329,7 +330,7 @@ class scheduler {
   WEFT_TSAN_SWITCH_POINT static boost::context::fiber resume(boost::context::fiber&& target,
                                                              void* tsan_target) noexcept;
 #else
-  [[gnu::always_inline]] static boost::context::fiber resume(boost::context::fiber&& target,
+  WEFT_ALWAYS_INLINE static boost::context::fiber resume(boost::context::fiber&& target,
                                                              void*) noexcept {
     return std::move(target).resume();
   }
@@ -345,7 +346,7 @@ class scheduler {
   // context_of: where `next`'s suspended context is. Either the cache, or its record,
   // after the cache's context went back to its own record (so the cache is free for
   // the context this switch hands back).
-  [[gnu::always_inline]] boost::context::fiber& context_of(fiber_record* next) noexcept {
+  WEFT_ALWAYS_INLINE boost::context::fiber& context_of(fiber_record* next) noexcept {
     if (next == last_suspended_) return last_context_;
     // Resuming a record's context empties it, so moving in by construction is
     // safe; a move-assignment would test the old value for a fiber to unwind.
@@ -388,7 +389,7 @@ class scheduler {
   // the common switch, with nothing to move, reads two words of the thread's state
   // (at an address known since the scheduler started) and the count of states kept
   // in records, and branches once; no call, no store.
-  [[gnu::always_inline]] void hand_over_eh(fiber_record* prev, fiber_record* next) noexcept {
+  WEFT_ALWAYS_INLINE void hand_over_eh(fiber_record* prev, fiber_record* next) noexcept {
     const eh_state* live = eh_live_;
     if ((live->caught != nullptr) | (live->uncaught != 0) | (eh_kept_ != 0)) [[unlikely]]
       move_eh(prev, next);
@@ -406,7 +407,7 @@ class scheduler {
   // other, on the hand-off's path. And the look is a switch, not a call: a call
   // here, even a cold one, is inlined into every blocking call and constrains its
   // registers.
-  [[gnu::always_inline]] fiber_record* pick_next(std::uint64_t switch_count) noexcept {
+  WEFT_ALWAYS_INLINE fiber_record* pick_next(std::uint64_t switch_count) noexcept {
     if (look_due_at(switch_count)) [[unlikely]]
       return hand_loop_the_look();
     fiber_record* next = ready_.pop();
@@ -577,7 +578,7 @@ class shield_guard {
 // inside a scope, through throw_masked_delivery (scope_state.hpp). Outside every
 // scope there is nothing to mask, and the throw stays in the caller's frame: the
 // unwinder pays for every frame it crosses, twice (search, then cleanup).
-[[noreturn, gnu::always_inline]] inline void throw_delivered(fiber_record* self, bool timeout, const char* call) {
+[[noreturn]] WEFT_ALWAYS_INLINE inline void throw_delivered(fiber_record* self, bool timeout, const char* call) {
   if (self->innermost_scope_ != nullptr) throw_masked_delivery(self, timeout, call);
   if (timeout) throw timeout_error(call);
   self->cancel_delivered();

@@ -49,6 +49,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include <weft/runtime/detail/always_inline.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
 
 namespace weft::detail {
@@ -60,14 +61,14 @@ inline const void* this_thread_identity() noexcept { return this_thread_schedule
 
 class biased_lock {
  public:
-  [[gnu::always_inline]] void lock() noexcept { lock_as(this_thread_identity()); }
-  [[gnu::always_inline]] void unlock() noexcept { unlock_as(this_thread_identity()); }
+  WEFT_ALWAYS_INLINE void lock() noexcept { lock_as(this_thread_identity()); }
+  WEFT_ALWAYS_INLINE void unlock() noexcept { unlock_as(this_thread_identity()); }
 
   // lock_as and unlock_as are lock and unlock for a caller that already holds this
   // thread's identity (its scheduler, or null on a plain thread) in a register:
   // a channel hand-off locks and unlocks four times, and each thread-local load
   // it saves is one less on the way to the next switch.
-  [[gnu::always_inline]] void lock_as(const void* here) noexcept {
+  WEFT_ALWAYS_INLINE void lock_as(const void* here) noexcept {
     if (home_.load(std::memory_order_relaxed) == here) [[likely]] {
       home_busy_.store(true, std::memory_order_relaxed);
       std::atomic_signal_fence(std::memory_order_seq_cst);  // the asymmetric half: no CPU fence
@@ -85,7 +86,7 @@ class biased_lock {
   // meanwhile (then the bias may be gone, and what the remote did is visible);
   // otherwise it takes nothing and returns `not_home`.
   enum class home_lock { taken, taken_after_remote, not_home };
-  [[gnu::always_inline]] home_lock lock_if_home(const void* here) noexcept {
+  WEFT_ALWAYS_INLINE home_lock lock_if_home(const void* here) noexcept {
     if (home_.load(std::memory_order_relaxed) != here) [[unlikely]]
       return home_lock::not_home;
     home_busy_.store(true, std::memory_order_relaxed);
@@ -96,7 +97,7 @@ class biased_lock {
     return home_lock::taken_after_remote;
   }
 
-  [[gnu::always_inline]] void unlock_as(const void* here) noexcept {
+  WEFT_ALWAYS_INLINE void unlock_as(const void* here) noexcept {
     if (home_.load(std::memory_order_relaxed) == here) [[likely]] {
       home_busy_.store(false, std::memory_order_release);
       return;
@@ -109,8 +110,8 @@ class biased_lock {
   class held_as {
    public:
     held_as(biased_lock& l, const void* here) noexcept : lock_(l), here_(here) {}
-    [[gnu::always_inline]] void lock() noexcept { lock_.lock_as(here_); }
-    [[gnu::always_inline]] void unlock() noexcept { lock_.unlock_as(here_); }
+    WEFT_ALWAYS_INLINE void lock() noexcept { lock_.lock_as(here_); }
+    WEFT_ALWAYS_INLINE void unlock() noexcept { lock_.unlock_as(here_); }
 
    private:
     biased_lock& lock_;
@@ -128,7 +129,7 @@ class biased_lock {
  private:
   // still_home: after home's store to home_busy_, no remote holds the lock and the
   // bias was not revoked since home read home_ (see "Revoking" above).
-  [[gnu::always_inline]] bool still_home() const noexcept {
+  WEFT_ALWAYS_INLINE bool still_home() const noexcept {
     return !(remote_.load(std::memory_order_acquire) & (remote_busy | remote_revoked));
   }
   [[gnu::noinline]] void home_lock_contended(const void* here) noexcept;

@@ -74,6 +74,7 @@
 #include <utility>
 
 #include <weft/runtime/clock.hpp>
+#include <weft/runtime/detail/always_inline.hpp>
 #include <weft/runtime/detail/assert.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/error.hpp>
@@ -203,7 +204,7 @@ class wait_queue {
 // this thread whose park this wake ended is sure not to lock the primitive again
 // (a select woken so leaves the winner's channel alone, select.hpp); every other
 // is counted (see the top of this file).
-[[gnu::always_inline]] inline void wake_served(waiter* w, scheduler* here) noexcept {
+WEFT_ALWAYS_INLINE inline void wake_served(waiter* w, scheduler* here) noexcept {
   if (here != nullptr && w->token.fiber->owner_.load(std::memory_order_relaxed) == here) [[likely]] {
     // A fiber of this thread, which has not run since: the wake says whether it
     // ended the park (then the waiter never locks again) or found it over.
@@ -217,11 +218,11 @@ class wait_queue {
   w->relock_queue->count_relocker();
   scheduler::wake(w->token, wake_reason::notified, here);
 }
-[[gnu::always_inline]] inline void wake_served(waiter* w) noexcept { wake_served(w, this_thread_scheduler); }
+WEFT_ALWAYS_INLINE inline void wake_served(waiter* w) noexcept { wake_served(w, this_thread_scheduler); }
 
 // settle_relock: the waiter's last touch of the primitive is behind it; uncount it
 // if its waker counted it.
-[[gnu::always_inline]] inline void settle_relock(waiter& w) noexcept {
+WEFT_ALWAYS_INLINE inline void settle_relock(waiter& w) noexcept {
   if (w.relock_queue != nullptr) [[unlikely]]
     w.relock_queue->uncount_relocker();
 }
@@ -245,7 +246,7 @@ struct no_withdraw {
 // `Parker` is the fiber's scheduler, or a plain thread's thread_parker (the same
 // prepare_park and park; thread_parker.hpp), here and in the functions below.
 template <class Parker>
-[[gnu::always_inline]] inline park_token enqueue_waiter(Parker& s, wait_queue& q, waiter& w,
+WEFT_ALWAYS_INLINE inline park_token enqueue_waiter(Parker& s, wait_queue& q, waiter& w,
                                                         const char* waits_on = nullptr) noexcept {
   const park_token token = s.prepare_park(waits_on);
   w.token = token;
@@ -264,7 +265,7 @@ inline void acknowledge_abandon(const waiter& w) noexcept;  // below
 // and the next blocking call delivers it (a condition variable re-taking its mutex
 // must not give up).
 template <class Parker, class Lock, class Withdraw = no_withdraw>
-[[gnu::always_inline]] inline wait_outcome await_served(Parker& s, Lock& lock, wait_queue& q, waiter& w,
+WEFT_ALWAYS_INLINE inline wait_outcome await_served(Parker& s, Lock& lock, wait_queue& q, waiter& w,
                                                        park_token token, time_point deadline,
                                                        bool cancellable = true, Withdraw withdraw = {}) noexcept {
   fiber_record* self = token.fiber;
@@ -312,7 +313,7 @@ template <class Parker, class Lock, class Withdraw = no_withdraw>
 // `waits_on` (a static string) names the user's call ("weft::event::wait"), which a
 // deadlock report shows for the fiber.
 template <class Parker, class Lock, class Withdraw = no_withdraw>
-[[gnu::always_inline]] inline wait_outcome block_on(Parker& s, Lock& lock, wait_queue& q, waiter& w,
+WEFT_ALWAYS_INLINE inline wait_outcome block_on(Parker& s, Lock& lock, wait_queue& q, waiter& w,
                                                    const char* waits_on, time_point deadline,
                                                    bool cancellable = true, Withdraw withdraw = {}) noexcept {
   const park_token token = enqueue_waiter(s, q, w, waits_on);
@@ -320,7 +321,7 @@ template <class Parker, class Lock, class Withdraw = no_withdraw>
   return await_served(s, lock, q, w, token, deadline, cancellable, withdraw);
 }
 template <class Parker, class Lock, class Withdraw = no_withdraw>
-[[gnu::always_inline]] inline wait_outcome block_on(Parker& s, Lock& lock, wait_queue& q, waiter& w,
+WEFT_ALWAYS_INLINE inline wait_outcome block_on(Parker& s, Lock& lock, wait_queue& q, waiter& w,
                                                    time_point deadline, bool cancellable = true,
                                                    Withdraw withdraw = {}) noexcept {
   return block_on(s, lock, q, w, nullptr, deadline, cancellable, withdraw);
@@ -359,7 +360,7 @@ inline void acknowledge_abandon(const waiter& w) noexcept {
 }
 
 // served_or_throw, for a wait that may be abandoned: `call` names it in the error.
-[[gnu::always_inline]] inline bool served_or_throw(wait_outcome outcome, const waiter& w, const char* call) {
+WEFT_ALWAYS_INLINE inline bool served_or_throw(wait_outcome outcome, const waiter& w, const char* call) {
   if (outcome == wait_outcome::served) [[likely]]
     return true;
   if (outcome == wait_outcome::abandoned) throw_abandoned(w, call);
