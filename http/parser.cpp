@@ -9,9 +9,15 @@
 // dropped the assert). So Boost's assertions are off in this one translation
 // unit, as they are in every NDEBUG build; weft's own (WEFT_ASSERT) are not
 // affected. HttpServer.ChunkedBodyWhoseOnlyChunkIsTheLastArrivesInPieces checks it.
+// boost/assert.hpp is read again on purpose: it redefines BOOST_ASSERT at every
+// inclusion, so the setting holds even where a file before this one included it
+// (a unity build, as tests/consumer/check.sh and ./run's sanitizer builds make),
+// and the end of this file gives the files after it their assertions back.
 #ifndef BOOST_DISABLE_ASSERTS
 #define BOOST_DISABLE_ASSERTS
+#define WEFT_PARSER_DISABLED_BOOST_ASSERTS
 #endif
+#include <boost/assert.hpp>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
@@ -27,7 +33,10 @@ namespace weft::http::detail {
 namespace beast = boost::beast;
 using beast_error = beast::http::error;
 
-namespace {
+// Named, not anonymous: request_parser::impl and response_parser::impl hold a
+// message_parser, and a class whose field has internal linkage draws GCC's
+// -Wsubobject-linkage once this file is compiled inside another (a unity build).
+namespace beast_glue {
 
 std::string_view view(beast::string_view s) noexcept { return {s.data(), s.size()}; }
 
@@ -151,7 +160,8 @@ std::string long_line_failure(std::size_t limit) {
   return "chunk size line or trailer longer than " + std::to_string(limit) + " bytes";
 }
 
-}  // namespace
+}  // namespace beast_glue
+using namespace beast_glue;
 
 // ---- request_parser ------------------------------------------------------------------
 
@@ -265,3 +275,9 @@ bool response_parser::done() const noexcept { return !failed() && impl_->parser-
 bool response_parser::keep_alive() const noexcept { return impl_->parser->keep_alive(); }
 
 }  // namespace weft::http::detail
+
+#ifdef WEFT_PARSER_DISABLED_BOOST_ASSERTS
+#undef BOOST_DISABLE_ASSERTS
+#undef WEFT_PARSER_DISABLED_BOOST_ASSERTS
+#include <boost/assert.hpp>
+#endif
