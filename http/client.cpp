@@ -10,6 +10,7 @@
 
 #include <weft/net/read_buffer.hpp>
 #include <weft/http/detail/parser.hpp>
+#include <weft/http/detail/syntax.hpp>
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/detail/scope_state.hpp>
 #include <weft/runtime/error.hpp>
@@ -38,6 +39,19 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// has_scheme: does a URI reference start with a scheme and ':' (RFC 3986 3.1: a
+// letter, then letters, digits, '+', '-' or '.')? Then it is absolute; otherwise it
+// is relative, even with "://" in its query (/login?next=https://example.com/).
+bool has_scheme(std::string_view ref) noexcept {
+  const std::size_t colon = ref.find_first_of(":/?#");
+  if (colon == std::string_view::npos || colon == 0 || ref[colon] != ':') return false;
+  const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!letter(ref[0])) return false;
+  return std::all_of(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(colon), [&](char c) {
+    return letter(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+  });
+}
+
 // idempotent methods may be sent again when a reused connection turns out dead.
 bool idempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE" ||
@@ -59,7 +73,25 @@ bool still_open(int fd) {
 int descriptor(net::tcp_stream& conn) { return conn.native_handle(); }
 int descriptor(net::tls_stream& conn) { return conn.next_layer().native_handle(); }
 
+// pending_input: bytes of the peer's that the connection holds above the socket
+// (TLS: records already taken off it). A plain stream holds none: what it read is
+// in the caller's read_buffer.
+bool pending_input(net::tcp_stream&) noexcept { return false; }
+bool pending_input(net::tls_stream& conn) noexcept { return conn.has_pending_input(); }
+
+// serialize_head writes the request line and header block. A method, target or
+// field that would break its line (http/detail/syntax.hpp) is refused, with
+// errc::invalid_argument, before anything is sent.
 std::string serialize_head(const request& req, const url& to, const client_options& options) {
+  if (!detail::is_token(req.method))
+    throw weft::error(errc::invalid_argument, "weft::http::client",
+                      "the method \"" + req.method + "\" is not a token (letters, digits, !#$%&'*+-.^_`|~)");
+  for (const char c : req.target)
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      throw weft::error(errc::invalid_argument, "weft::http::client",
+                        "a space or control character in the request target (percent-encode it)");
+  if (const std::string bad = detail::invalid_field(req.headers); !bad.empty())
+    throw weft::error(errc::invalid_argument, "weft::http::client", "the request has " + bad);
   std::string head;
   head.reserve(256 + req.target.size());
   head += req.method;
@@ -167,7 +199,7 @@ std::string remove_dot_segments(std::string_view path) {
 // characters) a relative Location may not carry either.
 url url::resolve(std::string_view location) const {
   location = location.substr(0, location.find('#'));
-  if (location.find("://") != std::string_view::npos) return parse(location);
+  if (has_scheme(location)) return parse(location);
   if (location.starts_with("//")) return parse(scheme + ":" + std::string(location));
   for (const char c : location)
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
@@ -224,7 +256,9 @@ struct client::state {
                          time_point deadline, bool& retry_on_fresh);
   // A connection to one server: plain for http://, TLS for https://.
   using connection = std::variant<net::tcp_stream, net::tls_stream>;
-  connection take_connection(const url& to, time_point deadline, bool& reused);
+  // take_connection: a pooled connection that is still open (reused = true), or a
+  // new one; only a new one when `fresh`.
+  connection take_connection(const url& to, time_point deadline, bool fresh, bool& reused);
   void put_back(const url& to, connection conn);
   net::tls_context tls_context();
   std::size_t idle_connections() const noexcept;
@@ -332,12 +366,14 @@ response client::state::exchange(const url& first, const request& first_request,
 response client::state::exchange_once(const url& to, const request& req,
                                const std::function<void(std::string_view)>* on_body, time_point deadline,
                                bool& retry_on_fresh) {
-  const bool may_retry = !retry_on_fresh && idempotent(req.method);
+  const bool retrying = retry_on_fresh;
+  const bool may_retry = !retrying && idempotent(req.method);
   retry_on_fresh = false;
+  const std::string head = serialize_head(req, to, options_);  // refuses a bad request before connecting
   bool reused = false;
   connection conn;
   try {
-    conn = take_connection(to, deadline, reused);
+    conn = take_connection(to, deadline, /*fresh=*/retrying, reused);
   } catch (const timeout_error&) {  // resolving, connecting or the TLS handshake
     throw_timeout(req, to);
   }
@@ -352,14 +388,21 @@ response client::state::exchange_once(const url& to, const request& req,
   };
 
   std::error_code ec;
-  const std::string head = serialize_head(req, to, options_);
   const net::const_buffer parts[] = {head, req.body};
   std::visit([&](auto& stream) { stream.write_all(parts, deadline, ec); }, conn);
   if (ec == errc::timed_out) throw_timeout(req, to);
+  // A server may answer before it has read the whole request and then stop reading
+  // (413 for a body over its limit, 401 before an upload): the write fails, but its
+  // answer may be waiting. It is read as usual; without one, the write's error is
+  // what the caller gets.
+  std::error_code send_failed;
   if (ec) {
     if (dead_connection(false)) return {};
-    fail(ec, "sending to " + to.authority());
+    send_failed = std::exchange(ec, {});
   }
+  auto fail_sending = [&] {
+    if (send_failed) fail(send_failed, "sending to " + to.authority());
+  };
 
   detail::response_parser parser({.header_bytes = options_.max_header_bytes, .body_bytes = options_.max_body_bytes});
   const bool head_request = req.method == "HEAD";
@@ -388,23 +431,37 @@ response client::state::exchange_once(const url& to, const request& req,
     if (ec == errc::timed_out) throw_timeout(req, to);
     if (ec) {
       if (dead_connection(answer_started)) return {};
+      fail_sending();
       fail(ec, "reading the answer of " + to.authority());
     }
     if (n == 0) {
       if (dead_connection(answer_started)) return {};
+      fail_sending();
       parser.feed_eof();
       if (parser.failed()) break;
     }
     answer_started = true;
   }
-  if (parser.failed()) fail(parser.error(), parser.failure() + " (from " + to.authority() + ")");
-  if (parser.keep_alive() && in.unparsed().empty()) put_back(to, std::move(conn));
+  if (parser.failed()) {
+    fail_sending();
+    fail(parser.error(), parser.failure() + " (from " + to.authority() + ")");
+  }
+  // Back to the pool only a connection that speaks HTTP still (not after 101
+  // Switching Protocols, or a CONNECT's tunnel), whose request went out whole, and
+  // that holds no byte past this answer: such bytes belong to no request of ours
+  // (a server's stray answer), and the next request would take them for its own.
+  const int status = parser.message().status;
+  const bool switched = status == 101 || (req.method == "CONNECT" && status / 100 == 2);
+  if (parser.keep_alive() && !switched && !send_failed && in.unparsed().empty() &&
+      !std::visit([](auto& stream) { return pending_input(stream); }, conn))
+    put_back(to, std::move(conn));
   return std::move(parser.message());
 }
 
-client::state::connection client::state::take_connection(const url& to, time_point deadline, bool& reused) {
+client::state::connection client::state::take_connection(const url& to, time_point deadline, bool fresh,
+                                                           bool& reused) {
   const pool_key key = key_for(to);
-  for (;;) {
+  while (!fresh) {
     std::optional<connection> conn;
     {
       std::lock_guard lock(pool_mutex_);
@@ -413,7 +470,7 @@ client::state::connection client::state::take_connection(const url& to, time_poi
       conn.emplace(std::move(pooled->second.back()));
       pooled->second.pop_back();
     }
-    if (std::visit([](auto& stream) { return still_open(descriptor(stream)); }, *conn)) {
+    if (std::visit([](auto& stream) { return !pending_input(stream) && still_open(descriptor(stream)); }, *conn)) {
       reused = true;
       return std::move(*conn);
     }

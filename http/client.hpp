@@ -22,17 +22,31 @@
 // name the URL's host; a refused certificate throws std::system_error in
 // net::tls_verify_category(), other TLS failures in net::tls_category().
 //
+// A request the client would have to send broken is refused before it connects,
+// with weft::error(errc::invalid_argument): a method that is not a token, a space or
+// control character in the target, a field name that is not a token, or a control
+// character (CR, LF, NUL; HTAB is fine) in a field value, which would end the
+// field and start another (header injection).
+//
 // Any status is a response, not an error: check response::status. Bodies framed
-// by Content-Length, chunked, or the closing of the connection are all read.
+// by Content-Length, chunked, or the closing of the connection are all read. A
+// server that answers before it has read the whole request (413 for a body over
+// its limit) and stops reading makes the upload fail; its answer is still read
+// and returned, and only without one does the call throw the write's error.
 // Redirects are not followed unless client_options::follow_redirects is set; then
 // 301, 302, 303, 307 and 308 are followed up to max_redirects times (303, and 301/302
 // after a POST, continue as a GET without the body, as browsers and curl -L do).
 //
 // Connections: each call takes an idle connection to the URL's scheme, host and port from
 // the pool, or opens one; after a complete response that allows keep-alive the
-// connection goes back (up to max_idle_per_host are kept). A pooled connection the
-// server has closed meanwhile is noticed before use and discarded. Nothing caps how
-// many connections one host gets: limit concurrency with a weft::semaphore.
+// connection goes back (up to max_idle_per_host are kept), unless the server sent
+// bytes past the response (they belong to no request: the connection closes), the
+// request did not go out whole, or the connection left HTTP (101 Switching
+// Protocols, a CONNECT's 2xx). A pooled connection the server has closed meanwhile
+// is noticed before use and discarded; one that turns out closed only once the
+// request is sent, before any byte of an answer, sends an idempotent request (GET,
+// HEAD, OPTIONS, PUT, DELETE, TRACE) again, once, on a new connection. Nothing caps
+// how many connections one host gets: limit concurrency with a weft::semaphore.
 //
 // Threads: any number of fibers may call one client at once, also fibers of
 // different schedulers of a runtime (weft::run({.threads = N})), as Go's

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include <weft/http/detail/syntax.hpp>
+
 namespace weft::http {
 
 namespace {
@@ -143,4 +145,35 @@ const std::error_category& category() noexcept {
 
 std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), category()}; }
 
+namespace detail {
+
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+bool is_field_value(std::string_view s) noexcept {
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t') || u == 0x7f;
+  });
+}
+
+std::string invalid_field(const headers& h) {
+  for (const header_field& f : h) {
+    if (!is_token(f.name)) return "the field name \"" + f.name + "\" (a name is a token: letters, digits, !#$%&'*+-.^_`|~)";
+    if (!is_field_value(f.value))
+      return "a control character (CR, LF, NUL, ...) in the value of field " + f.name +
+             " (it would end the field and start another)";
+  }
+  return {};
+}
+
+}  // namespace detail
+
 }  // namespace weft::http
+

@@ -16,6 +16,7 @@
 #include <weft/net/read_buffer.hpp>
 #include <weft/net/serve.hpp>
 #include <weft/http/detail/parser.hpp>
+#include <weft/http/detail/syntax.hpp>
 #include <weft/runtime/error.hpp>
 #include <weft/runtime/fiber.hpp>
 #include <weft/runtime/scope.hpp>
@@ -274,6 +275,13 @@ class connection final : body_writer {
   }
 
   void answer(const request& req, response& res, bool& keep_alive) {
+    // A field that would break its line (CR or LF in a value: response splitting)
+    // is the handler's error: it goes to on_error, and the client gets a 500.
+    if (const std::string bad = detail::invalid_field(res.headers); !bad.empty()) {
+      report(options_, std::make_exception_ptr(weft::error(errc::invalid_argument, "weft::http::serve",
+                                                           "the handler's response has " + bad)));
+      res = response::text(500, "internal server error\n");
+    }
     const bool head = req.method == "HEAD";
     const bool bodyless = has_no_body(res.status);
     const bool streamed = res.stream && !bodyless;

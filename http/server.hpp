@@ -21,7 +21,11 @@
 // body over the limit 413, a well-formed version other than HTTP/1.0 and 1.1 505
 // (garbage in its place is a 400), a request whose
 // header is not complete within header_timeout 408. A handler that throws gets the
-// client a 500 and goes to on_error; the connection stays usable.
+// client a 500 and goes to on_error; the connection stays usable. So does a
+// response whose field would break its line (a name that is not a token, a
+// control character such as CR or LF in a value: response splitting): the client
+// gets a 500 instead, and on_error a weft::error(errc::invalid_argument) naming
+// the field.
 //
 // HTTPS: set server_options::tls (net/tls.hpp) and every connection speaks TLS.
 #pragma once

@@ -236,6 +236,11 @@ tls_stream& tls_stream::operator=(tls_stream&&) noexcept = default;
 tls_stream::~tls_stream() = default;
 
 bool tls_stream::is_open() const noexcept { return e_ && e_->tcp.is_open(); }
+// Decrypted or buffered in the SSL object (SSL_has_pending), or ciphertext pump_in
+// put into the BIO pair that SSL has not read yet.
+bool tls_stream::has_pending_input() const noexcept {
+  return is_open() && (SSL_has_pending(e_->ssl) == 1 || BIO_ctrl_pending(SSL_get_rbio(e_->ssl)) > 0);
+}
 ssl_st* tls_stream::native_handle() const noexcept { return e_ ? e_->ssl : nullptr; }
 
 tcp_stream& tls_stream::next_layer() {

@@ -110,6 +110,11 @@ class tls_stream {
 
   bool is_open() const noexcept;
   explicit operator bool() const noexcept { return is_open(); }
+  // has_pending_input: bytes from the peer are already off the socket, decrypted or
+  // not yet (read_some would return them, or work on them, without waiting for the
+  // socket). A connection about to carry a new exchange (a pooled keep-alive one)
+  // must have none: they belong to no request of its. Never blocks; false when closed.
+  bool has_pending_input() const noexcept;
 
   // read_some decrypts what has arrived, at least 1 byte, waiting if there is none;
   // 0 when the peer closed the TLS session (close_notify) or for an empty buffer.

@@ -230,6 +230,32 @@ TEST(HttpServer, HandlerFailureIs500AndReported) {
   });
 }
 
+TEST(HttpServer, AResponseFieldThatWouldBreakItsLineIs500AndReported) {
+  run_checked([] {
+    std::string reported;
+    http::server_options o;
+    o.on_error = [&](std::exception_ptr e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const weft::error& x) {
+        reported = x.what();
+      }
+    };
+    test_server s(
+        [](http::request&) {
+          http::response r = http::response::text(200, "x");
+          r.headers.add("X-Split", "a\r\nSet-Cookie: evil=1");  // response splitting
+          return r;
+        },
+        o);
+    const std::string answer = raw(s, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 500 ", 0), 0u) << answer;
+    EXPECT_EQ(answer.find("evil"), std::string::npos) << answer;
+    EXPECT_NE(reported.find("control character (CR, LF, NUL, ...) in the value of field X-Split"), std::string::npos)
+        << reported;
+  });
+}
+
 TEST(HttpServer, StreamedBodyIsChunkedOrRawForHttp10) {
   run_checked([] {
     test_server s([](http::request&) {
@@ -551,6 +577,12 @@ TEST(HttpClient, UrlsAreTakenApartOrRefused) {
   EXPECT_EQ(u.resolve("..").target, "/");
   EXPECT_EQ(u.resolve("/x/../y/").target, "/y/");
   EXPECT_EQ(u.resolve("").target, "/a/b?q=1");
+  // "://" in a relative reference's query does not make it absolute (a scheme must
+  // lead: RFC 3986 3.1); login redirects carry such queries.
+  EXPECT_EQ(u.resolve("/login?next=https://example.com/home").to_string(),
+            "http://[::1]:8080/login?next=https://example.com/home");
+  EXPECT_EQ(u.resolve("login?next=http://x/").target, "/a/login?next=http://x/");
+  EXPECT_EQ(u.resolve("HTTPS://other:9/p").to_string(), "https://other:9/p");
   try {
     u.resolve("/a b");
     ADD_FAILURE() << "a Location with a space was followed";
@@ -811,4 +843,132 @@ TEST(HttpClient, DeadlineStaleConnectionsAndBadAnswers) {
   });
 }
 
+// scripted_server: a loopback listener whose connections each run `script` (in
+// fibers of their own), for answers http::serve would never give.
+class scripted_server {
+ public:
+  explicit scripted_server(std::function<void(net::tcp_stream&)> script)
+      : script_(std::move(script)), acceptor_(weft::spawn([this] {
+          weft::task_group conns;
+          while (listener_.is_open()) {
+            net::tcp_stream c;
+            try {
+              c = listener_.accept(10s);
+            } catch (const std::exception&) {
+              break;  // closed by the destructor, or the hang guard
+            }
+            ++accepted;
+            conns.spawn([this, c = std::move(c)]() mutable {
+              try {
+                script_(c);
+              } catch (const std::exception&) {
+                // the client went away; its test says what it expected
+              }
+            });
+          }
+          conns.cancel();
+          conns.join();
+        })) {}
+  ~scripted_server() {
+    listener_.close();
+    acceptor_.join();
+  }
+  std::string url() const { return "http://" + listener_.local_endpoint().to_string() + "/"; }
+  int accepted = 0;
+
+ private:
+  net::tcp_listener listener_ = net::tcp_listener::bind(loopback_any_port());
+  std::function<void(net::tcp_stream&)> script_;
+  weft::fiber<void> acceptor_;
+};
+
+// read_head reads one request's header block (the requests here have no body).
+bool read_head(net::tcp_stream& c) {
+  std::string got;
+  char buf[4096];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    const std::size_t n = c.read_some(buf, 10s);
+    if (n == 0) return false;
+    got.append(buf, n);
+  }
+  return true;
+}
+
+TEST(HttpClient, ARetryAfterAStaleConnectionTakesANewOne) {
+  run_checked([] {
+    // Each connection answers once, then closes when the next request comes (a
+    // server whose idle timeout fires just then). Two of them wait in the pool.
+    scripted_server s([](net::tcp_stream& c) {
+      if (!read_head(c)) return;
+      c.write_all(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 10s);
+      read_head(c);
+    });
+    http::client c;
+    auto a = weft::spawn([&] { return c.get(s.url(), 10s).status; });
+    auto b = weft::spawn([&] { return c.get(s.url(), 10s).status; });
+    EXPECT_EQ(a.join(), 200);
+    EXPECT_EQ(b.join(), 200);
+    ASSERT_EQ(c.idle_connections(), 2u);
+    // The first pooled one fails; the retry must not take the second (stale too).
+    EXPECT_EQ(c.get(s.url(), 10s).body, "ok");
+    EXPECT_EQ(s.accepted, 3);
+  });
+}
+
+TEST(HttpClient, AConnectionThatSwitchedProtocolsIsNotPooled) {
+  run_checked([] {
+    scripted_server s([](net::tcp_stream& c) {
+      if (!read_head(c)) return;
+      c.write_all(std::string_view("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n"),
+                  10s);
+      char buf[64];
+      c.read_some(buf, 10s);  // the new protocol, or the end
+    });
+    http::client c;
+    const http::response r = c.send(http::request_builder("GET", s.url()).header("Upgrade", "x").header("Connection", "Upgrade"),
+                                    10s);
+    EXPECT_EQ(r.status, 101);
+    EXPECT_EQ(c.idle_connections(), 0u);
+  });
+}
+
+TEST(HttpClient, AnAnswerToAnUploadItStoppedReadingArrives) {
+  run_checked([] {
+    http::server_options o;
+    o.max_body_bytes = 1 << 20;
+    test_server s(echo, o);
+    http::client c;
+    // 8 MB: far more than the kernel buffers take before the server stops reading.
+    const http::response r = c.post(s.url("/up"), std::string(8 << 20, 'x'), {}, 10s);
+    EXPECT_EQ(r.status, 413);
+    EXPECT_EQ(c.idle_connections(), 0u);  // the request did not go out whole
+  });
+}
+
+TEST(HttpClient, ARequestThatWouldBreakItsLinesIsRefusedBeforeItIsSent) {
+  run_checked([] {
+    scripted_server s([](net::tcp_stream& c) {
+      if (!read_head(c)) return;
+      c.write_all(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 10s);
+    });
+    http::client c;
+    const auto refused = [&](http::request_builder b, std::string_view why) {
+      try {
+        c.send(b, 10s);
+        ADD_FAILURE() << "sent: " << why;
+      } catch (const weft::error& e) {
+        EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+        EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+      }
+    };
+    refused(http::request_builder("GET", s.url()).header("X-Name", "v\r\nX-Injected: yes"), "value of field X-Name");
+    refused(http::request_builder("GET", s.url()).header("X-Name", std::string("v\0w", 3)), "value of field X-Name");
+    refused(http::request_builder("GET", s.url()).header("Bad Name", "v"), "field name \"Bad Name\"");
+    refused(http::request_builder("GET /smuggled HTTP/1.1\r\n", s.url()), "is not a token");
+    EXPECT_EQ(s.accepted, 0);
+    EXPECT_EQ(c.send(http::request_builder("GET", s.url()).header("X-Tab", "a\tb"), 10s).body, "ok");  // HTAB is allowed
+  });
+}
+
 }  // namespace
+
