@@ -275,9 +275,14 @@ class connection final : body_writer {
   }
 
   void answer(const request& req, response& res, bool& keep_alive) {
-    // A field that would break its line (CR or LF in a value: response splitting)
-    // is the handler's error: it goes to on_error, and the client gets a 500.
-    if (const std::string bad = detail::invalid_field(res.headers); !bad.empty()) {
+    // A field that would break its line (CR or LF in a value: response splitting),
+    // or a status that is not a final one (three digits, 200 or more: a 1xx would
+    // leave the client waiting for the real answer), is the handler's error: it
+    // goes to on_error, and the client gets a 500.
+    std::string bad = detail::invalid_field(res.headers);
+    if (res.status < 200 || res.status > 999)
+      bad = "status " + std::to_string(res.status) + " (a final status is 200 to 999)";
+    if (!bad.empty()) {
       report(options_, std::make_exception_ptr(weft::error(errc::invalid_argument, "weft::http::serve",
                                                            "the handler's response has " + bad)));
       res = response::text(500, "internal server error\n");

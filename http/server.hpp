@@ -23,9 +23,9 @@
 // header is not complete within header_timeout 408. A handler that throws gets the
 // client a 500 and goes to on_error; the connection stays usable. So does a
 // response whose field would break its line (a name that is not a token, a
-// control character such as CR or LF in a value: response splitting): the client
-// gets a 500 instead, and on_error a weft::error(errc::invalid_argument) naming
-// the field.
+// control character such as CR or LF in a value: response splitting), or whose
+// status is not a final one (under 200, or over 999): the client gets a 500
+// instead, and on_error a weft::error(errc::invalid_argument) naming the field.
 //
 // HTTPS: set server_options::tls (net/tls.hpp) and every connection speaks TLS.
 #pragma once

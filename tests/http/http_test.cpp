@@ -230,7 +230,7 @@ TEST(HttpServer, HandlerFailureIs500AndReported) {
   });
 }
 
-TEST(HttpServer, AResponseFieldThatWouldBreakItsLineIs500AndReported) {
+TEST(HttpServer, AResponseThatWouldBreakItsLinesOrIsNotFinalIs500AndReported) {
   run_checked([] {
     std::string reported;
     http::server_options o;
@@ -242,7 +242,9 @@ TEST(HttpServer, AResponseFieldThatWouldBreakItsLineIs500AndReported) {
       }
     };
     test_server s(
-        [](http::request&) {
+        [](http::request& req) {
+          if (req.path() == "/100") return http::response::text(100, "not final");
+          if (req.path() == "/1000") return http::response::text(1000, "four digits");
           http::response r = http::response::text(200, "x");
           r.headers.add("X-Split", "a\r\nSet-Cookie: evil=1");  // response splitting
           return r;
@@ -253,6 +255,11 @@ TEST(HttpServer, AResponseFieldThatWouldBreakItsLineIs500AndReported) {
     EXPECT_EQ(answer.find("evil"), std::string::npos) << answer;
     EXPECT_NE(reported.find("control character (CR, LF, NUL, ...) in the value of field X-Split"), std::string::npos)
         << reported;
+    for (const std::string status : {"100", "1000"}) {
+      const std::string bad = raw(s, "GET /" + status + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+      EXPECT_EQ(bad.rfind("HTTP/1.1 500 ", 0), 0u) << bad;
+      EXPECT_NE(reported.find("status " + status), std::string::npos) << reported;
+    }
   });
 }
 
