@@ -14,8 +14,9 @@
 //   - on_recv(ch, fn): receive; fn(std::optional<T>) gets the value, or nullopt if the
 //     channel is closed and drained (a closed channel is always ready, as in Go).
 //   - on_send(ch, v, fn): send v; fn() runs after. An lvalue v is moved from only if
-//     this case is chosen; an rvalue is held by the case. A send case on a closed
-//     channel makes select throw channel_closed_error (like send()).
+//     this case is chosen; an rvalue is held by the case, and a const v copied into
+//     it. A send case on a closed channel makes select throw channel_closed_error
+//     (like send()).
 //   - on_default(fn): if present, select never waits: when no case is ready, fn runs.
 //   - on_recv(ch_ptr, fn) / on_send(ch_ptr, v, fn): the same with a pointer; a null
 //     pointer is a case that is never ready (Go's nil channel), to switch a case off
@@ -108,6 +109,10 @@ send_case<T, F> on_send(channel<T>* ch, T&& v, F fn = {}) {
   static_assert(std::is_invocable_v<F&>, "weft::on_send(ch, v, fn): fn takes no argument (it runs once v is sent)");
   return {ch, nullptr, std::optional<T>(std::move(v)), std::move(fn)};
 }
+template <class T, class F = detail::no_handler>
+send_case<T, F> on_send(channel<T>* ch, const T& v, F fn = {}) {
+  return on_send(ch, T(v), std::move(fn));
+}
 
 // on_recv makes a receive case; fn(std::optional<T>) is optional.
 template <class T, class F = detail::no_handler>
@@ -123,6 +128,10 @@ send_case<T, F> on_send(channel<T>& ch, T& v, F fn = {}) {
 template <class T, class F = detail::no_handler>
 send_case<T, F> on_send(channel<T>& ch, T&& v, F fn = {}) {
   return on_send(&ch, std::move(v), std::move(fn));
+}
+template <class T, class F = detail::no_handler>
+send_case<T, F> on_send(channel<T>& ch, const T& v, F fn = {}) {
+  return on_send(&ch, T(v), std::move(fn));
 }
 
 // on_default makes the case that runs when no other is ready (select never waits).

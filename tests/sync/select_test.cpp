@@ -39,6 +39,17 @@ TEST_P(Select, ChannelsOfDifferentTypesSendAndReceive) {
   });
 }
 
+TEST_P(Select, AConstValueIsCopiedIntoItsSendCase) {
+  run([&] {
+    weft::channel<std::string> words(1);
+    const std::string w = "kept";
+    EXPECT_EQ(weft::select(weft::on_send(words, w)), 0u);
+    EXPECT_EQ(weft::select(weft::on_send(&words, w), weft::on_default([] {})), 1u);  // full: not sent
+    EXPECT_EQ(words.recv(), "kept");
+    EXPECT_EQ(w, "kept");
+  });
+}
+
 TEST_P(Select, WaitsUntilACaseBecomesReady) {
   run([&] {
     weft::channel<int> a, b;
