@@ -86,12 +86,18 @@ std::string serialize_head(const request& req, const url& to, const client_optio
   if (!detail::is_token(req.method))
     throw weft::error(errc::invalid_argument, "weft::http::client",
                       "the method \"" + req.method + "\" is not a token (letters, digits, !#$%&'*+-.^_`|~)");
+  if (req.method == "CONNECT")  // a tunnel: the answer's 2xx has no body, the connection leaves HTTP
+    throw weft::error(errc::invalid_argument, "weft::http::client",
+                      "CONNECT (a proxy tunnel) is not supported; open a net::tcp_stream to the proxy instead");
   for (const char c : req.target)
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
       throw weft::error(errc::invalid_argument, "weft::http::client",
                         "a space or control character in the request target (percent-encode it)");
   if (const std::string bad = detail::invalid_field(req.headers); !bad.empty())
     throw weft::error(errc::invalid_argument, "weft::http::client", "the request has " + bad);
+  if (!detail::is_field_value(options.user_agent))
+    throw weft::error(errc::invalid_argument, "weft::http::client",
+                      "a control character (CR, LF, NUL, ...) in client_options::user_agent");
   std::string head;
   head.reserve(256 + req.target.size());
   head += req.method;
@@ -395,11 +401,10 @@ response client::state::exchange_once(const url& to, const request& req,
   // (413 for a body over its limit, 401 before an upload): the write fails, but its
   // answer may be waiting. It is read as usual; without one, the write's error is
   // what the caller gets.
+  // On a reused connection, what follows tells a stale connection (no answer:
+  // dead_connection below, sent again) from an early answer.
   std::error_code send_failed;
-  if (ec) {
-    if (dead_connection(false)) return {};
-    send_failed = std::exchange(ec, {});
-  }
+  if (ec) send_failed = std::exchange(ec, {});
   auto fail_sending = [&] {
     if (send_failed) fail(send_failed, "sending to " + to.authority());
   };
@@ -447,13 +452,13 @@ response client::state::exchange_once(const url& to, const request& req,
     fail(parser.error(), parser.failure() + " (from " + to.authority() + ")");
   }
   // Back to the pool only a connection that speaks HTTP still (not after 101
-  // Switching Protocols, or a CONNECT's tunnel), whose request went out whole, and
-  // that holds no byte past this answer: such bytes belong to no request of ours
-  // (a server's stray answer), and the next request would take them for its own.
-  const int status = parser.message().status;
-  const bool switched = status == 101 || (req.method == "CONNECT" && status / 100 == 2);
-  if (parser.keep_alive() && !switched && !send_failed && in.unparsed().empty() &&
-      !std::visit([](auto& stream) { return pending_input(stream); }, conn))
+  // Switching Protocols), whose request went out whole and did not ask for the
+  // connection to close (RFC 9112 9.6: whatever the answer says), and that holds no
+  // byte past this answer: such bytes belong to no request of ours (a server's
+  // stray answer), and the next request would take them for its own.
+  const bool switched = parser.message().status == 101;
+  if (parser.keep_alive() && !switched && !send_failed && !req.headers.has_token("Connection", "close") &&
+      in.unparsed().empty() && !std::visit([](auto& stream) { return pending_input(stream); }, conn))
     put_back(to, std::move(conn));
   return std::move(parser.message());
 }

@@ -25,8 +25,10 @@
 // A request the client would have to send broken is refused before it connects,
 // with weft::error(errc::invalid_argument): a method that is not a token, a space or
 // control character in the target, a field name that is not a token, or a control
-// character (CR, LF, NUL; HTAB is fine) in a field value, which would end the
-// field and start another (header injection).
+// character (CR, LF, NUL; HTAB is fine) in a field value or in
+// client_options::user_agent, which would end the field and start another (header
+// injection). CONNECT (a proxy tunnel) is refused so too: the client speaks to
+// origin servers.
 //
 // Any status is a response, not an error: check response::status. Bodies framed
 // by Content-Length, chunked, or the closing of the connection are all read. A
@@ -41,8 +43,8 @@
 // the pool, or opens one; after a complete response that allows keep-alive the
 // connection goes back (up to max_idle_per_host are kept), unless the server sent
 // bytes past the response (they belong to no request: the connection closes), the
-// request did not go out whole, or the connection left HTTP (101 Switching
-// Protocols, a CONNECT's 2xx). A pooled connection the server has closed meanwhile
+// request did not go out whole or said "Connection: close", or the connection left
+// HTTP (101 Switching Protocols). A pooled connection the server has closed meanwhile
 // is noticed before use and discarded; one that turns out closed only once the
 // request is sent, before any byte of an answer, sends an idempotent request (GET,
 // HEAD, OPTIONS, PUT, DELETE, TRACE) again, once, on a new connection. Nothing caps

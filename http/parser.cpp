@@ -46,7 +46,7 @@ class message_parser final : public beast::http::basic_parser<is_request> {
  public:
   using message_type = std::conditional_t<is_request, request, response>;
 
-  message_parser(message_type& m, const parse_limits& limits) : m_(m) {
+  message_parser(message_type& m, const parse_limits& limits) : m_(m), body_bytes_(limits.body_bytes) {
     this->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.header_bytes, UINT32_MAX)));
     this->body_limit(limits.body_bytes);
     this->eager(true);  // parse every body byte offered, not only the header
@@ -99,7 +99,14 @@ class message_parser final : public beast::http::basic_parser<is_request> {
     }
   }
 
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
+  // A Content-Length over the limit fails here, before the body's room is taken:
+  // Beast checks its body_limit only as bytes come, after this reserve, and a peer's
+  // "Content-Length: 999999999999" would otherwise be std::bad_alloc.
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code& ec) override {
+    if (length && *length > body_bytes_) {
+      ec = beast_error::body_limit;
+      return;
+    }
     if (length && !(body_sink && *body_sink)) m_.body.reserve(static_cast<std::size_t>(*length));
   }
 
@@ -125,6 +132,7 @@ class message_parser final : public beast::http::basic_parser<is_request> {
   }
 
   message_type& m_;
+  std::uint64_t body_bytes_;
 };
 
 // names_other_version says whether the request line at the start of `bytes` ends in a

@@ -153,10 +153,22 @@ struct tls_stream::engine {
     return true;
   }
 
+  // write_broken: the socket's writing direction failed (EPIPE, ECONNRESET: the peer
+  // stopped reading). A read goes on without sending OpenSSL's leftover ciphertext
+  // again (it would fail the same way before the read began), so what the peer
+  // sent before it stopped (an HTTP server's early 413 to an upload) can still be
+  // read; every later write reports this error.
+  std::error_code write_broken;
+
   // pump_out sends every byte of ciphertext OpenSSL has produced. `must`: the caller
   // cannot go on until it is out (its own data, or OpenSSL's output is full);
   // otherwise a writer already sending takes it along.
   bool pump_out(time_point deadline, bool must, std::error_code& ec) {
+    if (write_broken) {
+      if (!must) return true;
+      ec = write_broken;
+      return false;
+    }
     if (BIO_ctrl_pending(network) == 0) return true;
     if (!sending.try_lock()) {
       if (!must) return true;
@@ -171,7 +183,10 @@ struct tls_stream::engine {
       const int n = BIO_nread0(network, &data);
       const std::size_t sent = tcp.write_all(const_buffer(data, static_cast<std::size_t>(n)), deadline, ec);
       BIO_nread(network, &data, static_cast<int>(sent));
-      if (ec) return false;
+      if (ec) {
+        if (ec != errc::timed_out) write_broken = ec;
+        return false;
+      }
     }
     return true;
   }

@@ -972,8 +972,52 @@ TEST(HttpClient, ARequestThatWouldBreakItsLinesIsRefusedBeforeItIsSent) {
     refused(http::request_builder("GET", s.url()).header("X-Name", std::string("v\0w", 3)), "value of field X-Name");
     refused(http::request_builder("GET", s.url()).header("Bad Name", "v"), "field name \"Bad Name\"");
     refused(http::request_builder("GET /smuggled HTTP/1.1\r\n", s.url()), "is not a token");
+    refused(http::request_builder("CONNECT", s.url()), "CONNECT (a proxy tunnel) is not supported");
+    http::client injecting({.user_agent = "ua\r\nX-Injected: yes"});
+    try {
+      injecting.get(s.url(), 10s);
+      ADD_FAILURE() << "sent a user agent with CR LF";
+    } catch (const weft::error& e) {
+      EXPECT_NE(std::string(e.what()).find("client_options::user_agent"), std::string::npos) << e.what();
+    }
     EXPECT_EQ(s.accepted, 0);
     EXPECT_EQ(c.send(http::request_builder("GET", s.url()).header("X-Tab", "a\tb"), 10s).body, "ok");  // HTAB is allowed
+  });
+}
+
+TEST(HttpClient, AContentLengthOverTheLimitFailsBeforeItsRoomIsTaken) {
+  run_checked([] {
+    scripted_server s([](net::tcp_stream& c) {
+      if (!read_head(c)) return;
+      c.write_all(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\nxx"), 10s);
+      if (!read_head(c)) return;
+      c.write_all(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nxx"), 10s);
+    });
+    http::client c;
+    for (int i = 0; i < 2; ++i) {
+      try {
+        c.get(s.url(), 10s);  // was std::bad_alloc, then std::length_error
+        ADD_FAILURE() << "a body of a terabyte accepted";
+      } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), http::error::body_too_large) << e.what();
+      }
+    }
+  });
+}
+
+TEST(HttpClient, ARequestThatSaidCloseDoesNotPoolItsConnection) {
+  run_checked([] {
+    // The server ignores the request's "Connection: close" (RFC 9112 9.6 binds the
+    // client all the same: no further request on that connection).
+    scripted_server s([](net::tcp_stream& c) {
+      while (read_head(c)) c.write_all(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 10s);
+    });
+    http::client c;
+    EXPECT_EQ(c.send(http::request_builder("GET", s.url()).header("Connection", "close"), 10s).body, "ok");
+    EXPECT_EQ(c.idle_connections(), 0u);
+    EXPECT_EQ(c.get(s.url(), 10s).body, "ok");
+    EXPECT_EQ(c.idle_connections(), 1u);
+    EXPECT_EQ(s.accepted, 2);
   });
 }
 

@@ -203,5 +203,19 @@ TEST(Https, BytesPastAnAnswerKeepTheConnectionOutOfThePool) {
   });
 }
 
+TEST(Https, AnAnswerToAnUploadTheServerStoppedReadingArrives) {
+  certificates();
+  run_checked([] {
+    http::server_options o = over_tls();
+    o.max_body_bytes = 1000;
+    test_server s(echo, o);
+    http::client c = trusting_client();
+    // 8 MB: far more than the buffers take before the server stops reading; the
+    // write fails, and the 413 already sent must still be read through TLS.
+    EXPECT_EQ(c.post(s.url("/up"), std::string(8 << 20, 'x'), {}, 10s).status, 413);
+    EXPECT_EQ(c.get(s.url("/after"), 10s).body, "GET /after ");
+  });
+}
+
 }  // namespace
 
