@@ -89,10 +89,9 @@ std::string serialize_head(const request& req, const url& to, const client_optio
   if (req.method == "CONNECT")  // a tunnel: the answer's 2xx has no body, the connection leaves HTTP
     throw weft::error(errc::invalid_argument, "weft::http::client",
                       "CONNECT (a proxy tunnel) is not supported; open a net::tcp_stream to the proxy instead");
-  for (const char c : req.target)
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
-      throw weft::error(errc::invalid_argument, "weft::http::client",
-                        "a space or control character in the request target (percent-encode it)");
+  if (!detail::is_target_text(req.target))
+    throw weft::error(errc::invalid_argument, "weft::http::client",
+                      "a space or control character in the request target (percent-encode it)");
   if (const std::string bad = detail::invalid_field(req.headers); !bad.empty())
     throw weft::error(errc::invalid_argument, "weft::http::client", "the request has " + bad);
   if (!detail::is_field_value(options.user_agent))
@@ -121,19 +120,26 @@ std::string serialize_head(const request& req, const url& to, const client_optio
 
 // ---- url ------------------------------------------------------------------------------
 
-url url::parse(std::string_view text) {
+namespace {
+
+// parse_url: url::parse, for a URL the caller gave ("URL") or a redirect's
+// ("Location"); `what` names it in the errors.
+url parse_url(std::string_view text, const char* what) {
   const auto bad = [&](const char* why) {
-    fail(error::bad_url, "cannot use URL \"" + std::string(text) + "\": " + why);
+    fail(error::bad_url, std::string("cannot use ") + what + " \"" + std::string(text) + "\": " + why);
   };
-  const std::size_t colon = text.find("://");
-  if (colon == std::string_view::npos || colon == 0) bad("no scheme (it must start with http:// or https://)");
-  for (const char c : text)
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) bad("a space or control character (percent-encode it)");
+  // "localhost:8080" looks like a scheme ("localhost") and a path; say what is missing
+  const std::size_t colon = text.find(':');
+  const bool port_after_colon =
+      colon != std::string_view::npos && colon + 1 < text.size() && text[colon + 1] >= '0' && text[colon + 1] <= '9';
+  if (!has_scheme(text) || port_after_colon) bad("no scheme (it must start with http:// or https://)");
+  if (!detail::is_target_text(text)) bad("a space or control character (percent-encode it)");
   url u;
   u.scheme = lower(text.substr(0, colon));
-  if (u.scheme != "http" && u.scheme != "https")
-    fail(error::unsupported_scheme, "scheme \"" + u.scheme + "\" of URL \"" + std::string(text) +
+  if (u.scheme != "http" && u.scheme != "https")  // mailto:, ftp://, file:///...
+    fail(error::unsupported_scheme, "scheme \"" + u.scheme + "\" of " + what + " \"" + std::string(text) +
                                         "\" (weft::http speaks http:// and https://)");
+  if (text.substr(colon, 3) != "://") bad("no \"//\" after the scheme (it must start with http:// or https://)");
   u.port = u.default_port();
   std::string_view rest = text.substr(colon + 3);
   rest = rest.substr(0, rest.find('#'));
@@ -170,8 +176,6 @@ url url::parse(std::string_view text) {
   return u;
 }
 
-namespace {
-
 // remove_dot_segments is RFC 3986 5.2.4 on a path ("/a/b/../c/./d" -> "/a/c/d").
 std::string remove_dot_segments(std::string_view path) {
   std::vector<std::string_view> kept;
@@ -199,18 +203,19 @@ std::string remove_dot_segments(std::string_view path) {
 
 }  // namespace
 
+url url::parse(std::string_view text) { return parse_url(text, "URL"); }
+
 // resolve follows RFC 3986 5.2.2 for the forms a Location holds: absolute, scheme-
 // relative ("//host/p"), absolute-path, query-only ("?q") and relative paths, with
 // "." and ".." segments removed. What url::parse refuses (spaces, control
 // characters) a relative Location may not carry either.
 url url::resolve(std::string_view location) const {
   location = location.substr(0, location.find('#'));
-  if (has_scheme(location)) return parse(location);
-  if (location.starts_with("//")) return parse(scheme + ":" + std::string(location));
-  for (const char c : location)
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
-      fail(error::bad_url, "cannot follow Location \"" + std::string(location) +
-                               "\": a space or control character (percent-encode it)");
+  if (has_scheme(location)) return parse_url(location, "Location");
+  if (location.starts_with("//")) return parse_url(scheme + ":" + std::string(location), "Location");
+  if (!detail::is_target_text(location))
+    fail(error::bad_url, "cannot use Location \"" + std::string(location) +
+                             "\": a space or control character (percent-encode it)");
   url next = *this;
   const std::string_view current = target;
   const std::string_view path = current.substr(0, current.find('?'));
@@ -315,12 +320,26 @@ response client::post(std::string_view url_text, std::string body, headers field
   return send(r, d);
 }
 
+namespace {
+
+// require_fiber: a request is a blocking call; outside a fiber, the error names it
+// (not the connect or read inside it that would find out).
+void require_fiber(const request_builder& r) {
+  if (weft::detail::this_fiber_scheduler == nullptr) [[unlikely]] {
+    const std::string call = "weft::http::client " + r.request().method + " " + r.url().to_string();
+    weft::detail::scheduler::throw_not_in_fiber(call.c_str());
+  }
+}
+
+}  // namespace
+
 // The call keeps the state alive, not the client: the client may be destroyed
 // meanwhile (see state_).
 // A cancellation, or an enclosing scope's expiry, names the request the user made,
 // not the read or connect it came in (rethrow_naming); the request's own deadline
 // does already (throw_timeout).
 response client::send(const request_builder& r, net::deadline d) {
+  require_fiber(r);
   const std::shared_ptr<state> keep = state_;
   try {
     return keep->exchange(r.url(), r.request(), nullptr, d.at);
@@ -331,6 +350,7 @@ response client::send(const request_builder& r, net::deadline d) {
 
 response client::send(const request_builder& r, const std::function<void(std::string_view)>& on_body,
                       net::deadline d) {
+  require_fiber(r);
   const std::shared_ptr<state> keep = state_;
   try {
     return keep->exchange(r.url(), r.request(), &on_body, d.at);
@@ -424,6 +444,9 @@ response client::state::exchange_once(const url& to, const request& req,
   }
   net::read_buffer in;
   bool answer_started = false;
+  // A stale pooled connection, and a request that may not be sent twice.
+  const std::string stale_note =
+      " on a reused connection the server had closed (a " + req.method + " is not sent again: it is not idempotent)";
   for (;;) {
     in.consume(parser.feed(in.unparsed()));
     // 1xx answers (100 Continue) come before the real one; 101 would switch protocols.
@@ -437,11 +460,13 @@ response client::state::exchange_once(const url& to, const request& req,
     if (ec) {
       if (dead_connection(answer_started)) return {};
       fail_sending();
+      if (reused && !answer_started) fail(ec, "reading the answer of " + to.authority() + stale_note);
       fail(ec, "reading the answer of " + to.authority());
     }
     if (n == 0) {
       if (dead_connection(answer_started)) return {};
       fail_sending();
+      if (reused && !answer_started) fail(error::bad_message, "no answer from " + to.authority() + stale_note);
       parser.feed_eof();
       if (parser.failed()) break;
     }
@@ -449,7 +474,12 @@ response client::state::exchange_once(const url& to, const request& req,
   }
   if (parser.failed()) {
     fail_sending();
-    fail(parser.error(), parser.failure() + " (from " + to.authority() + ")");
+    std::string limit;  // which option to raise
+    if (parser.error() == error::body_too_large)
+      limit = ", over client_options::max_body_bytes = " + std::to_string(options_.max_body_bytes);
+    if (parser.error() == error::header_too_large)
+      limit = ", over client_options::max_header_bytes = " + std::to_string(options_.max_header_bytes);
+    fail(parser.error(), parser.failure() + " (from " + to.authority() + limit + ")");
   }
   // Back to the pool only a connection that speaks HTTP still (not after 101
   // Switching Protocols), whose request went out whole and did not ask for the

@@ -163,6 +163,10 @@ bool is_field_value(std::string_view s) noexcept {
   });
 }
 
+bool is_target_text(std::string_view s) noexcept {
+  return std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
+}
+
 std::string invalid_field(const headers& h) {
   for (const header_field& f : h) {
     if (!is_token(f.name)) return "the field name \"" + f.name + "\" (a name is a token: letters, digits, !#$%&'*+-.^_`|~)";

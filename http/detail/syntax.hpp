@@ -17,6 +17,9 @@ namespace weft::http::detail {
 bool is_token(std::string_view s) noexcept;
 // is_field_value: no control character but HTAB (so no CR, LF or NUL), no DEL.
 bool is_field_value(std::string_view s) noexcept;
+// is_target_text: no space, control character or DEL (a request target, a URL, a
+// Location; RFC 3986 has them percent-encoded).
+bool is_target_text(std::string_view s) noexcept;
 // invalid_field: "" if every field of `h` may be sent, else which one may not and why.
 std::string invalid_field(const headers& h);
 

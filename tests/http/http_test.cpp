@@ -627,9 +627,23 @@ TEST(HttpClient, UrlsAreTakenApartOrRefused) {
   EXPECT_NE(what_of("htp://x").find("scheme \"htp\""), std::string::npos) << what_of("htp://x");
   EXPECT_NE(what_of("http://[::1/").find("']'"), std::string::npos) << what_of("http://[::1/");
   // Said once, without the error category's own text tacked on; a weft::error.
-  EXPECT_EQ(what_of("htp:/nonsense"),
-            "weft::http::client: cannot use URL \"htp:/nonsense\": no scheme (it must start with http:// or https://)");
+  EXPECT_EQ(what_of("example.com/x"),
+            "weft::http::client: cannot use URL \"example.com/x\": no scheme (it must start with http:// or https://)");
   EXPECT_THROW(http::url::parse("nonsense"), weft::error);
+  // A scheme that is not http's is named as one, with or without "//"; a host and
+  // port without a scheme is not taken for a scheme ("localhost") and a path.
+  EXPECT_EQ(code_of("mailto:someone@example.com"), http::error::unsupported_scheme);
+  EXPECT_EQ(code_of("htp:/nonsense"), http::error::unsupported_scheme);
+  EXPECT_NE(what_of("localhost:8080/x").find("no scheme"), std::string::npos) << what_of("localhost:8080/x");
+  EXPECT_NE(what_of("http:/x").find("no \"//\" after the scheme"), std::string::npos) << what_of("http:/x");
+  // A Location is named as one, not as "URL" (the caller gave no such URL).
+  try {
+    u.resolve("ftp://files.example.com/x");
+    ADD_FAILURE() << "an ftp Location was followed";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), http::error::unsupported_scheme);
+    EXPECT_NE(std::string(e.what()).find("of Location \"ftp://files.example.com/x\""), std::string::npos) << e.what();
+  }
 }
 
 TEST(HttpClient, RedirectsOnlyWhenAskedAndWithALimit) {
@@ -1000,9 +1014,43 @@ TEST(HttpClient, AContentLengthOverTheLimitFailsBeforeItsRoomIsTaken) {
         ADD_FAILURE() << "a body of a terabyte accepted";
       } catch (const std::system_error& e) {
         EXPECT_EQ(e.code(), http::error::body_too_large) << e.what();
+        // names the option to raise, and its value
+        EXPECT_NE(std::string(e.what()).find("client_options::max_body_bytes = "), std::string::npos) << e.what();
       }
     }
   });
+}
+
+TEST(HttpClient, APostOnAConnectionTheServerClosedSaysWhyItIsNotSentAgain) {
+  run_checked([] {
+    scripted_server s([](net::tcp_stream& c) {
+      if (!read_head(c)) return;
+      c.write_all(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 10s);
+      read_head(c);  // the next request: closed without an answer (as a server's idle timeout would)
+    });
+    http::client c;
+    EXPECT_EQ(c.get(s.url(), 10s).body, "ok");
+    try {
+      c.post(s.url(), "x", {}, 10s);
+      ADD_FAILURE() << "a POST answered by nobody succeeded";
+    } catch (const std::system_error& e) {  // a reset, or an end without an answer
+      EXPECT_NE(std::string(e.what()).find("a POST is not sent again: it is not idempotent"), std::string::npos)
+          << e.what();  // was a bare "Connection reset by peer"
+    }
+    EXPECT_EQ(s.accepted, 1);  // not sent again on a new connection
+  });
+}
+
+TEST(HttpClient, ARequestOutsideAFiberNamesItself) {
+  http::client c;
+  try {
+    c.get("http://127.0.0.1:1/x", 1s);
+    ADD_FAILURE() << "a request ran outside a fiber";
+  } catch (const weft::error& e) {
+    EXPECT_EQ(e.code(), weft::errc::not_in_fiber);
+    EXPECT_NE(std::string(e.what()).find("weft::http::client GET http://127.0.0.1:1/x"), std::string::npos)
+        << e.what();  // was weft::net::tcp_stream::connect, the call inside it
+  }
 }
 
 TEST(HttpClient, ARequestThatSaidCloseDoesNotPoolItsConnection) {
