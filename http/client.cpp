@@ -14,6 +14,7 @@
 #include <weft/runtime/detail/scheduler.hpp>
 #include <weft/runtime/detail/scope_state.hpp>
 #include <weft/runtime/error.hpp>
+#include <weft/runtime/scope.hpp>
 
 namespace weft::http {
 
@@ -62,22 +63,44 @@ bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-// still_open: a pooled connection whose server has not closed it (or sent bytes
-// nobody asked for, a TLS alert among them) while it sat idle.
-bool still_open(int fd) {
+// socket_state: what a pooled connection's socket holds, looked at without taking
+// it: nothing (idle), bytes, or its end (or an error: closed).
+enum class socket_state { idle, bytes, closed };
+socket_state peek(int fd) {
   char byte;
   const long n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  if (n > 0) return socket_state::bytes;
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? socket_state::idle : socket_state::closed;
 }
 
-int descriptor(net::tcp_stream& conn) { return conn.native_handle(); }
-int descriptor(net::tls_stream& conn) { return conn.next_layer().native_handle(); }
+// settled: the connection holds nothing of the peer's past the last answer, and
+// the server has not closed it. Over TLS a server may send records that carry no
+// data at any time, also right after an answer: a TLS 1.3 session ticket, a key
+// update. Where such bytes wait (on the socket, or already in the TLS layer), they
+// are read through TLS without waiting (a deadline already past); the connection
+// is settled if they held no data, no close and no part of a record, and the
+// socket is empty again (the read may not have reached it).
+bool settled(net::tcp_stream& conn) { return peek(conn.native_handle()) == socket_state::idle; }
+bool settled(net::tls_stream& conn) {
+  const int fd = conn.next_layer().native_handle();
+  const socket_state before = peek(fd);
+  if (!conn.has_pending_input() && before != socket_state::bytes) return before == socket_state::idle;
+  char byte;
+  std::error_code ec;
+  // Shielded: a pending cancellation or an expired scope is not this look's to take
+  // (after a whole answer it would lose the answer); the next blocking call has it.
+  const std::size_t n = [&] {
+    shield_scope shielded;
+    return conn.read_some(net::mutable_buffer(&byte, 1), net::deadline{clock::now()}, ec);
+  }();
+  return n == 0 && ec == errc::timed_out && !conn.has_pending_input() && peek(fd) == socket_state::idle;
+}
 
-// pending_input: bytes of the peer's that the connection holds above the socket
-// (TLS: records already taken off it). A plain stream holds none: what it read is
-// in the caller's read_buffer.
-bool pending_input(net::tcp_stream&) noexcept { return false; }
-bool pending_input(net::tls_stream& conn) noexcept { return conn.has_pending_input(); }
+// settled_after_answer: settled, as far as putting the connection back in the pool
+// needs: a plain stream's stray bytes are in the caller's read_buffer (and its
+// socket is looked at when it is taken again); a TLS stream's may be in its layer.
+bool settled_after_answer(net::tcp_stream&) noexcept { return true; }
+bool settled_after_answer(net::tls_stream& conn) { return settled(conn); }
 
 // serialize_head writes the request line and header block. A method, target or
 // field that would break its line (http/detail/syntax.hpp) is refused, with
@@ -488,7 +511,7 @@ response client::state::exchange_once(const url& to, const request& req,
   // stray answer), and the next request would take them for its own.
   const bool switched = parser.message().status == 101;
   if (parser.keep_alive() && !switched && !send_failed && !req.headers.has_token("Connection", "close") &&
-      in.unparsed().empty() && !std::visit([](auto& stream) { return pending_input(stream); }, conn))
+      in.unparsed().empty() && std::visit([](auto& stream) { return settled_after_answer(stream); }, conn))
     put_back(to, std::move(conn));
   return std::move(parser.message());
 }
@@ -505,7 +528,7 @@ client::state::connection client::state::take_connection(const url& to, time_poi
       conn.emplace(std::move(pooled->second.back()));
       pooled->second.pop_back();
     }
-    if (std::visit([](auto& stream) { return !pending_input(stream) && still_open(descriptor(stream)); }, *conn)) {
+    if (std::visit([](auto& stream) { return settled(stream); }, *conn)) {
       reused = true;
       return std::move(*conn);
     }

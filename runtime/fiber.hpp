@@ -50,6 +50,8 @@ struct fiber_access {
 }  // namespace detail
 
 // spawn_options are the per-fiber settings of spawn().
+// Designated initializers name the members in this order (C++20 requires it):
+// spawn({.name = "worker", .stack_size = 256 << 10, .on = 1}, fn).
 struct spawn_options {
   std::string name{};          // shown in reports and by this_fiber::name()
   std::size_t stack_size = 0;  // usable bytes; 0: the scheduler's default

@@ -12,15 +12,17 @@
 #include <weft/runtime/error.hpp>
 
 namespace weft::detail {
-namespace {
 
 // The exceptions a delivery throws: the public types, plus the token whose lifetime
 // is the mask's. Caught as timeout_error / cancelled_error like any other; slicing
 // a copy off in a `catch (timeout_error e)` leaves the original (and its token) alive
-// until the handler ends, which is the point.
-class delivered_timeout final : public timeout_error {
+// until the handler ends, which is the point. Their names start with the public
+// type's, and they are outside an anonymous namespace, because an uncaught one ends
+// the program with "terminate called after throwing an instance of '<name>'": a
+// user looks up weft::timeout_error from there.
+class timeout_error_delivered final : public timeout_error {
  public:
-  delivered_timeout(std::shared_ptr<const void> token, std::string_view call)
+  timeout_error_delivered(std::shared_ptr<const void> token, std::string_view call)
       : timeout_error(call, {}), token_(std::move(token)) {}
   const std::shared_ptr<const void>& token() const noexcept { return token_; }
 
@@ -28,15 +30,17 @@ class delivered_timeout final : public timeout_error {
   std::shared_ptr<const void> token_;
 };
 
-class delivered_cancel final : public cancelled_error {
+class cancelled_error_delivered final : public cancelled_error {
  public:
-  delivered_cancel(std::shared_ptr<const void> token, std::string_view call)
+  cancelled_error_delivered(std::shared_ptr<const void> token, std::string_view call)
       : cancelled_error(call, {}), token_(std::move(token)) {}
   const std::shared_ptr<const void>& token() const noexcept { return token_; }
 
  private:
   std::shared_ptr<const void> token_;
 };
+
+namespace {
 
 std::string_view name_or_none(const char* call) noexcept { return call != nullptr ? call : ""; }
 
@@ -120,13 +124,13 @@ void scope_cancelled::throw_leaving() const {
   fiber_record* self = scheduler::current()->running();
   if (self->cancel_requested() && self->takes_cancel_now() && self->take_cancel()) {
     self->cancel_delivered();
-    throw delivered_cancel(token_, call());
+    throw cancelled_error_delivered(token_, call());
   }
   // A cancellation this scope's expiry interrupted the cleanup of (the scope was
   // open when it came) leaves as the cancellation it is.
   if (self->cancel_deferred() && scope_ < self->cleanup_->deferred_cancel_covers && self->take_deferred_cancel())
-    throw delivered_cancel(token_, call());
-  throw delivered_timeout(token_, call());
+    throw cancelled_error_delivered(token_, call());
+  throw timeout_error_delivered(token_, call());
 }
 
 void rethrow_naming(std::string_view call) {
@@ -134,10 +138,10 @@ void rethrow_naming(std::string_view call) {
     throw;
   } catch (const scope_cancelled& e) {
     throw scope_cancelled(e.token_, call, e.fiber_, e.scope_, e.scope_call_);
-  } catch (const delivered_timeout& e) {
-    throw delivered_timeout(e.token(), call);
-  } catch (const delivered_cancel& e) {
-    throw delivered_cancel(e.token(), call);
+  } catch (const timeout_error_delivered& e) {
+    throw timeout_error_delivered(e.token(), call);
+  } catch (const cancelled_error_delivered& e) {
+    throw cancelled_error_delivered(e.token(), call);
   } catch (const weft::error& e) {
     // weft's own plain ones (no scope was open); a type of the program's passes as it is
     if (typeid(e) == typeid(cancelled_error)) throw cancelled_error(std::string(call).c_str());
@@ -173,8 +177,8 @@ void throw_masked_delivery(fiber_record* self, bool timeout, const char* call) {
   }
   if (expired != nullptr && expired->converting_call != nullptr)
     throw scope_cancelled(std::move(token), name_or_none(call), self->id_, expired->number, expired->converting_call);
-  if (timeout) throw delivered_timeout(std::move(token), name_or_none(call));
-  throw delivered_cancel(std::move(token), name_or_none(call));
+  if (timeout) throw timeout_error_delivered(std::move(token), name_or_none(call));
+  throw cancelled_error_delivered(std::move(token), name_or_none(call));
 }
 
 void fiber_record::settle_deferred_cancel() noexcept {

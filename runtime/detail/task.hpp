@@ -53,8 +53,9 @@ struct task final : task_state<T> {
 template <class F, class... Args>
 auto make_task(F&& f, Args&&... args) {
   static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
-                "weft::spawn: the function cannot be called with copies of these arguments, passed as "
-                "rvalues (as std::thread does); to share a variable, pass std::ref(x) or capture it");
+                "weft::spawn, weft::run: the function cannot be called with copies of these arguments, "
+                "passed as rvalues (as std::thread does); to share a variable, pass std::ref(x) or capture "
+                "it. If an error inside the function's body comes before this one, fix that: this follows");
   using result = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
   auto call = [fn = std::forward<F>(f), ... as = std::forward<Args>(args)]() mutable -> result {
     return std::invoke(std::move(fn), std::move(as)...);

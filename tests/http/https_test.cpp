@@ -2,6 +2,8 @@
 // client and by curl, keep-alive over one TLS session, streamed bodies, and the
 // failures a user meets: an untrusted certificate, plain HTTP sent to an HTTPS
 // port, a client that never finishes its handshake.
+#include <openssl/ssl.h>
+
 #include <weft/runtime/to_thread.hpp>
 
 #include <cstdio>
@@ -199,6 +201,50 @@ TEST(Https, BytesPastAnAnswerKeepTheConnectionOutOfThePool) {
       EXPECT_EQ(c.get(url, 10s).body, "first");  // from a new connection, not "STRAY"
       EXPECT_EQ(accepted, 2);
     }  // the client closes what it pooled: the server's fibers end
+    server.join();
+  });
+}
+
+TEST(Https, ASessionTicketAfterAnAnswerLeavesTheConnectionReusable) {
+  certificates();
+  run_checked([] {
+    // A TLS 1.3 server may send a session ticket (or a key update) whenever it
+    // likes, also after an answer, while the connection sits in the client's pool.
+    // Such records carry no data: the connection is as good as before.
+    auto listener = net::tcp_listener::bind(loopback_any_port());
+    const auto ctx = net::tls_context::server(certificates().server_chain(), certificates().server_key());
+    int accepted = 0;
+    auto server = weft::spawn([&] {
+      net::tcp_stream raw = listener.accept(10s);
+      ++accepted;
+      net::tls_stream tls = net::tls_stream::accept(ctx, std::move(raw), 10s);
+      char buf[4096];
+      for (int answered = 0; answered < 2; ++answered) {
+        std::string got;
+        while (got.find("\r\n\r\n") == std::string::npos) {
+          const std::size_t n = tls.read_some(buf, 10s);
+          if (n == 0) return;
+          got.append(buf, n);
+        }
+        tls.write_all(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 10s);
+        if (answered == 0) {  // then a ticket, in records of its own
+          ASSERT_EQ(SSL_new_session_ticket(tls.native_handle()), 1);
+          ASSERT_EQ(SSL_do_handshake(tls.native_handle()), 1);
+          tls.write_all(std::string_view(), 10s);  // sends what OpenSSL produced
+        }
+      }
+      std::error_code ec;
+      tls.read_some(buf, 10s, ec);  // until the client closes
+    });
+    {
+      http::client c = trusting_client();
+      const std::string url = "https://localhost:" + std::to_string(listener.local_endpoint().port()) + "/";
+      EXPECT_EQ(c.get(url, 10s).body, "ok");
+      weft::this_fiber::sleep_for(50ms);  // the ticket has arrived on the pooled connection's socket
+      EXPECT_EQ(c.get(url, 10s).body, "ok");
+      EXPECT_EQ(accepted, 1);  // the pooled connection answered (was dropped, as if closed)
+    }
+    listener.close();
     server.join();
   });
 }

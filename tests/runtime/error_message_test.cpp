@@ -186,6 +186,18 @@ TEST(InternalCheck, FailedCheckNamesTheConditionAndAborts) {
 #endif
 }
 
+// An expiry nobody catches ends the program naming a type a user can look up
+// (weft::timeout_error's name leads it), not an internal one in an anonymous
+// namespace, and what() says which call was waiting.
+TEST(ErrorMessage, AnUncaughtExpiryNamesTimeoutError) {
+  const auto uncaught = []() noexcept {  // as if main() ended with it
+    weft::run([] { weft::with_timeout(1ms, [] { weft::this_fiber::sleep_for(1h); }); });
+  };
+  EXPECT_DEATH(uncaught(),
+               "terminate called after throwing an instance of 'weft::detail::timeout_error[^']*'.*\n.*"
+               "weft::this_fiber::sleep_for");
+}
+
 // A cancelled or expired wait says which call was waiting: the fiber's stack may
 // have several, and "fiber cancelled" alone does not say where it stood.
 TEST(ErrorMessage, CancellationNamesTheWaitingCall) {
