@@ -42,7 +42,8 @@
 // Connections: each call takes an idle connection to the URL's scheme, host and port from
 // the pool, or opens one; after a complete response that allows keep-alive the
 // connection goes back (up to max_idle_per_host are kept), unless the server sent
-// bytes past the response (they belong to no request: the connection closes), the
+// bytes past the response (they belong to no request: the connection closes; TLS
+// records without data, such as a TLS 1.3 session ticket, do not count), the
 // request did not go out whole or said "Connection: close", or the connection left
 // HTTP (101 Switching Protocols). A pooled connection the server has closed meanwhile
 // is noticed before use and discarded; one that turns out closed only once the
