@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <typeinfo>
+#include <vector>
 
 #include <weft/net/read_buffer.hpp>
 #include <weft/net/serve.hpp>
@@ -368,10 +369,34 @@ class connection final : body_writer {
     write(parts);
   }
 
+  // write sends every byte of parts. write_timeout bounds a wait without progress,
+  // not the whole write (as nginx's send_timeout): a client that takes a large
+  // answer slowly gets all of it; one that takes nothing for write_timeout is
+  // dropped.
   void write(std::span<const net::const_buffer> parts) {
-    std::error_code ec;
-    stream_.write_all(parts, options_.write_timeout, ec);
-    if (ec) throw connection_gone{};
+    std::vector<net::const_buffer> rest;  // what is left after a write that timed out part-way
+    for (;;) {
+      std::error_code ec;
+      const std::size_t sent = stream_.write_all(parts, options_.write_timeout, ec);
+      if (!ec) return;
+      if (ec != errc::timed_out || sent == 0) throw connection_gone{};
+      rest = after(parts, sent);  // it took some: a new write_timeout for the rest
+      parts = rest;
+    }
+  }
+
+  // after: the buffers of `parts` past its first `n` bytes.
+  static std::vector<net::const_buffer> after(std::span<const net::const_buffer> parts, std::size_t n) {
+    std::vector<net::const_buffer> left;
+    for (const net::const_buffer& b : parts) {
+      if (n >= b.size) {
+        n -= b.size;
+        continue;
+      }
+      left.push_back({static_cast<const char*>(b.data) + n, b.size - n});
+      n = 0;
+    }
+    return left;
   }
 
   void flush() {

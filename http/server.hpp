@@ -55,8 +55,9 @@ struct server_options {
   std::chrono::milliseconds body_timeout{30'000};
   // A keep-alive connection waiting for its next request closes quietly after this.
   std::chrono::milliseconds idle_timeout{60'000};
-  // Each write of answers (64 KiB of pipelined answers at most, or one chunk of a
-  // streamed or large body); a client that stops reading is disconnected.
+  // How long a write of answers may go without progress (as nginx's send_timeout):
+  // a client that takes nothing for this long is disconnected; one that reads a
+  // large answer slowly gets all of it.
   std::chrono::milliseconds write_timeout{30'000};
   // Open connections at most. At the cap, a new client first gets the place of
   // the oldest idle keep-alive connection (closed to make room, as nginx does);

@@ -394,6 +394,47 @@ TEST(HttpServer, PipelinedAnswersWaitForAClientThatDoesNotRead) {
   });
 }
 
+// write_timeout bounds a wait without progress, not the whole answer (nginx's
+// send_timeout): a client that reads a large answer slowly, but steadily, gets
+// all of it; one that stops reading is dropped.
+TEST(HttpServer, ASlowReaderGetsALargeAnswerWhole) {
+  run_checked([] {
+    const std::string body(3 << 20, 'x');
+    http::server_options o;
+    o.write_timeout = 1s;  // the slow transfer below takes several seconds
+    // Small kernel buffers on both sides, so the answer waits for the reader.
+    auto listener = net::tcp_listener::bind(loopback_any_port());
+    const int small = 32 * 1024;
+    ASSERT_EQ(::setsockopt(listener.native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    auto server = weft::spawn([&] { http::serve(listener, [&](http::request&) { return http::response::text(200, body); }, o); });
+    const auto fetch = [&](bool stop_reading) {
+      auto conn = net::tcp_stream::connect(listener.local_endpoint());
+      EXPECT_EQ(::setsockopt(conn.native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+      conn.write_all(std::string_view("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+      std::string answer;
+      std::vector<char> buf(16 * 1024);
+      std::error_code ec;
+      bool stopped = false;
+      while (std::size_t n = conn.read_some(buf, 10s, ec)) {
+        answer.append(buf.data(), n);
+        if (stop_reading && !stopped && answer.size() > 100'000) {
+          weft::this_fiber::sleep_for(2500ms);  // past write_timeout: the server drops it
+          stopped = true;
+        }
+        if (!stopped) weft::this_fiber::sleep_for(10ms);  // at most 16 KiB per 10 ms
+      }
+      return answer;
+    };
+    const std::string slow = fetch(false);
+    EXPECT_NE(slow.find("\r\n\r\n"), std::string::npos);
+    EXPECT_EQ(slow.size() - (slow.find("\r\n\r\n") + 4), body.size());  // was cut off after 1 s
+    const std::string stalled = fetch(true);
+    EXPECT_LT(stalled.size(), body.size());  // dropped
+    listener.close();
+    server.join();
+  });
+}
+
 TEST(HttpServer, ShutdownLetsTheBusyRequestFinish) {
   run_checked([] {
     auto listener = net::tcp_listener::bind(loopback_any_port());
