@@ -57,6 +57,11 @@ def check_curl(port, root):
         expected = f.read()
     got = run(["curl", "-sS", "--max-time", "20", "-o", "-", base + "/data.bin"], text=False)
     assert got.returncode == 0 and got.stdout == expected, "data.bin differs"
+    # A large file goes out streamed, in pieces, with its length up front.
+    for how in (["-I"], ["-sS", "-D", "-", "-o", "/dev/null"]):
+        heads = run(["curl", "-sS", "--max-time", "20"] + how + [base + "/data.bin"]).stdout.lower()
+        lines = [line.strip() for line in heads.splitlines()]
+        assert "content-length: %d" % len(expected) in lines and "chunked" not in heads, heads
     assert curl(base + "/") == ("<h1>index</h1>", 200)
     assert curl(base + "/sub/") == ("sub index", 200)
     assert curl(base + "/sub")[1] == 301

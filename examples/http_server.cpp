@@ -4,7 +4,8 @@
 //   GET /hello    -> "hello\n" (the route the benchmarks drive)
 //   GET /anything -> the file DIR/anything, when DIR is given (DIR/x/index.html for
 //                    /x/, a redirect to /x/ for /x); 404 if there is none, 403 if
-//                    it cannot be read
+//                    it cannot be read. A file over 256 KiB is streamed in 64 KiB
+//                    pieces with its Content-Length, as the client takes them
 //
 // Paths are percent-decoded and refused (400) if a segment is "..", and a symbolic
 // link that leads outside DIR is not followed (404), so nothing outside DIR is
@@ -22,6 +23,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <limits.h>
 #include <stdlib.h>
@@ -79,25 +81,50 @@ std::string_view content_type(std::string_view path) {
   return "application/octet-stream";
 }
 
-// kind_of says what `file` is, off the scheduler (realpath and stat may wait on a
-// slow disk): outside when it resolves (through symbolic links) to a place outside
-// `dir_real`, the served directory's own real path; other for what is neither a
-// regular file nor a directory (a FIFO would block the read for good, a device
-// would serve its contents).
+// look_up says what `file` is, off the scheduler (realpath and stat may wait on a
+// slow disk), and a regular file's size: outside when it resolves (through
+// symbolic links) to a place outside `dir_real`, the served directory's own real
+// path; other for what is neither a regular file nor a directory (a FIFO would
+// block the read for good, a device would serve its contents).
 enum class file_kind { regular, directory, outside, other, missing, forbidden };
+struct file_info {
+  file_kind kind;
+  std::uint64_t size = 0;
+};
 
-file_kind kind_of(const std::string& dir_real, const std::string& file) {
-  return weft::to_thread([&] {
+file_info look_up(const std::string& dir_real, const std::string& file) {
+  return weft::to_thread([&]() -> file_info {
     char resolved[PATH_MAX];
     if (::realpath(file.c_str(), resolved) == nullptr)
-      return errno == EACCES ? file_kind::forbidden : file_kind::missing;
+      return {errno == EACCES ? file_kind::forbidden : file_kind::missing};
     const std::string_view real(resolved);
-    if (real != dir_real && !(real.starts_with(dir_real) && real[dir_real.size()] == '/')) return file_kind::outside;
+    if (real != dir_real && !(real.starts_with(dir_real) && real[dir_real.size()] == '/')) return {file_kind::outside};
     struct stat st {};
-    if (::stat(resolved, &st) != 0) return file_kind::missing;
-    if (S_ISDIR(st.st_mode)) return file_kind::directory;
-    return S_ISREG(st.st_mode) ? file_kind::regular : file_kind::other;
+    if (::stat(resolved, &st) != 0) return {file_kind::missing};
+    if (S_ISDIR(st.st_mode)) return {file_kind::directory};
+    if (!S_ISREG(st.st_mode)) return {file_kind::other};
+    return {file_kind::regular, static_cast<std::uint64_t>(st.st_size)};
   });
+}
+
+// streamed_file: a large file's answer, sent in 64 KiB pieces as the client takes
+// them (memory per download stays 64 KiB, whatever the file's size), with its
+// length known up front (Content-Length).
+http::response streamed_file(const std::string& file, std::uint64_t size) {
+  auto f = std::make_shared<weft::fs::file>(weft::fs::file::open(file, weft::fs::open_mode::read));
+  http::response r;
+  r.headers.set("Content-Type", std::string(content_type(file)));
+  r.content_length = size;
+  r.stream = [f, size](http::body_writer& out) {
+    std::string piece(64 * 1024, '\0');
+    for (std::uint64_t at = 0; at < size;) {
+      const std::size_t n = f->pread(piece, at);
+      if (n == 0) break;  // shorter than it was: the server reports it and closes
+      out.write(std::string_view(piece).substr(0, std::min<std::uint64_t>(n, size - at)));
+      at += n;
+    }
+  };
+  return r;
 }
 
 // serve_file answers with DIR + path (index.html for a directory). `dir_real` is
@@ -107,7 +134,8 @@ http::response serve_file(const std::string& dir, const std::string& dir_real, s
   if (!path) return http::response::text(400, "bad path\n");
   std::string file = dir + *path;
   if (file.ends_with('/')) file += "index.html";
-  switch (kind_of(dir_real, file)) {
+  const file_info info = look_up(dir_real, file);
+  switch (info.kind) {
     case file_kind::regular: break;
     case file_kind::directory: {  // "/dir" -> "/dir/", as web servers do
       http::response r = http::response::text(301, "moved\n");
@@ -120,6 +148,7 @@ http::response serve_file(const std::string& dir, const std::string& dir_real, s
     case file_kind::forbidden: return http::response::text(403, "forbidden\n");
   }
   try {
+    if (info.size > 256 * 1024) return streamed_file(file, info.size);
     return http::response::with_type(200, std::string(content_type(file)), weft::fs::read_file(file));
   } catch (const std::system_error& e) {
     if (e.code() == std::errc::no_such_file_or_directory || e.code() == std::errc::not_a_directory)

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -76,8 +77,12 @@ class body_writer;
 // response: what a server answers. A body is sent with Content-Length; a response
 // with `stream` set is sent chunked instead (HTTP/1.1; to an HTTP/1.0 client the
 // bytes go raw and the connection closes after them): the server calls stream with
-// a body_writer once the head is out. Content-Length and Transfer-Encoding are the
-// server's to set; Server and Date are added unless present.
+// a body_writer once the head is out. A stream whose length is known beforehand (a
+// file's size) sets content_length: it goes out as Content-Length, not chunked,
+// and the stream must write exactly that many bytes (fewer or more is its error:
+// on_error, and the connection closes, the body cut short). Content-Length and
+// Transfer-Encoding are the server's to set; Server and Date are added unless
+// present.
 struct response {
   int status = 200;
   int version = 11;  // as received by a client; a server always answers HTTP/1.1
@@ -85,6 +90,7 @@ struct response {
   http::headers headers;
   std::string body;
   std::function<void(body_writer&)> stream;
+  std::optional<std::uint64_t> content_length;  // of a streamed body, when known
 
   // text: a text/plain; charset=utf-8 response.
   static response text(int status, std::string body);

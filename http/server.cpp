@@ -291,8 +291,9 @@ class connection final : body_writer {
     const bool head = req.method == "HEAD";
     const bool bodyless = has_no_body(res.status);
     const bool streamed = res.stream && !bodyless;
+    const bool sized = streamed && res.content_length.has_value();  // Content-Length, not chunked
     if (res.headers.has_token("Connection", "close")) keep_alive = false;
-    if (streamed && req.version < 11) keep_alive = false;  // the close ends the body
+    if (streamed && !sized && req.version < 11) keep_alive = false;  // the close ends the body
 
     out_ += "HTTP/1.1 ";
     append_number(out_, static_cast<unsigned>(res.status));
@@ -315,9 +316,9 @@ class connection final : body_writer {
       out_ += "\r\n";
     }
     if (!bodyless) {
-      if (!streamed) {
+      if (!streamed || sized) {
         out_ += "Content-Length: ";
-        append_number(out_, res.body.size());
+        append_number(out_, sized ? *res.content_length : res.body.size());
         out_ += "\r\n";
       } else if (req.version >= 11) {
         out_ += "Transfer-Encoding: chunked\r\n";
@@ -331,7 +332,8 @@ class connection final : body_writer {
     if (head || bodyless) return;
 
     if (streamed) {
-      chunked_ = req.version >= 11;
+      chunked_ = !sized && req.version >= 11;
+      stream_left_ = res.content_length;
       flush();
       try {
         res.stream(*this);
@@ -341,6 +343,13 @@ class connection final : body_writer {
         throw;
       } catch (...) {  // the head is out: no 500 is possible; cut the body short
         report(options_, std::current_exception());
+        throw connection_gone{};
+      }
+      if (sized && *stream_left_ > 0) {  // the client waits for bytes that will not come
+        report(options_, std::make_exception_ptr(weft::error(
+                             errc::invalid_argument, "weft::http::serve",
+                             "the response's stream wrote " + std::to_string(*res.content_length - *stream_left_) +
+                                 " bytes of its content_length " + std::to_string(*res.content_length))));
         throw connection_gone{};
       }
       if (chunked_) out_ += "0\r\n\r\n";
@@ -356,6 +365,13 @@ class connection final : body_writer {
   // body_writer: one chunk per write of a streamed body.
   void write(std::string_view bytes) override {
     if (bytes.empty()) return;  // an empty chunk would end the body
+    if (stream_left_) {
+      if (bytes.size() > *stream_left_)  // the client would take the rest for the next answer
+        throw weft::error(errc::invalid_argument, "weft::http::body_writer::write",
+                          std::to_string(bytes.size()) + " bytes, past the response's content_length (" +
+                              std::to_string(*stream_left_) + " left)");
+      *stream_left_ -= bytes.size();
+    }
     if (!chunked_) {
       flush();
       const net::const_buffer part[] = {bytes};
@@ -430,6 +446,7 @@ class connection final : body_writer {
   static constexpr std::size_t max_unwritten = 64 * 1024;
   std::string out_;         // answers not yet written (about max_unwritten at most)
   bool chunked_ = false;
+  std::optional<std::uint64_t> stream_left_;  // of a streamed body with a content_length
   bool refused_ = false;  // ended by a refusal: linger before closing
 };
 

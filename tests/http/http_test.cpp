@@ -282,6 +282,52 @@ TEST(HttpServer, StreamedBodyIsChunkedOrRawForHttp10) {
   });
 }
 
+// A stream whose length is known (a file's size) goes out with Content-Length:
+// to a 1.1 client not chunked, to a 1.0 client on a connection that stays open,
+// to HEAD as the length alone. Writing fewer or more bytes than it said is the
+// stream's error: reported, and the connection closes (the client sees it short).
+TEST(HttpServer, AStreamWithAKnownLengthGoesOutWithContentLength) {
+  run_checked([] {
+    std::vector<std::string> reported;
+    http::server_options o;
+    o.on_error = [&](std::exception_ptr e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const weft::error& x) {
+        reported.emplace_back(x.what());
+      }
+    };
+    test_server s(
+        [](http::request& req) {
+          http::response r;
+          const std::size_t wrote = req.path() == "/short" ? 2 : req.path() == "/long" ? 4 : 3;
+          r.content_length = 18;  // three parts of six
+          r.stream = [wrote](http::body_writer& w) {
+            for (std::size_t i = 0; i < wrote; ++i) w.write("part" + std::to_string(i) + ";");
+          };
+          return r;
+        },
+        o);
+    http::client c;
+    std::string pieces;
+    http::response r = c.send(http::request_builder("GET", s.url("/")), [&](std::string_view b) { pieces += b; }, 10s);
+    EXPECT_EQ(r.headers.value("Content-Length"), "18");
+    EXPECT_FALSE(r.headers.contains("Transfer-Encoding"));
+    EXPECT_EQ(pieces, "part0;part1;part2;");
+    EXPECT_EQ(c.head(s.url("/"), 10s).headers.value("Content-Length"), "18");
+    const std::string old = raw(s, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(count(old, "Content-Length: 18\r\n"), 2) << old;  // the first kept the connection open
+    EXPECT_EQ(count(old, "part0;part1;part2;"), 2) << old;
+    EXPECT_TRUE(reported.empty());
+    EXPECT_THROW(c.get(s.url("/short"), 10s), std::system_error);  // the connection closed mid-body
+    const std::string long_answer = raw(s, "GET /long HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    EXPECT_TRUE(long_answer.ends_with("part0;part1;part2;")) << long_answer;  // nothing past 18, no second answer
+    ASSERT_EQ(reported.size(), 2u);
+    EXPECT_NE(reported[0].find("wrote 12 bytes of its content_length 18"), std::string::npos) << reported[0];
+    EXPECT_NE(reported[1].find("past the response's content_length"), std::string::npos) << reported[1];
+  });
+}
+
 TEST(HttpServer, ExpectContinueIsAnsweredBeforeTheBody) {
   run_checked([] {
     test_server s(echo);
