@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <initializer_list>
+#include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -105,7 +108,8 @@ bool settled_after_answer(net::tls_stream& conn) { return settled(conn); }
 // serialize_head writes the request line and header block. A method, target or
 // field that would break its line (http/detail/syntax.hpp) is refused, with
 // errc::invalid_argument, before anything is sent.
-std::string serialize_head(const request& req, const url& to, const client_options& options) {
+std::string serialize_head(const request& req, const body_source* upload, const url& to,
+                           const client_options& options) {
   if (!detail::is_token(req.method))
     throw weft::error(errc::invalid_argument, "weft::http::client",
                       "the method \"" + req.method + "\" is not a token (letters, digits, !#$%&'*+-.^_`|~)");
@@ -133,10 +137,93 @@ std::string serialize_head(const request& req, const url& to, const client_optio
     if (iequals(f.name, "Content-Length") || iequals(f.name, "Transfer-Encoding")) continue;  // framing is ours
     head += f.name + ": " + f.value + "\r\n";
   }
-  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
+  if (upload && !upload->length)
+    head += "Transfer-Encoding: chunked\r\n";
+  else if (upload)
+    head += "Content-Length: " + std::to_string(*upload->length) + "\r\n";
+  else if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
     head += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
   head += "\r\n";
   return head;
+}
+
+// upload_stopped: thrown through a body_source's producer when the connection took
+// no more of the body (the server stopped reading, or the deadline passed); not a
+// std::exception, so that a producer's own catch blocks let it pass.
+struct upload_stopped {};
+
+// upload_writer: the body_writer a body_source's producer writes through: chunk
+// framing without a length, a count against it with one.
+template <class Stream>
+class upload_writer final : public body_writer {
+ public:
+  upload_writer(Stream& stream, const body_source& source, time_point deadline)
+      : stream_(stream), length_(source.length), deadline_(deadline) {}
+
+  void write(std::string_view bytes) override {
+    if (failed_) throw upload_stopped{};  // a producer that swallowed the first one
+    if (bytes.empty()) return;            // an empty chunk would end the body
+    if (length_) {
+      if (bytes.size() > *length_ - written_)  // the server would take the rest for another request
+        throw weft::error(errc::invalid_argument, "weft::http::body_writer::write",
+                          std::to_string(bytes.size()) + " bytes, past the body_stream's length (" +
+                              std::to_string(*length_ - written_) + " left)");
+      send({bytes});
+    } else {
+      char size[20];
+      const auto end = std::to_chars(size, size + sizeof size, bytes.size(), 16).ptr;
+      send({{size, static_cast<std::size_t>(end - size)}, "\r\n", bytes, "\r\n"});
+    }
+    written_ += bytes.size();
+  }
+
+  // finish ends the body once the producer has returned; the write's error, if the
+  // connection took no more.
+  std::error_code finish() {
+    if (!failed_ && !length_) send({"0\r\n\r\n"});
+    if (!failed_ && length_ && written_ != *length_)
+      throw weft::error(errc::invalid_argument, "weft::http::client",
+                        "the body_stream wrote " + std::to_string(written_) + " bytes of its length " +
+                            std::to_string(*length_));
+    return failed_;
+  }
+  std::error_code failure() const noexcept { return failed_; }
+
+ private:
+  void send(std::initializer_list<net::const_buffer> parts) {
+    std::error_code ec;
+    stream_.write_all(std::span<const net::const_buffer>(parts.begin(), parts.size()), deadline_, ec);
+    if (ec) {
+      failed_ = ec;
+      throw upload_stopped{};
+    }
+  }
+
+  Stream& stream_;
+  std::optional<std::uint64_t> length_;
+  time_point deadline_;
+  std::uint64_t written_ = 0;
+  std::error_code failed_;
+};
+
+// send_upload runs the producer after the head went out; the write's error, if
+// the connection took no more of the body. What the producer throws passes.
+template <class Stream>
+std::error_code send_upload(Stream& stream, const body_source& source, time_point deadline) {
+  upload_writer<Stream> writer(stream, source, deadline);
+  try {
+    source.produce(writer);
+    return writer.finish();
+  } catch (const upload_stopped&) {
+    return writer.failure();
+  }
+}
+
+// follows: will the client follow this answer (a redirect with a Location, when
+// asked to)? Not a 307 or 308 of a streamed body, which would go out again.
+bool follows(const response& res, const client_options& options, const body_source* upload) {
+  if (!options.follow_redirects || !is_redirect(res.status) || !res.headers.get("Location")) return false;
+  return !(upload && (res.status == 307 || res.status == 308));
 }
 
 }  // namespace
@@ -284,10 +371,11 @@ request_builder::request_builder(std::string method, std::string_view url_text) 
 struct client::state {
   explicit state(client_options o) : options_(std::move(o)) {}
 
-  response exchange(const url& to, const request& req, const std::function<void(std::string_view)>* on_body,
-                    time_point deadline);
-  response exchange_once(const url& to, const request& req, const std::function<void(std::string_view)>* on_body,
-                         time_point deadline, bool& retry_on_fresh);
+  response exchange(const url& to, const request& req, const body_source* upload,
+                    const std::function<void(std::string_view)>* on_body, time_point deadline);
+  response exchange_once(const url& to, const request& req, const body_source* upload,
+                         const std::function<void(std::string_view)>* on_body, time_point deadline,
+                         bool& retry_on_fresh);
   // A connection to one server: plain for http://, TLS for https://.
   using connection = std::variant<net::tcp_stream, net::tls_stream>;
   // take_connection: a pooled connection that is still open (reused = true), or a
@@ -365,7 +453,7 @@ response client::send(const request_builder& r, net::deadline d) {
   require_fiber(r);
   const std::shared_ptr<state> keep = state_;
   try {
-    return keep->exchange(r.url(), r.request(), nullptr, d.at);
+    return keep->exchange(r.url(), r.request(), r.upload(), nullptr, d.at);
   } catch (const weft::error&) {
     weft::detail::rethrow_naming("weft::http::client " + r.request().method + " " + r.url().to_string());
   }
@@ -376,22 +464,22 @@ response client::send(const request_builder& r, const std::function<void(std::st
   require_fiber(r);
   const std::shared_ptr<state> keep = state_;
   try {
-    return keep->exchange(r.url(), r.request(), &on_body, d.at);
+    return keep->exchange(r.url(), r.request(), r.upload(), &on_body, d.at);
   } catch (const weft::error&) {
     weft::detail::rethrow_naming("weft::http::client " + r.request().method + " " + r.url().to_string());
   }
 }
 
-response client::state::exchange(const url& first, const request& first_request,
-                          const std::function<void(std::string_view)>* on_body, time_point deadline) {
+response client::state::exchange(const url& first, const request& first_request, const body_source* upload,
+                                 const std::function<void(std::string_view)>* on_body, time_point deadline) {
   url to = first;
   request req = first_request;
   for (int redirects = 0;; ++redirects) {
     bool retry = false;
-    response res = exchange_once(to, req, on_body, deadline, retry);
-    if (retry) res = exchange_once(to, req, on_body, deadline, retry);  // once, on a new connection
+    response res = exchange_once(to, req, upload, on_body, deadline, retry);
+    if (retry) res = exchange_once(to, req, upload, on_body, deadline, retry);  // once, on a new connection
+    if (!follows(res, options_, upload)) return res;
     const auto location = res.headers.get("Location");
-    if (!options_.follow_redirects || !is_redirect(res.status) || !location) return res;
     if (redirects == options_.max_redirects)
       fail(error::too_many_redirects, std::to_string(redirects) + " redirects, last to " + std::string(*location));
     const url from = to;
@@ -407,18 +495,19 @@ response client::state::exchange(const url& first, const request& first_request,
     if (res.status == 303 || ((res.status == 301 || res.status == 302) && req.method == "POST")) {
       req.method = req.method == "HEAD" ? "HEAD" : "GET";
       req.body.clear();
+      upload = nullptr;
       req.headers.erase("Content-Type");
     }
   }
 }
 
-response client::state::exchange_once(const url& to, const request& req,
-                               const std::function<void(std::string_view)>* on_body, time_point deadline,
-                               bool& retry_on_fresh) {
+response client::state::exchange_once(const url& to, const request& req, const body_source* upload,
+                                      const std::function<void(std::string_view)>* on_body, time_point deadline,
+                                      bool& retry_on_fresh) {
   const bool retrying = retry_on_fresh;
-  const bool may_retry = !retrying && idempotent(req.method);
+  const bool may_retry = !retrying && idempotent(req.method) && upload == nullptr;  // a stream goes once
   retry_on_fresh = false;
-  const std::string head = serialize_head(req, to, options_);  // refuses a bad request before connecting
+  const std::string head = serialize_head(req, upload, to, options_);  // refuses a bad request before connecting
   bool reused = false;
   connection conn;
   try {
@@ -438,7 +527,12 @@ response client::state::exchange_once(const url& to, const request& req,
 
   std::error_code ec;
   const net::const_buffer parts[] = {head, req.body};
-  std::visit([&](auto& stream) { stream.write_all(parts, deadline, ec); }, conn);
+  std::visit(
+      [&](auto& stream) {
+        stream.write_all(parts, deadline, ec);
+        if (!ec && upload) ec = send_upload(stream, *upload, deadline);
+      },
+      conn);
   if (ec == errc::timed_out) throw_timeout(req, to);
   // A server may answer before it has read the whole request and then stop reading
   // (413 for a body over its limit, 401 before an upload): the write fails, but its
@@ -457,9 +551,8 @@ response client::state::exchange_once(const url& to, const request& req,
   parser.reset(head_request);
   if (on_body && options_.follow_redirects) {
     // The body of a redirect that will be followed is not the answer's.
-    parser.body_sink = [&parser, on_body](std::string_view bytes) {
-      const response& m = parser.message();
-      if (is_redirect(m.status) && m.headers.get("Location")) return;
+    parser.body_sink = [this, &parser, on_body, upload](std::string_view bytes) {
+      if (follows(parser.message(), options_, upload)) return;
       (*on_body)(bytes);
     };
   } else if (on_body) {

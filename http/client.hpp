@@ -101,6 +101,12 @@ struct url {
   std::string to_string() const;
 };
 
+// body_source: a request body made while it is sent (request_builder::body_stream).
+struct body_source {
+  std::function<void(body_writer&)> produce;
+  std::optional<std::uint64_t> length;  // Content-Length when known; chunked without
+};
+
 // request_builder: a request with its URL, built a field at a time.
 class request_builder {
  public:
@@ -109,16 +115,38 @@ class request_builder {
     request_.headers.add(std::move(name), std::move(value));
     return *this;
   }
+  // body: the whole body, in memory (it replaces a body_stream).
   request_builder& body(std::string bytes) {
     request_.body = std::move(bytes);
+    upload_.reset();
+    return *this;
+  }
+  // body_stream: a body made while it is sent, for one too large to hold (a file):
+  // after the head goes out, `produce` runs in the calling fiber with a
+  // body_writer whose write() suspends it until the bytes are in the socket's
+  // buffer (the call's deadline and cancellation apply). With `length` the body
+  // goes out with Content-Length and produce must write exactly that many bytes
+  // (more: write() throws errc::invalid_argument; fewer: the call does), without,
+  // chunked. If the server stops reading (an early answer), write() throws an
+  // exception of the client's own (not a std::exception): let it pass; the call
+  // returns the answer. What produce throws ends the call (the connection is
+  // closed). A streamed body goes out once: the request is not sent again on a
+  // stale connection, and a 307 or 308 redirect, which would send it again, is
+  // returned instead of followed. It replaces a body().
+  request_builder& body_stream(std::function<void(body_writer&)> produce,
+                               std::optional<std::uint64_t> length = std::nullopt) {
+    request_.body.clear();
+    upload_ = body_source{std::move(produce), length};
     return *this;
   }
   const http::url& url() const noexcept { return url_; }
   const http::request& request() const noexcept { return request_; }
+  const body_source* upload() const noexcept { return upload_ ? &*upload_ : nullptr; }
 
  private:
   http::url url_;
   http::request request_;
+  std::optional<body_source> upload_;
 };
 
 struct client_options {

@@ -1128,6 +1128,94 @@ TEST(HttpClient, APostOnAConnectionTheServerClosedSaysWhyItIsNotSentAgain) {
   });
 }
 
+// A body made while it is sent: chunked without a length, with Content-Length
+// with one; the producer writes in pieces, and the server gets them whole.
+TEST(HttpClient, AStreamedBodyGoesOutChunkedOrWithItsLength) {
+  run_checked([] {
+    test_server s(echo);
+    http::client c;
+    const auto produce = [](http::body_writer& w) {
+      for (int i = 0; i < 3; ++i) w.write("piece" + std::to_string(i) + ";");
+    };
+    http::response chunked = c.send(http::request_builder("POST", s.url("/up")).body_stream(produce), 10s);
+    EXPECT_EQ(chunked.body, "POST /up piece0;piece1;piece2;");
+    http::response sized = c.send(http::request_builder("PUT", s.url("/up")).body_stream(produce, 21), 10s);
+    EXPECT_EQ(sized.body, "PUT /up piece0;piece1;piece2;");
+    EXPECT_EQ(c.idle_connections(), 1u);  // one connection carried both
+    // A length the producer does not keep to: the call fails, and says so.
+    try {
+      c.send(http::request_builder("PUT", s.url("/up")).body_stream(produce, 30), 10s);
+      ADD_FAILURE() << "a body shorter than its length was sent";
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find("wrote 21 bytes of its length 30"), std::string::npos) << e.what();
+    }
+    try {
+      c.send(http::request_builder("PUT", s.url("/up")).body_stream(produce, 10), 10s);
+      ADD_FAILURE() << "a body longer than its length was sent";
+    } catch (const weft::error& e) {
+      EXPECT_EQ(e.code(), weft::errc::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find("past the body_stream's length"), std::string::npos) << e.what();
+    }
+    // What the producer throws ends the call.
+    EXPECT_THROW(c.send(http::request_builder("POST", s.url("/up")).body_stream([](http::body_writer& w) {
+                   w.write("half");
+                   throw std::runtime_error("disk gone");
+                 }),
+                        10s),
+                 std::runtime_error);
+    EXPECT_EQ(c.get(s.url("/after"), 10s).body, "GET /after ");  // the client goes on
+  });
+}
+
+TEST(HttpClient, AStreamedUploadTheServerStopsReadingGetsItsAnswer) {
+  run_checked([] {
+    http::server_options o;
+    o.max_body_bytes = 1 << 20;
+    test_server s(echo, o);
+    http::client c;
+    int pieces = 0;
+    const std::string piece(64 << 10, 'x');
+    const http::response r = c.send(http::request_builder("POST", s.url("/up")).body_stream([&](http::body_writer& w) {
+      for (int i = 0; i < 128; ++i, ++pieces) w.write(piece);  // 8 MB: far past what the kernel buffers take
+    }),
+                                    10s);
+    EXPECT_EQ(r.status, 413);
+    EXPECT_LT(pieces, 128);  // the producer was stopped
+  });
+}
+
+// A 307 or 308 would send the body again: with a streamed body it is the answer;
+// a 303 continues as a GET without it.
+TEST(HttpClient, AStreamedBodyIsNotSentAgainByARedirect) {
+  run_checked([] {
+    test_server s([](http::request& r) {
+      if (r.path() == "/307" || r.path() == "/303") {
+        http::response res = http::response::text(r.path() == "/307" ? 307 : 303, "moved");
+        res.headers.set("Location", "/there");
+        return res;
+      }
+      return echo(r);
+    });
+    http::client_options o;
+    o.follow_redirects = true;
+    http::client c(o);
+    int produced = 0;
+    const auto produce = [&](http::body_writer& w) {
+      ++produced;
+      w.write("data");
+    };
+    std::string streamed;
+    const http::response kept = c.send(http::request_builder("POST", s.url("/307")).body_stream(produce),
+                                       [&](std::string_view b) { streamed += b; }, 10s);
+    EXPECT_EQ(kept.status, 307);
+    EXPECT_EQ(streamed, "moved");  // its body is the answer's, so it is delivered
+    const http::response followed = c.send(http::request_builder("POST", s.url("/303")).body_stream(produce), 10s);
+    EXPECT_EQ(followed.body, "GET /there ");
+    EXPECT_EQ(produced, 2);
+  });
+}
+
 TEST(HttpClient, ARequestOutsideAFiberNamesItself) {
   http::client c;
   try {

@@ -77,6 +77,19 @@ TEST(Https, StreamedBodiesGoOutChunkedOverTls) {
   });
 }
 
+TEST(Https, StreamedUploadsGoOutOverTls) {
+  certificates();
+  run_checked([] {
+    test_server s([](http::request& r) { return http::response::text(200, std::to_string(r.body.size())); }, over_tls());
+    http::client c = trusting_client();
+    const auto produce = [](http::body_writer& w) {
+      for (int i = 0; i < 100; ++i) w.write(std::string(1000, 'u'));
+    };
+    EXPECT_EQ(c.send(http::request_builder("PUT", s.url("/up")).body_stream(produce), 10s).body, "100000");
+    EXPECT_EQ(c.send(http::request_builder("PUT", s.url("/up")).body_stream(produce, 100000), 10s).body, "100000");
+  });
+}
+
 TEST(Https, AnUntrustedServerIsRefusedWithTheCertificatesReason) {
   certificates();
   run_checked([] {
