@@ -1,5 +1,7 @@
 #include <weft/runtime/background_runtime.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -27,6 +29,7 @@ struct background_runtime::state {
   std::exception_ptr ended_by;   // what ended run() if not stop()
   std::mutex stopping;           // held by the stop() that joins; a racing one waits
   std::atomic<bool> stopped{false};
+  pid_t process = ::getpid();    // after fork(), the child's copy has no thread to join
 };
 
 namespace {
@@ -79,6 +82,15 @@ background_runtime::background_runtime(const run_options& options) : state_(std:
 }
 
 background_runtime::~background_runtime() {
+  if (::getpid() != state_->process) {
+    // A forked child's copy: the runtime's threads stayed in the parent, and its
+    // parts (the thread object, the inboxes and primitives its fibers wait on) are
+    // copies of state those threads may have held locked at the fork. Touching
+    // them could wait for ever (a child's exit() runs this for a static runtime);
+    // they are left as they are.
+    static_cast<void>(state_.release());
+    return;
+  }
   if (!stopped() && first_scheduler_here() == state_->first) {
     // Its memory is about to go while its own thread still runs it: no way on.
     std::fputs("weft::background_runtime: destroyed by a fiber of the runtime it owns, which cannot "
@@ -100,6 +112,10 @@ bool background_runtime::stopped() const noexcept { return state_->stopped.load(
 void background_runtime::stop() {
   state& s = *state_;
   if (stopped()) return;
+  if (::getpid() != s.process) {  // a forked child's copy: nothing to stop here (see the destructor)
+    s.stopped.store(true, std::memory_order_release);
+    return;
+  }
   if (first_scheduler_here() == s.first)
     throw error(errc::would_deadlock, stop_call,
                 "called from a fiber of the runtime it stops, which would wait for itself; return from "

@@ -56,8 +56,9 @@ struct spawn_options {
   std::string name{};          // shown in reports and by this_fiber::name()
   std::size_t stack_size = 0;  // usable bytes; 0: the scheduler's default
   // The scheduler that runs the fiber: on_caller, on_any or an index. A started
-  // fiber never moves between threads, so thread_local variables and errno keep
-  // their meaning across its blocking calls; on_caller and an index also fix
+  // fiber never moves between threads, so thread_local variables keep their
+  // meaning across its blocking calls (errno is the thread's, set by whatever ran
+  // meanwhile: read it right after the call that set it); on_caller and an index also fix
   // where it starts (pinned), while an on_any fiber may be taken, before it
   // starts, by whichever scheduler is idle. A fiber that may run on another
   // scheduler's thread touches the caller's data only through weft's primitives

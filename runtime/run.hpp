@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -75,7 +76,10 @@ template <class F>
 auto run(const run_options& options, F&& main) {
   const std::size_t threads = detail::scheduler_threads(options.threads);
   const detail::scheduler_options sched_options{options.stack_size, options.guards, options.shutdown_report_after};
-  detail::scheduler sched(sched_options);
+  // On the heap: the scheduler is 16 KiB, and a thread a C library made small (16 KiB
+  // is PTHREAD_STACK_MIN) may call run(); fibers run on their own stacks.
+  const std::unique_ptr<detail::scheduler> owned = std::make_unique<detail::scheduler>(sched_options);
+  detail::scheduler& sched = *owned;
   std::optional<detail::scheduler_group> group;  // destroyed first: joins the workers
   if (threads > 1) group.emplace(sched, threads, sched_options);
   auto* t = detail::make_task(std::forward<F>(main));

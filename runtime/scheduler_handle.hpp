@@ -57,8 +57,11 @@ class scheduler_handle {
   scheduler_handle() = default;
 
   // post(fn) runs fn in a new detached fiber of the scheduler; false if the
-  // scheduler has finished (fn is then destroyed without running). Thread-safe. An
-  // exception escaping fn goes to the unhandled exception handler.
+  // scheduler has finished (fn is then destroyed without running). Thread-safe,
+  // not async-signal-safe (it locks and allocates: not from a signal handler). An
+  // empty handle (default-made, never given a scheduler) throws
+  // errc::scheduler_stopped. An exception escaping fn goes to the unhandled
+  // exception handler.
   bool post(std::function<void()> fn) const;
   template <class F>
     requires(std::is_invocable_v<std::decay_t<F>&> && !std::is_copy_constructible_v<std::decay_t<F>>)

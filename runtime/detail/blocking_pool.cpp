@@ -1,9 +1,12 @@
 #include <weft/runtime/detail/blocking_pool.hpp>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <utility>
 
@@ -28,9 +31,17 @@ struct pool {
   std::size_t idle = 0;     // of those, waiting for a job
 };
 
+void prepare_fork() noexcept;
+void after_fork_in_parent() noexcept;
+void after_fork_in_child() noexcept;
+
 // Never destroyed: detached pool threads may still run while static destructors do.
 pool& the_pool() {
-  static pool* instance = new pool;
+  static pool* instance = [] {
+    pool* p = new pool;
+    pthread_atfork(prepare_fork, after_fork_in_parent, after_fork_in_child);
+    return p;
+  }();
   return *instance;
 }
 
@@ -66,6 +77,32 @@ void work_loop() {
 
 // Starts a pool thread with every signal blocked (quiet_thread.hpp).
 void start_thread() { thread_with_signals_blocked(work_loop).detach(); }
+
+// fork(): the child has only the thread that forked, none of the pool's. The
+// pool's lock is held across the fork, so the child's copy is in a known state;
+// there the pool starts afresh: no threads (the next job starts one), a new lock
+// and condition variable (the old one counts waiters the child does not have),
+// and threads for the jobs that were queued and not yet taken. A job that was
+// running at the fork ran in the parent only: its caller, if the child has it,
+// waits for ever (README: fork).
+void prepare_fork() noexcept { the_pool().mutex.lock(); }
+void after_fork_in_parent() noexcept { the_pool().mutex.unlock(); }
+void after_fork_in_child() noexcept {
+  pool& p = the_pool();
+  new (&p.mutex) std::mutex;  // the copy is locked (prepare_fork)
+  new (&p.work) std::condition_variable;
+  p.threads = 0;
+  p.idle = 0;
+  while (p.threads < p.limit && p.threads < p.queue.size()) {
+    ++p.threads;
+    try {
+      start_thread();
+    } catch (...) {
+      --p.threads;  // the next submit tries again
+      break;
+    }
+  }
+}
 
 }  // namespace
 

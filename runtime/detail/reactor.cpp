@@ -11,7 +11,8 @@
 namespace weft::detail {
 
 reactor::reactor(int wake_fd) : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)), wake_fd_(wake_fd) {
-  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "weft: epoll_create1");
+  if (epoll_fd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "weft::run: epoll_create1 (a scheduler's reactor)");
   epoll_event ev{};
   ev.events = EPOLLIN;  // level-triggered: it stays set until drained
   ev.data.u64 = wake_key;

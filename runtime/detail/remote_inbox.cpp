@@ -11,7 +11,8 @@
 namespace weft::detail {
 
 remote_inbox::remote_inbox() : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  if (event_fd_ < 0) throw std::system_error(errno, std::generic_category(), "weft: eventfd");
+  if (event_fd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "weft::run: eventfd (a scheduler's wake-up descriptor)");
 }
 
 remote_inbox::~remote_inbox() { shutdown(); }

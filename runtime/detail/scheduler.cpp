@@ -89,8 +89,11 @@ scheduler::scheduler(const scheduler_options& options)
       stacks_(options.stack_size, options.guards),
       stack_size_(options.stack_size),
       incarnation_(next_incarnation.fetch_add(1, std::memory_order_relaxed)) {
-  if (this_thread_scheduler != nullptr)
-    throw error(errc::scheduler_running, "weft::run");
+  if (this_fiber_scheduler != nullptr)
+    throw error(errc::scheduler_running, "weft::run",
+                "called from a fiber, whose thread already runs a scheduler: start another fiber with "
+                "weft::spawn, or a runtime of its own on another thread (background_runtime)");
+  if (this_thread_scheduler != nullptr) throw error(errc::scheduler_running, "weft::run");
   if (options.program_sanitizers != WEFT_BUILD_SANITIZERS) throw_build_mismatch(options.program_sanitizers);
   if (options.shutdown_report_after < std::chrono::milliseconds::zero())
     throw error(errc::invalid_argument, "weft::run", "run_options::shutdown_report_after is negative");

@@ -23,6 +23,7 @@
 #include <weft/runtime/detail/always_inline.hpp>
 #include <weft/runtime/detail/assert.hpp>
 #include <weft/runtime/detail/fiber_record.hpp>
+#include <weft/runtime/detail/quiet_thread.hpp>
 #include <weft/runtime/detail/reactor.hpp>
 #include <weft/runtime/detail/remote_inbox.hpp>
 #include <weft/runtime/detail/run_queue.hpp>
@@ -506,6 +507,7 @@ class scheduler {
 
   // Declaration order is construction order: the inbox owns the eventfd the
   // reactor registers.
+  faults_unblocked faults_unblocked_;  // so that overflow_ can report on this thread
   std::shared_ptr<remote_inbox> inbox_;
   reactor reactor_;
   timer_wheel timers_;

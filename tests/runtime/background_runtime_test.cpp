@@ -1,5 +1,8 @@
 // background_runtime: a runtime on a thread of its own, driven by a program whose
 // main loop is not weft's.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <future>
 #include <memory>
@@ -68,6 +71,23 @@ TEST(BackgroundRuntime, StopCancelsAndWaitsForEveryFiberThenRefusesWork) {
 }
 
 // Every scheduler of a runtime of several is reachable, and the destructor stops it.
+// A forked child has a copy of the object but not the runtime's thread: exiting
+// (which destroys a static runtime) must not wait for it.
+TEST(BackgroundRuntime, AForkedChildExitsWithoutWaitingForTheParentsRuntime) {
+  auto runtime = std::make_unique<weft::background_runtime>();
+  const pid_t child = ::fork();
+  ASSERT_NE(child, -1);
+  if (child == 0) {
+    ::alarm(20);  // a hang ends the child, and the test fails
+    runtime.reset();
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  EXPECT_EQ(runtime->submit([] { return 7; }).get(), 7);  // the parent's runs on
+}
+
 TEST(BackgroundRuntime, SeveralSchedulersAndTheDestructorStops) {
   hang_guard guard;
   std::atomic<bool> cancelled{false};

@@ -60,6 +60,7 @@ TEST(Run, NestedRunOnSameThreadThrows) {
       ADD_FAILURE() << "nested run did not throw";
     } catch (const weft::error& e) {
       EXPECT_EQ(e.code(), weft::errc::scheduler_running);
+      EXPECT_NE(std::string(e.what()).find("start another fiber with weft::spawn"), std::string::npos) << e.what();
     }
   });
 }

@@ -271,6 +271,67 @@ TEST(StackPoolDeathTest, OverflowOnAnotherSchedulerIsReported) {
 #endif
 }
 
+// A legacy program blocks every signal before it starts its threads (so that
+// signals reach one thread only), and one of them runs weft: the fault signals are
+// unblocked while run() runs, or the overflow killed the process unreported.
+TEST(StackPoolDeathTest, OverflowOnAThreadThatBlocksEverySignalIsReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        weft::run([] { weft::spawn({.name = "parser"}, [] { return deep(1 << 30); }).join(); });
+      },
+#if WEFT_ASAN
+      testing::ExitedWithCode(1), "stack-overflow");
+#else
+      testing::KilledBySignal(SIGABRT), "weft: stack overflow in fiber [0-9]+ \"parser\"");
+#endif
+}
+
+// ... and after run() the thread's mask is as it was: what the program blocked
+// stays blocked.
+TEST(StackPool, RunLeavesTheThreadsFaultSignalsAsItFoundThem) {
+  std::thread([] {
+    sigset_t segv, now;
+    sigemptyset(&segv);
+    sigaddset(&segv, SIGSEGV);
+    pthread_sigmask(SIG_BLOCK, &segv, nullptr);
+    weft::run([] {
+      sigset_t inside;
+      pthread_sigmask(SIG_BLOCK, nullptr, &inside);
+      EXPECT_EQ(sigismember(&inside, SIGSEGV), 0);  // open while weft runs
+    });
+    pthread_sigmask(SIG_BLOCK, nullptr, &now);
+    EXPECT_EQ(sigismember(&now, SIGSEGV), 1);
+  }).join();
+}
+
+// run() keeps its scheduler off the calling thread's stack: a thread a C library
+// made with the smallest stack may run weft (fibers have stacks of their own).
+TEST(StackPool, RunWorksOnAThreadWithTheSmallestStack) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+#if WEFT_ASAN || WEFT_TSAN
+  GTEST_SKIP() << "sanitizers make every frame larger";
+#endif
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, 24 * 1024), 0);  // the scheduler alone is 16 KiB
+  pthread_t thread;
+  static int result = 0;
+  ASSERT_EQ(pthread_create(
+                &thread, &attr,
+                [](void*) -> void* {
+                  result = weft::run([] { return weft::spawn([] { return 42; }).join(); });
+                  return nullptr;
+                },
+                nullptr),
+            0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+  EXPECT_EQ(result, 42);
+}
+
 TEST(StackPoolDeathTest, OverflowOfAlwaysGuardedSmallStackIsReported) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(

@@ -1,4 +1,7 @@
 // weft::to_thread: blocking calls on the pool while only the calling fiber waits.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <stdexcept>
@@ -7,6 +10,7 @@
 #include <vector>
 
 #include "../weft_test.hpp"
+#include <weft/runtime/detail/sanitizer.hpp>
 
 using namespace weft_test;
 
@@ -210,6 +214,29 @@ TEST(ToThread, ShutdownReleasesAWaitingFiber) {
 namespace {
 
 // fn may be move-only: to_thread moves it to the pool (std::function could not).
+// fork(): the child has none of the pool's threads; the pool starts afresh there
+// (a prefork server forks after it has used weft). Before, the child's to_thread
+// waited for a thread that only the parent had (reported as a deadlock, or a hang
+// when the child had a thread of its own).
+TEST(ToThread, WorksInAForkedChild) {
+#if WEFT_TSAN
+  GTEST_SKIP() << "TSan does not let a child of a multi-threaded process start threads (die_after_fork)";
+#endif
+  weft::run([] { EXPECT_EQ(weft::to_thread([] { return 1; }), 1); });  // the pool has a thread now
+  const pid_t child = ::fork();
+  ASSERT_NE(child, -1);
+  if (child == 0) {
+    ::alarm(20);  // a hang ends the child, and the test fails
+    std::thread own([] { ::usleep(200'000); });  // so a deadlock could not be reported
+    const int got = weft::run([] { return weft::to_thread([] { return 2; }); });
+    own.join();
+    ::_exit(got == 2 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+}
+
 TEST(ToThread, TakesAMoveOnlyFunction) {
   run_checked([] {
     auto owned = std::make_unique<int>(41);
