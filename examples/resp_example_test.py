@@ -163,6 +163,11 @@ SCRIPT = [
     (C("foo", "a" * 100, "b" * 100, "c"), 1, ""), (C("x" * 300), 1, ""), (C("foo", "new\r\nline"), 1, ""),
     (C("CONFIG", "GET", "save"), 1, ""), (C("CONFIG", "GET", "appendonly"), 1, ""), (C("CONFIG"), 1, ""),
     (C("CONFIG", "GET"), 1, ""), (C("CONFIG", "FOO"), 1, ""),
+    # Names without regard to case: as asked without glob characters, redis's own
+    # with them.
+    (C("CONFIG", "GET", "SAVE"), 1, ""), (C("CONFIG", "GET", "SAV?"), 1, ""), (C("CONFIG", "GET", "APPENDONL?"), 1, ""),
+    # "*" alone lists the empty key too (redis does not run its matcher for it).
+    (C("SET", "", "empty"), 1, ""), (C("KEYS", "*"), 1, "unordered"), (C("DEL", ""), 1, ""),
     (b"PING\r\n", 1, ""), (b"ECHO   spaced\r\n", 1, ""), (b"SET 'a b' \"c\\x41\\n\"\r\n", 1, ""),
     (b"GET \"a b\"\n", 1, ""), (b"\r\n", 0, ""), (b"*0\r\n", 0, ""), (b"*-1\r\n", 0, ""),
     (b"PING\r\nPING x\r\n" + C("GET", "a") + C("INCR", "a"), 4, ""),

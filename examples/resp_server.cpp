@@ -19,6 +19,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <weft/weft.hpp>
@@ -32,6 +33,18 @@ namespace net = weft::net;
 
 namespace {
 
+// send_replies writes every byte of out. A client that takes nothing for 30 s is
+// dropped; one that reads a large reply slowly gets all of it (the deadline is
+// renewed while bytes go out).
+void send_replies(net::tcp_stream& conn, std::string_view out) {
+  while (!out.empty()) {
+    std::error_code ec;
+    const std::size_t sent = conn.write_all(out, 30s, ec);
+    out.remove_prefix(sent);
+    if (ec && (ec != weft::errc::timed_out || sent == 0)) throw std::system_error(ec, "resp_server: writing replies");
+  }
+}
+
 // serve_client answers one client until it closes, sends QUIT or breaks the protocol.
 void serve_client(net::tcp_stream& conn, resp::keyspace& db) {
   net::read_buffer in;
@@ -41,7 +54,6 @@ void serve_client(net::tcp_stream& conn, resp::keyspace& db) {
   for (;;) {
     if (in.read_from(conn) == 0) return;
     bool close = false;
-    const resp::millis now = resp::now_ms();
     while (!close) {  // every whole command that came: a pipeline is answered in one write
       const resp::parse_result r = resp::parse_request(in.unparsed(), argv, progress);
       if (r.what == resp::parse_result::need_more) break;
@@ -51,12 +63,19 @@ void serve_client(net::tcp_stream& conn, resp::keyspace& db) {
         break;
       }
       in.consume(r.consumed);
-      if (r.what == resp::parse_result::command) close = !resp::execute(argv, db, out, now);
+      // The clock per command, as redis reads it: a slow command (KEYS over many
+      // keys) ahead of a GET in one pipeline lets a key expire in between.
+      if (r.what == resp::parse_result::command) close = !resp::execute(argv, db, out, resp::now_ms());
     }
     if (!out.empty()) {
-      conn.write_all(out, 30s);  // a client that reads nothing for 30 s is dropped
+      send_replies(conn, out);
       out.clear();
     }
+    // What a large value made the buffers grow to goes back once it has gone: an
+    // idle connection keeps what an ordinary command needs (redis's client buffers
+    // shrink so too).
+    if (out.capacity() > 1 << 20) std::string().swap(out);
+    in.shrink();
     if (close) return;
   }
 }

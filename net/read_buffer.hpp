@@ -10,7 +10,8 @@
 // Parsers that take a message only once it is complete (Boost.Beast's header,
 // RESP) need the unconsumed tail offered again with what arrives next; this keeps
 // that tail and reads after it. The storage grows (doubling) only while a single
-// message is bigger than it, and is never zero-filled again on later reads.
+// message is bigger than it, and is never zero-filled again on later reads;
+// shrink() gives it back once such a message has gone.
 // A read_buffer belongs to one fiber at a time; it is not thread-safe.
 #pragma once
 
@@ -36,6 +37,18 @@ class read_buffer {
   void consume(std::size_t n) noexcept {
     start_ += n;
     if (start_ == end_) start_ = end_ = 0;
+  }
+
+  // capacity: the bytes of storage held (unparsed or free).
+  std::size_t capacity() const noexcept { return storage_.size(); }
+
+  // shrink gives back storage that grew past a few min_read for a large message,
+  // once nothing is left unparsed: a long-lived connection that once carried a
+  // large message keeps min_read, not that message's size.
+  void shrink() {
+    if (start_ != end_ || storage_.size() <= 4 * min_read_) return;
+    std::vector<char>().swap(storage_);
+    start_ = end_ = 0;
   }
 
   // read_from appends what one read_some on `stream` (a tcp_stream, unix_stream or

@@ -224,8 +224,11 @@ void pttl(context& c) { ttl_in(c, false); }
 
 void keys(context& c) {
   std::vector<const std::string*> found;
+  // "*" alone is every key, without the matcher (as redis does): stringmatchlen
+  // does not match "*" against the empty key.
+  const bool all = c.argv[1] == "*";
   c.db.for_each_live(c.now, [&](const std::string& key) {
-    if (glob_match(c.argv[1], key)) found.push_back(&key);
+    if (all || glob_match(c.argv[1], key)) found.push_back(&key);
   });
   append_array(c.out, found.size());
   for (const std::string* key : found) append_bulk(c.out, *key);
@@ -251,13 +254,25 @@ void quit(context& c) { c.out += ok; }
 
 // config_get answers the two settings redis-benchmark reads, as a server run with
 // --save '' --appendonly no does.
+// Names are matched without regard to case, as redis 7 does: a name without glob
+// characters is answered in the client's spelling, a pattern's matches in redis's.
 void config_get(context& c) {
   static constexpr std::pair<const char*, const char*> settings[] = {{"save", ""}, {"appendonly", "no"}};
-  std::vector<std::pair<const char*, const char*>> found;
-  for (std::size_t i = 2; i < c.argv.size(); ++i)
-    for (const auto& s : settings)
-      if (glob_match(c.argv[i], s.first) && std::find(found.begin(), found.end(), s) == found.end())
-        found.push_back(s);
+  std::vector<std::pair<std::string, const char*>> found;
+  const auto add = [&](std::string name, const char* value) {
+    const bool seen = std::any_of(found.begin(), found.end(), [&](const auto& f) { return is(f.first, name.c_str()); });
+    if (!seen) found.emplace_back(std::move(name), value);
+  };
+  for (std::size_t i = 2; i < c.argv.size(); ++i) {
+    const std::string& asked = c.argv[i];
+    const bool pattern = asked.find_first_of("*?[") != std::string::npos;
+    std::string lowered = asked;
+    for (char& ch : lowered) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (const auto& [name, value] : settings) {
+      if (!pattern && is(asked, name)) add(asked, value);
+      if (pattern && glob_match(lowered, name)) add(name, value);
+    }
+  }
   append_array(c.out, found.size() * 2);
   for (const auto& [name, value] : found) {
     append_bulk(c.out, name);

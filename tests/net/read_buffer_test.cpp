@@ -37,4 +37,36 @@ TEST(ReadBuffer, KeepsTheTailAndGrowsForABigMessage) {
   });
 }
 
+// A large message made the storage grow; once it is consumed, shrink gives the
+// storage back (a long-lived connection keeps what ordinary messages need), and
+// the buffer reads on as before. With bytes unparsed it keeps them.
+TEST(ReadBuffer, ShrinkGivesBackWhatALargeMessageTook) {
+  run_checked([] {
+    auto [a, b] = net::unix_stream::pair();
+    const std::string sent = pattern(7, 100'000);
+    auto writer = weft::spawn([&, &a = a] {
+      a.write_all(sent);
+      a.write_all(std::string_view("tail"));
+      a.close();
+    });
+    net::read_buffer in(1024);
+    while (in.unparsed().size() < sent.size() + 1) ASSERT_GT(in.read_from(b, 10s), 0u);
+    EXPECT_GE(in.capacity(), sent.size());
+    in.shrink();  // bytes unparsed: kept
+    EXPECT_EQ(in.unparsed().substr(0, sent.size()), sent);
+    in.consume(sent.size());
+    std::string rest(in.unparsed());
+    in.consume(rest.size());
+    in.shrink();
+    EXPECT_EQ(in.capacity(), 0u);
+    while (in.read_from(b, 10s) != 0) {
+      rest += std::string(in.unparsed());
+      in.consume(in.unparsed().size());
+    }
+    EXPECT_EQ(rest, "tail");
+    EXPECT_LE(in.capacity(), 4 * 1024u);
+    writer.join();
+  });
+}
+
 }  // namespace
