@@ -35,6 +35,19 @@ std::string raw(const test_server& s, std::string_view bytes) {
   return answer;
 }
 
+// reporting_into: server options whose on_error keeps what() of each error.
+http::server_options reporting_into(std::vector<std::string>& reported) {
+  http::server_options o;
+  o.on_error = [&reported](std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      reported.emplace_back(x.what());
+    }
+  };
+  return o;
+}
+
 int count(std::string_view text, std::string_view what) {
   int n = 0;
   for (std::size_t at = text.find(what); at != std::string_view::npos; at = text.find(what, at + 1)) ++n;
@@ -232,15 +245,9 @@ TEST(HttpServer, HandlerFailureIs500AndReported) {
 
 TEST(HttpServer, AResponseThatWouldBreakItsLinesOrIsNotFinalIs500AndReported) {
   run_checked([] {
-    std::string reported;
-    http::server_options o;
-    o.on_error = [&](std::exception_ptr e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const weft::error& x) {
-        reported = x.what();
-      }
-    };
+    std::vector<std::string> reports;
+    const http::server_options o = reporting_into(reports);
+    const auto reported = [&] { return reports.empty() ? std::string() : reports.back(); };
     test_server s(
         [](http::request& req) {
           if (req.path() == "/100") return http::response::text(100, "not final");
@@ -253,12 +260,12 @@ TEST(HttpServer, AResponseThatWouldBreakItsLinesOrIsNotFinalIs500AndReported) {
     const std::string answer = raw(s, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(answer.rfind("HTTP/1.1 500 ", 0), 0u) << answer;
     EXPECT_EQ(answer.find("evil"), std::string::npos) << answer;
-    EXPECT_NE(reported.find("control character (CR, LF, NUL, ...) in the value of field X-Split"), std::string::npos)
-        << reported;
+    EXPECT_NE(reported().find("control character (CR, LF, NUL, ...) in the value of field X-Split"), std::string::npos)
+        << reported();
     for (const std::string status : {"100", "1000"}) {
       const std::string bad = raw(s, "GET /" + status + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
       EXPECT_EQ(bad.rfind("HTTP/1.1 500 ", 0), 0u) << bad;
-      EXPECT_NE(reported.find("status " + status), std::string::npos) << reported;
+      EXPECT_NE(reported().find("status " + status), std::string::npos) << reported();
     }
   });
 }
@@ -289,14 +296,7 @@ TEST(HttpServer, StreamedBodyIsChunkedOrRawForHttp10) {
 TEST(HttpServer, AStreamWithAKnownLengthGoesOutWithContentLength) {
   run_checked([] {
     std::vector<std::string> reported;
-    http::server_options o;
-    o.on_error = [&](std::exception_ptr e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const weft::error& x) {
-        reported.emplace_back(x.what());
-      }
-    };
+    const http::server_options o = reporting_into(reported);
     test_server s(
         [](http::request& req) {
           http::response r;
@@ -589,14 +589,7 @@ TEST(HttpServer, CancelledDuringShutdownStillWaitsForItsConnections) {
 TEST(HttpServer, ThrowingStreamCallbackIsReportedAndCutsTheBodyShort) {
   run_checked([] {
     std::vector<std::string> reported;
-    http::server_options o;
-    o.on_error = [&](std::exception_ptr e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& x) {
-        reported.push_back(x.what());
-      }
-    };
+    const http::server_options o = reporting_into(reported);
     test_server s(
         [](http::request&) {
           http::response r = http::response::text(200, "");
